@@ -1,0 +1,1 @@
+"""Camera calibration, pixel-to-millimetre scale, image health, challenge parts."""

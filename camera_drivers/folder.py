@@ -1,0 +1,45 @@
+"""Replay a folder of images, in name order, one per trigger."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+
+from camera_drivers.base import CameraDriver, Grab
+from inspector.errors import CameraError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+class FolderReplayCamera(CameraDriver):
+    def open(self) -> None:
+        folder = Path(self.config.folder or "")
+        if not folder.is_dir():
+            raise CameraError(f"camera {self.config.name}: image folder {folder} does not exist")
+        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self._files:
+            raise CameraError(f"camera {self.config.name}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+        self._next = 0
+
+    def capture(self) -> Grab:
+        if self._next >= len(self._files):
+            if not self.config.loop:
+                raise CameraError(f"camera {self.config.name}: replay folder exhausted after {len(self._files)} images")
+            self._next = 0
+        path = self._files[self._next]
+        self._next += 1
+        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            raise CameraError(f"camera {self.config.name}: cannot decode image {path}")
+        if pixels.ndim == 3 and pixels.shape[2] == 4:
+            pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+        fmt = ("Mono8" if pixels.dtype == "uint8" else "Mono16") if pixels.ndim == 2 else "BGR8"
+        return Grab(pixels, fmt, str(path), time.time())
+
+    def close(self) -> None:
+        pass

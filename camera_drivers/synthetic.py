@@ -1,0 +1,35 @@
+"""Synthetic parts as a camera: part ``k`` of the run is generator part ``k``.
+
+Rendering a part takes longer than a real camera's exposure, so the next part
+is rendered between triggers (:meth:`prepare_next`) and capture only hands it
+over; latency figures then measure the line, not the renderer.
+"""
+
+from __future__ import annotations
+
+import time
+
+from camera_drivers.base import CameraDriver, Grab
+from inspector.synthetic import PartGenerator, SyntheticPart
+
+
+class SyntheticCamera(CameraDriver):
+    def open(self) -> None:
+        cfg = self.config
+        self._generator = PartGenerator(cfg.width, cfg.height, cfg.defect_rate, cfg.seed)
+        self._index = 0
+        self._prepared: SyntheticPart | None = None
+
+    def prepare_next(self) -> None:
+        if self._prepared is None:
+            self._prepared = self._generator.part(self._index)
+
+    def capture(self) -> Grab:
+        self.prepare_next()
+        part, self._prepared = self._prepared, None
+        source = self._generator.source(self._index)
+        self._index += 1
+        return Grab(part.image, "Mono8", source, time.time())
+
+    def close(self) -> None:
+        pass

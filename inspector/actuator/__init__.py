@@ -1,0 +1,1 @@
+"""Part tracking and decisions: every triggered part gets exactly one."""

@@ -1,0 +1,134 @@
+"""Part tracking: deadlines, verdicts and fail-safe decisions.
+
+Every part the camera saw gets exactly one decision: its detector's verdict
+if it arrives before ``t_trigger + budget``, the configured fail-safe
+otherwise. A verdict may arrive before its part-seen event (the two travel on
+different sockets); it waits for it. A verdict for a part already decided is
+late: counted and logged, never a second decision. No sockets here, so the
+rules are tested directly.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+
+from inspector.messages import Decision, DecisionResult, DecisionSource, PartSeen, Verdict
+
+log = logging.getLogger(__name__)
+
+PartKey = tuple[str, int]  # camera, part id
+REMEMBER_DECIDED = 20_000
+
+
+@dataclass(frozen=True)
+class _Early:
+    verdict: Verdict
+    expires: float
+
+
+class PartTracker:
+    def __init__(self, station: str, budget_s: float, failsafe_action: str) -> None:
+        self.station = station
+        self.budget_s = budget_s
+        self.failsafe_result: DecisionResult = "FAILSAFE_REJECT" if failsafe_action == "reject" else "FAILSAFE_PASS"
+        self.counters: Counter[str] = Counter()
+        self._pending: dict[PartKey, PartSeen] = {}
+        self._deadlines: list[tuple[float, PartKey]] = []
+        self._decided: OrderedDict[PartKey, None] = OrderedDict()
+        self._early: dict[PartKey, _Early] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def next_deadline(self) -> float | None:
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def on_part_seen(self, seen: PartSeen, now: float) -> Decision | None:
+        key = (seen.camera, seen.part_id)
+        if key in self._pending or key in self._decided:
+            self.counters["duplicate_part_seen"] += 1
+            log.warning("part %d of camera %s seen twice; ignoring the repeat", seen.part_id, seen.camera)
+            return None
+        self.counters["parts_seen"] += 1
+        deadline = seen.t_trigger + self.budget_s
+        early = self._early.pop(key, None)
+        if early is not None:
+            return self._decide_with_verdict(seen, early.verdict, now)
+        if now >= deadline:
+            return self._failsafe(seen, now, "deadline")
+        self._pending[key] = seen
+        heapq.heappush(self._deadlines, (deadline, key))
+        return None
+
+    def on_verdict(self, verdict: Verdict, now: float) -> Decision | None:
+        key = (verdict.camera, verdict.part_id)
+        seen = self._pending.pop(key, None)
+        if seen is not None:
+            return self._decide_with_verdict(seen, verdict, now)
+        if key in self._decided:
+            self.counters["late_verdicts"] += 1
+            log.warning("verdict for part %d arrived after its decision (%s); ignored", verdict.part_id, verdict.result)
+            return None
+        self._early[key] = _Early(verdict, now + 2 * self.budget_s)
+        return None
+
+    def expire(self, now: float) -> list[Decision]:
+        """Fail-safe decisions for every pending part whose deadline has passed."""
+        decisions = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, key = heapq.heappop(self._deadlines)
+            seen = self._pending.pop(key, None)
+            if seen is not None:
+                decisions.append(self._failsafe(seen, now, "deadline"))
+        for key in [k for k, e in self._early.items() if e.expires <= now]:
+            self.counters["orphan_verdicts"] += 1
+            log.error("verdict for part %d never matched a part-seen event", key[1])
+            del self._early[key]
+        return decisions
+
+    def fail_all(self, now: float) -> list[Decision]:
+        """Fail-safe decisions for every pending part (at shutdown: none leaves undecided)."""
+        decisions = [self._failsafe(seen, now, "deadline") for seen in self._pending.values()]
+        self._pending.clear()
+        self._deadlines.clear()
+        return decisions
+
+    def _decide_with_verdict(self, seen: PartSeen, verdict: Verdict, now: float) -> Decision:
+        if now > seen.t_trigger + self.budget_s:
+            self.counters["late_verdicts"] += 1
+            return self._failsafe(seen, now, "deadline")
+        if verdict.result == "FAILSAFE":
+            return self._failsafe(seen, now, "detector_error", verdict)
+        return self._record(seen, verdict.result, "verdict", now, verdict)
+
+    def _failsafe(
+        self, seen: PartSeen, now: float, source: DecisionSource, verdict: Verdict | None = None
+    ) -> Decision:
+        self.counters[f"failsafe_{source}"] += 1
+        log.warning("part %d: fail-safe %s (%s)", seen.part_id, self.failsafe_result, source)
+        return self._record(seen, self.failsafe_result, source, now, verdict)
+
+    def _record(
+        self, seen: PartSeen, result: DecisionResult, source: DecisionSource, now: float, verdict: Verdict | None
+    ) -> Decision:
+        key = (seen.camera, seen.part_id)
+        self._decided[key] = None
+        if len(self._decided) > REMEMBER_DECIDED:
+            self._decided.popitem(last=False)
+        self.counters["decisions"] += 1
+        return Decision(
+            station=self.station,
+            camera=seen.camera,
+            part_id=seen.part_id,
+            seq=0,  # numbered by the sender of the decision stream
+            result=result,
+            source=source,
+            t_trigger=seen.t_trigger,
+            t_decided=now,
+            plc_delivered=False,
+            verdict=verdict,
+        )

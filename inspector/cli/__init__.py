@@ -1,0 +1,98 @@
+"""The ``inspector`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from inspector.config import DEFAULT_CONFIG, load_config
+from inspector.errors import InspectorError
+
+log = logging.getLogger("inspector")
+
+
+def _setup_logging(verbose: bool, service: str = "") -> None:
+    label = f" {service}" if service else ""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format=f"%(asctime)s %(levelname)s{label} %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("pycomm3").setLevel(logging.WARNING)  # it logs every request at INFO
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inspector", description="Machine-vision quality inspection for a production line.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run and supervise the whole line from one station config")
+    run.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    run.add_argument("--log-dir", type=Path, help="service logs (default: 'logs' beside the database)")
+
+    service = sub.add_parser("service", help="run one service in this process")
+    service.add_argument("name", choices=["camera", "detector", "actuator", "recorder"])
+    service.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    service.add_argument("--camera", help="camera service: which camera (default: the first)")
+    service.add_argument("--instance", default="", help="detector service: instance name")
+
+    demo = sub.add_parser("demo", help="the full line on its embedded defaults, headless")
+    demo.add_argument("--parts", type=int, default=0, help="stop after this many parts and print a summary")
+    demo.add_argument("--rate", type=float, help="parts per second (default: the config's)")
+    demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="station config to start from")
+    demo.add_argument("--data-dir", type=Path, default=Path.home() / ".local/share/inspector/demo", help="where runs are stored")
+
+    check = sub.add_parser("config", help="validate a station config and print it resolved")
+    check.add_argument("file", type=Path, nargs="?", default=DEFAULT_CONFIG)
+
+    model = sub.add_parser("retrain-default-model", help="regenerate the synthetic data and retrain the bundled model")
+    model.add_argument("--work-dir", type=Path, required=True, help="dataset and training runs go here")
+    model.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
+    model.add_argument("--epochs", type=int, default=22)
+    model.add_argument("--resume", action="store_true", help="continue an interrupted training run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose, args.name if args.command == "service" else "")
+    try:
+        return _dispatch(args)
+    except InspectorError as err:
+        log.error("%s", err)
+        print(f"inspector: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "service":
+        from inspector.services.factory import make_service
+
+        make_service(args.name, load_config(args.config), camera=args.camera, instance=args.instance).run()
+        return 0
+    if args.command == "run":
+        from inspector.supervisor import Supervisor
+
+        config = load_config(args.config)
+        log_dir = args.log_dir or Path(config.recorder.database).parent / "logs"
+        Supervisor(config, args.config, log_dir).run()
+        return 0
+    if args.command == "demo":
+        from inspector.cli.demo import run_demo
+
+        return run_demo(args.config, args.data_dir, args.parts, args.rate)
+    if args.command == "config":
+        import yaml
+
+        from inspector.typed import to_dict
+
+        print(yaml.safe_dump(to_dict(load_config(args.file)), sort_keys=False))
+        return 0
+    if args.command == "retrain-default-model":
+        from inspector.training.default_model import retrain_default_model
+
+        retrain_default_model(args.work_dir, args.out, epochs=args.epochs, resume=args.resume)
+        return 0
+    raise AssertionError(args.command)

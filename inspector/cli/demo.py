@@ -1,0 +1,136 @@
+"""``inspector demo``: the whole line on one machine, on its embedded defaults."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TextIO
+
+import zmq
+
+from inspector.config import load_config, write_config
+from inspector.errors import InspectorError
+from inspector.line_setup import local_line_config
+from inspector.line_summary import LineSummary, summarize
+from inspector.messages import Decision
+from inspector.supervisor import Supervisor
+from inspector.transport import open_socket, recv_message
+from plc_io.logix import RESULT_CODES, read_result_tags
+
+STALL_TIMEOUT_S = 60.0
+
+
+def recorded_parts(database: Path) -> int:
+    if not database.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)
+    try:
+        return conn.execute("SELECT count(*) FROM parts WHERE result IS NOT NULL").fetchone()[0]
+    except sqlite3.OperationalError:  # table not created yet
+        return 0
+    finally:
+        conn.close()
+
+
+class LiveStatus:
+    """The one-line status the demo keeps rewriting."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.counts: Counter[str] = Counter()
+        self.latencies: list[float] = []
+        self.started = time.monotonic()
+
+    def add(self, decision: Decision) -> None:
+        self.counts[decision.result] += 1
+        if decision.latency_ms is not None:
+            self.latencies.append(decision.latency_ms)
+
+    def show(self, restarts: int) -> None:
+        recent = sorted(self.latencies[-200:])
+        p50 = recent[len(recent) // 2] if recent else math.nan
+        c = self.counts
+        self.out.write(
+            f"\r[{time.monotonic() - self.started:6.1f}s] parts {sum(c.values()):5d} | pass {c['PASS']:5d} "
+            f"reject {c['REJECT']:5d} fail-safe {c['FAILSAFE_REJECT'] + c['FAILSAFE_PASS']:3d} | "
+            f"latency p50 {p50:5.1f} ms | restarts {restarts}   "
+        )
+        self.out.flush()
+
+
+def run_demo(config_path: Path, data_root: Path, parts: int, rate_hz: float | None, out: TextIO = sys.stdout) -> int:
+    data_dir = data_root / time.strftime("run-%Y%m%d-%H%M%S")
+    config = local_line_config(load_config(config_path), data_dir, parts=parts, rate_hz=rate_hz)
+    station_file = data_dir / "station.yaml"
+    write_config(config, station_file)
+    database = Path(config.recorder.database)
+    out.write(f"Inspector demo: station config {station_file}, logs in {data_dir / 'logs'}\n")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    supervisor = Supervisor(config, station_file, data_dir / "logs")
+    ctx = zmq.Context()
+    events = open_socket(ctx, "sub", config.transport.events, bind=False)
+    status = LiveStatus(out)
+    plc_tags: dict[str, int] | None = None
+    try:
+        supervisor.start()
+        last_progress, last_count = time.monotonic(), 0
+        while not stop.is_set():
+            supervisor.check(0.2)
+            while events.poll(0):
+                message = recv_message(events)
+                if isinstance(message, Decision):
+                    status.add(message)
+            status.show(sum(p.restarts for p in supervisor.processes))
+            count = recorded_parts(database)
+            if count != last_count:
+                last_progress, last_count = time.monotonic(), count
+            if parts and count >= parts:
+                plc_tags = read_result_tags(config.plc)
+                break
+            if time.monotonic() - last_progress > STALL_TIMEOUT_S:
+                raise InspectorError(f"no part decided for {STALL_TIMEOUT_S:.0f}s; see the logs in {data_dir / 'logs'}")
+    finally:
+        out.write("\n")
+        events.close(0)
+        ctx.term()
+        supervisor.shutdown()
+    print_summary(summarize(database), plc_tags, out)
+    return 0
+
+
+def print_summary(summary: LineSummary, plc_tags: dict[str, int] | None, out: TextIO) -> None:
+    lat = summary.latency
+    r = summary.by_result
+    lines = [
+        "",
+        "Summary",
+        f"  parts inspected        {summary.parts}",
+        f"  passed                 {r.get('PASS', 0)}",
+        f"  rejected               {r.get('REJECT', 0)}",
+        f"  fail-safe              {summary.failsafe}",
+        f"  not delivered to PLC   {summary.plc_undelivered}",
+        f"  trigger-to-PLC-write   p50 {lat.p50_ms:.1f} ms, p99 {lat.p99_ms:.1f} ms, max {lat.max_ms:.1f} ms ({lat.count} writes)",
+        "  stage medians          " + ", ".join(f"{k} {v:.1f} ms" for k, v in summary.stages_p50_ms.items()),
+    ]
+    gt = summary.ground_truth
+    if gt is not None:
+        lines.append(
+            f"  vs. ground truth       defective rejected {gt.defective_rejected}/{gt.defective} "
+            f"({gt.reject_rate_defective:.1%}), good rejected {gt.good_rejected}/{gt.good} ({gt.reject_rate_good:.1%})"
+        )
+    if plc_tags is not None:
+        names = {code: name for name, code in RESULT_CODES.items()}
+        lines.append(
+            f"  PLC tags now           part id {plc_tags['part_id']}, result {plc_tags['result']} "
+            f"({names.get(plc_tags['result'], '?')}), sequence {plc_tags['sequence']}"
+        )
+    lines.append(f"  database               {summary.database}")
+    out.write("\n".join(lines) + "\n")

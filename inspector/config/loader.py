@@ -1,0 +1,81 @@
+"""Load, validate and write station configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inspector.config.schema import Config
+from inspector.errors import ConfigError
+from inspector.typed import FieldProblem, from_dict, to_dict
+
+DEFAULT_CONFIG = Path(__file__).with_name("default_station.yaml")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read a station config file; raise :class:`ConfigError` naming any bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError("", f"cannot read config file {path}: {err.strerror}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError("", f"{path} is not valid YAML: {err}") from err
+    return config_from_dict(data if data is not None else {}, base_dir=path.resolve().parent)
+
+
+def config_from_dict(data: Any, base_dir: Path) -> Config:
+    """Validate a parsed config; relative paths are taken from ``base_dir``."""
+    try:
+        config = from_dict(Config, data)
+    except FieldProblem as err:
+        raise ConfigError(err.path, err.problem) from err
+    _check_cameras(config)
+    return _resolve_paths(config, base_dir)
+
+
+def _check_cameras(config: Config) -> None:
+    if not config.cameras:
+        raise ConfigError("cameras", "at least one camera is required")
+    seen: set[str] = set()
+    for i, cam in enumerate(config.cameras):
+        if cam.name in seen:
+            raise ConfigError(f"cameras[{i}].name", f"duplicate camera name {cam.name!r}")
+        seen.add(cam.name)
+        if cam.driver == "folder" and not cam.folder:
+            raise ConfigError(f"cameras[{i}].folder", "required when driver is 'folder'")
+
+
+def _resolve(base_dir: Path, value: str) -> str:
+    path = Path(os.path.expandvars(os.path.expanduser(value)))
+    return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+
+def _resolve_paths(config: Config, base_dir: Path) -> Config:
+    cameras = [
+        dataclasses.replace(c, folder=_resolve(base_dir, c.folder) if c.folder else None)
+        for c in config.cameras
+    ]
+    return dataclasses.replace(
+        config,
+        station=dataclasses.replace(config.station, state_dir=_resolve(base_dir, config.station.state_dir)),
+        cameras=cameras,
+        detector=dataclasses.replace(config.detector, model=_resolve(base_dir, config.detector.model)),
+        recorder=dataclasses.replace(
+            config.recorder,
+            database=_resolve(base_dir, config.recorder.database),
+            image_dir=_resolve(base_dir, config.recorder.image_dir),
+        ),
+    )
+
+
+def write_config(config: Config, path: Path) -> None:
+    """Write ``config`` as YAML (paths already absolute) so child services can load it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))

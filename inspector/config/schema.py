@@ -1,0 +1,130 @@
+"""The station configuration: one typed section per service.
+
+Every field carries its documentation (``doc``), which ``inspector config
+explain`` prints and the shipped ``default_station.yaml`` repeats as comments.
+Relative paths are resolved against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from inspector.typed import spec
+
+CameraDriverName = Literal["synthetic", "folder"]
+FailsafeAction = Literal["reject", "pass"]
+PlcTagType = Literal["DINT", "INT", "SINT", "REAL", "BOOL"]
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    name: str = spec("station-1", doc="Name of this inspection station; appears in every message and record.")
+    state_dir: str = spec("state", doc="Folder for small state files (the part-id counter survives restarts).")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    name: str = spec(doc="Camera name, unique within the station (for example 'top').")
+    driver: CameraDriverName = spec("synthetic", doc="Frame source: 'synthetic' parts or 'folder' replay.")
+    rate_hz: float = spec(10.0, doc="Part rate: triggers per second.", minimum=0.1, maximum=500)
+    max_parts: int = spec(0, doc="Stop triggering after this many parts (0 = run until stopped).", minimum=0)
+    width: int = spec(640, doc="Synthetic frame width in pixels.", minimum=320, maximum=8192)
+    height: int = spec(480, doc="Synthetic frame height in pixels.", minimum=240, maximum=8192)
+    seed: int = spec(1000, doc="Seed of the synthetic part generator (a different one from training data).")
+    defect_rate: float = spec(0.5, doc="Share of synthetic parts that are defective.", minimum=0, maximum=1)
+    folder: str | None = spec(None, doc="Image folder for the 'folder' driver (PNG, JPEG, BMP, TIFF).")
+    loop: bool = spec(True, doc="Folder replay: start again at the first image after the last.")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    model: str = spec(doc="Path of the model's ONNX file; its metadata JSON sits beside it.")
+    providers: list[str] = spec(
+        factory=lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider", "CPUExecutionProvider"],
+        doc="ONNX Runtime execution providers in order of preference; absent ones are skipped with a warning.",
+    )
+    intra_op_threads: int = spec(0, doc="ONNX Runtime intra-op threads (0 = ONNX Runtime's default).", minimum=0)
+    warmup_runs: int = spec(3, doc="Inferences on a blank frame at start, before the first part.", minimum=0)
+    iou_threshold: float = spec(0.7, doc="Non-maximum suppression IoU threshold.", minimum=0, maximum=1)
+    min_confidence: float = spec(0.25, doc="Detections below this score are discarded before the decision.", minimum=0, maximum=1)
+    class_thresholds: dict[str, float] = spec(
+        factory=dict, doc="Per-class reject score threshold; classes not listed use the model's metadata, then 'min_confidence'."
+    )
+    min_area_px: float = spec(0.0, doc="A detection smaller than this box area (pixels) does not reject.", minimum=0)
+    instances: int = spec(1, doc="Detector processes to run (frames are shared among them).", minimum=1, maximum=16)
+
+
+@dataclass(frozen=True)
+class ActuatorConfig:
+    budget_ms: float = spec(250.0, doc="Trigger-to-decision budget; past it the fail-safe action is applied.", minimum=1)
+    failsafe_action: FailsafeAction = spec("reject", doc="What a part without a verdict in time gets: 'reject' or 'pass'.")
+
+
+@dataclass(frozen=True)
+class PlcTag:
+    name: str = spec(doc="Controller tag name.")
+    type: PlcTagType = spec("DINT", doc="Logix data type of the tag.")
+
+
+@dataclass(frozen=True)
+class PlcTags:
+    part_id: PlcTag = spec(factory=lambda: PlcTag("Inspector_PartId"), doc="Receives the decided part's id.")
+    result: PlcTag = spec(factory=lambda: PlcTag("Inspector_Result"), doc="Receives the result code (1 pass, 2 reject, 3 fail-safe reject, 4 fail-safe pass).")
+    sequence: PlcTag = spec(factory=lambda: PlcTag("Inspector_ResultSeq"), doc="Incremented with every decision, so PLC logic latches each result once.")
+
+
+@dataclass(frozen=True)
+class PlcConfig:
+    address: str = spec("127.0.0.1:44818", doc="Controller IP address[:port] or pycomm3 path (for example '10.0.0.5/0').")
+    simulator: bool = spec(False, doc="Start the cpppo Logix simulator on 'address' (demo and tests; never on a real line).")
+    timeout_s: float = spec(2.0, doc="Socket timeout of one PLC request.", minimum=0.05, maximum=60)
+    reconnect_backoff_max_s: float = spec(5.0, doc="Longest wait between reconnect attempts.", minimum=0.1)
+    tags: PlcTags = spec(factory=PlcTags, doc="Tags Inspector writes, with their declared types.")
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    database: str = spec("inspector.db", doc="SQLite database file (one row per part).")
+    image_dir: str = spec("images", doc="Folder for stored images.")
+    sample_passes: float = spec(0.02, doc="Share of passed parts whose image is stored (rejects are always stored).", minimum=0, maximum=1)
+
+
+@dataclass(frozen=True)
+class TransportConfig:
+    frames: str = spec("tcp://127.0.0.1:5561", doc="Camera -> detectors: frames (camera binds).")
+    part_seen: str = spec("tcp://127.0.0.1:5562", doc="Camera -> actuator: part-seen events (actuator binds; queued in the camera while the actuator restarts).")
+    verdicts: str = spec("tcp://127.0.0.1:5563", doc="Detectors -> actuator: verdicts (actuator binds).")
+    decisions: str = spec("tcp://127.0.0.1:5564", doc="Actuator -> recorder: decisions, lossless (recorder binds).")
+    inspections: str = spec("tcp://127.0.0.1:5565", doc="Detectors -> recorder: verdicts with images (recorder binds).")
+    events: str = spec("tcp://127.0.0.1:5566", doc="Actuator -> observers (HMI): decisions and alarms, may drop (actuator binds).")
+    heartbeats: str = spec("tcp://127.0.0.1:5567", doc="Services -> supervisor: heartbeats (supervisor binds).")
+    high_water_mark: int = spec(1000, doc="Messages queued per socket before a sender counts a drop.", minimum=10)
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    heartbeat_interval_s: float = spec(0.5, doc="How often each service sends a heartbeat.", minimum=0.05, maximum=10)
+    heartbeat_timeout_s: float = spec(5.0, doc="A service silent this long is restarted.", minimum=0.5)
+    startup_grace_s: float = spec(30.0, doc="Time a starting service gets before its first heartbeat (model loading).", minimum=1)
+    restart_backoff_initial_s: float = spec(0.5, doc="Wait before the first restart of a failed service.", minimum=0)
+    restart_backoff_max_s: float = spec(10.0, doc="Longest wait between restarts (doubles each failure).", minimum=0)
+    stop_timeout_s: float = spec(5.0, doc="Time a service gets to stop on SIGTERM before SIGKILL.", minimum=0.1)
+
+
+@dataclass(frozen=True)
+class Config:
+    cameras: list[CameraConfig] = spec(doc="Cameras of the station; each runs as its own camera service.")
+    detector: DetectorConfig = spec(doc="Detector service: model, execution providers, decision rules.")
+    station: StationConfig = spec(factory=StationConfig, doc="The station's identity.")
+    actuator: ActuatorConfig = spec(factory=ActuatorConfig, doc="Actuator service: latency budget and fail-safe.")
+    plc: PlcConfig = spec(factory=PlcConfig, doc="The PLC the actuator writes decisions to.")
+    recorder: RecorderConfig = spec(factory=RecorderConfig, doc="Recorder service: database and image store.")
+    transport: TransportConfig = spec(factory=TransportConfig, doc="ZeroMQ endpoints of the line.")
+    supervisor: SupervisorConfig = spec(factory=SupervisorConfig, doc="Supervision: heartbeats and restarts.")
+
+    def camera(self, name: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.name == name:
+                return cam
+        raise KeyError(name)

@@ -1,0 +1,94 @@
+"""The defect detector: model package + ONNX Runtime session + decision rules."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from inspector.config.schema import DetectorConfig
+from inspector.engine.decision_rules import DecisionRules
+from inspector.engine.letterbox import Letterbox
+from inspector.engine.model_package import ModelPackage, load_model_package
+from inspector.engine.providers import create_session
+from inspector.engine.yolo_decode import decode_yolo
+from inspector.errors import ModelError
+from inspector.messages import Detection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the engine found in one frame, and how long each stage took (ms)."""
+
+    detections: list[Detection]
+    timings_ms: dict[str, float]
+
+    @property
+    def rejected(self) -> bool:
+        return any(d.causes_reject for d in self.detections)
+
+    @property
+    def defect_score(self) -> float:
+        """The part's defect score: its highest detection score (0 when none)."""
+        return max((d.score for d in self.detections), default=0.0)
+
+
+class DefectDetector:
+    """Runs one frame at a time through pre-processing, inference and decoding."""
+
+    def __init__(self, config: DetectorConfig, package: ModelPackage | None = None) -> None:
+        self.config = config
+        self.package = package or load_model_package(config.model)
+        meta = self.package.metadata
+        self.session = create_session(str(self.package.onnx_path), config.providers, config.intra_op_threads)
+        model_input = self.session.get_inputs()[0]
+        self._input_name = model_input.name
+        self._check_shapes(model_input.shape, self.session.get_outputs()[0].shape)
+        self.letterbox = Letterbox(tuple(meta.input_size))
+        self.rules = DecisionRules.build(
+            meta.classes, config.class_thresholds, meta.class_thresholds, config.min_confidence, config.min_area_px
+        )
+        self.providers = self.session.get_providers()
+
+    @property
+    def model_version(self) -> str:
+        return self.package.metadata.label
+
+    def _check_shapes(self, input_shape: list, output_shape: list) -> None:
+        meta = self.package.metadata
+        if list(input_shape[2:]) != list(meta.input_size):
+            raise ModelError(f"model input is {input_shape[2:]}, its metadata says {list(meta.input_size)}")
+        if isinstance(output_shape[1], int) and output_shape[1] != 4 + len(meta.classes):
+            raise ModelError(
+                f"model output has {output_shape[1] - 4} class scores, its metadata lists {len(meta.classes)} classes"
+            )
+
+    def warm_up(self, frame_shape: tuple[int, ...] = (480, 640)) -> None:
+        """Run a few inferences so the first part does not pay for lazy initialisation."""
+        blank = np.zeros(frame_shape, np.uint8)
+        for _ in range(self.config.warmup_runs):
+            self.inspect(blank)
+
+    def inspect(self, frame: np.ndarray) -> Inspection:
+        """Detect defects in one mono8/mono16/BGR8 frame."""
+        t0 = time.perf_counter()
+        if frame.dtype == np.uint16:
+            frame = (frame >> 8).astype(np.uint8)
+        tensor = self.letterbox(frame)
+        t1 = time.perf_counter()
+        (output,) = self.session.run(None, {self._input_name: tensor})
+        t2 = time.perf_counter()
+        raw = decode_yolo(output, self.config.min_confidence, self.config.iou_threshold)
+        boxes = self.letterbox.geometry.to_frame(raw.boxes)
+        detections = self.rules.detections(boxes, raw.scores, raw.class_ids)
+        t3 = time.perf_counter()
+        timings = {
+            "preprocess": (t1 - t0) * 1000,
+            "inference": (t2 - t1) * 1000,
+            "postprocess": (t3 - t2) * 1000,
+        }
+        return Inspection(detections, timings)

@@ -1,0 +1,49 @@
+"""The exception hierarchy: one root, one subclass per area of the appliance.
+
+Low-level errors (ZeroMQ, ONNX Runtime, pycomm3, OS) are wrapped at the
+boundary with ``raise SomethingError(...) from err`` so a log line names the
+part of Inspector that failed and still carries the original cause.
+"""
+
+from __future__ import annotations
+
+
+class InspectorError(Exception):
+    """Root of every error Inspector raises on purpose."""
+
+
+class ConfigError(InspectorError):
+    """The station configuration is missing, malformed or has a bad value.
+
+    ``field`` is the dotted path of the offending key (``plc.address``) so an
+    integrator can find it in the YAML file.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"config field '{field}': {problem}" if field else problem)
+
+
+class MessageError(InspectorError):
+    """A message on the line's transport could not be decoded or is invalid."""
+
+
+class ModelError(InspectorError):
+    """The detector model package is missing, corrupt or inconsistent."""
+
+
+class CameraError(InspectorError):
+    """A camera driver could not open, configure or grab."""
+
+
+class PlcError(InspectorError):
+    """The PLC could not be reached or refused a read/write."""
+
+
+class StoreError(InspectorError):
+    """The recorder's database or image store could not be written."""
+
+
+class ServiceError(InspectorError):
+    """A service could not start or the supervisor could not manage it."""

@@ -1,0 +1,88 @@
+"""Image-level evaluation as a plant sees it, through the line's own engine.
+
+Each image is scored by the same :class:`DefectDetector` and decision rules
+the line runs: a part is rejected when any detection reaches its class's
+threshold. Reported: false-reject rate on good parts, escape rate on
+defective parts, AUROC of the part's defect score, per-class recall, and the
+threshold that meets a target false-reject rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from inspector.engine.detector import DefectDetector
+
+
+@dataclass(frozen=True)
+class ScoredImage:
+    """An image's truth and the engine's highest score per detected class."""
+
+    defective: bool
+    true_classes: frozenset[str]
+    class_scores: dict[str, float] = field(default_factory=dict)
+
+    def rejected(self, thresholds: dict[str, float]) -> bool:
+        return any(score >= thresholds[c] for c, score in self.class_scores.items())
+
+    @property
+    def defect_score(self) -> float:
+        return max(self.class_scores.values(), default=0.0)
+
+
+def score_images(detector: DefectDetector, samples: Iterable[tuple[np.ndarray, frozenset[str]]]) -> list[ScoredImage]:
+    """Run every ``(image, true defect classes)`` sample through the engine."""
+    scored = []
+    for image, classes in samples:
+        best: dict[str, float] = {}
+        for det in detector.inspect(image).detections:
+            if det.area_px >= detector.rules.min_area_px:
+                best[det.cls] = max(best.get(det.cls, 0.0), det.score)
+        scored.append(ScoredImage(bool(classes), classes, best))
+    return scored
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U; ties count half)."""
+    pos, neg = scores[labels], scores[~labels]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def threshold_for_false_reject_rate(scored: list[ScoredImage], target_rate: float) -> float:
+    """The lowest single threshold whose false-reject rate on good images is at most ``target_rate``."""
+    good = np.sort([s.defect_score for s in scored if not s.defective])[::-1]
+    allowed = int(np.floor(target_rate * len(good)))
+    if allowed >= len(good):
+        return 0.0
+    # reject when score >= t: t just above the (allowed+1)-th highest good score
+    return float(np.nextafter(np.float32(good[allowed]), np.float32(1.0)))
+
+
+def image_metrics(scored: list[ScoredImage], thresholds: dict[str, float]) -> dict:
+    good = [s for s in scored if not s.defective]
+    bad = [s for s in scored if s.defective]
+    false_rejects = sum(s.rejected(thresholds) for s in good)
+    escapes = sum(not s.rejected(thresholds) for s in bad)
+    per_class = {}
+    for cls in sorted({c for s in bad for c in s.true_classes}):
+        with_cls = [s for s in bad if cls in s.true_classes]
+        per_class[cls] = {"images": len(with_cls), "recall": sum(s.rejected(thresholds) for s in with_cls) / len(with_cls)}
+    scores = np.array([s.defect_score for s in scored])
+    labels = np.array([s.defective for s in scored])
+    return {
+        "good_images": len(good),
+        "defective_images": len(bad),
+        "false_rejects": false_rejects,
+        "escapes": escapes,
+        "false_reject_rate": false_rejects / len(good) if good else float("nan"),
+        "escape_rate": escapes / len(bad) if bad else float("nan"),
+        "auroc": auroc(scores, labels),
+        "per_class_recall": per_class,
+    }

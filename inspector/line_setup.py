@@ -1,0 +1,37 @@
+"""Derive a runnable line config from a base config: own data folder, free ports."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from inspector.config.schema import Config, TransportConfig
+from inspector.netutil import free_tcp_port
+
+
+def local_line_config(
+    base: Config, data_dir: Path, *, parts: int = 0, rate_hz: float | None = None, simulate_plc: bool = True
+) -> Config:
+    """``base`` with storage under ``data_dir``, loopback ports that are free now, and the PLC simulator on."""
+    data_dir = data_dir.resolve()
+    endpoints = {
+        f.name: f"tcp://127.0.0.1:{free_tcp_port()}"
+        for f in dataclasses.fields(TransportConfig)
+        if f.name != "high_water_mark"
+    }
+    cameras = [
+        dataclasses.replace(c, max_parts=parts, rate_hz=rate_hz or c.rate_hz) for c in base.cameras
+    ]
+    plc = base.plc
+    if simulate_plc:
+        plc = dataclasses.replace(plc, address=f"127.0.0.1:{free_tcp_port()}", simulator=True)
+    return dataclasses.replace(
+        base,
+        station=dataclasses.replace(base.station, state_dir=str(data_dir / "state")),
+        cameras=cameras,
+        plc=plc,
+        recorder=dataclasses.replace(
+            base.recorder, database=str(data_dir / "inspector.db"), image_dir=str(data_dir / "images")
+        ),
+        transport=dataclasses.replace(base.transport, **endpoints),
+    )

@@ -1,0 +1,179 @@
+"""Message contracts of the line.
+
+Every message is a ZeroMQ multipart message whose first part is the message
+kind (ASCII) and second part a JSON header; frames add a third part, the raw
+pixel buffer. JSON only: nothing on the wire is ever unpickled. Decoding is
+strict (unknown or missing fields, wrong types are a :class:`MessageError`).
+
+Times are UNIX epoch seconds (``time.time()``) so they compare across the
+line's processes; durations are milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from inspector.errors import MessageError
+from inspector.typed import FieldProblem, from_dict, to_dict
+
+VerdictResult = Literal["PASS", "REJECT", "FAILSAFE"]
+DecisionResult = Literal["PASS", "REJECT", "FAILSAFE_REJECT", "FAILSAFE_PASS"]
+DecisionSource = Literal["verdict", "deadline", "detector_error"]
+
+SUPPORTED_DTYPES = ("uint8", "uint16")
+PIXEL_FORMATS = {"Mono8": 1, "Mono16": 1, "BGR8": 3, "RGB8": 3}
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    station: str
+    camera: str
+    part_id: int
+    seq: int
+    t_trigger: float
+    t_capture: float
+    height: int
+    width: int
+    channels: int
+    dtype: str
+    pixel_format: str
+    source: str = ""  # where the pixels came from (synthetic part index, file path)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.height, self.width) if self.channels == 1 else (self.height, self.width, self.channels)
+
+    @property
+    def nbytes(self) -> int:
+        itemsize = 1 if self.dtype == "uint8" else 2
+        return self.height * self.width * self.channels * itemsize
+
+    def check(self) -> None:
+        """Raise :class:`MessageError` if the header describes an impossible frame."""
+        if self.dtype not in SUPPORTED_DTYPES:
+            raise MessageError(f"frame of part {self.part_id}: unknown dtype {self.dtype!r} (supported: {', '.join(SUPPORTED_DTYPES)})")
+        expected_channels = PIXEL_FORMATS.get(self.pixel_format)
+        if expected_channels is None:
+            raise MessageError(f"frame of part {self.part_id}: unknown pixel format {self.pixel_format!r}")
+        if expected_channels != self.channels:
+            raise MessageError(
+                f"frame of part {self.part_id}: pixel format {self.pixel_format} has {expected_channels} channel(s), header says {self.channels}"
+            )
+        if self.height <= 0 or self.width <= 0:
+            raise MessageError(f"frame of part {self.part_id}: bad shape {self.height}x{self.width}")
+
+
+@dataclass(frozen=True)
+class PartSeen:
+    station: str
+    camera: str
+    part_id: int
+    seq: int
+    t_trigger: float
+
+
+@dataclass(frozen=True)
+class Detection:
+    cls: str
+    score: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in frame pixels
+    area_px: float
+    causes_reject: bool
+    area_mm2: float | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    station: str
+    camera: str
+    part_id: int
+    seq: int
+    result: VerdictResult
+    t_trigger: float
+    t_verdict: float
+    model_version: str
+    detections: list[Detection] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+    source: str = ""  # the frame's source (synthetic part index, file path)
+
+    @property
+    def causes(self) -> list[Detection]:
+        return [d for d in self.detections if d.causes_reject]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The one decision a triggered part gets, as written to the PLC."""
+
+    station: str
+    camera: str
+    part_id: int
+    seq: int
+    result: DecisionResult
+    source: DecisionSource
+    t_trigger: float
+    t_decided: float
+    plc_delivered: bool
+    t_plc_written: float | None = None
+    plc_error: str = ""
+    verdict: Verdict | None = None
+
+    @property
+    def latency_ms(self) -> float | None:
+        """Trigger to PLC write, when the write happened."""
+        return None if self.t_plc_written is None else (self.t_plc_written - self.t_trigger) * 1000
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    service: str
+    pid: int
+    seq: int
+    t: float
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+MESSAGE_KINDS: dict[bytes, type] = {
+    b"part_seen": PartSeen,
+    b"verdict": Verdict,
+    b"decision": Decision,
+    b"heartbeat": Heartbeat,
+}
+KIND_OF = {cls: kind for kind, cls in MESSAGE_KINDS.items()}
+FRAME_KIND = b"frame"
+
+M = TypeVar("M")
+
+
+def encode(message: object) -> list[bytes]:
+    """The multipart form of a (non-frame) message."""
+    return [KIND_OF[type(message)], json.dumps(to_dict(message), separators=(",", ":")).encode()]
+
+
+def encode_header(header: FrameHeader) -> bytes:
+    return json.dumps(to_dict(header), separators=(",", ":")).encode()
+
+
+def decode_json(cls: type[M], payload: bytes | memoryview) -> M:
+    """Strictly decode a JSON header into ``cls``."""
+    try:
+        data = json.loads(bytes(payload))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise MessageError(f"{cls.__name__} header is not valid JSON: {err}") from err
+    try:
+        return from_dict(cls, data)
+    except FieldProblem as err:
+        raise MessageError(f"{cls.__name__} header field {err}") from err
+
+
+def decode(parts: list[bytes]) -> object:
+    """Decode a non-frame multipart message by its kind."""
+    if len(parts) != 2:
+        raise MessageError(f"expected 2 message parts (kind, header), got {len(parts)}")
+    cls = MESSAGE_KINDS.get(bytes(parts[0]))
+    if cls is None:
+        raise MessageError(f"unknown message kind {bytes(parts[0])[:32]!r}")
+    return decode_json(cls, parts[1])

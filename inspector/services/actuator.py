@@ -1,0 +1,86 @@
+"""Actuator service: one decision per triggered part, written to the PLC in time."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import zmq
+
+from inspector.actuator.delivery import DecisionDelivery
+from inspector.actuator.tracker import PartTracker
+from inspector.errors import MessageError
+from inspector.messages import PartSeen, Verdict
+from inspector.services.base import Service
+from inspector.transport import GapCounter, open_socket, recv_message
+
+log = logging.getLogger(__name__)
+
+
+class ActuatorService(Service):
+    kind = "actuator"
+
+    def setup(self) -> None:
+        cfg = self.config
+        self.tracker = PartTracker(cfg.station.name, cfg.actuator.budget_ms / 1000, cfg.actuator.failsafe_action)
+        self.gaps = GapCounter()
+        t = cfg.transport
+        self.part_seen = open_socket(self.ctx, "pull", t.part_seen, bind=True, hwm=t.high_water_mark)
+        self.verdicts = open_socket(self.ctx, "pull", t.verdicts, bind=True, hwm=t.high_water_mark)
+        self.poller = zmq.Poller()
+        self.poller.register(self.part_seen, zmq.POLLIN)
+        self.poller.register(self.verdicts, zmq.POLLIN)
+        self.delivery = DecisionDelivery(cfg, self.ctx)
+        self.delivery.start()
+
+    def step(self, timeout_s: float) -> None:
+        deadline = self.tracker.next_deadline()
+        if deadline is not None:
+            timeout_s = max(0.0, min(timeout_s, deadline - time.time()))
+        ready = dict(self.poller.poll(timeout_s * 1000))
+        if self.part_seen in ready:
+            self._drain(self.part_seen)
+        if self.verdicts in ready:
+            self._drain(self.verdicts)
+        for decision in self.tracker.expire(time.time()):
+            self.delivery.submit(decision)
+
+    def _drain(self, sock: zmq.Socket) -> None:
+        while True:
+            try:
+                message = recv_message(sock, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except MessageError as err:
+                self.counters["malformed_messages"] += 1
+                log.error("malformed message on the actuator's input: %s", err)
+                continue
+            now = time.time()
+            if isinstance(message, PartSeen):
+                self.gaps.observe(f"part_seen:{message.camera}", message.seq)
+                decision = self.tracker.on_part_seen(message, now)
+            elif isinstance(message, Verdict):
+                decision = self.tracker.on_verdict(message, now)
+            else:
+                self.counters["unexpected_messages"] += 1
+                log.error("unexpected %s on the actuator's input", type(message).__name__)
+                continue
+            if decision is not None:
+                self.delivery.submit(decision)
+
+    def heartbeat_counters(self) -> dict[str, int]:
+        return {
+            **self.counters,
+            **self.tracker.counters,
+            **self.delivery.counters,
+            "pending": self.tracker.pending,
+            "part_seen_missing": self.gaps.missing,
+        }
+
+    def teardown(self) -> None:
+        # parts still pending get their fail-safe now: none leaves without a decision
+        for decision in self.tracker.fail_all(time.time()):
+            self.delivery.submit(decision)
+        self.delivery.close()
+        self.part_seen.close(0)
+        self.verdicts.close(0)

@@ -1,0 +1,94 @@
+"""What every service shares: the run loop, heartbeats, counters, clean stop.
+
+A service is a loop of :meth:`Service.step` calls, each waiting at most a
+short time for work, so that heartbeats keep flowing and SIGTERM/SIGINT stop
+it between two messages, never in the middle of one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+import signal
+import threading
+import time
+from collections import Counter
+
+import zmq
+
+from inspector.config.schema import Config
+from inspector.messages import Heartbeat
+from inspector.transport import open_socket, send_message
+
+log = logging.getLogger(__name__)
+
+
+class Service(ABC):
+    """Base class: subclasses implement ``setup``, ``step`` and ``teardown``."""
+
+    kind = "service"
+
+    def __init__(self, config: Config, instance: str = "") -> None:
+        self.config = config
+        self.name = f"{self.kind}:{instance}" if instance else self.kind
+        self.counters: Counter[str] = Counter()
+        self.ctx = zmq.Context()
+        self._stop = threading.Event()
+        self._heartbeat_seq = 0
+        self._heartbeat_sock: zmq.Socket | None = None
+
+    # -- to implement -----------------------------------------------------------
+    def setup(self) -> None:
+        """Open sockets and resources."""
+
+    @abstractmethod
+    def step(self, timeout_s: float) -> None:
+        """Handle whatever work arrives within ``timeout_s``."""
+
+    def teardown(self) -> None:
+        """Flush and release resources."""
+
+    # -- running ----------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Run until stopped (signal or :meth:`stop`); always tears down."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop())
+        interval = self.config.supervisor.heartbeat_interval_s
+        self._heartbeat_sock = open_socket(self.ctx, "pub", self.config.transport.heartbeats, bind=False, hwm=10)
+        log.info("%s starting (pid %d)", self.name, os.getpid())
+        try:
+            self.setup()
+            self.beat()
+            next_beat = time.monotonic() + interval
+            while not self.stopping:
+                self.step(min(interval, 0.1))
+                if time.monotonic() >= next_beat:
+                    self.beat()
+                    next_beat = time.monotonic() + interval
+        finally:
+            log.info("%s stopping; counters: %s", self.name, dict(self.counters))
+            try:
+                self.teardown()
+            finally:
+                self._heartbeat_sock.close(0)
+                self.ctx.destroy(linger=1000)
+
+    def heartbeat_counters(self) -> dict[str, int]:
+        """What the heartbeat reports; services with more counters extend it."""
+        return dict(self.counters)
+
+    def beat(self) -> None:
+        self._heartbeat_seq += 1
+        send_message(
+            self._heartbeat_sock,
+            Heartbeat(self.name, os.getpid(), self._heartbeat_seq, time.time(), self.heartbeat_counters()),
+        )

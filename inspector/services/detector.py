@@ -1,0 +1,125 @@
+"""Detector service: frames in, verdicts out.
+
+Verdicts go to the actuator (lossless). Rejects, and a sample of passes, also
+go with their image to the recorder. A frame that cannot be inspected is
+counted and logged; when its part is known, the actuator is told at once
+(a FAILSAFE verdict) instead of waiting for the part's deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+
+import numpy as np
+import zmq
+
+from inspector.config.schema import Config
+from inspector.engine.detector import DefectDetector
+from inspector.errors import InspectorError
+from inspector.messages import FrameHeader, Verdict, encode, encode_header
+from inspector.services.base import Service
+from inspector.transport import GapCounter, MalformedFrame, open_socket, parse_frame, send_message
+
+log = logging.getLogger(__name__)
+
+INSPECTION_KIND = b"inspection"
+
+
+def keep_pass_image(part_id: int, share: float) -> bool:
+    """Deterministic sampling of passed parts' images (same answer on every replay)."""
+    return share > 0 and (zlib.crc32(part_id.to_bytes(8, "little", signed=True)) % 10_000) < share * 10_000
+
+
+class DetectorService(Service):
+    kind = "detector"
+
+    def __init__(self, config: Config, instance: str = "") -> None:
+        super().__init__(config, instance)
+        self.gaps = GapCounter()
+
+    def setup(self) -> None:
+        self.engine = DefectDetector(self.config.detector)
+        self.engine.warm_up((self.config.cameras[0].height, self.config.cameras[0].width))
+        t = self.config.transport
+        self.frames = open_socket(self.ctx, "pull", t.frames, bind=False, hwm=t.high_water_mark)
+        self.verdicts = open_socket(self.ctx, "push", t.verdicts, bind=False, hwm=t.high_water_mark)
+        self.inspections = open_socket(self.ctx, "push", t.inspections, bind=False, hwm=t.high_water_mark)
+        self.poller = zmq.Poller()
+        self.poller.register(self.frames, zmq.POLLIN)
+        log.info("detector ready: model %s on %s", self.engine.model_version, ", ".join(self.engine.providers))
+
+    def step(self, timeout_s: float) -> None:
+        if not self.poller.poll(timeout_s * 1000):
+            return
+        parts = self.frames.recv_multipart(copy=False)
+        t_received = time.time()
+        try:
+            header, pixels = parse_frame(parts)
+        except MalformedFrame as err:
+            self.counters["malformed_frames"] += 1
+            log.error("malformed frame: %s", err)
+            if err.header is not None:
+                self._send_failsafe(err.header, f"malformed frame: {err}")
+            return
+        self.gaps.observe(f"camera:{header.camera}", header.seq)
+        self.counters["frames_missing"] = self.gaps.missing
+        self.inspect(header, pixels, t_received)
+
+    def inspect(self, header: FrameHeader, pixels: np.ndarray, t_received: float) -> None:
+        try:
+            result = self.engine.inspect(pixels)
+        except (InspectorError, ValueError, RuntimeError) as err:
+            self.counters["inspection_errors"] += 1
+            log.exception("part %d: inspection failed", header.part_id)
+            self._send_failsafe(header, f"inspection failed: {err}")
+            return
+        timings = {"transport": (t_received - header.t_capture) * 1000, **result.timings_ms}
+        verdict = Verdict(
+            station=header.station,
+            camera=header.camera,
+            part_id=header.part_id,
+            seq=header.seq,
+            result="REJECT" if result.rejected else "PASS",
+            t_trigger=header.t_trigger,
+            t_verdict=time.time(),
+            model_version=self.engine.model_version,
+            detections=result.detections,
+            timings_ms={k: round(v, 3) for k, v in timings.items()},
+            source=header.source,
+        )
+        self._deliver(verdict)
+        self.counters["rejected" if result.rejected else "passed"] += 1
+        if result.rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
+            self._send_image(verdict, header, pixels)
+
+    def _send_failsafe(self, header: FrameHeader, reason: str) -> None:
+        verdict = Verdict(
+            station=header.station,
+            camera=header.camera,
+            part_id=header.part_id,
+            seq=header.seq,
+            result="FAILSAFE",
+            t_trigger=header.t_trigger,
+            t_verdict=time.time(),
+            model_version=self.engine.model_version,
+            reason=reason,
+            source=header.source,
+        )
+        self._deliver(verdict)
+
+    def _deliver(self, verdict: Verdict) -> None:
+        if not send_message(self.verdicts, verdict):
+            self.counters["verdicts_undelivered"] += 1
+            log.error("part %d: actuator queue full, verdict not delivered", verdict.part_id)
+
+    def _send_image(self, verdict: Verdict, header: FrameHeader, pixels: np.ndarray) -> None:
+        kind, verdict_json = encode(verdict)
+        try:
+            self.inspections.send_multipart(
+                [INSPECTION_KIND, verdict_json, encode_header(header), pixels], flags=zmq.NOBLOCK, copy=False
+            )
+        except zmq.Again:
+            self.counters["images_undelivered"] += 1
+            log.warning("part %d: recorder queue full, image not stored", verdict.part_id)

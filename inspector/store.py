@@ -1,0 +1,118 @@
+"""The recorder's store: one SQLite row per part (sqlite-utils, WAL) and an image folder.
+
+A part's row is built from two streams that may arrive in either order: the
+actuator's decision (result, timings, PLC delivery) and the detector's
+inspection record (the image of a reject or a sampled pass). Both upsert the
+same row, keyed by camera and part id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+import sqlite_utils
+
+from inspector.errors import StoreError
+from inspector.messages import Decision, Verdict
+from inspector.typed import to_dict
+
+log = logging.getLogger(__name__)
+
+PARTS_COLUMNS: dict[str, type] = {
+    "camera": str,
+    "part_id": int,
+    "station": str,
+    "result": str,
+    "source": str,
+    "verdict_result": str,
+    "t_trigger": float,
+    "t_decided": float,
+    "t_plc_written": float,
+    "latency_ms": float,
+    "plc_delivered": int,
+    "plc_error": str,
+    "decision_seq": int,
+    "model_version": str,
+    "detections": str,
+    "timings_ms": str,
+    "reason": str,
+    "frame_source": str,
+    "image_path": str,
+}
+PARTS_PK = ("camera", "part_id")
+
+
+class Store:
+    def __init__(self, database: str | Path, image_dir: str | Path) -> None:
+        self.image_dir = Path(image_dir)
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self.image_dir.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite_utils.Database(sqlite3.connect(str(database), check_same_thread=False))
+            self.db.enable_wal()
+            if "parts" not in self.db.table_names():
+                self.db["parts"].create(PARTS_COLUMNS, pk=PARTS_PK)
+                self.db["parts"].create_index(["t_trigger"])
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(f"cannot open the store at {database}: {err}") from err
+        self.parts = self.db["parts"]
+
+    def record(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Upsert part rows in one transaction."""
+        rows = list(rows)
+        if not rows:
+            return
+        try:
+            with self.db.conn:
+                self.parts.upsert_all(rows, pk=PARTS_PK)
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot write {len(rows)} part row(s): {err}") from err
+
+    def save_image(self, verdict: Verdict, pixels: np.ndarray) -> str:
+        """Write the part's image (PNG) and return its path."""
+        folder = self.image_dir / verdict.camera / verdict.result.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{verdict.part_id:010d}.png"
+        if not cv2.imwrite(str(path), pixels):
+            raise StoreError(f"cannot write image {path}")
+        return str(path)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+
+def decision_row(decision: Decision) -> dict[str, Any]:
+    row = {
+        "camera": decision.camera,
+        "part_id": decision.part_id,
+        "station": decision.station,
+        "result": decision.result,
+        "source": decision.source,
+        "t_trigger": decision.t_trigger,
+        "t_decided": decision.t_decided,
+        "t_plc_written": decision.t_plc_written,
+        "latency_ms": decision.latency_ms,
+        "plc_delivered": int(decision.plc_delivered),
+        "plc_error": decision.plc_error,
+        "decision_seq": decision.seq,
+    }
+    if decision.verdict is not None:
+        row.update(verdict_columns(decision.verdict))
+    return row
+
+
+def verdict_columns(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "verdict_result": verdict.result,
+        "model_version": verdict.model_version,
+        "detections": json.dumps(to_dict(verdict.detections)),
+        "timings_ms": json.dumps(verdict.timings_ms),
+        "reason": verdict.reason,
+        "frame_source": verdict.source,
+    }

@@ -1,0 +1,214 @@
+"""The supervisor: runs the line's services as child processes and keeps them up.
+
+Each service is its own process (a camera SDK crash cannot take the actuator
+down). A service is healthy while its process lives and its heartbeats keep
+coming; one that exits or falls silent is killed and restarted, waiting
+longer after each failure (doubling up to a maximum; a service that stays up
+for a minute starts again from the shortest wait). On SIGTERM/SIGINT the
+camera stops first, in-flight parts get one budget's time to be decided, then
+the rest stop in order, each with SIGKILL as the last resort.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from inspector.config.schema import Config
+from inspector.errors import MessageError
+from inspector.messages import Heartbeat
+from inspector.transport import open_socket, recv_message
+from plc_io.simulator import simulator_command, wait_until_listening
+
+log = logging.getLogger(__name__)
+
+STABLE_AFTER_S = 60.0
+
+
+@dataclass
+class ManagedProcess:
+    """One supervised child and its health bookkeeping."""
+
+    name: str
+    command: list[str]
+    sends_heartbeats: bool = True
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    last_beat: float = 0.0
+    restarts: int = 0
+    backoff_s: float = 0.0
+    restart_at: float | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def service_command(kind: str, config_path: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "inspector", "service", kind, "--config", str(config_path), *extra]
+
+
+def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
+    """The processes of the line, in start order."""
+    procs = []
+    if config.plc.simulator:
+        procs.append(ManagedProcess("plc-simulator", simulator_command(config.plc), sends_heartbeats=False))
+    procs.append(ManagedProcess("recorder", service_command("recorder", config_path)))
+    procs.append(ManagedProcess("actuator", service_command("actuator", config_path)))
+    for i in range(config.detector.instances):
+        procs.append(ManagedProcess(f"detector:{i}", service_command("detector", config_path, "--instance", str(i))))
+    for cam in config.cameras:
+        procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
+    return procs
+
+
+class Supervisor:
+    def __init__(self, config: Config, config_path: Path, log_dir: Path) -> None:
+        self.config = config
+        self.sup = config.supervisor
+        self.log_dir = log_dir
+        self.processes = line_processes(config, config_path)
+        self._stop = threading.Event()
+        self.ctx = zmq.Context()
+        self.heartbeats = open_socket(self.ctx, "sub", config.transport.heartbeats, bind=True)
+
+    def process(self, name: str) -> ManagedProcess:
+        return next(p for p in self.processes if p.name == name)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def start(self) -> None:
+        """Start in order; cameras only once the rest are ready, so no early part goes undecided."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for proc in self.processes:
+            if proc.name.startswith("camera:"):
+                self._await_first_heartbeats()
+            self._spawn(proc)
+            if proc.name == "plc-simulator":
+                wait_until_listening(self.config.plc.address)
+
+    def _await_first_heartbeats(self) -> None:
+        deadline = time.monotonic() + self.sup.startup_grace_s
+        while time.monotonic() < deadline:
+            waiting = [p for p in self.processes if p.running and p.sends_heartbeats and not p.last_beat]
+            if not waiting:
+                return
+            self._take_heartbeats(0.1)
+            if any(not p.running for p in waiting):
+                return  # a service died while starting: check() restarts it
+
+    def run(self, until: threading.Event | None = None) -> None:
+        """Start everything, supervise until a signal or ``until`` is set, stop cleanly."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.request_stop())
+        try:
+            self.start()
+            while not self._stop.is_set() and not (until is not None and until.is_set()):
+                self.check(timeout_s=0.2)
+        finally:
+            self.shutdown()
+
+    def check(self, timeout_s: float) -> None:
+        """Take heartbeats for up to ``timeout_s``, then restart whatever is dead or silent."""
+        self._take_heartbeats(timeout_s)
+        now = time.monotonic()
+        for proc in self.processes:
+            if proc.restart_at is not None:
+                if now >= proc.restart_at:
+                    self._spawn(proc)
+                continue
+            problem = self._health_problem(proc, now)
+            if problem:
+                self._schedule_restart(proc, problem, now)
+
+    def _take_heartbeats(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self.heartbeats.poll(remaining * 1000):
+                return
+            try:
+                beat = recv_message(self.heartbeats)
+            except MessageError as err:
+                log.warning("malformed heartbeat: %s", err)
+                continue
+            if not isinstance(beat, Heartbeat):
+                continue
+            for proc in self.processes:
+                if proc.name == beat.service and proc.running and proc.process.pid == beat.pid:
+                    proc.last_beat = time.monotonic()
+                    proc.counters = beat.counters
+
+    def _health_problem(self, proc: ManagedProcess, now: float) -> str:
+        if not proc.running:
+            code = proc.process.returncode if proc.process else None
+            return f"exited with code {code}"
+        if not proc.sends_heartbeats:
+            return ""
+        if proc.last_beat == 0.0:
+            if now - proc.started_at > self.sup.startup_grace_s:
+                return f"no heartbeat within {self.sup.startup_grace_s:.0f}s of starting"
+            return ""
+        if now - proc.last_beat > self.sup.heartbeat_timeout_s:
+            return f"silent for {now - proc.last_beat:.1f}s"
+        return ""
+
+    def _schedule_restart(self, proc: ManagedProcess, problem: str, now: float) -> None:
+        self._terminate(proc, kill=True)
+        if now - proc.started_at > STABLE_AFTER_S:
+            proc.backoff_s = 0.0
+        proc.backoff_s = min(
+            max(proc.backoff_s * 2, self.sup.restart_backoff_initial_s), self.sup.restart_backoff_max_s
+        )
+        proc.restart_at = now + proc.backoff_s
+        log.error("%s %s; restarting in %.1fs", proc.name, problem, proc.backoff_s)
+
+    def _spawn(self, proc: ManagedProcess) -> None:
+        logfile = (self.log_dir / f"{proc.name.replace(':', '-')}.log").open("ab")
+        proc.process = subprocess.Popen(proc.command, stdout=logfile, stderr=subprocess.STDOUT)
+        logfile.close()  # the child holds its own descriptor
+        if proc.started_at:
+            proc.restarts += 1
+        proc.started_at = time.monotonic()
+        proc.last_beat = 0.0
+        proc.restart_at = None
+        log.info("started %s (pid %d)", proc.name, proc.process.pid)
+
+    def _terminate(self, proc: ManagedProcess, kill: bool = False) -> None:
+        if not proc.running:
+            return
+        if kill:
+            proc.process.kill()
+        else:
+            proc.process.terminate()
+        try:
+            proc.process.wait(self.sup.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            log.error("%s did not stop within %.1fs; killing it", proc.name, self.sup.stop_timeout_s)
+            proc.process.kill()
+            proc.process.wait()
+
+    def shutdown(self) -> None:
+        """Cameras first, let in-flight parts be decided, then the rest in reverse start order."""
+        cameras = [p for p in self.processes if p.name.startswith("camera:")]
+        for proc in cameras:
+            self._terminate(proc)
+        if cameras:
+            self._take_heartbeats(self.config.actuator.budget_ms / 1000 + 0.2)
+        for name_prefix in ("detector:", "actuator", "recorder", "plc-simulator"):
+            for proc in self.processes:
+                if proc.name.startswith(name_prefix):
+                    self._terminate(proc)
+        self.heartbeats.close(0)
+        self.ctx.term()
+        log.info("line stopped")

@@ -1,0 +1,1 @@
+"""Model training (needs the ``train`` extra: ultralytics, torch, onnx)."""

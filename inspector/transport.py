@@ -1,0 +1,133 @@
+"""ZeroMQ transport: sockets, zero-copy frames, sequence numbers and gap counts.
+
+Who binds is chosen so that lossless streams queue on the sending side while
+their receiver restarts: the receiver binds, senders connect (ZeroMQ keeps a
+connecting socket's outgoing queue across reconnects). Frames are the
+exception: the camera binds, so any number of detectors can connect and share
+them, and frames for a dead detector are not replayed late.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import zmq
+
+from inspector.errors import MessageError
+from inspector.messages import FRAME_KIND, FrameHeader, decode, decode_json, encode, encode_header
+
+log = logging.getLogger(__name__)
+
+SocketRole = Literal["push", "pull", "pub", "sub"]
+_ZMQ_TYPES = {"push": zmq.PUSH, "pull": zmq.PULL, "pub": zmq.PUB, "sub": zmq.SUB}
+
+
+def open_socket(
+    ctx: zmq.Context, role: SocketRole, endpoint: str, *, bind: bool, hwm: int = 1000
+) -> zmq.Socket:
+    """A configured socket bound or connected to ``endpoint``."""
+    sock = ctx.socket(_ZMQ_TYPES[role])
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.RCVHWM, hwm)
+    sock.setsockopt(zmq.LINGER, 500 if role == "push" else 0)
+    if role == "sub":
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+    try:
+        sock.bind(endpoint) if bind else sock.connect(endpoint)
+    except zmq.ZMQError as err:
+        sock.close(0)
+        action = "bind" if bind else "connect"
+        raise MessageError(f"cannot {action} {role} socket to {endpoint}: {err}") from err
+    return sock
+
+
+class MalformedFrame(MessageError):
+    """A frame that cannot be inspected; ``header`` is set when it could be read."""
+
+    def __init__(self, problem: str, header: FrameHeader | None = None) -> None:
+        super().__init__(problem)
+        self.header = header
+
+
+def send_frame(sock: zmq.Socket, header: FrameHeader, pixels: np.ndarray) -> bool:
+    """Send header + pixel buffer without copying the pixels; False if no receiver can take it."""
+    if not pixels.flags.c_contiguous:
+        raise ValueError("frame pixels must be C-contiguous to be sent without a copy")
+    try:
+        sock.send_multipart([FRAME_KIND, encode_header(header), pixels], flags=zmq.NOBLOCK, copy=False)
+    except zmq.Again:
+        return False
+    return True
+
+
+def recv_frame(sock: zmq.Socket, flags: int = 0) -> tuple[FrameHeader, np.ndarray]:
+    """Receive one frame; the pixel array is a view on ZeroMQ's buffer (no copy)."""
+    parts = sock.recv_multipart(flags=flags, copy=False)
+    return parse_frame(parts)
+
+
+def parse_frame(parts: list[zmq.Frame]) -> tuple[FrameHeader, np.ndarray]:
+    """Decode and check a received frame; raise :class:`MalformedFrame` naming the problem."""
+    if len(parts) != 3:
+        raise MalformedFrame(f"expected 3 frame parts (kind, header, pixels), got {len(parts)}")
+    if parts[0].bytes != FRAME_KIND:
+        raise MalformedFrame(f"expected a frame, got message kind {parts[0].bytes[:32]!r}")
+    return frame_from_parts(parts[1], parts[2])
+
+
+def frame_from_parts(header_part: zmq.Frame, pixels_part: zmq.Frame) -> tuple[FrameHeader, np.ndarray]:
+    """Decode a frame header and wrap its pixel buffer as an array (no copy)."""
+    try:
+        header = decode_json(FrameHeader, header_part.buffer)
+    except MessageError as err:
+        raise MalformedFrame(str(err)) from err
+    try:
+        header.check()
+    except MessageError as err:
+        raise MalformedFrame(str(err), header) from err
+    buffer = pixels_part.buffer
+    if buffer.nbytes != header.nbytes:
+        raise MalformedFrame(
+            f"frame of part {header.part_id}: pixel buffer has {buffer.nbytes} bytes, "
+            f"header {header.height}x{header.width}x{header.channels} {header.dtype} needs {header.nbytes}",
+            header,
+        )
+    pixels = np.frombuffer(buffer, dtype=header.dtype).reshape(header.shape)
+    return header, pixels
+
+
+def send_message(sock: zmq.Socket, message: object, *, block: bool = False) -> bool:
+    """Send a non-frame message; False if it could not be queued (receiver gone, queue full)."""
+    try:
+        sock.send_multipart(encode(message), flags=0 if block else zmq.NOBLOCK)
+    except zmq.Again:
+        return False
+    return True
+
+
+def recv_message(sock: zmq.Socket, flags: int = 0) -> object:
+    """Receive and strictly decode one non-frame message."""
+    return decode(sock.recv_multipart(flags=flags))
+
+
+@dataclass
+class GapCounter:
+    """Counts messages missing from sequence-numbered streams, per sender."""
+
+    missing: int = 0
+    _last: dict[str, int] = field(default_factory=dict)
+
+    def observe(self, sender: str, seq: int) -> int:
+        """Record ``seq`` from ``sender``; return how many messages were skipped before it."""
+        last = self._last.get(sender)
+        self._last[sender] = seq
+        if last is None or seq <= last:  # first message, or the sender restarted
+            return 0
+        gap = seq - last - 1
+        if gap:
+            self.missing += gap
+            log.warning("sequence gap from %s: %d message(s) missing before seq %d", sender, gap, seq)
+        return gap

@@ -1,0 +1,165 @@
+"""Build typed dataclasses from plain dicts (parsed YAML or JSON), strictly.
+
+Used by the config loader and by the message decoder, so both reject the same
+things the same way: unknown keys, missing required keys, values of the wrong
+type, and values outside a field's declared limits. Every problem is reported
+as a :class:`FieldProblem` carrying the dotted path of the offending field.
+
+Field limits and documentation live in the field's metadata, set with
+:func:`spec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from typing import Any, Callable, Literal, TypeVar, Union
+
+T = TypeVar("T")
+
+
+class FieldProblem(ValueError):
+    """A value that does not fit its field; ``path`` is the dotted field path."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path or '<root>'}: {problem}")
+
+
+def spec(
+    default: Any = dataclasses.MISSING,
+    *,
+    doc: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A dataclass field with documentation and optional numeric limits."""
+    metadata = {"doc": doc, "minimum": minimum, "maximum": maximum}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@functools.lru_cache(maxsize=None)
+def _fields(cls: type) -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(cls)
+
+
+def from_dict(cls: type[T], data: Any, path: str = "") -> T:
+    """Convert ``data`` to dataclass ``cls``; raise :class:`FieldProblem` if it does not fit."""
+    if not isinstance(data, dict):
+        raise FieldProblem(path, f"expected a mapping, got {type(data).__name__}")
+    fields = _fields(cls)
+    known = {f.name for f in fields}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = f"{path}." if path else ""
+        raise FieldProblem(
+            f"{where}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known))})"
+        )
+    hints = _hints(cls)
+    values = {}
+    for f in fields:
+        field_path = f"{path}.{f.name}" if path else f.name
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise FieldProblem(field_path, "required but missing")
+            continue
+        value = convert(hints[f.name], data[f.name], field_path)
+        _check_limits(f, value, field_path)
+        values[f.name] = value
+    return cls(**values)
+
+
+def _check_limits(f: dataclasses.Field, value: Any, path: str) -> None:
+    lo, hi = f.metadata.get("minimum"), f.metadata.get("maximum")
+    if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    if lo is not None and value < lo:
+        raise FieldProblem(path, f"must be at least {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise FieldProblem(path, f"must be at most {hi}, got {value}")
+
+
+def convert(tp: Any, value: Any, path: str) -> Any:
+    """Convert one value to type ``tp`` (the subset of typing the project uses)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        problems = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return convert(arg, value, path)
+            except FieldProblem as err:
+                problems.append(err.problem)
+        raise FieldProblem(path, "; ".join(problems))
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise FieldProblem(path, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise FieldProblem(path, f"expected a list, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(value) != len(args):
+                raise FieldProblem(path, f"expected {len(args)} items, got {len(value)}")
+            return tuple(convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item = args[0]
+        items = [convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        key_t, val_t = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise FieldProblem(path, f"expected a mapping, got {type(value).__name__}")
+        return {convert(key_t, k, path): convert(val_t, v, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, path)
+    return _convert_scalar(tp, value, path)
+
+
+def _convert_scalar(tp: Any, value: Any, path: str) -> Any:
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise FieldProblem(path, f"expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise FieldProblem(path, f"expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise FieldProblem(path, f"expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise FieldProblem(path, f"expected a string, got {value!r}")
+    raise TypeError(f"{path}: unsupported field type {tp!r}")  # a programming error, not bad input
+
+
+def to_dict(obj: Any) -> Any:
+    """The plain (JSON-ready) form of a dataclass tree."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in _fields(type(obj))}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
