@@ -32,6 +32,7 @@ PARTS_COLUMNS: dict[str, type] = {
     "source": str,
     "verdict_result": str,
     "t_trigger": float,
+    "t_verdict": float,
     "t_decided": float,
     "t_plc_written": float,
     "latency_ms": float,
@@ -110,6 +111,7 @@ def decision_row(decision: Decision) -> dict[str, Any]:
 def verdict_columns(verdict: Verdict) -> dict[str, Any]:
     return {
         "verdict_result": verdict.result,
+        "t_verdict": verdict.t_verdict,
         "model_version": verdict.model_version,
         "detections": json.dumps(to_dict(verdict.detections)),
         "timings_ms": json.dumps(verdict.timings_ms),

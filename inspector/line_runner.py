@@ -1,0 +1,45 @@
+"""Run a supervised line in-process (tests, benchmarks) and read back what it recorded."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from inspector.config import write_config
+from inspector.config.schema import Config
+from inspector.supervisor import Supervisor
+
+
+@contextmanager
+def running_line(config: Config, workdir: Path, *, without: tuple[str, ...] = ()) -> Iterator[Supervisor]:
+    """The line under a real supervisor (real processes), minus processes named in ``without``."""
+    config_file = workdir / "station.yaml"
+    write_config(config, config_file)
+    supervisor = Supervisor(config, config_file, workdir / "logs")
+    supervisor.processes = [p for p in supervisor.processes if not p.name.startswith(without)]
+    done = threading.Event()
+    thread = threading.Thread(target=supervisor.run, kwargs={"until": done}, daemon=True)
+    thread.start()
+    try:
+        yield supervisor
+    finally:
+        done.set()
+        thread.join(60)
+
+
+def part_rows(config: Config) -> list[sqlite3.Row]:
+    """Every decided part in the recorder's database, in part-id order."""
+    db = Path(config.recorder.database)
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM parts WHERE result IS NOT NULL ORDER BY part_id").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
