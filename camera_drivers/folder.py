@@ -13,6 +13,7 @@ from inspector.errors import CameraError
 
 log = logging.getLogger(__name__)
 
+PIXEL_FORMATS = {("uint8", 1): "Mono8", ("uint16", 1): "Mono16", ("uint8", 3): "BGR8"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
@@ -38,7 +39,12 @@ class FolderReplayCamera(CameraDriver):
             raise CameraError(f"camera {self.config.name}: cannot decode image {path}")
         if pixels.ndim == 3 and pixels.shape[2] == 4:
             pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
-        fmt = ("Mono8" if pixels.dtype == "uint8" else "Mono16") if pixels.ndim == 2 else "BGR8"
+        fmt = PIXEL_FORMATS.get((str(pixels.dtype), 1 if pixels.ndim == 2 else pixels.shape[2]))
+        if fmt is None:
+            raise CameraError(
+                f"camera {self.config.name}: image {path} is {pixels.dtype} with {pixels.shape[2] if pixels.ndim == 3 else 1} channel(s); "
+                "supported: 8- or 16-bit mono, 8-bit colour"
+            )
         return Grab(pixels, fmt, str(path), time.time())
 
     def close(self) -> None:

@@ -127,6 +127,23 @@ class Decision:
         return None if self.t_plc_written is None else (self.t_plc_written - self.t_trigger) * 1000
 
 
+AlarmSeverity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """Something an operator must see; ``active`` False clears an earlier alarm of the same code."""
+
+    station: str
+    source: str
+    code: str
+    severity: AlarmSeverity
+    text: str
+    t: float
+    active: bool = True
+    part_id: int | None = None
+
+
 @dataclass(frozen=True)
 class Heartbeat:
     service: str
@@ -141,6 +158,7 @@ MESSAGE_KINDS: dict[bytes, type] = {
     b"verdict": Verdict,
     b"decision": Decision,
     b"heartbeat": Heartbeat,
+    b"alarm": Alarm,
 }
 KIND_OF = {cls: kind for kind, cls in MESSAGE_KINDS.items()}
 FRAME_KIND = b"frame"

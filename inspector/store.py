@@ -19,7 +19,7 @@ import numpy as np
 import sqlite_utils
 
 from inspector.errors import StoreError
-from inspector.messages import Decision, Verdict
+from inspector.messages import Alarm, Decision, Verdict
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,18 @@ PARTS_COLUMNS: dict[str, type] = {
 }
 PARTS_PK = ("camera", "part_id")
 
+ALARMS_COLUMNS: dict[str, type] = {
+    "id": int,
+    "t": float,
+    "station": str,
+    "source": str,
+    "code": str,
+    "severity": str,
+    "text": str,
+    "active": int,
+    "part_id": int,
+}
+
 
 class Store:
     def __init__(self, database: str | Path, image_dir: str | Path) -> None:
@@ -60,20 +72,29 @@ class Store:
             if "parts" not in self.db.table_names():
                 self.db["parts"].create(PARTS_COLUMNS, pk=PARTS_PK)
                 self.db["parts"].create_index(["t_trigger"])
+            if "alarms" not in self.db.table_names():
+                self.db["alarms"].create(ALARMS_COLUMNS, pk="id")
+                self.db["alarms"].create_index(["t"])
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the store at {database}: {err}") from err
         self.parts = self.db["parts"]
 
-    def record(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Upsert part rows in one transaction."""
-        rows = list(rows)
-        if not rows:
+    def record(self, part_rows: Iterable[dict[str, Any]], alarms: Iterable[Alarm] = ()) -> None:
+        """Upsert part rows and append alarms, in one transaction."""
+        part_rows = list(part_rows)
+        alarm_rows = [to_dict(a) for a in alarms]
+        if not part_rows and not alarm_rows:
             return
         try:
             with self.db.conn:
-                self.parts.upsert_all(rows, pk=PARTS_PK)
+                # sqlite-utils fills columns missing from some rows of a batch with NULL and
+                # overwrites them; rows are therefore upserted in groups of the same columns.
+                for group in _same_columns(part_rows):
+                    self.parts.upsert_all(group, pk=PARTS_PK)
+                if alarm_rows:
+                    self.db["alarms"].insert_all(alarm_rows)
         except sqlite3.Error as err:
-            raise StoreError(f"cannot write {len(rows)} part row(s): {err}") from err
+            raise StoreError(f"cannot write {len(part_rows)} part row(s) and {len(alarm_rows)} alarm(s): {err}") from err
 
     def save_image(self, verdict: Verdict, pixels: np.ndarray) -> str:
         """Write the part's image (PNG) and return its path."""
@@ -86,6 +107,14 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+
+
+def _same_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by their column sets, each group in arrival order."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return list(groups.values())
 
 
 def decision_row(decision: Decision) -> dict[str, Any]:

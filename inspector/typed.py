@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from typing import Any, Callable, Literal, TypeVar, Union
@@ -60,7 +61,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         raise FieldProblem(path, f"expected a mapping, got {type(data).__name__}")
     fields = _fields(cls)
     known = {f.name for f in fields}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(str(k) for k in set(data) - known)  # YAML keys may be bools or numbers
     if unknown:
         where = f"{path}." if path else ""
         raise FieldProblem(
@@ -99,10 +100,11 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        candidates = [a for a in args if a is not type(None)]
+        if len(candidates) == 1:  # Optional[X]: X's own problem, with its own (deeper) path
+            return convert(candidates[0], value, path)
         problems = []
-        for arg in args:
-            if arg is type(None):
-                continue
+        for arg in candidates:
             try:
                 return convert(arg, value, path)
             except FieldProblem as err:
@@ -145,6 +147,8 @@ def _convert_scalar(tp: Any, value: Any, path: str) -> Any:
         raise FieldProblem(path, f"expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise FieldProblem(path, f"expected a finite number, got {value!r}")
             return float(value)
         raise FieldProblem(path, f"expected a number, got {value!r}")
     if tp is str:

@@ -1,5 +1,5 @@
 """The actuator's PLC side: pycomm3 Logix driver, tag map, result handshake."""
 
-from plc_io.logix import RESULT_CODES, LogixResultWriter
+from plc_io.logix import RESULT_CODES, LogixConnection
 
-__all__ = ["RESULT_CODES", "LogixResultWriter"]
+__all__ = ["RESULT_CODES", "LogixConnection"]

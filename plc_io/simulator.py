@@ -21,8 +21,7 @@ def split_address(address: str) -> tuple[str, int]:
 
 def simulator_command(config: PlcConfig) -> list[str]:
     """The command line that serves the config's tags on its address."""
-    tags = config.tags
-    declared = [f"{t.name}={t.type}" for t in (tags.part_id, tags.result, tags.sequence)]
+    declared = [f"{t.name}={t.type}" for t in config.tags.all()]
     return [sys.executable, "-m", "cpppo.server.enip", "--address", config.address, *declared]
 
 

@@ -1,9 +1,12 @@
 """Delivering decisions: the PLC write, then the recorder and the observers.
 
-Runs in its own thread with its own sockets, so a slow or absent PLC never
-holds up the tracking of deadlines. Decisions are delivered in the order
-they were made. A decision the PLC did not take is still recorded, marked
-undelivered with the PLC's error, and counted.
+One thread owns the PLC connection: it writes decisions in the order they
+were made, and between them the heartbeat. A slow or absent PLC therefore
+never holds up the tracking of deadlines. A decision the PLC did not take is
+still recorded, marked undelivered with the PLC's error, and never retried
+(its part has passed the reject gate by then). Losing and regaining the PLC,
+fail-safe decisions and unacknowledged results raise alarms, which go to the
+recorder (lossless) and to the observers.
 """
 
 from __future__ import annotations
@@ -12,19 +15,29 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 
 import zmq
 
 from inspector.config.schema import Config
 from inspector.errors import PlcError
-from inspector.messages import Decision
+from inspector.messages import Alarm, AlarmSeverity, Decision
 from inspector.transport import open_socket, send_message
-from plc_io import LogixResultWriter
+from plc_io.handshake import FAULT_FAILSAFE, FAULT_LINE_STOP, FAULT_NONE, ResultHandshake
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+@dataclasses.dataclass
+class LinkState:
+    """Whether the PLC is reachable, since when, and what was lost meanwhile."""
+
+    up: bool = True
+    since: float = 0.0
+    undelivered: list[int] = dataclasses.field(default_factory=list)
 
 
 class DecisionDelivery(threading.Thread):
@@ -34,8 +47,10 @@ class DecisionDelivery(threading.Thread):
         self.ctx = ctx
         self.queue: queue.Queue = queue.Queue()
         self.counters: Counter[str] = Counter()
-        self.plc = LogixResultWriter(config.plc)
+        self.plc = ResultHandshake(config.plc)
+        self.link = LinkState()
         self._seq = 0
+        self._last_failsafe = float("-inf")
 
     def submit(self, decision: Decision) -> None:
         self.queue.put(decision)
@@ -47,29 +62,103 @@ class DecisionDelivery(threading.Thread):
         if self.is_alive():
             log.error("decision delivery did not finish in %.1fs; %d decision(s) still queued", timeout_s, self.queue.qsize())
 
+    # -- the thread ---------------------------------------------------------------
     def run(self) -> None:
         t = self.config.transport
-        recorder = open_socket(self.ctx, "push", t.decisions, bind=False, hwm=t.high_water_mark * 10)
-        events = open_socket(self.ctx, "pub", t.events, bind=True, hwm=t.high_water_mark)
+        self._recorder = open_socket(self.ctx, "push", t.decisions, bind=False, hwm=t.high_water_mark * 10)
+        self._events = open_socket(self.ctx, "pub", t.events, bind=True, hwm=t.high_water_mark)
+        period = self.config.plc.heartbeat_period_s
+        next_beat = time.monotonic()
         try:
-            while (decision := self.queue.get()) is not _STOP:
-                delivered = self._write_plc(decision)
-                if not send_message(recorder, delivered):
-                    self.counters["decisions_unrecorded"] += 1
-                    log.error("part %d: recorder queue full; decision not recorded", decision.part_id)
-                send_message(events, delivered)
+            while True:
+                try:
+                    item = self.queue.get(timeout=max(0.0, next_beat - time.monotonic()))
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    break
+                if item is not None:
+                    self._deliver(item)
+                if time.monotonic() >= next_beat:
+                    self._beat()
+                    next_beat = time.monotonic() + period
         finally:
             self.plc.close()
-            recorder.close(linger=2000)
-            events.close(0)
+            self._recorder.close(linger=2000)
+            self._events.close(0)
 
-    def _write_plc(self, decision: Decision) -> Decision:
+    def _deliver(self, decision: Decision) -> None:
         self._seq += 1
+        if decision.result.startswith("FAILSAFE"):
+            self._on_failsafe(decision)
         try:
-            t_written = self.plc.write_result(decision.part_id, decision.result)
+            t_written = self.plc.write_decision(decision.part_id, decision.result)
         except PlcError as err:
             self.counters["plc_undelivered"] += 1
             log.error("part %d: decision %s not delivered to the PLC: %s", decision.part_id, decision.result, err)
-            return dataclasses.replace(decision, seq=self._seq, plc_delivered=False, plc_error=str(err))
-        self.counters["plc_written"] += 1
-        return dataclasses.replace(decision, seq=self._seq, plc_delivered=True, t_plc_written=t_written)
+            self._link_down(str(err))
+            self.link.undelivered.append(decision.part_id)
+            delivered = dataclasses.replace(decision, seq=self._seq, plc_delivered=False, plc_error=str(err))
+        else:
+            self.counters["plc_written"] += 1
+            self._link_up()
+            delivered = dataclasses.replace(decision, seq=self._seq, plc_delivered=True, t_plc_written=t_written)
+        self._publish(delivered, what=f"decision for part {decision.part_id}")
+
+    def _beat(self) -> None:
+        try:
+            self.plc.write_heartbeat(self.fault_code())
+            unacked = self.plc.unacknowledged()
+        except PlcError as err:
+            self._link_down(str(err))
+            return
+        self._link_up()
+        if unacked is not None:
+            self.counters["plc_unacknowledged"] += 1
+            self._alarm("plc_ack_timeout", "warning", f"the PLC did not acknowledge result sequence {unacked} within {self.config.plc.ack_timeout_s}s")
+
+    def fault_code(self) -> int:
+        if time.monotonic() - self._last_failsafe > self.config.actuator.fault_hold_s:
+            return FAULT_NONE
+        return FAULT_LINE_STOP if self.config.actuator.failsafe_action == "line_stop" else FAULT_FAILSAFE
+
+    # -- alarms ---------------------------------------------------------------------
+    def _on_failsafe(self, decision: Decision) -> None:
+        self._last_failsafe = time.monotonic()
+        why = decision.verdict.reason if decision.verdict is not None and decision.verdict.reason else "no verdict within the budget"
+        self._alarm("failsafe_decision", "warning", f"part {decision.part_id}: {decision.result} ({why})", part_id=decision.part_id)
+        if self.config.actuator.failsafe_action == "line_stop":
+            self._alarm("line_stop_requested", "critical", f"line stop requested after fail-safe on part {decision.part_id}", part_id=decision.part_id)
+
+    def _link_down(self, error: str) -> None:
+        if not self.link.up:
+            return
+        self.link = LinkState(up=False, since=time.monotonic())
+        self.counters["plc_connection_lost"] += 1
+        self._alarm("plc_connection_lost", "critical", f"PLC at {self.config.plc.address} unreachable: {error}")
+
+    def _link_up(self) -> None:
+        if self.link.up:
+            return
+        lost = self.link.undelivered
+        away = time.monotonic() - self.link.since
+        parts = f" (parts {lost[0]}..{lost[-1]})" if lost else ""
+        self.link = LinkState(up=True, since=time.monotonic())
+        self._alarm(
+            "plc_connection_lost",
+            "info",
+            f"PLC at {self.config.plc.address} reachable again after {away:.1f}s; {len(lost)} decision(s) were not delivered{parts}",
+            active=False,
+        )
+
+    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True, part_id: int | None = None) -> None:
+        log.log(logging.INFO if severity == "info" else logging.WARNING if severity == "warning" else logging.ERROR, "alarm %s: %s", code, text)
+        self.counters[f"alarm_{code}"] += 1
+        alarm = Alarm(self.config.station.name, "actuator", code, severity, text, time.time(), active, part_id)
+        self._publish(alarm, what=f"alarm {code}")
+
+    def _publish(self, message: Decision | Alarm, what: str) -> None:
+        if not send_message(self._recorder, message):
+            self.counters["unrecorded"] += 1
+            log.error("recorder queue full; %s not recorded", what)
+        send_message(self._events, message)

@@ -33,7 +33,8 @@ class PartTracker:
     def __init__(self, station: str, budget_s: float, failsafe_action: str) -> None:
         self.station = station
         self.budget_s = budget_s
-        self.failsafe_result: DecisionResult = "FAILSAFE_REJECT" if failsafe_action == "reject" else "FAILSAFE_PASS"
+        # 'line_stop' rejects the part too; the line-stop request goes out through the fault code
+        self.failsafe_result: DecisionResult = "FAILSAFE_PASS" if failsafe_action == "pass" else "FAILSAFE_REJECT"
         self.counters: Counter[str] = Counter()
         self._pending: dict[PartKey, PartSeen] = {}
         self._deadlines: list[tuple[float, PartKey]] = []
@@ -73,6 +74,10 @@ class PartTracker:
             self.counters["late_verdicts"] += 1
             log.warning("verdict for part %d arrived after its decision (%s); ignored", verdict.part_id, verdict.result)
             return None
+        if key in self._early:
+            self.counters["duplicate_verdicts"] += 1
+            log.warning("second verdict for part %d before its part-seen event; keeping the first", verdict.part_id)
+            return None
         self._early[key] = _Early(verdict, now + 2 * self.budget_s)
         return None
 
@@ -95,10 +100,12 @@ class PartTracker:
         decisions = [self._failsafe(seen, now, "deadline") for seen in self._pending.values()]
         self._pending.clear()
         self._deadlines.clear()
+        self.counters["orphan_verdicts"] += len(self._early)
+        self._early.clear()
         return decisions
 
     def _decide_with_verdict(self, seen: PartSeen, verdict: Verdict, now: float) -> Decision:
-        if now > seen.t_trigger + self.budget_s:
+        if now >= seen.t_trigger + self.budget_s:  # at the deadline is too late, as in expire()
             self.counters["late_verdicts"] += 1
             return self._failsafe(seen, now, "deadline")
         if verdict.result == "FAILSAFE":

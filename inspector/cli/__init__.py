@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("config", help="validate a station config and print it resolved")
     check.add_argument("file", type=Path, nargs="?", default=DEFAULT_CONFIG)
 
+    plc = sub.add_parser("plc", help="PLC tools")
+    plc_sub = plc.add_subparsers(dest="plc_command", required=True)
+    probe = plc_sub.add_parser("probe", help="identity, configured tags and write latency of the station's PLC")
+    probe.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    probe.add_argument("--writes", type=int, default=50, help="heartbeat writes to time")
+
     model = sub.add_parser("retrain-default-model", help="regenerate the synthetic data and retrain the bundled model")
     model.add_argument("--work-dir", type=Path, required=True, help="dataset and training runs go here")
     model.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
@@ -90,6 +96,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(to_dict(load_config(args.file)), sort_keys=False))
         return 0
+    if args.command == "plc":
+        from plc_io.probe import probe
+
+        report = probe(load_config(args.config).plc, writes=args.writes)
+        print("\n".join(report.lines()))
+        return 0 if report.ok else 1
     if args.command == "retrain-default-model":
         from inspector.training.default_model import retrain_default_model
 

@@ -43,8 +43,9 @@ class LetterboxGeometry:
         out[:, [0, 2]] -= self.left
         out[:, [1, 3]] -= self.top
         out /= self.gain
-        np.clip(out[:, [0, 2]], 0, self.frame_hw[1], out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, self.frame_hw[0], out=out[:, [1, 3]])
+        # column by column: a fancy-indexed out= would clip a temporary copy
+        for col, limit in ((0, self.frame_hw[1]), (1, self.frame_hw[0]), (2, self.frame_hw[1]), (3, self.frame_hw[0])):
+            np.clip(out[:, col], 0, limit, out=out[:, col])
         return out
 
 

@@ -7,7 +7,7 @@ import logging
 import zmq
 
 from inspector.errors import MessageError, StoreError
-from inspector.messages import Decision, Verdict, decode_json
+from inspector.messages import Alarm, Decision, Verdict, decode_json
 from inspector.services.base import Service
 from inspector.services.detector import INSPECTION_KIND
 from inspector.store import Store, decision_row, verdict_columns
@@ -34,18 +34,22 @@ class RecorderService(Service):
     def step(self, timeout_s: float) -> None:
         if not self.poller.poll(timeout_s * 1000):
             return
-        rows = self._drain_decisions() + self._drain_inspections()
+        rows, alarms = self._drain_decisions()
+        rows += self._drain_inspections()
         try:
-            self.store.record(rows)
+            self.store.record(rows, alarms)
         except StoreError:
             self.counters["rows_failed"] += len(rows)
             log.exception("store write failed")
             raise  # let the supervisor restart the recorder: the database needs attention
         self.counters["rows_written"] += len(rows)
+        self.counters["alarms_written"] += len(alarms)
 
-    def _drain_decisions(self) -> list[dict]:
-        rows = []
-        while len(rows) < MAX_BATCH:
+    def _drain_decisions(self) -> tuple[list[dict], list[Alarm]]:
+        """Decisions become part rows; alarms travel on the same ordered, lossless stream."""
+        rows: list[dict] = []
+        alarms: list[Alarm] = []
+        while len(rows) + len(alarms) < MAX_BATCH:
             try:
                 message = recv_message(self.decisions, zmq.NOBLOCK)
             except zmq.Again:
@@ -54,13 +58,16 @@ class RecorderService(Service):
                 self.counters["malformed_messages"] += 1
                 log.error("malformed decision message: %s", err)
                 continue
+            if isinstance(message, Alarm):
+                alarms.append(message)
+                continue
             if not isinstance(message, Decision):
                 self.counters["unexpected_messages"] += 1
                 continue
             self.gaps.observe("actuator", message.seq)
             self.counters["decisions_missing"] = self.gaps.missing
             rows.append(decision_row(message))
-        return rows
+        return rows, alarms
 
     def _drain_inspections(self) -> list[dict]:
         rows = []

@@ -169,8 +169,11 @@ class PartGenerator:
 
     def _point_on_face(self, rng: np.random.Generator, disc: _Disc, keep_out: float) -> tuple[float, float]:
         """A point on the flat face, clear of the bore and the outer edge."""
+        inner, outer = disc.bore_radius + keep_out, disc.radius - keep_out
+        if inner > outer:  # a small disc: the middle of the face is all there is
+            inner = outer = (disc.bore_radius + disc.radius) / 2
         for _ in range(50):
-            rad = rng.uniform(disc.bore_radius + keep_out, disc.radius - keep_out)
+            rad = rng.uniform(inner, outer)
             ang = rng.uniform(0, 2 * math.pi)
             x, y = disc.cx + rad * math.cos(ang), disc.cy + rad * math.sin(ang)
             if all(math.hypot(x - hx, y - hy) > disc.hole_radius + keep_out for hx, hy in disc.hole_centres()):

@@ -71,6 +71,12 @@ def test_unknown_nested_key_is_rejected_with_its_dotted_path(tmp_path):
     assert "name" in err.problem  # the allowed keys are listed, so the typo is obvious
 
 
+def test_unknown_key_inside_an_optional_section_names_its_full_path(tmp_path):
+    data = default_data()
+    data["plc"]["tags"]["heartbeat"] = {"nmae": "Inspector_Heartbeat"}
+    assert rejected_field(tmp_path, data).field == "plc.tags.heartbeat.nmae"
+
+
 def test_unknown_key_inside_a_camera_names_the_list_index(tmp_path):
     data = default_data()
     data["cameras"][0]["exposure_us"] = 500

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from inspector.errors import MessageError
-from inspector.messages import Decision, Heartbeat, PartSeen, decode, encode
+from inspector.messages import Alarm, Decision, Heartbeat, PartSeen, decode, encode
 from tests.unit.factories import a_header, a_verdict
 
 
@@ -24,8 +24,9 @@ from tests.unit.factories import a_header, a_verdict
                  t_plc_written=1700000000.33, verdict=a_verdict()),
         Decision("station-1", "top", 43, 4, "FAILSAFE_REJECT", "deadline", 1.0, 1.3, False, plc_error="timeout"),
         Heartbeat("actuator", 1234, 9, 1700000000.0, counters={"decisions": 10, "late_verdicts": 1}),
+        Alarm("station-1", "actuator", "plc_lost", "critical", "PLC not answering", 1700000000.5, part_id=42),
     ],
-    ids=["part_seen", "verdict", "verdict_empty", "decision_with_verdict", "decision_failsafe", "heartbeat"],
+    ids=["part_seen", "verdict", "verdict_empty", "decision_with_verdict", "decision_failsafe", "heartbeat", "alarm"],
 )
 def test_message_survives_encode_and_decode_unchanged(message):
     parts = encode(message)

@@ -45,7 +45,9 @@ def test_nothing_expires_before_the_deadline():
     assert t.next_deadline() == pytest.approx(T0 + BUDGET_S)
 
 
-@pytest.mark.parametrize(("action", "result"), [("reject", "FAILSAFE_REJECT"), ("pass", "FAILSAFE_PASS")])
+@pytest.mark.parametrize(
+    ("action", "result"), [("reject", "FAILSAFE_REJECT"), ("pass", "FAILSAFE_PASS"), ("line_stop", "FAILSAFE_REJECT")]
+)
 def test_part_without_verdict_gets_the_configured_failsafe_at_its_deadline(action, result):
     t = tracker(action)
     t.on_part_seen(part_seen(1, T0), now=T0)
@@ -175,9 +177,11 @@ def test_every_part_of_a_random_interleaving_gets_exactly_one_decision():
     rng = random.Random(20240607)
     n_parts = 500
     events = []  # (time, order, kind, payload)
+    seen_time = {}
     for part in range(1, n_parts + 1):
         t_trigger = T0 + part * 0.01
         seen_at = t_trigger + rng.choice([0.0, 0.0, rng.uniform(0, 0.15)])  # sometimes late itself
+        seen_time[part] = seen_at
         events.append((seen_at, len(events), "seen", part_seen(part, t_trigger)))
         if rng.random() < 0.05:
             events.append((seen_at + rng.uniform(0, 0.05), len(events), "seen", part_seen(part, t_trigger)))
@@ -202,6 +206,11 @@ def test_every_part_of_a_random_interleaving_gets_exactly_one_decision():
     assert set(per_part) == set(range(1, n_parts + 1))
     assert set(per_part.values()) == {1}
     assert t.counters["decisions"] == n_parts
+    # the interleaving did exercise the awkward cases
+    assert t.counters["late_verdicts"] > 0 and t.counters["duplicate_part_seen"] > 0
+    assert t.counters["failsafe_detector_error"] > 0
+    early = {p.part_id for time_, _, kind, p in events if kind == "verdict" and time_ < seen_time[p.part_id]}
+    assert any(d.part_id in early and d.source == "verdict" for d in decisions)
     for d in decisions:
         if d.source == "verdict":
             assert d.t_decided < d.t_trigger + BUDGET_S

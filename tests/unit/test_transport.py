@@ -144,9 +144,10 @@ def test_send_message_reports_false_when_no_receiver_is_connected(ctx):
 
 def test_binding_a_taken_port_is_a_message_error_naming_the_endpoint(ctx):
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
-    open_socket(ctx, "pull", endpoint, bind=True)
+    first = open_socket(ctx, "pull", endpoint, bind=True)
     with pytest.raises(MessageError, match=endpoint):
         open_socket(ctx, "pull", endpoint, bind=True)
+    assert not first.closed
 
 
 # -- sequence gaps ---------------------------------------------------------------------

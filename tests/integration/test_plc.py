@@ -1,0 +1,151 @@
+"""The PLC side against a real EtherNet/IP server (cpppo's Logix simulator) on loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+
+import pytest
+import zmq
+
+from inspector.actuator.delivery import DecisionDelivery
+from inspector.config import DEFAULT_CONFIG, load_config, write_config
+from inspector.config.schema import PlcConfig, PlcTag
+from inspector.errors import PlcError
+from inspector.line_setup import local_line_config
+from inspector.messages import Alarm, Decision
+from inspector.netutil import free_tcp_port
+from inspector.transport import open_socket, recv_message
+from plc_io.handshake import FAULT_FAILSAFE, ResultHandshake
+from plc_io.logix import RESULT_CODES, LogixConnection
+from plc_io.probe import probe
+from plc_io.simulator import PlcSimulator
+
+
+@pytest.fixture
+def plc_config() -> PlcConfig:
+    base = load_config(DEFAULT_CONFIG).plc
+    tags = dataclasses.replace(base.tags, ack=PlcTag("Inspector_Ack"))
+    return dataclasses.replace(base, address=f"127.0.0.1:{free_tcp_port()}", tags=tags, heartbeat_period_s=0.1)
+
+
+@pytest.fixture
+def simulator(plc_config):
+    with PlcSimulator(plc_config) as sim:
+        yield sim
+
+
+def read_tags(config: PlcConfig, *names: str) -> dict:
+    conn = LogixConnection(config)
+    try:
+        return conn.read(*names)
+    finally:
+        conn.close()
+
+
+def test_each_decision_lands_with_its_part_id_result_and_next_sequence(plc_config, simulator):
+    handshake = ResultHandshake(plc_config)
+    tags = plc_config.tags
+    try:
+        for part_id, result in [(101, "PASS"), (102, "REJECT"), (103, "FAILSAFE_REJECT"), (104, "FAILSAFE_PASS")]:
+            handshake.write_decision(part_id, result)
+            held = read_tags(plc_config, tags.part_id.name, tags.result.name, tags.sequence.name, tags.inspections.name)
+            assert held == {
+                tags.part_id.name: part_id,
+                tags.result.name: RESULT_CODES[result],
+                tags.sequence.name: part_id - 100,
+                tags.inspections.name: part_id - 100,
+            }
+    finally:
+        handshake.close()
+
+
+def test_a_new_connection_continues_the_sequence_the_plc_holds(plc_config, simulator):
+    first = ResultHandshake(plc_config)
+    first.write_decision(1, "PASS")
+    first.write_decision(2, "PASS")
+    first.close()
+    second = ResultHandshake(plc_config)  # an actuator restart
+    second.write_decision(3, "REJECT")
+    second.close()
+    assert read_tags(plc_config, plc_config.tags.sequence.name)[plc_config.tags.sequence.name] == 3
+
+
+def test_the_heartbeat_advances_and_carries_the_fault_code(plc_config, simulator):
+    handshake = ResultHandshake(plc_config)
+    tags = plc_config.tags
+    try:
+        for _ in range(3):
+            handshake.write_heartbeat(FAULT_FAILSAFE)
+        held = read_tags(plc_config, tags.heartbeat.name, tags.fault_code.name)
+    finally:
+        handshake.close()
+    assert held == {tags.heartbeat.name: 3, tags.fault_code.name: FAULT_FAILSAFE}
+
+
+def test_a_tag_of_another_type_is_refused_with_its_name(plc_config, simulator):
+    wrong = dataclasses.replace(plc_config, tags=dataclasses.replace(plc_config.tags, result=PlcTag("Inspector_Result", "INT")))
+    handshake = ResultHandshake(wrong)
+    with pytest.raises(PlcError, match=r"tag Inspector_Result: controller type is DINT, config says INT"):
+        handshake.write_decision(1, "REJECT")
+
+
+def test_a_missing_tag_is_refused_with_its_name(plc_config, simulator):
+    missing = dataclasses.replace(plc_config, tags=dataclasses.replace(plc_config.tags, inspections=PlcTag("Inspector_Nope")))
+    report = probe(missing, writes=5)
+    assert not report.ok
+    assert [t.problem for t in report.tags if t.name == "Inspector_Nope"] == ["missing on the controller"]
+    assert all(not t.problem for t in report.tags if t.name != "Inspector_Nope")
+
+
+def test_probe_reports_identity_tags_and_write_latency(plc_config, simulator, tmp_path):
+    config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path, simulate_plc=False)
+    config = dataclasses.replace(config, plc=plc_config)
+    write_config(config, tmp_path / "station.yaml")
+    run = subprocess.run(
+        [sys.executable, "-m", "inspector", "plc", "probe", "--config", str(tmp_path / "station.yaml"), "--writes", "20"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "1756-L61/B LOGIX5561" in run.stdout
+    assert "tag Inspector_Heartbeat (DINT): ok" in run.stdout
+    assert "write round trip over 20 writes" in run.stdout
+    assert run.stdout.strip().endswith("result: OK")
+
+
+def test_an_unreachable_plc_fails_fast_and_names_the_address(plc_config):
+    conn = LogixConnection(plc_config)  # nothing listens on this port
+    started = time.monotonic()
+    with pytest.raises(PlcError, match=plc_config.address):
+        conn.read(plc_config.tags.sequence.name)
+    assert time.monotonic() - started < plc_config.timeout_s + 1
+    with pytest.raises(PlcError, match="next reconnect attempt"):
+        conn.read(plc_config.tags.sequence.name)  # inside the back-off: no new attempt
+
+
+def test_unacknowledged_results_raise_an_alarm(plc_config, simulator, tmp_path):
+    config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path, simulate_plc=False)
+    plc = dataclasses.replace(plc_config, ack_timeout_s=0.3)
+    config = dataclasses.replace(config, plc=plc)
+    ctx = zmq.Context()
+    recorder = open_socket(ctx, "pull", config.transport.decisions, bind=True)
+    delivery = DecisionDelivery(config, ctx)
+    delivery.start()
+    try:
+        now = time.time()
+        delivery.submit(Decision("station-1", "top", 7, 0, "REJECT", "verdict", now, now, False))
+        messages = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(isinstance(m, Alarm) for m in messages):
+            if recorder.poll(100):
+                messages.append(recv_message(recorder))
+    finally:
+        delivery.close()
+        recorder.close(0)
+        ctx.term()
+    decision = next(m for m in messages if isinstance(m, Decision))
+    assert decision.plc_delivered and decision.part_id == 7
+    alarm = next(m for m in messages if isinstance(m, Alarm))
+    assert alarm.code == "plc_ack_timeout" and "sequence 1" in alarm.text

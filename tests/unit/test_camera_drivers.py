@@ -1,0 +1,186 @@
+"""Camera drivers: every registered driver honours the interface; folder replay's errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from camera_drivers import CameraDriver, Grab, make_driver, registered_drivers
+from inspector.config.schema import CameraConfig
+from inspector.errors import CameraError, ConfigError
+from inspector.messages import PIXEL_FORMATS
+from inspector.synthetic import PartGenerator, parse_source
+
+BITS_OF_FORMAT = {"Mono8": np.uint8, "BGR8": np.uint8, "RGB8": np.uint8, "Mono16": np.uint16}
+
+
+def image_folder(folder: Path) -> Path:
+    """A folder with a mono and a colour PNG (and a file that is not an image)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(folder / "a_mono.png"), rng.integers(0, 256, (240, 320), dtype=np.uint8))
+    cv2.imwrite(str(folder / "b_colour.png"), rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def camera_config(driver: str, folder: Path | None = None, **overrides) -> CameraConfig:
+    return CameraConfig(name="top", driver=driver, folder=str(folder) if folder else None, **overrides)
+
+
+# -- the interface, for every driver ---------------------------------------------------------
+
+
+@pytest.fixture(params=registered_drivers())
+def driver(request, tmp_path) -> CameraDriver:
+    return make_driver(camera_config(request.param, image_folder(tmp_path / "replay")))
+
+
+def test_drivers_are_registered():
+    assert {"synthetic", "folder"} <= set(registered_drivers())
+
+
+def test_every_driver_captures_a_well_formed_grab(driver):
+    assert isinstance(driver, CameraDriver)
+    driver.open()
+    try:
+        for _ in range(3):
+            driver.prepare_next()
+            grab = driver.capture()
+            assert isinstance(grab, Grab)
+            pixels = grab.pixels
+            assert pixels.flags.c_contiguous
+            assert pixels.dtype in (np.uint8, np.uint16)
+            channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+            assert PIXEL_FORMATS[grab.pixel_format] == channels
+            assert pixels.dtype == BITS_OF_FORMAT[grab.pixel_format]
+            assert grab.source
+    finally:
+        driver.close()
+    driver.close()  # closing twice is harmless
+
+
+def test_every_driver_works_as_a_context_manager(driver):
+    with driver as opened:
+        assert opened.capture().pixels.size > 0
+
+
+def test_unknown_driver_name_is_a_config_error():
+    config = dataclasses.replace(camera_config("synthetic"), driver="gige-magic")
+    with pytest.raises(ConfigError) as info:
+        make_driver(config)
+    assert "gige-magic" in str(info.value)
+    assert info.value.field.endswith("driver")
+
+
+# -- synthetic -------------------------------------------------------------------------------
+
+
+def test_synthetic_camera_serves_the_generator_parts_in_order():
+    config = camera_config("synthetic", seed=5, defect_rate=0.5)
+    gen = PartGenerator(config.width, config.height, config.defect_rate, config.seed)
+    with make_driver(config) as cam:
+        grabs = [cam.capture() for _ in range(3)]
+    assert [parse_source(g.source) for g in grabs] == [(5, 0.5, i) for i in range(3)]
+    assert all(np.array_equal(g.pixels, gen.part(i).image) for i, g in enumerate(grabs))
+
+
+# -- folder replay -----------------------------------------------------------------------------
+
+
+def test_folder_replay_serves_images_in_name_order_and_loops(tmp_path):
+    folder = image_folder(tmp_path / "replay")
+    with make_driver(camera_config("folder", folder)) as cam:
+        names = [Path(cam.capture().source).name for _ in range(3)]
+    assert names == ["a_mono.png", "b_colour.png", "a_mono.png"]
+
+
+def test_folder_replay_reports_mono_and_colour_formats(tmp_path):
+    folder = image_folder(tmp_path / "replay")
+    with make_driver(camera_config("folder", folder)) as cam:
+        mono, colour = cam.capture(), cam.capture()
+    assert (mono.pixel_format, mono.pixels.shape) == ("Mono8", (240, 320))
+    assert (colour.pixel_format, colour.pixels.shape) == ("BGR8", (240, 320, 3))
+    assert np.array_equal(mono.pixels, cv2.imread(str(folder / "a_mono.png"), cv2.IMREAD_UNCHANGED))
+
+
+def test_folder_replay_without_loop_stops_after_the_last_image(tmp_path):
+    folder = image_folder(tmp_path / "replay")
+    with make_driver(camera_config("folder", folder, loop=False)) as cam:
+        cam.capture()
+        cam.capture()
+        with pytest.raises(CameraError, match="exhausted"):
+            cam.capture()
+
+
+def test_missing_folder_is_a_camera_error_naming_it(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(CameraError) as info:
+        make_driver(camera_config("folder", missing)).open()
+    assert str(missing) in str(info.value)
+
+
+def test_folder_without_images_is_a_camera_error_naming_it(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    with pytest.raises(CameraError) as info:
+        make_driver(camera_config("folder", empty)).open()
+    assert str(empty) in str(info.value)
+
+
+def test_undecodable_image_is_a_camera_error_naming_the_file(tmp_path):
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    broken = folder / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    with make_driver(camera_config("folder", folder)) as cam:
+        with pytest.raises(CameraError) as info:
+            cam.capture()
+    assert str(broken) in str(info.value)
+
+
+def test_folder_replay_drops_the_alpha_channel(tmp_path):
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "rgba.png"), np.full((10, 12, 4), 200, np.uint8))
+    with make_driver(camera_config("folder", folder)) as cam:
+        grab = cam.capture()
+    assert (grab.pixel_format, grab.pixels.shape) == ("BGR8", (10, 12, 3))
+    assert grab.pixels.flags.c_contiguous
+
+
+def test_folder_replay_reports_a_16_bit_mono_image_as_mono16(tmp_path):
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "deep.png"), np.full((10, 12), 40000, np.uint16))
+    with make_driver(camera_config("folder", folder)) as cam:
+        grab = cam.capture()
+    assert (grab.pixel_format, grab.pixels.dtype) == ("Mono16", np.uint16)
+
+
+def test_16_bit_colour_image_is_not_labelled_as_an_8_bit_format(tmp_path):
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "deep_colour.png"), np.full((10, 12, 3), 40000, np.uint16))
+    with make_driver(camera_config("folder", folder)) as cam:
+        try:
+            grab = cam.capture()
+        except CameraError:
+            return  # refusing it is fine too
+    assert grab.pixels.dtype == BITS_OF_FORMAT[grab.pixel_format], (grab.pixel_format, grab.pixels.dtype)
+
+
+def test_image_of_an_unsupported_depth_is_refused_naming_the_file(tmp_path):
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    path = folder / "float.tiff"
+    assert cv2.imwrite(str(path), np.full((10, 12), 0.5, np.float32))
+    with make_driver(camera_config("folder", folder)) as cam:
+        with pytest.raises(CameraError) as info:
+            cam.capture()
+    assert str(path) in str(info.value)

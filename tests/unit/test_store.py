@@ -1,0 +1,183 @@
+"""Recorder store (SQLite in WAL mode, one row per part, PNG images) and part-id allocation."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import cv2
+import numpy as np
+import pytest
+
+from inspector.errors import InspectorError
+from inspector.messages import Alarm, Decision, Verdict
+from inspector.part_ids import MAX_PART_ID, PartIdAllocator
+from inspector.store import Store, decision_row, verdict_columns
+from tests.unit.factories import a_verdict
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "db" / "parts.db", tmp_path / "images")
+    yield s
+    s.close()
+
+
+def a_decision(part_id: int, verdict: Verdict | None = None) -> Decision:
+    """A decision from ``verdict``, or a deadline fail-safe without one."""
+    result, source = (verdict.result, "verdict") if verdict else ("FAILSAFE_REJECT", "deadline")
+    return Decision(
+        "station-1", "top", part_id, part_id, result, source,
+        t_trigger=100.0, t_decided=100.05, plc_delivered=True, t_plc_written=100.06, verdict=verdict,
+    )
+
+
+def inspection_row(verdict: Verdict, image_path: str) -> dict:
+    """The row the recorder writes for a detector's inspection record (verdict + image)."""
+    return {"camera": verdict.camera, "part_id": verdict.part_id, "image_path": image_path, **verdict_columns(verdict)}
+
+
+def rows_of(store: Store) -> list[dict]:
+    return list(store.parts.rows_where(order_by="part_id"))
+
+
+# -- the database ------------------------------------------------------------------------
+
+
+def test_store_creates_the_parts_table_in_wal_mode(store, tmp_path):
+    with sqlite3.connect(tmp_path / "db" / "parts.db") as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert "parts" in store.db.table_names()
+    assert store.parts.pks == ["camera", "part_id"]
+    assert {"result", "image_path", "latency_ms", "detections"} <= set(store.parts.columns_dict)
+
+
+def test_reopening_an_existing_store_keeps_its_rows(tmp_path):
+    first = Store(tmp_path / "parts.db", tmp_path / "images")
+    first.record([decision_row(a_decision(1))])
+    first.close()
+    again = Store(tmp_path / "parts.db", tmp_path / "images")
+    assert [r["part_id"] for r in rows_of(again)] == [1]
+    again.close()
+
+
+def test_decision_row_holds_the_result_timing_and_verdict(store):
+    verdict = a_verdict(part_id=1)
+    store.record([decision_row(a_decision(1, verdict=verdict))])
+    (row,) = rows_of(store)
+    assert (row["result"], row["source"], row["verdict_result"]) == ("REJECT", "verdict", "REJECT")
+    assert row["latency_ms"] == pytest.approx(60.0)
+    assert row["plc_delivered"] == 1
+    assert row["model_version"] == verdict.model_version
+
+
+@pytest.mark.parametrize("decision_first", [True, False], ids=["decision_first", "inspection_first"])
+def test_decision_and_inspection_of_a_part_merge_into_one_row(store, decision_first):
+    verdict = a_verdict(part_id=7)
+    writes = [[decision_row(a_decision(7, verdict=verdict))], [inspection_row(verdict, "/img/7.png")]]
+    for rows in writes if decision_first else writes[::-1]:
+        store.record(rows)
+
+    (row,) = rows_of(store)
+    assert row["result"] == "REJECT"
+    assert row["image_path"] == "/img/7.png"
+    assert row["t_trigger"] == 100.0
+
+
+def test_decision_and_inspection_in_one_batch_merge_into_one_row(store):
+    # the recorder drains both streams and writes them in one record() call
+    verdict = a_verdict(part_id=7)
+    store.record([decision_row(a_decision(7, verdict=verdict)), inspection_row(verdict, "/img/7.png")])
+    (row,) = rows_of(store)
+    assert row["result"] == "REJECT"
+    assert row["image_path"] == "/img/7.png"
+
+
+def test_a_batch_with_other_parts_does_not_erase_a_stored_image_path(store):
+    # part 1's image arrived first; its decision later shares a batch with part 2's image
+    store.record([inspection_row(a_verdict(part_id=1), "/img/1.png")])
+    store.record([decision_row(a_decision(1)), inspection_row(a_verdict(part_id=2), "/img/2.png")])
+    by_id = {r["part_id"]: r for r in rows_of(store)}
+    assert by_id[1]["result"] == "FAILSAFE_REJECT"
+    assert by_id[2]["image_path"] == "/img/2.png"
+    assert by_id[1]["image_path"] == "/img/1.png"
+
+
+def test_recording_nothing_writes_nothing(store):
+    store.record([])
+    assert rows_of(store) == []
+    assert store.db["alarms"].count == 0
+
+
+def test_alarms_are_appended_alongside_part_rows(store):
+    raised = Alarm("station-1", "actuator", "failsafe", "warning", "3 fail-safe decisions", 100.0, part_id=7)
+    cleared = Alarm("station-1", "actuator", "failsafe", "warning", "cleared", 105.0, active=False)
+    store.record([decision_row(a_decision(7))], [raised])
+    store.record([], [cleared])
+    alarms = list(store.db["alarms"].rows_where(order_by="t"))
+    assert [(a["code"], a["active"], a["part_id"]) for a in alarms] == [("failsafe", 1, 7), ("failsafe", 0, None)]
+    assert len(rows_of(store)) == 1
+
+
+# -- images ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        np.random.default_rng(0).integers(0, 256, (120, 160), dtype=np.uint8),
+        np.random.default_rng(1).integers(0, 256, (120, 160, 3), dtype=np.uint8),
+        np.random.default_rng(2).integers(0, 65536, (60, 80), dtype=np.uint16),
+    ],
+    ids=["mono8", "bgr8", "mono16"],
+)
+def test_saved_image_is_a_png_equal_to_the_input(store, tmp_path, pixels):
+    verdict = a_verdict(part_id=12, result="REJECT")
+    path = store.save_image(verdict, pixels)
+    assert path.endswith(".png")
+    assert path.startswith(str(tmp_path / "images"))
+    read = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    assert read is not None and read.dtype == pixels.dtype
+    assert np.array_equal(read, pixels)
+
+
+def test_images_of_different_parts_do_not_overwrite_each_other(store):
+    a = store.save_image(a_verdict(part_id=1), np.zeros((10, 10), np.uint8))
+    b = store.save_image(a_verdict(part_id=2), np.full((10, 10), 9, np.uint8))
+    assert a != b
+    assert cv2.imread(a, cv2.IMREAD_UNCHANGED).max() == 0
+
+
+# -- part ids ------------------------------------------------------------------------------
+
+
+def test_part_ids_increase(tmp_path):
+    ids = PartIdAllocator(tmp_path / "state" / "part_id")
+    handed_out = [ids.next() for _ in range(2500)]
+    assert handed_out == sorted(set(handed_out))
+    assert handed_out[0] >= 1
+
+
+@pytest.mark.parametrize("count", [1, 999, 1000, 1001, 2500])
+def test_restarted_allocator_continues_above_every_id_handed_out(tmp_path, count):
+    state = tmp_path / "state" / "part_id"
+    before = PartIdAllocator(state)
+    handed_out = [before.next() for _ in range(count)]
+    # the process dies here, without any shutdown hook
+    after = PartIdAllocator(state)
+    assert after.next() > max(handed_out)
+
+
+def test_part_ids_fit_a_plc_dint(tmp_path):
+    state = tmp_path / "part_id"
+    state.write_text(f"{MAX_PART_ID - 5}\n")
+    ids = PartIdAllocator(state)
+    assert all(1 <= ids.next() <= MAX_PART_ID for _ in range(20))
+
+
+@pytest.mark.parametrize("content", ["garbage", "-5", "12.5", ""])
+def test_corrupt_state_file_is_an_inspector_error_naming_the_file(tmp_path, content):
+    state = tmp_path / "part_id"
+    state.write_text(content)
+    with pytest.raises(InspectorError, match="corrupt") as info:
+        PartIdAllocator(state)
+    assert str(state) in str(info.value)
