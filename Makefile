@@ -33,7 +33,7 @@ test: $(VENV)/.test-deps
 	YOLO_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-deps
-	YOLO_OFFLINE=1 $(BIN)/pytest benchmarks --benchmark-only --benchmark-json=var/bench.json
+	mkdir -p var && YOLO_OFFLINE=1 $(BIN)/pytest benchmarks --benchmark-only --benchmark-json=var/bench.json
 
 clean-venv:
 	rm -rf $(VENV)

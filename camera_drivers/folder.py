@@ -1,4 +1,4 @@
-"""Replay a folder of images, in name order, one per trigger."""
+"""Replay a folder of images, in name order: one per trigger, or at ``rate_hz`` in free run."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
-from camera_drivers.base import CameraDriver, Grab
+from camera_drivers.base import Grab, HostPacedDriver
 from inspector.errors import CameraError
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,19 @@ PIXEL_FORMATS = {("uint8", 1): "Mono8", ("uint16", 1): "Mono16", ("uint8", 3): "
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
 
-class FolderReplayCamera(CameraDriver):
-    def open(self) -> None:
+def pixel_format_of(pixels: np.ndarray, what: str) -> tuple[np.ndarray, str]:
+    """The line's pixel format of a decoded image (alpha dropped); CameraError for unsupported depths."""
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    fmt = PIXEL_FORMATS.get((str(pixels.dtype), channels))
+    if fmt is None:
+        raise CameraError(f"{what} is {pixels.dtype} with {channels} channel(s); supported: 8- or 16-bit mono, 8-bit colour")
+    return np.ascontiguousarray(pixels), fmt
+
+
+class FolderReplayCamera(HostPacedDriver):
+    def open_source(self) -> None:
         folder = Path(self.config.folder or "")
         if not folder.is_dir():
             raise CameraError(f"camera {self.config.name}: image folder {folder} does not exist")
@@ -26,8 +38,12 @@ class FolderReplayCamera(CameraDriver):
         if not self._files:
             raise CameraError(f"camera {self.config.name}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
         self._next = 0
+        self._served = 0
 
-    def capture(self) -> Grab:
+    def settings(self) -> dict[str, object]:
+        return {**super().settings(), "folder": self.config.folder, "images": len(getattr(self, "_files", [])), "rate_hz": self.config.rate_hz}
+
+    def next_frame(self) -> Grab:
         if self._next >= len(self._files):
             if not self.config.loop:
                 raise CameraError(f"camera {self.config.name}: replay folder exhausted after {len(self._files)} images")
@@ -37,15 +53,6 @@ class FolderReplayCamera(CameraDriver):
         pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if pixels is None:
             raise CameraError(f"camera {self.config.name}: cannot decode image {path}")
-        if pixels.ndim == 3 and pixels.shape[2] == 4:
-            pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
-        fmt = PIXEL_FORMATS.get((str(pixels.dtype), 1 if pixels.ndim == 2 else pixels.shape[2]))
-        if fmt is None:
-            raise CameraError(
-                f"camera {self.config.name}: image {path} is {pixels.dtype} with {pixels.shape[2] if pixels.ndim == 3 else 1} channel(s); "
-                "supported: 8- or 16-bit mono, 8-bit colour"
-            )
-        return Grab(pixels, fmt, str(path), time.time())
-
-    def close(self) -> None:
-        pass
+        pixels, fmt = pixel_format_of(pixels, f"camera {self.config.name}: image {path}")
+        self._served += 1
+        return Grab(pixels, fmt, str(path), time.time(), self._served)

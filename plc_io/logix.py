@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.config.schema import PlcConfig, PlcTag
 from inspector.errors import PlcError
@@ -119,30 +119,26 @@ class LogixConnection:
 
     def write(self, *tag_values: tuple[str, Any]) -> None:
         """Write tags in one request; raise :class:`PlcError` naming any tag the PLC refused."""
-        driver = self.ensure_connected()
-        try:
-            replies = driver.write(*tag_values)
-        except Exception as err:
-            self.drop()
-            raise PlcError(f"write to PLC at {self.config.address} failed: {err}") from err
-        problem = refused(replies)
-        if problem:
-            self.drop()
-            raise PlcError(f"PLC at {self.config.address} refused {problem}")
+        self._request("write to", lambda driver: driver.write(*tag_values))
 
     def read(self, *names: str) -> dict[str, Any]:
+        replies = self._request("read from", lambda driver: driver.read(*names))
+        replies = replies if isinstance(replies, list) else [replies]
+        return {r.tag: r.value for r in replies}
+
+    def _request(self, what: str, send: Callable[["LogixDriver"], Any]) -> Any:
+        """Run one request; any failure drops the session (the next request reconnects)."""
         driver = self.ensure_connected()
         try:
-            replies = driver.read(*names)
+            replies = send(driver)
         except Exception as err:
             self.drop()
-            raise PlcError(f"read from PLC at {self.config.address} failed: {err}") from err
+            raise PlcError(f"{what} PLC at {self.config.address} failed: {err}") from err
         problem = refused(replies)
         if problem:
             self.drop()
             raise PlcError(f"PLC at {self.config.address} refused {problem}")
-        replies = replies if isinstance(replies, list) else [replies]
-        return {r.tag: r.value for r in replies}
+        return replies
 
     def _schedule_reconnect(self) -> None:
         self._backoff_s = min(max(self._backoff_s * 2, 0.1), self.config.reconnect_backoff_max_s)

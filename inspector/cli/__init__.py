@@ -7,16 +7,18 @@ import logging
 import sys
 from pathlib import Path
 
+from inspector.cli import calibration as calibration_cli
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.errors import InspectorError
 
 log = logging.getLogger("inspector")
 
 
-def _setup_logging(verbose: bool, service: str = "") -> None:
+def _setup_logging(verbose: bool, service: str = "", quiet: bool = False) -> None:
+    """Log to stderr; ``quiet`` (the demo's live status line) shows warnings and errors only."""
     label = f" {service}" if service else ""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format=f"%(asctime)s %(levelname)s{label} %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -43,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, help="parts per second (default: the config's)")
     demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="station config to start from")
     demo.add_argument("--data-dir", type=Path, default=Path.home() / ".local/share/inspector/demo", help="where runs are stored")
+    demo.add_argument("--no-hmi", action="store_true", help="do not open the HMI even when a display is present")
+
+    from hmi.cli import add_hmi_commands
+
+    add_hmi_commands(sub)
 
     check = sub.add_parser("config", help="validate a station config and print it resolved")
     check.add_argument("file", type=Path, nargs="?", default=DEFAULT_CONFIG)
@@ -53,17 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--config", type=Path, required=True, help="station config (YAML)")
     probe.add_argument("--writes", type=int, default=50, help="heartbeat writes to time")
 
+    from inspector.cli.camera import add_camera_parser
+
+    add_camera_parser(sub)
+
     model = sub.add_parser("retrain-default-model", help="regenerate the synthetic data and retrain the bundled model")
     model.add_argument("--work-dir", type=Path, required=True, help="dataset and training runs go here")
     model.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
     model.add_argument("--epochs", type=int, default=22)
     model.add_argument("--resume", action="store_true", help="continue an interrupted training run")
+    calibration_cli.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose, args.name if args.command == "service" else "")
+    _setup_logging(args.verbose, args.name if args.command == "service" else "", quiet=args.command == "demo")
     try:
         return _dispatch(args)
     except InspectorError as err:
@@ -86,9 +98,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         Supervisor(config, args.config, log_dir).run()
         return 0
     if args.command == "demo":
+        from hmi.cli import display_available
         from inspector.cli.demo import run_demo
 
-        return run_demo(args.config, args.data_dir, args.parts, args.rate)
+        return run_demo(args.config, args.data_dir, args.parts, args.rate, hmi=display_available() and not args.no_hmi)
+    if args.command == "hmi":
+        from hmi.cli import run_hmi_command
+
+        return run_hmi_command(args)
     if args.command == "config":
         import yaml
 
@@ -102,9 +119,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         report = probe(load_config(args.config).plc, writes=args.writes)
         print("\n".join(report.lines()))
         return 0 if report.ok else 1
+    if args.command == "camera":
+        from inspector.cli.camera import run_camera
+
+        return run_camera(args)
     if args.command == "retrain-default-model":
         from inspector.training.default_model import retrain_default_model
 
         retrain_default_model(args.work_dir, args.out, epochs=args.epochs, resume=args.resume)
         return 0
+    if args.command in calibration_cli.COMMANDS:
+        return calibration_cli.run(args)
     raise AssertionError(args.command)

@@ -14,6 +14,7 @@ from typing import TextIO
 
 import zmq
 
+from hmi.cli import start_hmi_process, stop_hmi, wait_for_hmi
 from inspector.config import load_config, write_config
 from inspector.errors import InspectorError
 from inspector.line_setup import local_line_config
@@ -64,7 +65,10 @@ class LiveStatus:
         self.out.flush()
 
 
-def run_demo(config_path: Path, data_root: Path, parts: int, rate_hz: float | None, out: TextIO = sys.stdout) -> int:
+def run_demo(
+    config_path: Path, data_root: Path, parts: int, rate_hz: float | None, out: TextIO = sys.stdout, hmi: bool = False
+) -> int:
+    """Run the line; with ``hmi`` (a display is present) the HMI opens beside it and stays after it stops."""
     data_dir = data_root / time.strftime("run-%Y%m%d-%H%M%S")
     config = local_line_config(load_config(config_path), data_dir, parts=parts, rate_hz=rate_hz)
     station_file = data_dir / "station.yaml"
@@ -79,8 +83,10 @@ def run_demo(config_path: Path, data_root: Path, parts: int, rate_hz: float | No
     events = open_socket(ctx, "sub", config.transport.events, bind=False)
     status = LiveStatus(out)
     plc_tags: dict[str, int] | None = None
+    hmi_process = None
     try:
         supervisor.start()
+        hmi_process = start_hmi_process(station_file, data_dir / "logs") if hmi else None
         last_progress, last_count = time.monotonic(), 0
         while not stop.is_set():
             supervisor.check(0.2)
@@ -102,7 +108,11 @@ def run_demo(config_path: Path, data_root: Path, parts: int, rate_hz: float | No
         events.close(0)
         ctx.term()
         supervisor.shutdown()
+        if hmi_process is not None and sys.exc_info()[0] is not None:
+            stop_hmi(hmi_process)
     print_summary(summarize(database), plc_tags, out)
+    if hmi_process is not None:
+        wait_for_hmi(hmi_process, stop, out)
     return 0
 
 

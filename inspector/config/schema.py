@@ -12,7 +12,8 @@ from typing import Literal
 
 from inspector.typed import spec
 
-CameraDriverName = Literal["synthetic", "folder"]
+CameraDriverName = Literal["synthetic", "folder", "opencv", "basler", "genicam"]
+TriggerMode = Literal["free_run", "software", "hardware"]
 FailsafeAction = Literal["reject", "pass", "line_stop"]
 TagTypeSource = Literal["declared", "upload"]
 PlcTagType = Literal["DINT", "INT", "SINT", "REAL", "BOOL"]
@@ -25,17 +26,57 @@ class StationConfig:
 
 
 @dataclass(frozen=True)
+class CameraRoi:
+    """A region of interest on the sensor, in pixels (offsets from the top-left corner)."""
+
+    width: int = spec(doc="ROI width in pixels (the camera may require a multiple of its width increment).", minimum=1, maximum=65535)
+    height: int = spec(doc="ROI height in pixels (the camera may require a multiple of its height increment).", minimum=1, maximum=65535)
+    x: int = spec(0, doc="Horizontal offset of the ROI from the sensor's left edge.", minimum=0, maximum=65535)
+    y: int = spec(0, doc="Vertical offset of the ROI from the sensor's top edge.", minimum=0, maximum=65535)
+
+
+@dataclass(frozen=True)
 class CameraConfig:
     name: str = spec(doc="Camera name, unique within the station (for example 'top').")
-    driver: CameraDriverName = spec("synthetic", doc="Frame source: 'synthetic' parts or 'folder' replay.")
-    rate_hz: float = spec(10.0, doc="Part rate: triggers per second.", minimum=0.1, maximum=500)
+    driver: CameraDriverName = spec(
+        "synthetic",
+        doc="Frame source: 'synthetic' parts, 'folder' replay, 'opencv' (USB camera, RTSP stream, video file), "
+        "'basler' (pypylon), 'genicam' (any GenICam camera through a GenTL producer, with harvesters). See docs/cameras.md.",
+    )
+    rate_hz: float = spec(10.0, doc="Part rate: triggers per second (software and free-run modes; also the folder replay rate).", minimum=0.1, maximum=500)
     max_parts: int = spec(0, doc="Stop triggering after this many parts (0 = run until stopped).", minimum=0)
     width: int = spec(640, doc="Synthetic frame width in pixels.", minimum=320, maximum=8192)
     height: int = spec(480, doc="Synthetic frame height in pixels.", minimum=240, maximum=8192)
     seed: int = spec(1000, doc="Seed of the synthetic part generator (a different one from training data).")
     defect_rate: float = spec(0.5, doc="Share of synthetic parts that are defective.", minimum=0, maximum=1)
     folder: str | None = spec(None, doc="Image folder for the 'folder' driver (PNG, JPEG, BMP, TIFF).")
-    loop: bool = spec(True, doc="Folder replay: start again at the first image after the last.")
+    loop: bool = spec(True, doc="Folder replay and video files: start again at the first image after the last.")
+    trigger_mode: TriggerMode = spec(
+        "software",
+        doc="'software': the camera service triggers each part at 'rate_hz'; 'hardware': the camera is triggered on a "
+        "line input (see 'trigger_source') and every frame is a part; 'free_run': the camera streams and each part "
+        "takes the first frame after its trigger instant.",
+    )
+    trigger_source: str = spec("Line1", doc="Hardware trigger input of the camera (GenICam TriggerSource, for example 'Line1').")
+    trigger_activation: Literal["RisingEdge", "FallingEdge"] = spec("RisingEdge", doc="Hardware trigger edge.")
+    grab_timeout_ms: float = spec(
+        1000.0, doc="Longest wait for a frame after its trigger; a frame arriving later is counted as late and never given to another part.", minimum=1, maximum=60000
+    )
+    exposure_us: float | None = spec(None, doc="Exposure time in microseconds (None = leave the camera's setting).", minimum=1)
+    gain_db: float | None = spec(None, doc="Analogue gain in dB (None = leave the camera's setting).", minimum=0)
+    pixel_format: str | None = spec(
+        None, doc="Camera pixel format (GenICam name: Mono8, Mono12, Mono16, RGB8, BGR8, BayerRG8, ...; None = leave the camera's setting)."
+    )
+    roi: CameraRoi | None = spec(None, doc="Sensor region of interest (None = leave the camera's setting).")
+    serial: str | None = spec(None, doc="Basler/GenICam: serial number of the camera to open (None = the first one found).")
+    device_index: int = spec(0, doc="OpenCV: USB camera index (/dev/videoN) when 'url' is not set; Basler/GenICam without 'serial': index in the device list.", minimum=0)
+    url: str | None = spec(None, doc="OpenCV: RTSP/HTTP stream URL or video file path (None = the USB camera 'device_index').")
+    producer: str | None = spec(None, doc="GenICam: path of the GenTL producer file (.cti) supplied by the camera maker.")
+    emulator_images: str | None = spec(
+        None, doc="Basler camera emulator only (PYLON_CAMEMU): image file or folder the emulated camera serves instead of its test pattern."
+    )
+    reconnect_backoff_initial_s: float = spec(0.5, doc="Wait before the first attempt to reopen a lost camera.", minimum=0.05, maximum=60)
+    reconnect_backoff_max_s: float = spec(10.0, doc="Longest wait between attempts to reopen a lost camera (doubles each failure).", minimum=0.05, maximum=600)
 
 
 @dataclass(frozen=True)
@@ -53,6 +94,11 @@ class DetectorConfig:
         factory=dict, doc="Per-class reject score threshold; classes not listed use the model's metadata, then 'min_confidence'."
     )
     min_area_px: float = spec(0.0, doc="A detection smaller than this box area (pixels) does not reject.", minimum=0)
+    min_area_mm2: dict[str, float] = spec(
+        factory=dict,
+        doc="Per-class minimum defect area in mm²: a smaller detection does not reject. Applies on cameras with a measured "
+        "pixel scale (see 'calibration'); without one only 'min_area_px' applies, so such detections still reject.",
+    )
     instances: int = spec(1, doc="Detector processes to run (frames are shared among them).", minimum=1, maximum=16)
 
 
@@ -134,6 +180,50 @@ class SupervisorConfig:
     stop_timeout_s: float = spec(5.0, doc="Time a service gets to stop on SIGTERM before SIGKILL.", minimum=0.1)
 
 
+ChallengeExpectation = Literal["pass", "reject"]
+
+
+@dataclass(frozen=True)
+class HealthLimits:
+    period_s: float = spec(300.0, doc="Seconds between image-health checks of live frames (the first frame is checked at start).", minimum=1)
+    grid: int = spec(4, doc="Blocks per side of the lighting-uniformity profile.", minimum=1, maximum=16)
+    roi: list[int] = spec(
+        factory=list, doc="Region [x, y, width, height] the checks look at (a reference target or fixed part of the view); empty = the whole frame."
+    )
+    min_focus_ratio: float = spec(0.6, doc="Sharpness (variance of the Laplacian) must stay at least this share of the reference's.", minimum=0, maximum=1)
+    max_brightness_change: float = spec(0.2, doc="Mean grey level may differ from the reference's by at most this share.", minimum=0)
+    max_clipped_fraction: float = spec(0.01, doc="Share of clipped (black or saturated) pixels allowed beyond the reference's.", minimum=0, maximum=1)
+    max_uniformity_change: float = spec(0.1, doc="Each block's brightness relative to the frame's may move at most this much from the reference.", minimum=0)
+
+
+@dataclass(frozen=True)
+class ChallengePart:
+    name: str = spec(doc="Name of the challenge part in verification reports and the audit trail.")
+    image: str = spec(doc="Image of the part as the camera sees it (PNG, BMP, TIFF, JPEG); relative to the config file.")
+    expect: ChallengeExpectation = spec(doc="'pass' for a known-good part, 'reject' for a known-bad one.")
+    camera: str | None = spec(None, doc="Camera whose calibration (undistortion, scale) applies to the image (None = the first camera).")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    folder: str | None = spec(
+        None, doc="Folder of per-camera calibration files (<camera>.json, <camera>.health.json); None = 'calibration' beside the recorder database."
+    )
+    board_cols: int = spec(9, doc="Calibration checkerboard: inner corners along a row.", minimum=3, maximum=100)
+    board_rows: int = spec(6, doc="Calibration checkerboard: inner corners along a column.", minimum=3, maximum=100)
+    square_mm: float = spec(25.0, doc="Calibration checkerboard: side of one square in millimetres.", minimum=0.1)
+    undistort: bool = spec(False, doc="Remove lens distortion from frames before inspection (needs the camera's calibration).")
+    health: HealthLimits = spec(factory=HealthLimits, doc="Image-health limits: focus, exposure, lighting uniformity against the stored reference.")
+    challenge_parts: list[ChallengePart] = spec(
+        factory=list, doc="Known-good and known-bad reference images that 'inspector verify' runs through the detector."
+    )
+    require_verification: bool = spec(
+        False, doc="Report no PASS verdicts (reject instead) until a verification with the current model passed within 'verification_valid_h'."
+    )
+    verification_valid_h: float = spec(8.0, doc="Hours a passing verification stays valid (one shift).", minimum=0.01)
+    audit_database: str | None = spec(None, doc="Audit trail (append-only, hash-chained SQLite); None = 'audit.db' beside the recorder database.")
+
+
 @dataclass(frozen=True)
 class Config:
     cameras: list[CameraConfig] = spec(doc="Cameras of the station; each runs as its own camera service.")
@@ -144,6 +234,9 @@ class Config:
     recorder: RecorderConfig = spec(factory=RecorderConfig, doc="Recorder service: database and image store.")
     transport: TransportConfig = spec(factory=TransportConfig, doc="ZeroMQ endpoints of the line.")
     supervisor: SupervisorConfig = spec(factory=SupervisorConfig, doc="Supervision: heartbeats and restarts.")
+    calibration: CalibrationConfig = spec(
+        factory=CalibrationConfig, doc="Camera calibration, pixel scale, image health and challenge-part verification."
+    )
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

@@ -46,11 +46,12 @@ class DefectDetector:
         meta = self.package.metadata
         self.session = create_session(str(self.package.onnx_path), config.providers, config.intra_op_threads)
         model_input = self.session.get_inputs()[0]
-        self._input_name = model_input.name
+        self.input_name = model_input.name
         self._check_shapes(model_input.shape, self.session.get_outputs()[0].shape)
         self.letterbox = Letterbox(tuple(meta.input_size))
         self.rules = DecisionRules.build(
-            meta.classes, config.class_thresholds, meta.class_thresholds, config.min_confidence, config.min_area_px
+            meta.classes, config.class_thresholds, meta.class_thresholds, config.min_confidence, config.min_area_px,
+            config.min_area_mm2,
         )
         self.providers = self.session.get_providers()
 
@@ -73,18 +74,22 @@ class DefectDetector:
         for _ in range(self.config.warmup_runs):
             self.inspect(blank)
 
-    def inspect(self, frame: np.ndarray) -> Inspection:
-        """Detect defects in one mono8/mono16/BGR8 frame."""
+    def inspect(self, frame: np.ndarray, mm_per_px: float | None = None) -> Inspection:
+        """Detect defects in one mono8/mono16/BGR8 frame.
+
+        ``mm_per_px`` is the scale of the camera that took it (from its calibration):
+        detections then carry their area in mm² and the per-class mm² minimum applies.
+        """
         t0 = time.perf_counter()
         if frame.dtype == np.uint16:
             frame = (frame >> 8).astype(np.uint8)
         tensor = self.letterbox(frame)
         t1 = time.perf_counter()
-        (output,) = self.session.run(None, {self._input_name: tensor})
+        (output,) = self.session.run(None, {self.input_name: tensor})
         t2 = time.perf_counter()
         raw = decode_yolo(output, self.config.min_confidence, self.config.iou_threshold)
         boxes = self.letterbox.geometry.to_frame(raw.boxes)
-        detections = self.rules.detections(boxes, raw.scores, raw.class_ids)
+        detections = self.rules.detections(boxes, raw.scores, raw.class_ids, mm_per_px)
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1000,

@@ -1,21 +1,36 @@
-"""Camera service: triggers parts at the configured rate and publishes them.
+"""Camera service: one part per trigger, its frame to the detectors, its part-seen event to the actuator.
 
-At each trigger it allocates a part id, tells the actuator the part was seen
-(which starts the part's deadline), captures the image and sends the frame to
-the detectors. A part whose image cannot be captured or delivered still has
-its part-seen event, so the actuator gives it a fail-safe decision.
+Software and free-run modes: the service triggers parts at ``rate_hz``. At each
+trigger it allocates a part id, tells the actuator the part was seen (which
+starts the part's deadline), triggers the camera and grabs that part's frame.
+Hardware mode: the camera is triggered on a line input; every frame (or
+incomplete buffer) the camera delivers is a part, and a jump in the camera's
+frame counter is a part whose buffer was lost: it gets a part-seen event and
+no frame.
+
+A part whose frame is lost, incomplete or late therefore still has its
+part-seen event, so the actuator gives it the fail-safe decision at its
+deadline; the drivers guarantee that a late frame is never given to another
+part (see :mod:`camera_drivers.base`). Each such frame is counted.
+
+A camera that goes away raises an alarm (``camera_lost``) to the recorder and
+is reopened in the background with back-off while the line keeps running:
+parts triggered meanwhile get their part-seen event and so a fail-safe
+decision. When the camera is back the alarm is cleared.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
-from camera_drivers import make_driver
+from camera_drivers import CameraDriver, make_driver
+from camera_drivers.base import CameraLost, Grab, GrabTimeout, IncompleteGrab
 from inspector.config.schema import Config
 from inspector.errors import CameraError
-from inspector.messages import FrameHeader, PartSeen
+from inspector.messages import Alarm, AlarmSeverity, FrameHeader, PartSeen
 from inspector.part_ids import PartIdAllocator
 from inspector.services.base import Service
 from inspector.transport import open_socket, send_frame, send_message
@@ -31,20 +46,43 @@ class CameraService(Service):
         super().__init__(config, cam.name)
         self.camera = cam
         self.period = 1.0 / cam.rate_hz
+        self.driver: CameraDriver | None = None
+        self._lock = threading.Lock()
+        self._reopener: threading.Thread | None = None
+        self._reopened: tuple[CameraDriver, int] | None = None  # handed from the reopen thread to the loop
+        self._lost_since = 0.0
 
     def setup(self) -> None:
         t = self.config.transport
         self.frames = open_socket(self.ctx, "push", t.frames, bind=True, hwm=t.high_water_mark)
         self.part_seen = open_socket(self.ctx, "push", t.part_seen, bind=False, hwm=t.high_water_mark)
+        self.alarms = open_socket(self.ctx, "push", t.decisions, bind=False, hwm=t.high_water_mark)
         self.part_ids = PartIdAllocator(Path(self.config.station.state_dir) / f"part-id-{self.camera.name}")
-        self.driver = make_driver(self.camera)
-        self.driver.open()
+        driver = make_driver(self.camera)
+        driver.open()  # a camera that cannot be opened at start stops the service with the reason
+        self.driver = driver
+        self.frame_stats = driver.stats  # late / incomplete / lost frames, kept across reopens
+        log.info("camera %s settings: %s", self.camera.name, driver.settings())
         self.seq = 0
         self.next_trigger = time.monotonic() + 0.5  # give connecting peers a moment
 
+    # -- counters -------------------------------------------------------------------------------------
+    def heartbeat_counters(self) -> dict[str, int]:
+        frames = {f"frames_{k}": v for k, v in getattr(self, "frame_stats", {}).items()}
+        return {**self.counters, **frames}
+
+    @property
+    def camera_up(self) -> bool:
+        return self.driver is not None
+
+    # -- the loop ---------------------------------------------------------------------------------------
     def step(self, timeout_s: float) -> None:
+        self._install_reopened()
         if self.camera.max_parts and self.counters["triggered"] >= self.camera.max_parts:
             time.sleep(timeout_s)
+            return
+        if self.camera.trigger_mode == "hardware":
+            self._step_hardware(timeout_s)
             return
         wait = self.next_trigger - time.monotonic()
         if wait > timeout_s:
@@ -59,24 +97,80 @@ class CameraService(Service):
         self.trigger()
 
     def trigger(self) -> None:
-        station = self.config.station.name
+        """A part is in front of the camera: announce it, then capture and send its frame."""
+        part_id, t_trigger = self._announce_part(time.time())
+        driver = self.driver
+        if driver is None:
+            self.counters["parts_while_camera_lost"] += 1
+            log.warning("part %d: camera %s is lost; it will get a fail-safe decision", part_id, self.camera.name)
+            return
+        try:
+            driver.trigger()
+            grab = driver.grab()
+        except CameraError as err:
+            self._capture_failed(part_id, err)
+            return
+        self._send_frame(part_id, t_trigger, grab)
+        driver.prepare_next()
+
+    def _step_hardware(self, timeout_s: float) -> None:
+        driver = self.driver
+        if driver is None:
+            time.sleep(timeout_s)
+            return
+        try:
+            grab = driver.grab(timeout_s)
+        except GrabTimeout:  # no part passed
+            return
+        except IncompleteGrab as err:
+            self._account_missing_frames(err.frame_id)
+            part_id, _ = self._announce_part(time.time())
+            self._capture_failed(part_id, err)
+            return
+        except CameraError as err:
+            self._capture_failed(None, err)
+            return
+        self._account_missing_frames(grab.frame_id)
+        part_id, t_trigger = self._announce_part(grab.t_capture)
+        self._send_frame(part_id, t_trigger, grab)
+
+    def _account_missing_frames(self, frame_id: int | None) -> None:
+        """Hardware trigger: a gap in the camera's frame counter is parts whose buffers never arrived."""
+        last, self._last_frame_id = getattr(self, "_last_frame_id", None), frame_id
+        if frame_id is None or last is None or not 0 < frame_id - last - 1 < 1000:
+            return
+        for missing in range(last + 1, frame_id):
+            self.driver.stats["lost"] += 1
+            part_id, _ = self._announce_part(time.time())
+            log.error("part %d: camera frame %d never arrived; it will get a fail-safe decision", part_id, missing)
+
+    # -- one part -----------------------------------------------------------------------------------------
+    def _announce_part(self, t_trigger: float) -> tuple[int, float]:
         self.seq += 1
         part_id = self.part_ids.next()
-        t_trigger = time.time()
         self.counters["triggered"] += 1
-        seen = PartSeen(station, self.camera.name, part_id, self.seq, t_trigger)
+        seen = PartSeen(self.config.station.name, self.camera.name, part_id, self.seq, t_trigger)
         if not send_message(self.part_seen, seen):
             self.counters["part_seen_undelivered"] += 1
             log.error("part %d: actuator queue full; part-seen event not delivered", part_id)
-        try:
-            grab = self.driver.capture()
-        except CameraError as err:
+        return part_id, t_trigger
+
+    def _capture_failed(self, part_id: int | None, err: CameraError) -> None:
+        what = f"part {part_id}" if part_id is not None else f"camera {self.camera.name}"
+        if isinstance(err, CameraLost):
+            self._camera_lost(err)
+        elif isinstance(err, GrabTimeout):
+            self.counters["frames_lost_on_grab"] += 1
+        elif isinstance(err, IncompleteGrab):
+            self.counters["frames_incomplete_on_grab"] += 1
+        else:
             self.counters["capture_failed"] += 1
-            log.error("part %d: capture failed, it will get a fail-safe decision: %s", part_id, err)
-            return
+        log.error("%s: no image (%s); it gets a fail-safe decision", what, err)
+
+    def _send_frame(self, part_id: int, t_trigger: float, grab: Grab) -> None:
         pixels = grab.pixels
         header = FrameHeader(
-            station=station,
+            station=self.config.station.name,
             camera=self.camera.name,
             part_id=part_id,
             seq=self.seq,
@@ -94,8 +188,71 @@ class CameraService(Service):
         else:
             self.counters["frames_undelivered"] += 1
             log.warning("part %d: no detector ready to take the frame; it will get a fail-safe decision", part_id)
-        self.driver.prepare_next()
+
+    # -- losing and reopening the camera ---------------------------------------------------------------
+    def _alarm(self, severity: AlarmSeverity, text: str, *, active: bool) -> None:
+        alarm = Alarm(self.config.station.name, self.name, "camera_lost", severity, text, time.time(), active)
+        if not send_message(self.alarms, alarm):
+            self.counters["alarms_undelivered"] += 1
+            log.error("recorder queue full; alarm not recorded: %s", text)
+
+    def _camera_lost(self, err: CameraError) -> None:
+        driver, self.driver = self.driver, None
+        if driver is None:
+            return
+        self._lost_since = time.monotonic()
+        self.counters["camera_lost"] += 1
+        self._alarm("critical", f"camera {self.camera.name} lost: {err}; reopening", active=True)
+        try:
+            driver.close()
+        except CameraError as close_err:
+            log.warning("camera %s: closing the lost camera failed: %s", self.camera.name, close_err)
+        self._reopener = threading.Thread(target=self._reopen, args=(driver.stats,), name=f"reopen-{self.camera.name}", daemon=True)
+        self._reopener.start()
+
+    def _reopen(self, stats) -> None:
+        """Reopen with back-off until it works or the service stops (runs beside the trigger loop)."""
+        delay = self.camera.reconnect_backoff_initial_s
+        attempts = 0
+        while not self._stop.wait(delay):
+            attempts += 1
+            driver = make_driver(self.camera)
+            driver.stats = stats  # counts continue across reopens
+            try:
+                driver.open()
+            except CameraError as err:
+                log.warning("camera %s: reopen attempt %d failed: %s; next in %.1fs", self.camera.name, attempts, err, delay)
+                delay = min(delay * 2, self.camera.reconnect_backoff_max_s)
+                continue
+            with self._lock:
+                self._reopened = (driver, attempts)
+            return
+
+    def _install_reopened(self) -> None:
+        """Take over a camera the reopen thread brought back (sockets stay on this thread)."""
+        with self._lock:
+            reopened, self._reopened = self._reopened, None
+        if reopened is None:
+            return
+        driver, attempts = reopened
+        self.driver = driver
+        self.counters["camera_reopened"] += 1
+        away = time.monotonic() - self._lost_since
+        self._alarm(
+            "info",
+            f"camera {self.camera.name} reopened after {away:.1f}s ({attempts} attempt(s)); "
+            f"{self.counters['parts_while_camera_lost']} part(s) so far had no image while it was lost",
+            active=False,
+        )
+        log.info("camera %s reopened after %.1fs", self.camera.name, away)
 
     def teardown(self) -> None:
-        if hasattr(self, "driver"):
-            self.driver.close()
+        self.stop()
+        if self._reopener is not None:
+            self._reopener.join(30)
+        with self._lock:
+            reopened, self._reopened = self._reopened, None
+        for driver in (self.driver, reopened[0] if reopened else None):
+            if driver is not None:
+                driver.close()
+        self.driver = None

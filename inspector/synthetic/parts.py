@@ -213,12 +213,7 @@ class PartGenerator:
         for t in np.linspace(0, 1, 8):
             a = ang + bend * t
             pts.append((x + length * t * math.cos(a), y + length * t * math.sin(a)))
-        pts_i = np.round(np.array(pts)).astype(np.int32)
-        thickness = int(rng.integers(2, 4))
-        layer = np.zeros_like(surface)
-        cv2.polylines(layer, [pts_i], False, 1.0, thickness, cv2.LINE_AA)
-        cv2.polylines(mask, [pts_i], False, 255, thickness)
-        self._clip_to_face(layer, mask, disc)
+        layer = self._stroke(pts, int(rng.integers(2, 4)), cv2.LINE_AA, mask, disc)
         contrast = rng.uniform(55, 85) * (1 if rng.random() < 0.5 else -1)
         surface += contrast * layer
 
@@ -245,12 +240,7 @@ class PartGenerator:
             step = rng.uniform(6, 12)
             x, y = x + step * math.cos(heading), y + step * math.sin(heading)
             pts.append((x, y))
-        pts_i = np.round(np.array(pts)).astype(np.int32)
-        thickness = int(rng.integers(2, 4))
-        layer = np.zeros_like(surface)
-        cv2.polylines(layer, [pts_i], False, 1.0, thickness, cv2.LINE_8)
-        cv2.polylines(mask, [pts_i], False, 255, thickness)
-        self._clip_to_face(layer, mask, disc)
+        layer = self._stroke(pts, int(rng.integers(2, 4)), cv2.LINE_8, mask, disc)
         surface[:] = surface * (1 - layer) + rng.uniform(10, 30) * layer
 
     def _stain(self, rng, surface, mask, disc) -> None:
@@ -262,6 +252,15 @@ class PartGenerator:
         layer = cv2.GaussianBlur(layer, (0, 0), 4.0)
         surface -= rng.uniform(40, 65) * layer
         mask[layer > 0.25] = 255
+
+    def _stroke(self, pts: list, thickness: int, line_type: int, mask: np.ndarray, disc: _Disc) -> np.ndarray:
+        """A polyline as a 0..1 layer, also drawn into ``mask``, both kept on the metal face."""
+        pts_i = np.round(np.array(pts)).astype(np.int32)
+        layer = np.zeros(mask.shape, np.float32)
+        cv2.polylines(layer, [pts_i], False, 1.0, thickness, line_type)
+        cv2.polylines(mask, [pts_i], False, 255, thickness)
+        self._clip_to_face(layer, mask, disc)
+        return layer
 
     @staticmethod
     def _clip_to_face(layer: np.ndarray, mask: np.ndarray, disc: _Disc) -> None:

@@ -1,0 +1,95 @@
+"""Where a station's calibration lives, and what it means for one camera's frames."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from calibration import CalibrationError
+from calibration.intrinsics import BoardSpec, CameraCalibration, Undistorter, load_calibration
+from inspector.config.schema import Config
+
+
+@dataclass(frozen=True)
+class CalibrationPaths:
+    folder: Path
+    audit_database: Path
+
+
+def resolve_path(value: str, base_dir: Path) -> Path:
+    """A config path: ``~`` and environment variables expanded, relative ones taken from ``base_dir``."""
+    path = Path(os.path.expandvars(os.path.expanduser(value)))
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def calibration_paths(config: Config, config_dir: Path) -> CalibrationPaths:
+    """The calibration folder and audit database of a station (defaults: beside the recorder database).
+
+    ``config_dir`` is the folder of the config file, which relative paths are taken from.
+    """
+    beside_database = Path(config.recorder.database).parent
+    cal = config.calibration
+    return CalibrationPaths(
+        folder=resolve_path(cal.folder, config_dir) if cal.folder else beside_database / "calibration",
+        audit_database=resolve_path(cal.audit_database, config_dir) if cal.audit_database else beside_database / "audit.db",
+    )
+
+
+def board_of(config: Config) -> BoardSpec:
+    cal = config.calibration
+    return BoardSpec(cal.board_cols, cal.board_rows, cal.square_mm)
+
+
+def camera_name(config: Config, camera: str | None) -> str:
+    """``camera`` checked against the config, or the first camera's name."""
+    names = [c.name for c in config.cameras]
+    if camera is None:
+        return names[0]
+    if camera not in names:
+        raise CalibrationError(f"no camera {camera!r} in the config (cameras: {', '.join(names)})")
+    return camera
+
+
+@dataclass(frozen=True)
+class CameraOptics:
+    """What calibration does to one camera's frames: optional undistortion, and the scale."""
+
+    camera: str
+    calibration: CameraCalibration | None
+    undistorter: Undistorter | None
+
+    @property
+    def mm_per_px(self) -> float | None:
+        return self.calibration.mm_per_px if self.calibration is not None else None
+
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as the detector should see it (undistorted when configured)."""
+        return self.undistorter(frame) if self.undistorter is not None else frame
+
+
+def camera_optics(config: Config, folder: Path, camera: str) -> CameraOptics:
+    """The stored calibration of ``camera`` applied as the config asks; an error if undistortion needs a missing calibration."""
+    calibration = load_calibration(folder, camera)
+    undistorter = None
+    if config.calibration.undistort:
+        if calibration is None:
+            raise CalibrationError(
+                f"camera {camera}: calibration.undistort is on but the camera has no calibration in {folder}; "
+                "run 'inspector calibrate intrinsics'"
+            )
+        undistorter = Undistorter(calibration)
+    return CameraOptics(camera, calibration, undistorter)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as a mono8/mono16/BGR8 frame."""
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise CalibrationError(f"cannot read image {path} (missing, or not PNG/BMP/TIFF/JPEG)")
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+    return pixels

@@ -1,0 +1,116 @@
+"""``inspector hmi``: run the HMI, manage its users; and how the demo starts it beside the line.
+
+Nothing here imports Qt until the window is actually shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from hmi.roles import ROLES, HmiError
+
+log = logging.getLogger(__name__)
+
+
+def add_hmi_commands(sub: argparse._SubParsersAction) -> None:
+    hmi = sub.add_parser("hmi", help="the operator and review HMI (PySide6); 'inspector hmi add-user' manages users")
+    hmi.add_argument("--config", type=Path, help="station config (YAML): the database, event stream and model of the line")
+    hmi.add_argument("--db-only", action="store_true", help="do not subscribe to the line's events; show the database alone")
+    hmi.add_argument("--idle-logout", type=float, default=300.0, metavar="S", help="log out after S seconds without a touch (default 300)")
+    hmi.add_argument("--demo-users", action="store_true", help="create the demo users if there are none (operator 1111, quality 2222, admin 3333)")
+    hmi.add_argument("--fullscreen", action="store_true", help="fill the screen (a panel PC)")
+    hmi_sub = hmi.add_subparsers(dest="hmi_command")
+    add = hmi_sub.add_parser("add-user", help="create an HMI user with a PIN (recorded in the audit trail)")
+    add.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--pin", help="4 to 8 digits (asked for when not given)")
+    users = hmi_sub.add_parser("users", help="list the HMI's users and roles")
+    users.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+
+
+def run_hmi_command(args: argparse.Namespace) -> int:
+    from inspector.config import load_config
+
+    if args.config is None:
+        raise HmiError("--config is required: the station config says where the line's database and events are")
+    config = load_config(args.config)
+    if args.hmi_command in ("add-user", "users"):
+        from hmi.context import audit_database
+        from hmi.data import HmiDatabase
+        from hmi.users import UserDirectory, add_user
+        from inspector.audit import AuditTrail
+
+        db = HmiDatabase(config.recorder.database)
+        try:
+            directory = UserDirectory(db)
+            if args.hmi_command == "users":
+                for user in directory.users():
+                    print(f"{user.name}\t{user.role}")
+                return 0
+            pin = args.pin or _ask_pin()
+            with AuditTrail(audit_database(config)) as audit:
+                add_user(directory, audit, args.name, args.role, pin, by=f"cli:{getpass.getuser()}")
+            print(f"added {args.name} ({args.role})")
+            return 0
+        finally:
+            db.close()
+    from hmi.app import run_window
+    from hmi.context import open_hmi
+
+    ctx = open_hmi(config, live=not args.db_only, idle_timeout_s=args.idle_logout, demo_users=args.demo_users)
+    return run_window(ctx, fullscreen=args.fullscreen)
+
+
+def _ask_pin() -> str:
+    pin = getpass.getpass("PIN (4-8 digits): ")
+    if getpass.getpass("PIN again: ") != pin:
+        raise HmiError("the two PINs differ")
+    return pin
+
+
+# -- the demo's HMI ----------------------------------------------------------------------
+
+
+def display_available() -> bool:
+    """Whether a graphical display is there to show the HMI on."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def start_hmi_process(station_file: Path, log_dir: Path) -> subprocess.Popen:
+    """The HMI as its own process beside the demo's line (a stuck window never stalls the demo)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / "hmi.log").open("ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "inspector", "hmi", "--config", str(station_file), "--demo-users"],
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_hmi(process: subprocess.Popen, stop: threading.Event, out: TextIO) -> None:
+    """After the demo's line stopped: keep the HMI (on the database alone) until its window closes or Ctrl-C."""
+    if process.poll() is None:
+        out.write("The HMI stays open on the recorded shift; close its window (or Ctrl-C) to finish.\n")
+        out.flush()
+    while process.poll() is None and not stop.is_set():
+        time.sleep(0.2)
+    stop_hmi(process)
+
+
+def stop_hmi(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,62 @@
+"""Everything one HMI needs, built from the station config (no Qt here)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from hmi.data import HmiDatabase
+from hmi.live import EventFeed
+from hmi.operator_vm import OperatorViewModel
+from hmi.review_vm import ReviewViewModel
+from hmi.users import PBKDF2_ITERATIONS, Session, UserDirectory, ensure_demo_users
+from inspector.audit import AuditTrail
+from inspector.config.schema import Config
+from inspector.engine.model_package import load_model_package
+
+log = logging.getLogger(__name__)
+
+
+def audit_database(config: Config) -> Path:
+    """The station's audit trail: ``audit.db`` beside the recorder's database."""
+    return Path(config.recorder.database).with_name("audit.db")
+
+
+def datasets_dir(config: Config) -> Path:
+    """Where reviewed dataset versions are exported: ``datasets/`` beside the recorder's database."""
+    return Path(config.recorder.database).with_name("datasets")
+
+
+@dataclass
+class HmiContext:
+    station: str
+    db: HmiDatabase
+    audit: AuditTrail
+    users: UserDirectory
+    session: Session
+    operator: OperatorViewModel
+    review: ReviewViewModel
+    feed: EventFeed | None
+
+    def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
+        self.db.close()
+        self.audit.close()
+
+
+def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0, demo_users: bool = False,
+             shift_start_t: float | None = None, pbkdf2_iterations: int = PBKDF2_ITERATIONS) -> HmiContext:
+    """Open the database and audit trail, and (``live``) subscribe to the line's events."""
+    db = HmiDatabase(config.recorder.database)
+    audit = AuditTrail(audit_database(config))
+    users = UserDirectory(db, iterations=pbkdf2_iterations)
+    if demo_users and ensure_demo_users(users, audit):
+        log.warning("created the demo users (operator 1111, quality 2222, admin 3333): never on a real station")
+    session = Session(users, audit, idle_timeout_s=idle_timeout_s)
+    classes = load_model_package(config.detector.model).metadata.classes
+    operator = OperatorViewModel(db, session, audit, budget_ms=config.actuator.budget_ms, shift_start_t=shift_start_t, live=live)
+    review = ReviewViewModel(db, session, audit, classes, datasets_dir(config))
+    feed = EventFeed(config.transport.events, hwm=config.transport.high_water_mark) if live else None
+    return HmiContext(config.station.name, db, audit, users, session, operator, review, feed)

@@ -1,0 +1,278 @@
+"""The operator screen's state and actions, free of Qt.
+
+State comes from two places: the live event stream (every decision and
+alarm as it happens, which may drop) and the recorder's database (complete,
+a moment later). Counters are the database's shift totals plus the live
+decisions the recorder has not written yet, so nothing is counted twice and
+nothing waits for the recorder. Without a running line the database alone
+feeds the screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Callable, Literal
+
+from hmi.data import AlarmRecord, HmiDatabase, Mark, PartKey, PartRecord, ShiftCounts
+from hmi.roles import HmiError, Permission
+from hmi.users import Session
+from inspector.audit import AuditError, AuditTrail
+from inspector.messages import Alarm, Decision
+from inspector.typed import to_dict
+
+log = logging.getLogger(__name__)
+
+LightState = Literal["ok", "warn", "fault", "idle"]
+LIGHTS = ("camera", "detector", "PLC", "storage")
+STALE_S = 5.0  # no part for this long: the line is idle (or its camera is)
+RECORDER_LAG_S = 5.0  # a live part not stored after this long: storage is behind
+RECENT = 20
+
+
+@dataclass(frozen=True)
+class Light:
+    state: LightState
+    text: str
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    budget_ms: float
+    last_ms: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    count: int = 0
+
+    @property
+    def over_budget(self) -> bool:
+        return self.last_ms is not None and self.last_ms > self.budget_ms
+
+
+def shift_start(now: float, first_hour: int = 6, hours: int = 8) -> float:
+    """Start of the shift containing ``now`` (local time), shifts of ``hours`` from ``first_hour``."""
+    local = datetime.fromtimestamp(now)
+    anchor = local.replace(hour=first_hour, minute=0, second=0, microsecond=0)
+    if anchor > local:
+        anchor -= timedelta(days=1)
+    elapsed = local - anchor
+    return (anchor + timedelta(hours=hours * (elapsed // timedelta(hours=hours)))).timestamp()
+
+
+def record_from_decision(decision: Decision) -> PartRecord:
+    verdict = decision.verdict
+    return PartRecord(
+        camera=decision.camera, part_id=decision.part_id, result=decision.result, source=decision.source,
+        t_trigger=decision.t_trigger, latency_ms=decision.latency_ms,
+        detections=to_dict(verdict.detections) if verdict else [], image_path=None,
+        model_version=verdict.model_version if verdict else "", plc_delivered=decision.plc_delivered,
+    )
+
+
+def _alarm_record(alarm: Alarm) -> AlarmRecord:
+    return AlarmRecord(alarm.t, alarm.source, alarm.code, alarm.severity, alarm.text, alarm.active, alarm.part_id)
+
+
+class OperatorViewModel:
+    def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, *, budget_ms: float,
+                 shift_start_t: float | None = None, live: bool = True, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.session = session
+        self.audit = audit
+        self.live = live
+        self.clock = clock
+        self.shift_start_t = shift_start(clock()) if shift_start_t is None else shift_start_t
+        self.current: PartRecord | None = None
+        self.image_part: PartRecord | None = None
+        self.counts = ShiftCounts()
+        self.recent_rejects: list[PartRecord] = []
+        self.latency = LatencyStats(budget_ms)
+        self.lights: dict[str, Light] = {name: Light("idle", "starting") for name in LIGHTS}
+        self.alarm_count = 0
+        self.alarm_latest: AlarmRecord | None = None
+        self.storage_error = ""
+        self._db_counts = ShiftCounts()
+        self._db_rejects: list[PartRecord] = []
+        self._unrecorded: OrderedDict[PartKey, tuple[float, PartRecord]] = OrderedDict()  # key -> (arrival, record)
+        self._seen: OrderedDict[PartKey, None] = OrderedDict()
+        self._recent: deque[PartRecord] = deque(maxlen=RECENT)
+        self._latencies: deque[float] = deque(maxlen=200)
+        self._live_alarms: list[AlarmRecord] = []
+        self._alarm_ack_t = 0.0
+        self._plc_link_lost: AlarmRecord | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- the live stream ------------------------------------------------------------------
+    def handle(self, messages: list[Decision | Alarm]) -> None:
+        """Apply messages from the event stream (at once, without waiting for the recorder)."""
+        if not messages:
+            return
+        for message in messages:
+            if isinstance(message, Decision):
+                self._on_decision(message)
+            elif isinstance(message, Alarm):
+                self._on_alarm(message)
+        self._recount()
+        self._compute_lights()
+        self._notify()
+
+    def _on_decision(self, decision: Decision) -> None:
+        key = (decision.camera, decision.part_id)
+        if key in self._seen:
+            return  # a repeated message: counted once
+        self._seen[key] = None
+        while len(self._seen) > 10_000:
+            self._seen.popitem(last=False)
+        record = record_from_decision(decision)
+        self.current = record
+        self._recent.appendleft(record)
+        if record.t_trigger >= self.shift_start_t:
+            self._unrecorded[key] = (self.clock(), record)
+        if decision.latency_ms is not None:
+            self._latencies.append(decision.latency_ms)
+            self._update_latency(decision.latency_ms)
+
+    def _on_alarm(self, alarm: Alarm) -> None:
+        record = _alarm_record(alarm)
+        if alarm.code == "plc_connection_lost":
+            self._plc_link_lost = record if alarm.active else None
+        if alarm.active and alarm.severity != "info" and alarm.t > self._alarm_ack_t:
+            self._live_alarms.append(record)
+            self.alarm_count += 1
+            self.alarm_latest = record
+
+    # -- the database ------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the database: shift totals, recent rejects, images, alarms; drop live parts now stored."""
+        try:
+            self._db_counts = self.db.shift_counts(self.shift_start_t)
+            stored = self.db.recorded(list(self._unrecorded))
+            for key in stored:
+                del self._unrecorded[key]
+            self._db_rejects = self.db.recent_rejects(self.shift_start_t, limit=12)
+            self.image_part = self.db.latest_with_image()
+            if self.current is None or not self.live:
+                latest = self.db.latest_parts(1)
+                self.current = latest[0] if latest else self.current
+            elif self.current.key in stored:
+                self.current = self.db.part(self.current.key) or self.current
+            if not self._latencies:
+                self._latencies.extend(self.db.latencies(self.shift_start_t))
+                self._update_latency(self._latencies[-1] if self._latencies else None)
+            self._alarm_ack_t = self.db.last_alarm_ack()
+            count, latest = self.db.unacknowledged_alarms(self._alarm_ack_t)
+            stored_upto = latest.t if latest else self._alarm_ack_t
+            pending = [a for a in self._live_alarms if a.t > max(stored_upto, self._alarm_ack_t)]
+            self._live_alarms = pending
+            self.alarm_count = count + len(pending)
+            self.alarm_latest = pending[-1] if pending else latest
+            self.storage_error = ""
+        except HmiError as err:
+            self.storage_error = str(err)
+            log.warning("%s", err)
+        self._recount()
+        self._compute_lights()
+        self._notify()
+
+    def _recount(self) -> None:
+        live = [record for _, record in self._unrecorded.values()]
+        c = self._db_counts
+        self.counts = replace(
+            c,
+            inspected=c.inspected + len(live),
+            passed=c.passed + sum(r.result in ("PASS", "FAILSAFE_PASS") for r in live),
+            rejected=c.rejected + sum(r.result == "REJECT" for r in live),
+            failsafe_rejects=c.failsafe_rejects + sum(r.result == "FAILSAFE_REJECT" for r in live),
+        )
+        stored_keys = {r.key for r in self._db_rejects}
+        merged = self._db_rejects + [r for r in live if r.is_reject and r.key not in stored_keys]
+        self.recent_rejects = sorted(merged, key=lambda r: r.t_trigger, reverse=True)[:12]
+
+    def _update_latency(self, last_ms: float | None) -> None:
+        values = sorted(self._latencies)
+        if not values:
+            return
+        p99 = values[min(len(values) - 1, int(round(0.99 * (len(values) - 1))))]
+        self.latency = LatencyStats(self.latency.budget_ms, last_ms, statistics.median(values), p99, len(values))
+
+    def _compute_lights(self) -> None:
+        now = self.clock()
+        recent = list(self._recent) if self.live and self._recent else self._db_recent()
+        lights: dict[str, Light] = {}
+        if not recent:
+            idle = Light("idle", "no parts yet" if self.live else "line stopped (database only)")
+            lights.update(camera=idle, detector=idle, PLC=idle)
+        else:
+            newest = recent[0]
+            age = now - newest.t_trigger
+            lights["camera"] = Light("ok", "parts arriving") if age <= STALE_S else Light("idle", f"no part for {age:.0f} s")
+            failsafe = sum(r.source != "verdict" for r in recent)
+            if failsafe and newest.source != "verdict" and failsafe * 2 >= len(recent):
+                lights["detector"] = Light("fault", f"{failsafe} of the last {len(recent)} parts fail-safe")
+            elif failsafe:
+                lights["detector"] = Light("warn", f"{failsafe} of the last {len(recent)} parts fail-safe")
+            else:
+                lights["detector"] = Light("ok", "verdicts in time")
+            if self._plc_link_lost is not None:
+                lights["PLC"] = Light("fault", self._plc_link_lost.text)
+            elif not newest.plc_delivered:
+                lights["PLC"] = Light("fault", f"part {newest.part_id} not delivered")
+            else:
+                lights["PLC"] = Light("ok", "decisions delivered")
+        lagging = [key for key, (arrived, _) in self._unrecorded.items() if now - arrived > RECORDER_LAG_S]
+        if self.storage_error:
+            lights["storage"] = Light("fault", self.storage_error)
+        elif lagging:
+            lights["storage"] = Light("warn", f"recorder behind: {len(lagging)} part(s) not stored")
+        else:
+            lights["storage"] = Light("ok", f"database {self.db.path.name}")
+        self.lights = lights
+
+    def _db_recent(self) -> list[PartRecord]:
+        try:
+            return self.db.latest_parts(RECENT)
+        except HmiError as err:
+            self.storage_error = str(err)
+            return []
+
+    # -- actions ------------------------------------------------------------------------
+    def mark(self, key: PartKey, mark: Mark) -> None:
+        """Mark a reject as a false reject or a confirmed defect; recorded with who and when."""
+        user = self.session.require(Permission.MARK_REJECT)
+        part = self.db.part(key) or next((r for r in self.recent_rejects if r.key == key), None)
+        if part is None:
+            raise HmiError(f"part {key[1]} of camera {key[0]} is not known")
+        if not part.is_reject:
+            raise HmiError(f"part {part.part_id} was not rejected ({part.result})")
+        before = self.db.mark_of(key)
+        if before == mark:
+            return
+        self.db.set_mark(part, mark, user.name)
+        try:
+            self.audit.record(user.name, "reject_mark", f"part:{key[0]}:{key[1]}", {"mark": before}, {"mark": mark, "result": part.result})
+        except AuditError:
+            self.db.clear_mark(key) if before is None else self.db.set_mark(replace(part, mark=before), before, user.name)
+            raise
+        self.refresh()
+
+    def acknowledge_alarms(self) -> None:
+        user = self.session.require(Permission.ACK_ALARM)
+        if not self.alarm_count or self.alarm_latest is None:
+            return
+        upto = self.alarm_latest.t
+        before = {"unacknowledged": self.alarm_count, "latest": f"{self.alarm_latest.code}: {self.alarm_latest.text}"}
+        self.audit.record(user.name, "alarm_ack", "alarms", before, {"acknowledged_upto": upto})
+        self.db.ack_alarms(upto, user.name)
+        self._live_alarms = [a for a in self._live_alarms if a.t > upto]
+        self.refresh()

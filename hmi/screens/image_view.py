@@ -1,0 +1,162 @@
+"""Part images with their boxes: a read-only view (operator) and a box editor (review)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
+
+from hmi.data import Box
+
+BOX_COLOR = QColor("#ff1744")
+DRAFT_COLOR = QColor("#00e5ff")
+
+
+def load_pixmap(path: str | None) -> QPixmap | None:
+    if not path:
+        return None
+    image = QImage(path)
+    return None if image.isNull() else QPixmap.fromImage(image)
+
+
+class PartImage(QWidget):
+    """An image fitted to the widget, each box outlined and labelled with its class (and score)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pixmap: QPixmap | None = None
+        self.boxes: list[tuple[str, tuple[float, float, float, float]]] = []
+        self.caption = "no image yet"
+        self.setMinimumSize(320, 240)
+
+    def show_part(self, image_path: str | None, boxes: list[tuple[str, tuple[float, float, float, float]]], caption: str) -> None:
+        self.pixmap = load_pixmap(image_path)
+        self.boxes = boxes
+        self.caption = caption if self.pixmap else f"{caption}: no image stored"
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.fillRect(self.rect(), QColor("#102027"))
+        if self.pixmap is not None:
+            scale = min(self.width() / self.pixmap.width(), (self.height() - 36) / self.pixmap.height())
+            w, h = self.pixmap.width() * scale, self.pixmap.height() * scale
+            ox, oy = (self.width() - w) / 2, 36 + (self.height() - 36 - h) / 2
+            painter.drawPixmap(QRectF(ox, oy, w, h), self.pixmap, QRectF(self.pixmap.rect()))
+            font = QFont(self.font())
+            font.setPixelSize(18)
+            font.setBold(True)
+            painter.setFont(font)
+            for label, (x1, y1, x2, y2) in self.boxes:
+                rect = QRectF(ox + x1 * scale, oy + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale)
+                painter.setPen(QPen(BOX_COLOR, 4))
+                painter.setBrush(Qt.NoBrush)
+                painter.drawRect(rect)
+                text_rect = painter.fontMetrics().boundingRect(label).adjusted(-6, -2, 6, 2)
+                text_rect.moveBottomLeft(rect.topLeft().toPoint())
+                painter.fillRect(text_rect, BOX_COLOR)
+                painter.setPen(QColor("white"))
+                painter.drawText(text_rect, Qt.AlignCenter, label)
+        painter.setPen(QColor("#eceff1"))
+        painter.drawText(QRectF(8, 0, self.width() - 16, 34), Qt.AlignVCenter | Qt.AlignLeft, self.caption)
+        painter.end()
+
+
+class BoxItem(QGraphicsRectItem):
+    """One editable box; reports its new place when a drag ends."""
+
+    def __init__(self, index: int, box: Box, moved: Callable[[int, QRectF], None]) -> None:
+        super().__init__(QRectF(0, 0, box.x2 - box.x1, box.y2 - box.y1))
+        self.index = index
+        self.moved = moved
+        self.setPos(box.x1, box.y1)
+        self.setPen(QPen(DRAFT_COLOR, 3))
+        self.setBrush(QBrush(QColor(0, 229, 255, 40)))
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable)
+        label = QGraphicsSimpleTextItem(box.cls, self)
+        label.setBrush(QBrush(DRAFT_COLOR))
+        font = QFont()
+        font.setPixelSize(16)
+        font.setBold(True)
+        label.setFont(font)
+        label.setPos(0, -22)
+
+    def scene_box(self) -> QRectF:
+        return self.mapRectToScene(self.rect())
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        super().mouseReleaseEvent(event)
+        self.moved(self.index, self.scene_box())
+
+
+class BoxEditor(QGraphicsView):
+    """Drag a box to move it, drag on the image to draw a new one, tap a box to select it."""
+
+    def __init__(self, on_add: Callable[[QRectF], None], on_move: Callable[[int, QRectF], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHint(QPainter.Antialiasing)
+        self.setBackgroundBrush(QColor("#102027"))
+        self.on_add = on_add
+        self.on_move = on_move
+        self.box_items: list[BoxItem] = []
+        self._drawing: QGraphicsRectItem | None = None
+        self._origin = QPointF()
+        self._image_rect = QRectF()
+        self.setMinimumSize(400, 300)
+
+    def show_part(self, image_path: str | None, boxes: list[Box], selected: int | None = None) -> None:
+        scene = self.scene()
+        scene.clear()
+        self.box_items = []
+        pixmap = load_pixmap(image_path)
+        if pixmap is None:
+            scene.addSimpleText("no image").setBrush(QBrush(QColor("white")))
+            self._image_rect = QRectF()
+            return
+        scene.addPixmap(pixmap).setZValue(-1)
+        self._image_rect = QRectF(pixmap.rect())
+        scene.setSceneRect(self._image_rect)
+        for i, box in enumerate(boxes):
+            item = BoxItem(i, box, self.on_move)
+            scene.addItem(item)
+            item.setSelected(i == selected)
+            self.box_items.append(item)
+        self.fitInView(self._image_rect, Qt.KeepAspectRatio)
+
+    def selected_index(self) -> int | None:
+        chosen = [item.index for item in self.box_items if item.isSelected()]
+        return chosen[0] if chosen else None
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if not self._image_rect.isEmpty():
+            self.fitInView(self._image_rect, Qt.KeepAspectRatio)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        item = self.itemAt(event.position().toPoint())
+        if isinstance(item, (BoxItem, QGraphicsSimpleTextItem)) or self._image_rect.isEmpty():
+            super().mousePressEvent(event)
+            return
+        self.scene().clearSelection()
+        self._origin = self.mapToScene(event.position().toPoint())
+        self._drawing = self.scene().addRect(QRectF(self._origin, self._origin), QPen(DRAFT_COLOR, 2, Qt.DashLine))
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._drawing is None:
+            super().mouseMoveEvent(event)
+            return
+        self._drawing.setRect(QRectF(self._origin, self.mapToScene(event.position().toPoint())).normalized())
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self._drawing is None:
+            super().mouseReleaseEvent(event)
+            return
+        rect = QRectF(self._origin, self.mapToScene(event.position().toPoint())).normalized().intersected(self._image_rect)
+        self.scene().removeItem(self._drawing)
+        self._drawing = None
+        if rect.width() >= 4 and rect.height() >= 4:  # a tap is not a box
+            self.on_add(rect)

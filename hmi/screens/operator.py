@@ -1,0 +1,267 @@
+"""The operator screen: verdict, image, shift counters, latency, status lights, alarms, recent rejects."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget,
+)
+
+from hmi.data import PartRecord
+from hmi.operator_vm import LIGHTS, OperatorViewModel
+from hmi.screens.image_view import PartImage, load_pixmap
+from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT, TOUCH_PX
+from inspector.errors import InspectorError
+
+ErrorSink = Callable[[Exception], None]
+
+
+def _boxes(part: PartRecord) -> list[tuple[str, tuple[float, float, float, float]]]:
+    return [(f"{d['cls']} {d.get('score', 0):.2f}", tuple(d["box"])) for d in part.detections if d.get("causes_reject", True)]
+
+
+class Tile(QFrame):
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("tile")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
+        self.title = QLabel(title)
+        self.title.setObjectName("tileTitle")
+        self.value = QLabel("–")
+        self.value.setObjectName("tileValue")
+        layout.addWidget(self.title)
+        layout.addWidget(self.value)
+
+
+class StatusLight(QFrame):
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("tile")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 4, 10, 4)
+        self.dot = QLabel()
+        self.dot.setFixedSize(28, 28)
+        self.name = QLabel(name)
+        self.name.setStyleSheet("font-weight: bold; background: transparent;")
+        self.text = QLabel("")
+        self.text.setStyleSheet("font-size: 15px; color: #b0bec5; background: transparent;")
+        self.text.setWordWrap(True)
+        column = QVBoxLayout()
+        column.setSpacing(0)
+        column.addWidget(self.name)
+        column.addWidget(self.text)
+        layout.addWidget(self.dot)
+        layout.addLayout(column, 1)
+        self.state = "idle"
+
+    def set(self, state: str, text: str) -> None:
+        self.state = state
+        self.dot.setStyleSheet(f"background: {LIGHT_COLORS[state]}; border-radius: 14px;")
+        self.text.setText(f"{state.upper()} · {text}")
+
+
+class RejectCard(QFrame):
+    """One recent reject: thumbnail, part, and the two touch buttons that mark it."""
+
+    def __init__(self, part: PartRecord, on_mark: Callable[[tuple[str, int], str], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.part = part
+        self.setObjectName("tile")
+        border = {"false_reject": "#66bb6a", "true_defect": "#ef5350"}.get(part.mark or "", "#37474f")
+        self.setStyleSheet(f"QFrame#tile {{ border: 3px solid {border}; }}")
+        self.setFixedWidth(200)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        thumb = QLabel()
+        thumb.setFixedSize(186, 100)
+        thumb.setAlignment(Qt.AlignCenter)
+        pixmap = load_pixmap(part.image_path)
+        if pixmap is not None:
+            thumb.setPixmap(pixmap.scaled(186, 100, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+        else:
+            thumb.setText("image pending")
+        layout.addWidget(thumb)
+        classes = ", ".join(sorted({d["cls"] for d in part.detections if d.get("causes_reject", True)})) or RESULT_TEXT[part.result].lower()
+        caption = QLabel(f"#{part.part_id} · {classes}")
+        caption.setStyleSheet("font-size: 16px; background: transparent;")
+        layout.addWidget(caption)
+        row = QHBoxLayout()
+        self.false_reject = QPushButton("Good\npart")
+        self.true_defect = QPushButton("Defect")
+        for button, mark in ((self.false_reject, "false_reject"), (self.true_defect, "true_defect")):
+            button.setCheckable(True)
+            button.setChecked(part.mark == mark)
+            button.setMinimumHeight(TOUCH_PX)
+            button.setStyleSheet("font-size: 16px;")
+            button.clicked.connect(lambda _=False, m=mark: on_mark(part.key, m))
+            row.addWidget(button)
+        layout.addLayout(row)
+
+
+class OperatorScreen(QWidget):
+    def __init__(self, vm: OperatorViewModel, on_error: ErrorSink, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        self.on_error = on_error
+        root = QVBoxLayout(self)
+        root.setContentsMargins(8, 8, 8, 8)
+
+        self.banner = QFrame()
+        banner_row = QHBoxLayout(self.banner)
+        self.banner_text = QLabel("")
+        self.banner_text.setWordWrap(True)
+        self.banner_text.setStyleSheet("font-size: 22px; font-weight: bold; background: transparent;")
+        self.ack_button = QPushButton("Acknowledge")
+        self.ack_button.clicked.connect(self._acknowledge)
+        banner_row.addWidget(self.banner_text, 1)
+        banner_row.addWidget(self.ack_button)
+        root.addWidget(self.banner)
+
+        main = QHBoxLayout()
+        left = QVBoxLayout()
+        self.indicator = QLabel("—")
+        self.indicator.setAlignment(Qt.AlignCenter)
+        self.indicator.setMinimumSize(340, 170)
+        left.addWidget(self.indicator)
+        self.part_caption = QLabel("waiting for the first part")
+        self.part_caption.setAlignment(Qt.AlignCenter)
+        left.addWidget(self.part_caption)
+        self.latency = Tile("Trigger → PLC latency")
+        left.addWidget(self.latency)
+        self.lights = {name: StatusLight(name) for name in LIGHTS}
+        for light in self.lights.values():
+            left.addWidget(light)
+        left.addStretch(1)
+        main.addLayout(left)
+
+        self.image = PartImage()
+        main.addWidget(self.image, 1)
+
+        counters = QGridLayout()
+        self.counters = {
+            "inspected": Tile("Inspected"), "passed": Tile("Passed"), "rejected": Tile("Rejected"),
+            "failsafe_rejects": Tile("Fail-safe rejects"), "false_rejects": Tile("False rejects (operator)"),
+            "false_reject_rate": Tile("False-reject rate"),
+        }
+        for i, tile in enumerate(self.counters.values()):
+            tile.setMinimumWidth(200)
+            counters.addWidget(tile, i, 0)
+        counters.setRowStretch(len(self.counters), 1)
+        main.addLayout(counters)
+        root.addLayout(main, 1)
+
+        strip_title = QLabel("Recent rejects — tap “Good part” for a false reject, “Defect” to confirm")
+        strip_title.setStyleSheet("font-size: 17px; color: #b0bec5;")
+        root.addWidget(strip_title)
+        self.strip_host = QWidget()
+        self.strip = QHBoxLayout(self.strip_host)
+        self.strip.setContentsMargins(0, 0, 0, 0)
+        self.strip.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(self.strip_host)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedHeight(250)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        root.addWidget(scroll)
+        self.cards: list[RejectCard] = []
+        self._image_key: tuple | None = None
+        self._strip_state: list | None = None
+        vm.on_change(self.render)
+        self.render()
+
+    # -- rendering ------------------------------------------------------------------
+    def render(self) -> None:
+        vm = self.vm
+        part = vm.current
+        result = part.result if part else None
+        color = COLORS.get(result or "none", COLORS["none"])
+        self.indicator.setText(RESULT_TEXT.get(result, "—") if result else "—")
+        size = 64 if result in (None, "PASS", "REJECT") else 36
+        self.indicator.setStyleSheet(f"background: {color}; color: white; font-size: {size}px; font-weight: bold; border-radius: 14px;")
+        if part is not None:
+            when = time.strftime("%H:%M:%S", time.localtime(part.t_trigger))
+            self.part_caption.setText(f"part {part.part_id} · {part.camera} · {when}")
+        self._render_counters()
+        self._render_latency()
+        for name, light in self.lights.items():
+            state = vm.lights.get(name)
+            if state is not None:
+                light.set(state.state, state.text)
+        self._render_banner()
+        self._render_image()
+        self._render_strip()
+
+    def _render_counters(self) -> None:
+        c = self.vm.counts
+        values = {
+            "inspected": str(c.inspected), "passed": str(c.passed), "rejected": str(c.rejected),
+            "failsafe_rejects": str(c.failsafe_rejects), "false_rejects": str(c.false_rejects),
+            "false_reject_rate": f"{c.false_reject_rate:.1%}",
+        }
+        for name, value in values.items():
+            self.counters[name].value.setText(value)
+
+    def _render_latency(self) -> None:
+        lat = self.vm.latency
+        if lat.last_ms is None:
+            self.latency.value.setText(f"– / {lat.budget_ms:.0f} ms")
+            return
+        color = "#ff5252" if lat.over_budget else "#69f0ae"
+        self.latency.value.setText(f"<span style='color:{color}'>{lat.last_ms:.0f}</span> / {lat.budget_ms:.0f} ms")
+        self.latency.title.setText(f"Trigger → PLC (last / budget) · p50 {lat.p50_ms:.0f} · p99 {lat.p99_ms:.0f} ms")
+        self.latency.title.setWordWrap(True)
+
+    def _render_banner(self) -> None:
+        latest = self.vm.alarm_latest
+        if not self.vm.alarm_count or latest is None:
+            self.banner.hide()
+            return
+        color = "#b71c1c" if latest.severity == "critical" else "#e65100"
+        self.banner.setStyleSheet(f"background: {color}; border-radius: 8px;")
+        more = f" (+{self.vm.alarm_count - 1} more)" if self.vm.alarm_count > 1 else ""
+        self.banner_text.setText(f"⚠ ALARM {latest.code}: {latest.text}{more}")
+        self.banner.show()
+
+    def _render_image(self) -> None:
+        vm = self.vm
+        part = vm.current if vm.current is not None and vm.current.image_path else vm.image_part
+        key = (part.key, part.image_path, len(part.detections)) if part else None
+        if key == self._image_key:
+            return
+        self._image_key = key
+        if part is None:
+            self.image.show_part(None, [], "no image yet")
+            return
+        title = RESULT_TEXT.get(part.result, part.result)
+        self.image.show_part(part.image_path, _boxes(part), f"part {part.part_id} · {title}")
+
+    def _render_strip(self) -> None:
+        state = [(p.key, p.mark, p.image_path) for p in self.vm.recent_rejects]
+        if state == self._strip_state:
+            return
+        self._strip_state = state
+        for card in self.cards:
+            self.strip.removeWidget(card)
+            card.deleteLater()
+        self.cards = [RejectCard(p, self._mark) for p in self.vm.recent_rejects]
+        for i, card in enumerate(self.cards):
+            self.strip.insertWidget(i, card)
+
+    # -- actions --------------------------------------------------------------------
+    def _mark(self, key: tuple[str, int], mark: str) -> None:
+        try:
+            self.vm.mark(key, mark)
+        except InspectorError as err:  # shown to the user by the window, and logged
+            self._strip_state = None
+            self.render()
+            self.on_error(err)
+
+    def _acknowledge(self) -> None:
+        try:
+            self.vm.acknowledge_alarms()
+        except InspectorError as err:
+            self.on_error(err)

@@ -1,0 +1,196 @@
+"""The review screen (quality engineer): filtered queue, relabel with boxes, bulk labels, dataset export."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+)
+
+from hmi.data import ReviewFilter
+from hmi.review_vm import ReviewViewModel
+from hmi.screens.image_view import BoxEditor
+from hmi.screens.style import RESULT_TEXT
+from inspector.errors import InspectorError
+
+ErrorSink = Callable[[Exception], None]
+TIME_RANGES = {"last hour": 3600.0, "last 8 hours": 8 * 3600.0, "last 24 hours": 24 * 3600.0, "all": None}
+VERDICTS = {"all": "all", "rejects": "reject", "fail-safe": "failsafe", "sampled passes": "pass"}
+REVIEWED = {"any": None, "not reviewed": False, "reviewed": True}
+
+
+class ReviewScreen(QWidget):
+    def __init__(self, vm: ReviewViewModel, on_error: ErrorSink, clock: Callable[[], float] = time.time, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        self.on_error = on_error
+        self.clock = clock
+        root = QHBoxLayout(self)
+
+        left = QVBoxLayout()
+        form = QFormLayout()
+        self.time_filter = QComboBox()
+        self.time_filter.addItems(list(TIME_RANGES))
+        self.time_filter.setCurrentText("all")
+        self.class_filter = QComboBox()
+        self.class_filter.addItems(["any class", *vm.classes])
+        self.verdict_filter = QComboBox()
+        self.verdict_filter.addItems(list(VERDICTS))
+        self.reviewed_filter = QComboBox()
+        self.reviewed_filter.addItems(list(REVIEWED))
+        for label, combo in (("Time", self.time_filter), ("Class", self.class_filter), ("Verdict", self.verdict_filter), ("Reviewed", self.reviewed_filter)):
+            form.addRow(label, combo)
+            combo.currentIndexChanged.connect(lambda _=0: self._guard(self.reload))
+        left.addLayout(form)
+        self.queue = QListWidget()
+        self.queue.setStyleSheet("QListWidget::indicator { width: 36px; height: 36px; }")
+        self.queue.currentItemChanged.connect(lambda item, _prev: item is not None and self._guard(lambda: self.vm.open(tuple(item.data(Qt.UserRole)))))
+        self.queue.itemChanged.connect(lambda _item: self._sync_selection())
+        left.addWidget(self.queue, 1)
+        bulk = QHBoxLayout()
+        self.select_all = QPushButton("Tick all")
+        self.select_all.clicked.connect(self._tick_all)
+        self.bulk_good = QPushButton("Ticked: good")
+        self.bulk_good.clicked.connect(lambda: self._guard(lambda: self.vm.bulk_label("good")))
+        self.bulk_defective = QPushButton("Ticked: defect")
+        self.bulk_defective.clicked.connect(lambda: self._guard(lambda: self.vm.bulk_label("defective")))
+        for button in (self.select_all, self.bulk_good, self.bulk_defective):
+            bulk.addWidget(button)
+        left.addLayout(bulk)
+        left_host = QWidget()
+        left_host.setLayout(left)
+        left_host.setFixedWidth(440)
+        root.addWidget(left_host)
+
+        self.editor = BoxEditor(self._on_add, self._on_move)
+        root.addWidget(self.editor, 1)
+
+        right = QVBoxLayout()
+        self.info = QLabel("pick an image from the queue")
+        self.info.setWordWrap(True)
+        right.addWidget(self.info)
+        label_row = QHBoxLayout()
+        self.good = QPushButton("Good")
+        self.defective = QPushButton("Defective")
+        for button, label in ((self.good, "good"), (self.defective, "defective")):
+            button.setCheckable(True)
+            button.clicked.connect(lambda _=False, lab=label: self._guard(lambda: self.vm.set_label(lab)))
+            label_row.addWidget(button)
+        right.addLayout(label_row)
+        right.addWidget(QLabel("Class (new or selected box)"))
+        self.box_class = QComboBox()
+        self.box_class.addItems(vm.classes)
+        self.box_class.activated.connect(lambda _=0: self._set_selected_class())
+        right.addWidget(self.box_class)
+        hint = QLabel("Drag on the image to draw a box; drag a box to move it; tap a box to select it.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("font-size: 15px; color: #b0bec5;")
+        right.addWidget(hint)
+        self.delete_box = QPushButton("Delete box")
+        self.delete_box.clicked.connect(self._delete_selected)
+        right.addWidget(self.delete_box)
+        self.save = QPushButton("Save label")
+        self.save.setStyleSheet("background: #1b5e20;")
+        self.save.clicked.connect(lambda: self._guard(self.vm.save))
+        right.addWidget(self.save)
+        right.addStretch(1)
+        self.export = QPushButton("Export dataset")
+        self.export.clicked.connect(lambda: self._guard(self.vm.export))
+        right.addWidget(self.export)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("font-size: 15px;")
+        right.addWidget(self.status)
+        right_host = QWidget()
+        right_host.setLayout(right)
+        right_host.setFixedWidth(300)
+        root.addWidget(right_host)
+
+        self._rendered_queue: list | None = None
+        vm.on_change(self.render)
+
+    # -- the filter ---------------------------------------------------------------------
+    def current_filter(self) -> ReviewFilter:
+        span = TIME_RANGES[self.time_filter.currentText()]
+        cls = self.class_filter.currentText()
+        return ReviewFilter(
+            since=None if span is None else self.clock() - span,
+            cls=None if cls == "any class" else cls,
+            verdict=VERDICTS[self.verdict_filter.currentText()],
+            reviewed=REVIEWED[self.reviewed_filter.currentText()],
+        )
+
+    def reload(self) -> None:
+        self.vm.load(self.current_filter())
+
+    # -- rendering ------------------------------------------------------------------
+    def render(self) -> None:
+        vm = self.vm
+        state = [(p.key, p.label) for p in vm.queue]
+        if state != self._rendered_queue:
+            self._rendered_queue = state
+            self.queue.blockSignals(True)
+            self.queue.clear()
+            for part in vm.queue:
+                when = time.strftime("%H:%M:%S", time.localtime(part.t_trigger))
+                classes = ",".join(sorted({d["cls"] for d in part.detections})) or "-"
+                reviewed = f"✔ {part.label}" if part.label else "not reviewed"
+                item = QListWidgetItem(f"#{part.part_id} {RESULT_TEXT.get(part.result, part.result)} · {classes}\n{when} · {reviewed}")
+                item.setData(Qt.UserRole, part.key)
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(Qt.Checked if part.key in vm.selected else Qt.Unchecked)
+                self.queue.addItem(item)
+                if vm.current is not None and part.key == vm.current.key:
+                    self.queue.setCurrentItem(item)
+            self.queue.blockSignals(False)
+        part = vm.current
+        if part is None:
+            self.editor.show_part(None, [])
+        else:
+            self.editor.show_part(part.image_path, vm.draft_boxes, self.editor.selected_index())
+            saved = f"saved: {part.label}" if part.label else "not reviewed yet"
+            dirty = " · unsaved changes" if vm.dirty else ""
+            self.info.setText(f"Part {part.part_id} ({part.camera})\nline: {RESULT_TEXT.get(part.result, part.result)}\nmodel: {part.model_version or '-'}\n{saved}{dirty}")
+        self.good.setChecked(vm.draft_label == "good")
+        self.defective.setChecked(vm.draft_label == "defective")
+        if vm.last_export is not None:
+            e = vm.last_export
+            self.status.setText(f"Exported {e.version}: {e.images} images ({e.train} train, {e.val} val) to {e.path}")
+
+    # -- actions --------------------------------------------------------------------
+    def _guard(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except InspectorError as err:
+            self.on_error(err)
+
+    def _on_add(self, rect: QRectF) -> None:
+        box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+        QTimer.singleShot(0, lambda: self._guard(lambda: self.vm.add_box(self.box_class.currentText(), box)))
+
+    def _on_move(self, index: int, rect: QRectF) -> None:
+        box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+        QTimer.singleShot(0, lambda: self._guard(lambda: self.vm.move_box(index, box)))
+
+    def _set_selected_class(self) -> None:
+        index = self.editor.selected_index()
+        if index is not None:
+            self._guard(lambda: self.vm.set_box_class(index, self.box_class.currentText()))
+
+    def _delete_selected(self) -> None:
+        index = self.editor.selected_index()
+        if index is None:
+            self.on_error(InspectorError("select a box first (tap it)"))
+            return
+        self._guard(lambda: self.vm.delete_box(index))
+
+    def _sync_selection(self) -> None:
+        keys = {tuple(self.queue.item(i).data(Qt.UserRole)) for i in range(self.queue.count()) if self.queue.item(i).checkState() == Qt.Checked}
+        self.vm.selected = keys
+
+    def _tick_all(self) -> None:
+        for i in range(self.queue.count()):
+            self.queue.item(i).setCheckState(Qt.Checked)

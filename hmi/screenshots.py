@@ -1,0 +1,76 @@
+"""Screenshots of both screens for the docs: ``python -m hmi.screenshots --config STATION --out docs/``.
+
+Runs the HMI window on the given station (live beside a running line, or on
+its database), logs in as the demo's operator, then its quality engineer,
+and saves each screen with ``QWidget.grab()``. Needs a display (Xvfb will do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from hmi.app import HmiWindow, qt_application
+from hmi.context import open_hmi
+from hmi.users import DEMO_USERS
+from inspector.config import load_config
+
+log = logging.getLogger(__name__)
+
+
+def _run_for(app: QApplication, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0) -> list[Path]:
+    app = qt_application()
+    ctx = open_hmi(load_config(config_path), demo_users=True)
+    pins = {name: pin for name, _, pin in DEMO_USERS}
+    window = HmiWindow(ctx)
+    window.resize(1280, 800)
+    window.show()
+    saved = []
+    try:
+        window._login("operator", pins["operator"])
+        _run_for(app, settle_s)  # live decisions and the database fill the screen
+        if ctx.operator.recent_rejects:
+            ctx.operator.mark(ctx.operator.recent_rejects[-1].key, "false_reject")
+        _run_for(app, 1.0)
+        saved.append(out_dir / "hmi-operator.png")
+        window.grab().save(str(saved[-1]))
+        window.logout()
+        window._login("quality", pins["quality"])
+        window.open_screen("review")
+        rejects = [p for p in ctx.review.queue if p.is_reject and p.detections]
+        if rejects:
+            ctx.review.open(rejects[0].key)
+        _run_for(app, 1.0)
+        saved.append(out_dir / "hmi-review.png")
+        window.grab().save(str(saved[-1]))
+        window.logout()
+    finally:
+        window.close()
+        ctx.close()
+    return saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--settle", type=float, default=8.0, help="seconds of live events before the first screenshot")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    for path in take_screenshots(args.config, args.out, args.settle):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The audit trail: append-only, hash-chained; any edit or deletion is found by verify()."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from inspector.audit import GENESIS_HASH, AuditError, AuditTrail
+from inspector.cli import main
+
+
+def filled_trail(path: Path, entries: int = 5) -> AuditTrail:
+    trail = AuditTrail(path)
+    for i in range(entries):
+        trail.record(
+            "alice", "calibration.scale", "top",
+            before={"mm_per_px": None if i == 0 else 0.1 * i}, after={"mm_per_px": 0.1 * (i + 1)}, t=1_700_000_000.0 + i,
+        )
+    return trail
+
+
+def tamper(path: Path, *statements: str) -> None:
+    """What someone with the sqlite3 shell could do: drop the append-only triggers, then change rows."""
+    db = sqlite3.connect(str(path))
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("DROP TRIGGER audit_no_delete")
+    for sql in statements:
+        db.execute(sql)
+    db.commit()
+    db.close()
+
+
+def test_entries_are_chained_by_their_hashes_and_an_untouched_trail_verifies(tmp_path):
+    trail = filled_trail(tmp_path / "audit.db")
+    entries = trail.entries()
+    assert [e.id for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:]))
+    assert entries[2].user == "alice" and entries[2].before == {"mm_per_px": 0.2} and entries[2].after == {"mm_per_px": 0.30000000000000004}
+    assert trail.verify() is None
+
+
+def test_a_second_connection_appends_to_the_same_chain(tmp_path):
+    filled_trail(tmp_path / "audit.db", 2).close()
+    with AuditTrail(tmp_path / "audit.db") as other:
+        entry = other.record("bob", "verification", "station-1", after={"passed": True})
+        assert entry.id == 3
+        assert other.verify() is None
+        assert other.latest("verification", "station-1").user == "bob"
+
+
+def test_plain_update_and_delete_are_refused_by_the_database(tmp_path):
+    filled_trail(tmp_path / "audit.db").close()
+    db = sqlite3.connect(str(tmp_path / "audit.db"))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("UPDATE audit SET user = 'mallory' WHERE id = 2")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("DELETE FROM audit WHERE id = 2")
+    db.close()
+
+
+def test_an_edited_entry_is_the_first_broken_one(tmp_path):
+    path = tmp_path / "audit.db"
+    filled_trail(path).close()
+    tamper(path, """UPDATE audit SET after = '{"mm_per_px":0.5}' WHERE id = 3""")
+    broken = AuditTrail(path).verify()
+    assert broken is not None
+    assert broken.entry_id == 3
+    assert "edited" in broken.reason
+
+
+def test_an_edit_whose_hash_was_recomputed_breaks_the_next_entry(tmp_path):
+    path = tmp_path / "audit.db"
+    trail = filled_trail(path)
+    from inspector.audit import entry_hash
+
+    e = trail.entries()[1]
+    forged = entry_hash(e.id, e.t, "mallory", e.action, e.target, '{"mm_per_px":0.1}', '{"mm_per_px":0.2}', e.prev_hash)
+    trail.close()
+    tamper(path, f"UPDATE audit SET user = 'mallory', hash = '{forged}' WHERE id = 2")
+    broken = AuditTrail(path).verify()
+    assert broken is not None and broken.entry_id == 3
+
+
+def test_a_deleted_entry_in_the_middle_is_found_at_its_successor(tmp_path):
+    path = tmp_path / "audit.db"
+    filled_trail(path).close()
+    tamper(path, "DELETE FROM audit WHERE id = 2")
+    broken = AuditTrail(path).verify()
+    assert broken is not None
+    assert broken.entry_id == 3
+    assert "id 2" in broken.reason and "deleted" in broken.reason
+
+
+def test_a_deleted_first_entry_is_found(tmp_path):
+    path = tmp_path / "audit.db"
+    filled_trail(path).close()
+    tamper(path, "DELETE FROM audit WHERE id = 1")
+    broken = AuditTrail(path).verify()
+    assert broken is not None and broken.entry_id == 2
+
+
+def test_deleted_last_entries_are_found_even_with_the_head_rewound(tmp_path):
+    path = tmp_path / "audit.db"
+    trail = filled_trail(path)
+    fourth = trail.entries()[3]
+    trail.close()
+    tamper(
+        path,
+        "DELETE FROM audit WHERE id = 5",
+        f"UPDATE audit_head SET entries = 4, last_hash = '{fourth.hash}'",
+    )
+    broken = AuditTrail(path).verify()
+    assert broken is not None
+    assert broken.entry_id == 5
+    assert "missing" in broken.reason
+
+
+def test_before_and_after_must_be_json_data(tmp_path):
+    with AuditTrail(tmp_path / "audit.db") as trail:
+        with pytest.raises(AuditError, match="plain JSON"):
+            trail.record("alice", "x", "y", after={"when": object()})
+        assert trail.count() == 0
+
+
+def test_audit_verify_command_exits_0_when_intact_and_1_naming_the_broken_entry(tmp_path, capsys):
+    path = tmp_path / "audit.db"
+    filled_trail(path).close()
+    assert main(["audit", "verify", "--database", str(path)]) == 0
+    assert "5 entries, chain intact" in capsys.readouterr().out
+
+    tamper(path, "UPDATE audit SET target = 'bottom' WHERE id = 4")
+    assert main(["audit", "verify", "--database", str(path)]) == 1
+    assert "BROKEN at entry 4: its content does not match its hash" in capsys.readouterr().out
+
+
+def test_audit_verify_of_a_missing_database_is_an_error_not_an_empty_trail(tmp_path, capsys):
+    assert main(["audit", "verify", "--database", str(tmp_path / "nope.db")]) == 2
+    assert "no audit database" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
