@@ -113,7 +113,7 @@ class VerificationResult:
         }
 
 
-def run_verification(config: Config, config_dir: Path, detector: DefectDetector | None = None) -> VerificationResult:
+def run_verification(config: Config, config_dir: Path | None = None, detector: DefectDetector | None = None) -> VerificationResult:
     """Run every configured challenge part through ``detector`` (default: one built from the station's config)."""
     parts = config.calibration.challenge_parts
     if not parts:
@@ -181,7 +181,7 @@ def verification_state(trail: AuditTrail, station: str, model_version: str, now:
 class VerificationGate:
     """For the detector service: may a part be reported PASS? Re-reads the audit trail every ``recheck_s``."""
 
-    def __init__(self, config: Config, config_dir: Path, model_version: str, recheck_s: float = 10.0) -> None:
+    def __init__(self, config: Config, config_dir: Path | None, model_version: str, recheck_s: float = 10.0) -> None:
         self.required = config.calibration.require_verification
         self.station = config.station.name
         self.model_version = model_version

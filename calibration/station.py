@@ -20,16 +20,17 @@ class CalibrationPaths:
     audit_database: Path
 
 
-def resolve_path(value: str, base_dir: Path) -> Path:
-    """A config path: ``~`` and environment variables expanded, relative ones taken from ``base_dir``."""
+def resolve_path(value: str, base_dir: Path | None) -> Path:
+    """A config path: ``~`` and environment variables expanded, relative ones taken from ``base_dir`` (or the working folder)."""
     path = Path(os.path.expandvars(os.path.expanduser(value)))
-    return path if path.is_absolute() else (base_dir / path).resolve()
+    return path if path.is_absolute() else ((base_dir or Path.cwd()) / path).resolve()
 
 
-def calibration_paths(config: Config, config_dir: Path) -> CalibrationPaths:
+def calibration_paths(config: Config, config_dir: Path | None = None) -> CalibrationPaths:
     """The calibration folder and audit database of a station (defaults: beside the recorder database).
 
-    ``config_dir`` is the folder of the config file, which relative paths are taken from.
+    A config read by ``load_config`` has absolute paths already; ``config_dir``
+    only matters for a config built in code with relative paths.
     """
     beside_database = Path(config.recorder.database).parent
     cal = config.calibration

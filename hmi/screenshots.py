@@ -29,6 +29,31 @@ def _run_for(app: QApplication, seconds: float) -> None:
         time.sleep(0.02)
 
 
+def _open_a_defective_part(ctx) -> str:
+    """Open a reject the model outlined; failing that, a synthetic part that is defective by its ground
+    truth, with a box drawn where the defect is (as the quality engineer would draw it; not saved)."""
+    review = ctx.review
+    outlined = [p for p in review.queue if p.is_reject and p.detections]
+    if outlined:
+        review.open(outlined[0].key)
+        return f"part {outlined[0].part_id}: the model's boxes"
+    from inspector.synthetic import PartGenerator, parse_source
+
+    for part in review.queue:
+        row = ctx.db.conn.execute("SELECT frame_source FROM parts WHERE camera = ? AND part_id = ?", part.key).fetchone()
+        source = parse_source(row[0] if row else None)
+        if source is None:
+            continue
+        seed, defect_rate, index = source
+        truth = PartGenerator(seed=seed, defect_rate=defect_rate).part(index)
+        if truth.defects:
+            review.open(part.key)
+            for defect in truth.defects:
+                review.add_box(defect.cls, defect.box)
+            return f"part {part.part_id}: boxes drawn from the synthetic ground truth"
+    return "no defective part in the queue"
+
+
 def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0) -> list[Path]:
     app = qt_application()
     ctx = open_hmi(load_config(config_path), demo_users=True)
@@ -48,9 +73,8 @@ def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0) ->
         window.logout()
         window._login("quality", pins["quality"])
         window.open_screen("review")
-        rejects = [p for p in ctx.review.queue if p.is_reject and p.detections]
-        if rejects:
-            ctx.review.open(rejects[0].key)
+        staged = _open_a_defective_part(ctx)
+        log.info("review screenshot: %s", staged)
         _run_for(app, 1.0)
         saved.append(out_dir / "hmi-review.png")
         window.grab().save(str(saved[-1]))

@@ -58,6 +58,13 @@ def _resolve(base_dir: Path, value: str) -> str:
 
 
 def _resolve_paths(config: Config, base_dir: Path) -> Config:
+    cal = config.calibration
+    calibration = dataclasses.replace(
+        cal,
+        folder=_resolve(base_dir, cal.folder) if cal.folder else None,
+        audit_database=_resolve(base_dir, cal.audit_database) if cal.audit_database else None,
+        challenge_parts=[dataclasses.replace(p, image=_resolve(base_dir, p.image)) for p in cal.challenge_parts],
+    )
     cameras = [
         dataclasses.replace(c, folder=_resolve(base_dir, c.folder) if c.folder else None)
         for c in config.cameras
@@ -72,6 +79,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             database=_resolve(base_dir, config.recorder.database),
             image_dir=_resolve(base_dir, config.recorder.image_dir),
         ),
+        calibration=calibration,
     )
 
 

@@ -45,6 +45,9 @@ class DecisionRules:
         negative = sorted(c for c, v in min_area_mm2.items() if v < 0)
         if negative:
             raise ConfigError(f"detector.min_area_mm2.{negative[0]}", f"must be at least 0, got {min_area_mm2[negative[0]]}")
+        outside = sorted(c for c, v in config_thresholds.items() if not 0.0 <= v <= 1.0)
+        if outside:
+            raise ConfigError(f"detector.class_thresholds.{outside[0]}", f"must lie in [0, 1], got {config_thresholds[outside[0]]}")
         thresholds = tuple(
             config_thresholds.get(c, model_thresholds.get(c, default_threshold)) for c in classes
         )

@@ -4,6 +4,11 @@ Verdicts go to the actuator (lossless). Rejects, and a sample of passes, also
 go with their image to the recorder. A frame that cannot be inspected is
 counted and logged; when its part is known, the actuator is told at once
 (a FAILSAFE verdict) instead of waiting for the part's deadline.
+
+Each camera's calibration applies to its frames: optional undistortion, and
+the pixel scale that gives defect areas in mm². When the station requires a
+shift-start verification, no part is reported PASS (it is rejected, with the
+reason) until a verification with the current model has passed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import zlib
 import numpy as np
 import zmq
 
+from calibration.challenge import VerificationGate
+from calibration.station import calibration_paths, camera_optics
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
@@ -42,6 +49,9 @@ class DetectorService(Service):
     def setup(self) -> None:
         self.engine = DefectDetector(self.config.detector)
         self.engine.warm_up((self.config.cameras[0].height, self.config.cameras[0].width))
+        folder = calibration_paths(self.config).folder
+        self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
+        self.gate = VerificationGate(self.config, None, self.engine.model_version)
         t = self.config.transport
         self.frames = open_socket(self.ctx, "pull", t.frames, bind=False, hwm=t.high_water_mark)
         self.verdicts = open_socket(self.ctx, "push", t.verdicts, bind=False, hwm=t.high_water_mark)
@@ -68,30 +78,42 @@ class DetectorService(Service):
         self.inspect(header, pixels, t_received)
 
     def inspect(self, header: FrameHeader, pixels: np.ndarray, t_received: float) -> None:
+        optics = self.optics.get(header.camera)
+        if optics is None:
+            self.counters["unknown_camera"] += 1
+            self._send_failsafe(header, f"frame from camera {header.camera!r}, which is not in the station config")
+            return
         try:
-            result = self.engine.inspect(pixels)
+            result = self.engine.inspect(optics.prepare(pixels), mm_per_px=optics.mm_per_px)
         except (InspectorError, ValueError, RuntimeError) as err:
             self.counters["inspection_errors"] += 1
             log.exception("part %d: inspection failed", header.part_id)
             self._send_failsafe(header, f"inspection failed: {err}")
             return
         timings = {"transport": (t_received - header.t_capture) * 1000, **result.timings_ms}
+        rejected, reason = result.rejected, ""
+        if not rejected:
+            gate = self.gate.state(time.time())
+            if not gate.allows_pass:
+                rejected, reason = True, f"no PASS before a shift-start verification: {gate.reason}"
+                self.counters["rejected_by_verification_gate"] += 1
         verdict = Verdict(
             station=header.station,
             camera=header.camera,
             part_id=header.part_id,
             seq=header.seq,
-            result="REJECT" if result.rejected else "PASS",
+            result="REJECT" if rejected else "PASS",
             t_trigger=header.t_trigger,
             t_verdict=time.time(),
             model_version=self.engine.model_version,
             detections=result.detections,
             timings_ms={k: round(v, 3) for k, v in timings.items()},
             source=header.source,
+            reason=reason,
         )
         self._deliver(verdict)
-        self.counters["rejected" if result.rejected else "passed"] += 1
-        if result.rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
+        self.counters["rejected" if rejected else "passed"] += 1
+        if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
             self._send_image(verdict, header, pixels)
 
     def _send_failsafe(self, header: FrameHeader, reason: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -68,3 +69,13 @@ def test_sigterm_stops_the_whole_line_cleanly(line_config, tmp_path):
     assert survivors == [], "no service outlives the supervisor"
     rows = part_rows(config)
     assert [r["part_id"] for r in rows] == list(range(1, len(rows) + 1)), "no triggered part left undecided"
+
+
+def test_a_station_that_requires_verification_reports_no_pass_before_one(line_config, tmp_path):
+    config = line_config(parts=12, rate_hz=10)
+    config = dataclasses.replace(config, calibration=dataclasses.replace(config.calibration, require_verification=True))
+    with running_line(config, tmp_path):
+        rows = wait_until(lambda: len(part_rows(config)) >= 12 and part_rows(config), 90, "12 decided parts")
+    assert {r["result"] for r in rows} == {"REJECT"}
+    truly_good = [r for r in rows if "no PASS before a shift-start verification" in r["reason"]]
+    assert truly_good, "parts the model passed are rejected by the gate, saying why"

@@ -79,8 +79,8 @@ def test_unknown_key_inside_an_optional_section_names_its_full_path(tmp_path):
 
 def test_unknown_key_inside_a_camera_names_the_list_index(tmp_path):
     data = default_data()
-    data["cameras"][0]["exposure_us"] = 500
-    assert rejected_field(tmp_path, data).field == "cameras[0].exposure_us"
+    data["cameras"][0]["exposur_us"] = 500
+    assert rejected_field(tmp_path, data).field == "cameras[0].exposur_us"
 
 
 def test_unknown_keys_of_mixed_types_are_still_a_config_error(tmp_path):
