@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PARTS  ?= 200
-PYTEST_ARGS ?=
+# tests marked 'hardware' need a real GenTL camera, GPU or PLC: run them with PYTEST_ARGS='-m hardware'
+PYTEST_ARGS ?= -m "not hardware"
 
 .PHONY: demo test bench system-packages clean-venv
 

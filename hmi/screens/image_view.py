@@ -79,7 +79,7 @@ class BoxItem(QGraphicsRectItem):
         label = QGraphicsSimpleTextItem(box.cls, self)
         label.setBrush(QBrush(DRAFT_COLOR))
         font = QFont()
-        font.setPixelSize(16)
+        font.setPixelSize(22)
         font.setBold(True)
         label.setFont(font)
         label.setPos(0, -22)

@@ -46,9 +46,10 @@ class StatusLight(QFrame):
         self.dot = QLabel()
         self.dot.setFixedSize(28, 28)
         self.name = QLabel(name)
+        self.setMinimumWidth(176)
         self.name.setStyleSheet("font-weight: bold; background: transparent;")
         self.text = QLabel("")
-        self.text.setStyleSheet("font-size: 15px; color: #b0bec5; background: transparent;")
+        self.text.setStyleSheet("font-size: 14px; color: #b0bec5; background: transparent;")
         self.text.setWordWrap(True)
         column = QVBoxLayout()
         column.setSpacing(0)
@@ -77,11 +78,11 @@ class RejectCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         thumb = QLabel()
-        thumb.setFixedSize(186, 100)
+        thumb.setFixedSize(186, 84)
         thumb.setAlignment(Qt.AlignCenter)
         pixmap = load_pixmap(part.image_path)
         if pixmap is not None:
-            thumb.setPixmap(pixmap.scaled(186, 100, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+            thumb.setPixmap(pixmap.scaled(186, 84, Qt.KeepAspectRatio, Qt.SmoothTransformation))
         else:
             thumb.setText("image pending")
         layout.addWidget(thumb)
@@ -119,13 +120,12 @@ class OperatorScreen(QWidget):
         self.ack_button.clicked.connect(self._acknowledge)
         banner_row.addWidget(self.banner_text, 1)
         banner_row.addWidget(self.ack_button)
-        root.addWidget(self.banner)
 
         main = QHBoxLayout()
         left = QVBoxLayout()
         self.indicator = QLabel("—")
         self.indicator.setAlignment(Qt.AlignCenter)
-        self.indicator.setMinimumSize(340, 170)
+        self.indicator.setMinimumSize(360, 110)
         left.addWidget(self.indicator)
         self.part_caption = QLabel("waiting for the first part")
         self.part_caption.setAlignment(Qt.AlignCenter)
@@ -133,24 +133,29 @@ class OperatorScreen(QWidget):
         self.latency = Tile("Trigger → PLC latency")
         left.addWidget(self.latency)
         self.lights = {name: StatusLight(name) for name in LIGHTS}
-        for light in self.lights.values():
-            left.addWidget(light)
+        lights = QGridLayout()
+        for i, light in enumerate(self.lights.values()):
+            lights.addWidget(light, i // 2, i % 2)
+        left.addLayout(lights)
         left.addStretch(1)
         main.addLayout(left)
 
+        center = QVBoxLayout()
+        center.addWidget(self.banner)  # above the image: prominent, and the screen still fits 1280x800
         self.image = PartImage()
-        main.addWidget(self.image, 1)
+        center.addWidget(self.image, 1)
+        main.addLayout(center, 1)
 
         counters = QGridLayout()
         self.counters = {
             "inspected": Tile("Inspected"), "passed": Tile("Passed"), "rejected": Tile("Rejected"),
-            "failsafe_rejects": Tile("Fail-safe rejects"), "false_rejects": Tile("False rejects (operator)"),
+            "failsafe_rejects": Tile("Fail-safe rejects"), "false_rejects": Tile("False rejects"),
             "false_reject_rate": Tile("False-reject rate"),
         }
         for i, tile in enumerate(self.counters.values()):
-            tile.setMinimumWidth(200)
-            counters.addWidget(tile, i, 0)
-        counters.setRowStretch(len(self.counters), 1)
+            tile.setMinimumWidth(170)
+            counters.addWidget(tile, i // 2, i % 2)
+        counters.setRowStretch(3, 1)
         main.addLayout(counters)
         root.addLayout(main, 1)
 
@@ -160,11 +165,14 @@ class OperatorScreen(QWidget):
         self.strip_host = QWidget()
         self.strip = QHBoxLayout(self.strip_host)
         self.strip.setContentsMargins(0, 0, 0, 0)
+        self.no_rejects = QLabel("No rejects this shift")
+        self.no_rejects.setStyleSheet("color: #78909c; font-size: 22px;")
+        self.strip.addWidget(self.no_rejects)
         self.strip.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(self.strip_host)
         scroll.setWidgetResizable(True)
-        scroll.setFixedHeight(250)
+        scroll.setFixedHeight(206)
         scroll.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         root.addWidget(scroll)
         self.cards: list[RejectCard] = []
@@ -212,8 +220,7 @@ class OperatorScreen(QWidget):
             return
         color = "#ff5252" if lat.over_budget else "#69f0ae"
         self.latency.value.setText(f"<span style='color:{color}'>{lat.last_ms:.0f}</span> / {lat.budget_ms:.0f} ms")
-        self.latency.title.setText(f"Trigger → PLC (last / budget) · p50 {lat.p50_ms:.0f} · p99 {lat.p99_ms:.0f} ms")
-        self.latency.title.setWordWrap(True)
+        self.latency.title.setText(f"Trigger → PLC · p50 {lat.p50_ms:.0f} · p99 {lat.p99_ms:.0f} ms")
 
     def _render_banner(self) -> None:
         latest = self.vm.alarm_latest
@@ -250,6 +257,7 @@ class OperatorScreen(QWidget):
         self.cards = [RejectCard(p, self._mark) for p in self.vm.recent_rejects]
         for i, card in enumerate(self.cards):
             self.strip.insertWidget(i, card)
+        self.no_rejects.setVisible(not self.cards)
 
     # -- actions --------------------------------------------------------------------
     def _mark(self, key: tuple[str, int], mark: str) -> None:

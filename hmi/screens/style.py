@@ -33,5 +33,6 @@ QListWidget::item:selected {{ background: #0277bd; }}
 QLabel#tileValue {{ font-size: 40px; font-weight: bold; }}
 QLabel#tileTitle {{ font-size: 16px; color: #b0bec5; }}
 QFrame#tile {{ background: #37474f; border-radius: 10px; }}
+QFrame#tile QLabel {{ background: transparent; }}
 QScrollBar:vertical, QScrollBar:horizontal {{ width: 32px; height: 32px; }}
 """

@@ -50,6 +50,8 @@ def _check_cameras(config: Config) -> None:
         seen.add(cam.name)
         if cam.driver == "folder" and not cam.folder:
             raise ConfigError(f"cameras[{i}].folder", "required when driver is 'folder'")
+        if cam.driver == "genicam" and not cam.producer:
+            raise ConfigError(f"cameras[{i}].producer", "required when driver is 'genicam' (the GenTL producer .cti file)")
 
 
 def _resolve(base_dir: Path, value: str) -> str:
@@ -66,7 +68,13 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         challenge_parts=[dataclasses.replace(p, image=_resolve(base_dir, p.image)) for p in cal.challenge_parts],
     )
     cameras = [
-        dataclasses.replace(c, folder=_resolve(base_dir, c.folder) if c.folder else None)
+        dataclasses.replace(
+            c,
+            folder=_resolve(base_dir, c.folder) if c.folder else None,
+            producer=_resolve(base_dir, c.producer) if c.producer else None,
+            emulator_images=_resolve(base_dir, c.emulator_images) if c.emulator_images else None,
+            url=_resolve(base_dir, c.url) if c.url and "://" not in c.url else c.url,
+        )
         for c in config.cameras
     ]
     return dataclasses.replace(

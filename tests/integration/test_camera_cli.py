@@ -59,4 +59,4 @@ def test_camera_snap_of_a_camera_that_cannot_open_is_an_error_not_a_file(tmp_pat
     out = tmp_path / "side.png"
     run = inspector("camera", "snap", "--config", str(config), "--out", str(out))
     assert run.returncode == 2
-    assert "'producer'" in run.stderr and not out.exists()
+    assert "config field 'cameras[0].producer'" in run.stderr and not out.exists()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import time
 
-import cv2
-import numpy as np
 import pytest
 
 from camera_drivers import make_driver
