@@ -262,7 +262,10 @@ class OperatorViewModel:
         try:
             self.audit.record(user.name, "reject_mark", f"part:{key[0]}:{key[1]}", {"mark": before}, {"mark": mark, "result": part.result})
         except AuditError:
-            self.db.clear_mark(key) if before is None else self.db.set_mark(replace(part, mark=before), before, user.name)
+            if before is None:
+                self.db.clear_mark(key)
+            else:
+                self.db.set_mark(part, before, user.name)
             raise
         self.refresh()
 

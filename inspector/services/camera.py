@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from calibration.health import HealthMonitor, load_reference, reference_file
+from calibration.station import calibration_paths
 from camera_drivers import CameraDriver, make_driver
 from camera_drivers.base import CameraLost, Grab, GrabTimeout, IncompleteGrab
 from inspector.config.schema import Config
@@ -63,8 +65,18 @@ class CameraService(Service):
         self.driver = driver
         self.frame_stats = driver.stats  # late / incomplete / lost frames, kept across reopens
         log.info("camera %s settings: %s", self.camera.name, driver.settings())
+        self.health = self._health_monitor()
         self.seq = 0
         self.next_trigger = time.monotonic() + 0.5  # give connecting peers a moment
+
+    def _health_monitor(self) -> HealthMonitor | None:
+        """Image-health checks against the camera's stored reference, when it has one."""
+        folder = calibration_paths(self.config).folder
+        if not reference_file(folder, self.camera.name).exists():
+            log.info("camera %s has no image-health reference in %s; image health is not monitored", self.camera.name, folder)
+            return None
+        reference = load_reference(folder, self.camera.name)
+        return HealthMonitor(self.config.station.name, self.camera.name, reference, self.config.calibration.health)
 
     # -- counters -------------------------------------------------------------------------------------
     def heartbeat_counters(self) -> dict[str, int]:
@@ -188,13 +200,18 @@ class CameraService(Service):
         else:
             self.counters["frames_undelivered"] += 1
             log.warning("part %d: no detector ready to take the frame; it will get a fail-safe decision", part_id)
+        if self.health is not None:  # checks only when due (every calibration.health.period_s)
+            for alarm in self.health.observe(pixels, time.time()):
+                self._send_alarm(alarm)
 
     # -- losing and reopening the camera ---------------------------------------------------------------
     def _alarm(self, severity: AlarmSeverity, text: str, *, active: bool) -> None:
-        alarm = Alarm(self.config.station.name, self.name, "camera_lost", severity, text, time.time(), active)
+        self._send_alarm(Alarm(self.config.station.name, self.name, "camera_lost", severity, text, time.time(), active))
+
+    def _send_alarm(self, alarm: Alarm) -> None:
         if not send_message(self.alarms, alarm):
             self.counters["alarms_undelivered"] += 1
-            log.error("recorder queue full; alarm not recorded: %s", text)
+            log.error("recorder queue full; alarm not recorded: %s", alarm.text)
 
     def _camera_lost(self, err: CameraError) -> None:
         driver, self.driver = self.driver, None
