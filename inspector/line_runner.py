@@ -30,16 +30,26 @@ def running_line(config: Config, workdir: Path, *, without: tuple[str, ...] = ()
         thread.join(60)
 
 
-def part_rows(config: Config) -> list[sqlite3.Row]:
-    """Every decided part in the recorder's database, in part-id order."""
+def _query(config: Config, sql: str) -> list[sqlite3.Row]:
+    """Rows of the recorder's database, read-only; none while it or the table does not exist yet."""
     db = Path(config.recorder.database)
     if not db.exists():
         return []
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT * FROM parts WHERE result IS NOT NULL ORDER BY part_id").fetchall()
+        return conn.execute(sql).fetchall()
     except sqlite3.OperationalError:
         return []
     finally:
         conn.close()
+
+
+def part_rows(config: Config) -> list[sqlite3.Row]:
+    """Every decided part in the recorder's database, in part-id order."""
+    return _query(config, "SELECT * FROM parts WHERE result IS NOT NULL ORDER BY part_id")
+
+
+def alarm_rows(config: Config) -> list[sqlite3.Row]:
+    """Every recorded alarm, oldest first."""
+    return _query(config, "SELECT * FROM alarms ORDER BY id")

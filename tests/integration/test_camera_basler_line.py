@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from inspector.config.schema import CameraRoi, Config  # noqa: E402
-from inspector.line_runner import part_rows, running_line  # noqa: E402
+from inspector.line_runner import alarm_rows, part_rows, running_line  # noqa: E402
 from inspector.services.camera import CameraService  # noqa: E402
 from tests.helpers import wait_until  # noqa: E402
 from tests.unit.test_camera_basler import tile_folder  # noqa: E402
@@ -48,15 +47,6 @@ def served_index(image_path: str, tiles: list[np.ndarray]) -> int:
     matches = [i for i, tile in enumerate(tiles) if tile.shape == stored.shape and np.array_equal(tile, stored)]
     assert len(matches) == 1, f"{image_path} is not exactly one of the served tiles"
     return matches[0]
-
-
-def alarms(config: Config) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{config.recorder.database}?mode=ro", uri=True, timeout=2)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM alarms ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def test_tiles_served_by_the_emulated_camera_reach_the_recorder_intact_and_in_part_order(line_config, tmp_path):
@@ -91,7 +81,7 @@ def test_a_camera_closed_under_the_running_service_raises_an_alarm_is_reopened_a
         finally:
             service.stop()
             thread.join(30)
-        recorded_alarms = alarms(config)
+        recorded_alarms = alarm_rows(config)
     assert not thread.is_alive()
     assert [r["part_id"] for r in rows] == list(range(1, 41)), "every triggered part decided exactly once"
     failsafe = [r["part_id"] for r in rows if r["result"] == "FAILSAFE_REJECT"]

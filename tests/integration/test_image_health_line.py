@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 
 import cv2
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 from calibration.health import build_reference, save_reference
 from calibration.station import calibration_paths
-from inspector.line_runner import part_rows, running_line
+from inspector.line_runner import alarm_rows, part_rows, running_line
 from inspector.synthetic import PartGenerator
 from tests.helpers import wait_until
 
@@ -35,13 +34,9 @@ def test_a_camera_going_dark_raises_an_exposure_alarm(line_config, tmp_path):
 
     with running_line(config, tmp_path):
         wait_until(lambda: len(part_rows(config)) >= 30, 90, "30 decided parts")
-        conn = sqlite3.connect(config.recorder.database)
         alarms = wait_until(
-            lambda: conn.execute("SELECT code, active, text FROM alarms WHERE code LIKE 'image_health.%'").fetchall(),
-            10,
-            "an image-health alarm",
+            lambda: [a for a in alarm_rows(config) if a["code"].startswith("image_health.")], 10, "an image-health alarm"
         )
-        conn.close()
-    codes = {code for code, active, _ in alarms if active}
+    codes = {a["code"] for a in alarms if a["active"]}
     assert "image_health.exposure" in codes
     assert "image_health.focus" not in codes, "darkening is not blur"

@@ -5,25 +5,15 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import time
 
 import pytest
 
 from plc_io.logix import read_result_tags
 from tests.helpers import wait_until
-from inspector.line_runner import part_rows, running_line
+from inspector.line_runner import alarm_rows, part_rows, running_line
 
 pytestmark = pytest.mark.slow
-
-
-def alarms(database: str) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=2)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM alarms ORDER BY id").fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_plc_that_dies_and_returns_is_alarmed_reconnected_and_its_gap_recorded(line_config, tmp_path):
@@ -38,7 +28,7 @@ def test_a_plc_that_dies_and_returns_is_alarmed_reconnected_and_its_gap_recorded
         wait_until(lambda: simulator.restarts == 1 and simulator.running, 30, "the PLC simulator to be restarted")
         rows = wait_until(lambda: len(part_rows(config)) >= 80 and part_rows(config), 120, "80 decided parts")
         tags = read_result_tags(plc)
-    lost, restored = [a for a in alarms(config.recorder.database) if a["code"] == "plc_connection_lost"]
+    lost, restored = [a for a in alarm_rows(config) if a["code"] == "plc_connection_lost"]
     assert lost["active"] == 1 and lost["severity"] == "critical"
     assert killed_at <= lost["t"] <= killed_at + bound_s + 0.5
     assert restored["active"] == 0 and restored["t"] > lost["t"]
