@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from calibration.station import calibration_paths
 from hmi.data import HmiDatabase
 from hmi.live import EventFeed
 from hmi.operator_vm import OperatorViewModel
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def audit_database(config: Config) -> Path:
-    """The station's audit trail: ``audit.db`` beside the recorder's database."""
-    return Path(config.recorder.database).with_name("audit.db")
+    """The station's one audit trail, shared with calibration and verification (``calibration.audit_database``)."""
+    return calibration_paths(config).audit_database
 
 
 def datasets_dir(config: Config) -> Path:

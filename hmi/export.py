@@ -27,6 +27,7 @@ import cv2
 
 from hmi.data import PartRecord
 from hmi.roles import HmiError
+from inspector.engine.model_package import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,6 @@ class ExportResult:
     images: int
     train: int
     val: int
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def label_lines(part: PartRecord, classes: list[str], width: int, height: int) -> list[str]:
@@ -83,7 +76,7 @@ def export_dataset(parts: list[PartRecord], classes: list[str], out_root: Path, 
         lines = label_lines(part, classes, width, height)
         if part.label == "defective" and not lines:
             raise HmiError(f"part {part.part_id} is labelled defective but has no box")
-        sha = _sha256(Path(part.image_path))
+        sha = sha256_of(Path(part.image_path))
         stem = f"{part.camera}_{part.part_id:010d}"
         split = "val" if int(sha[:8], 16) % VAL_EVERY == 0 else "train"
         items.append({"stem": stem, "split": split, "sha256": sha, "lines": lines, "part": part, "size": [width, height]})
