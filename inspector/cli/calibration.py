@@ -64,9 +64,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_verify = audit_sub.add_parser("verify", help="check the audit trail's hash chain")
-    audit_verify.add_argument("--database", type=Path, required=True, help="audit database (SQLite)")
     audit_list = audit_sub.add_parser("list", help="print the audit trail's entries")
-    audit_list.add_argument("--database", type=Path, required=True, help="audit database (SQLite)")
+    for p in (audit_verify, audit_list):
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--config", type=Path, help="station config: its audit trail")
+        which.add_argument("--database", type=Path, help="audit database (SQLite)")
     audit_list.add_argument("--last", type=int, default=20, help="show only the last N entries (0 = all)")
 
 
@@ -86,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from inspector.audit import AuditError, AuditTrail
 
+    if args.config is not None:
+        from calibration.station import calibration_paths
+
+        args.database = calibration_paths(load_config(args.config)).audit_database
     if not args.database.is_file():
         raise AuditError(f"no audit database at {args.database}")
     with AuditTrail(args.database) as trail:

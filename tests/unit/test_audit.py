@@ -140,3 +140,23 @@ def test_audit_verify_of_a_missing_database_is_an_error_not_an_empty_trail(tmp_p
     assert main(["audit", "verify", "--database", str(tmp_path / "nope.db")]) == 2
     assert "no audit database" in capsys.readouterr().err
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_audit_verify_finds_the_station_trail_from_its_config(tmp_path):
+    import subprocess
+    import sys
+
+    from calibration.station import calibration_paths
+    from inspector.config import DEFAULT_CONFIG, load_config, write_config
+    from inspector.line_setup import local_line_config
+
+    config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path)
+    write_config(config, tmp_path / "station.yaml")
+    with AuditTrail(calibration_paths(config).audit_database) as trail:
+        trail.record("maria", "login", "hmi", None, {"role": "quality"})
+    run = subprocess.run(
+        [sys.executable, "-m", "inspector", "audit", "verify", "--config", str(tmp_path / "station.yaml")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "1 entries, chain intact" in run.stdout
