@@ -3,7 +3,9 @@
 Runs the real line (camera, detector, actuator, recorder as processes, the
 cpppo PLC simulator over loopback) at a set part rate and reports latency
 percentiles per hop, read back from the recorder's database. Results are
-written as JSON and Markdown under benchmarks/results/.
+written as JSON and Markdown under benchmarks/results/. The measuring is
+``inspector bench line`` (:mod:`inspector.bench.line`); this script keeps the
+short per-hop table.
 
     .venv/bin/python benchmarks/line_latency.py --parts 600 --rate 10
 """
@@ -11,70 +13,23 @@ written as JSON and Markdown under benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine import machine_record  # noqa: E402
+from inspector.bench.line import LineSettings, run_line  # noqa: E402
+from inspector.bench.machine import machine_record  # noqa: E402
+from inspector.bench.stats import percentiles  # noqa: E402,F401  (plc_write_latency imports it from here)
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402
-from inspector.line_runner import part_rows, running_line  # noqa: E402
-from inspector.line_setup import local_line_config  # noqa: E402
-
-HOPS = {
-    "trigger_to_verdict": ("t_trigger", "t_verdict"),
-    "verdict_to_decision": ("t_verdict", "t_decided"),
-    "decision_to_plc_write": ("t_decided", "t_plc_written"),
-    "trigger_to_plc_write": ("t_trigger", "t_plc_written"),
-}
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values, dtype=float)
-    return {
-        "p50": round(float(np.percentile(arr, 50)), 2),
-        "p90": round(float(np.percentile(arr, 90)), 2),
-        "p99": round(float(np.percentile(arr, 99)), 2),
-        "max": round(float(arr.max()), 2),
-    }
 
 
 def run(parts: int, rate: float, budget_ms: float, workdir: Path) -> dict:
-    config = local_line_config(load_config(DEFAULT_CONFIG), workdir, parts=parts, rate_hz=rate)
-    config = dataclasses.replace(config, actuator=dataclasses.replace(config.actuator, budget_ms=budget_ms))
-    started = time.monotonic()
-    with running_line(config, workdir):
-        while len(part_rows(config)) < parts:
-            if time.monotonic() - started > parts / rate + 120:
-                raise RuntimeError("the line stopped deciding parts; see the logs in " + str(workdir / "logs"))
-            time.sleep(0.5)
-    rows = [dict(r) for r in part_rows(config)]
-    hops = {}
-    for name, (start, end) in HOPS.items():
-        values = [(r[end] - r[start]) * 1000 for r in rows if r[start] is not None and r[end] is not None]
-        hops[name] = percentiles(values)
-    stages: dict[str, list[float]] = {}
-    for r in rows:
-        for stage, ms in json.loads(r["timings_ms"] or "{}").items():
-            stages.setdefault(stage, []).append(ms)
-    results: dict[str, int] = {}
-    for r in rows:
-        results[r["result"]] = results.get(r["result"], 0) + 1
-    return {
-        "parts": len(rows),
-        "rate_hz": rate,
-        "budget_ms": budget_ms,
-        "results": results,
-        "hops_ms": hops,
-        "detector_stages_ms": {k: percentiles(v) for k, v in stages.items()},
-        "over_budget": sum(1 for r in rows if r["t_plc_written"] and (r["t_plc_written"] - r["t_trigger"]) * 1000 > budget_ms),
-    }
+    result = run_line(load_config(DEFAULT_CONFIG), workdir, LineSettings(parts=parts, rate_hz=rate, budget_ms=budget_ms))
+    result.pop("samples_ms")
+    return result
 
 
 def markdown(record: dict, result: dict) -> str:
@@ -85,8 +40,9 @@ def markdown(record: dict, result: dict) -> str:
         f"- machine: {record['cpu']}, {record['cores']} cores; Python {record['python']}; "
         f"ONNX Runtime {record['onnxruntime']} ({', '.join(record['onnxruntime_providers'])})",
         f"- command: `{record['command']}`",
-        f"- {result['parts']} parts at {result['rate_hz']} parts/s, budget {result['budget_ms']} ms; "
-        f"results {result['results']}; over budget: {result['over_budget']}",
+        f"- {result['parts_per_camera']} parts at {result['rate_hz']} parts/s, budget {result['budget_ms']} ms; "
+        f"results {result['results']}; over budget: {result['over_budget']}; "
+        f"silent drops: {result['accounting']['silent_drops']}",
         "",
         "| hop | p50 ms | p90 ms | p99 ms | max ms |",
         "|---|---|---|---|---|",

@@ -14,7 +14,10 @@ from typing import Iterable
 
 import numpy as np
 
+from inspector.config.schema import DetectorConfig
+from inspector.engine.decision_rules import DecisionRules
 from inspector.engine.detector import DefectDetector
+from inspector.engine.model_package import ModelMetadata
 
 
 @dataclass(frozen=True)
@@ -85,4 +88,65 @@ def image_metrics(scored: list[ScoredImage], thresholds: dict[str, float]) -> di
         "escape_rate": escapes / len(bad) if bad else float("nan"),
         "auroc": auroc(scores, labels),
         "per_class_recall": per_class,
+    }
+
+
+def line_thresholds(config: DetectorConfig, metadata: ModelMetadata) -> dict[str, float]:
+    """The per-class score at which a line with this detector ``config`` rejects.
+
+    The decision rules give each class its threshold (station config, then the
+    model's metadata, then the minimum confidence); the line drops detections
+    under ``config.min_confidence`` before deciding, so it cannot reject below it.
+    """
+    rules = DecisionRules.build(
+        metadata.classes, config.class_thresholds, metadata.class_thresholds, config.min_confidence, config.min_area_px,
+        config.min_area_mm2,
+    )
+    return {c: max(t, config.min_confidence) for c, t in zip(rules.classes, rules.thresholds)}
+
+
+def roc_curve(scored: list[ScoredImage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False-reject rate (good images) and detection rate (defective images) at every distinct threshold.
+
+    Returns ``(false_reject_rate, detection_rate, thresholds)``, thresholds falling,
+    starting with "reject nothing" (+inf) and ending with "reject everything" (0).
+    """
+    scores = np.array([s.defect_score for s in scored])
+    labels = np.array([s.defective for s in scored])
+    thresholds = np.concatenate([[np.inf], np.unique(scores)[::-1]])
+    if not len(thresholds) or thresholds[-1] > 0.0:
+        thresholds = np.concatenate([thresholds, [0.0]])
+    good, bad = max(int((~labels).sum()), 1), max(int(labels.sum()), 1)
+    frr = np.array([((scores >= t) & ~labels).sum() / good for t in thresholds])
+    tpr = np.array([((scores >= t) & labels).sum() / bad for t in thresholds])
+    return frr, tpr, thresholds
+
+
+def per_class_detection(scored: list[ScoredImage], thresholds: dict[str, float]) -> dict[str, dict]:
+    """Per true class: images, recall (the image is rejected), and the share rejected by a detection of that class."""
+    out = {}
+    bad = [s for s in scored if s.defective]
+    for cls in sorted({c for s in bad for c in s.true_classes}):
+        with_cls = [s for s in bad if cls in s.true_classes]
+        own = sum(s.class_scores.get(cls, 0.0) >= thresholds.get(cls, np.inf) for s in with_cls)
+        out[cls] = {
+            "images": len(with_cls),
+            "recall": sum(s.rejected(thresholds) for s in with_cls) / len(with_cls),
+            "rejected_by_own_class": own / len(with_cls),
+            "mean_defect_score": float(np.mean([s.defect_score for s in with_cls])),
+        }
+    return out
+
+
+def operating_point(scored: list[ScoredImage], target_rate: float, classes: list[str]) -> dict:
+    """The single threshold meeting ``target_rate`` false rejects on these images, and what it gives on them."""
+    threshold = threshold_for_false_reject_rate(scored, target_rate)
+    thresholds = {c: threshold for c in classes}
+    metrics = image_metrics(scored, thresholds)
+    return {
+        "target_false_reject_rate": target_rate,
+        "threshold": threshold,
+        "false_reject_rate": metrics["false_reject_rate"],
+        "escape_rate": metrics["escape_rate"],
+        "per_class_recall": {c: v["recall"] for c, v in metrics["per_class_recall"].items()},
     }

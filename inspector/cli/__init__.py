@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from inspector.cli import calibration as calibration_cli
+from inspector.cli import model_tools as model_tools_cli
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.errors import InspectorError
 
@@ -64,12 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_camera_parser(sub)
 
+    from inspector.cli.bench import add_bench_parser
+
+    add_bench_parser(sub)
+
     model = sub.add_parser("retrain-default-model", help="regenerate the synthetic data and retrain the bundled model")
     model.add_argument("--work-dir", type=Path, required=True, help="dataset and training runs go here")
     model.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
     model.add_argument("--epochs", type=int, default=22)
     model.add_argument("--resume", action="store_true", help="continue an interrupted training run")
     calibration_cli.add_parsers(sub)
+    model_tools_cli.add_parsers(sub)
     return parser
 
 
@@ -119,6 +125,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         report = probe(load_config(args.config).plc, writes=args.writes)
         print("\n".join(report.lines()))
         return 0 if report.ok else 1
+    if args.command == "bench":
+        from inspector.cli.bench import run_bench
+
+        return run_bench(args)
     if args.command == "camera":
         from inspector.cli.camera import run_camera
 
@@ -130,4 +140,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command in calibration_cli.COMMANDS:
         return calibration_cli.run(args)
+    if args.command in model_tools_cli.COMMANDS:
+        return model_tools_cli.run(args)
     raise AssertionError(args.command)

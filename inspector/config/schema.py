@@ -88,6 +88,13 @@ class DetectorConfig:
     )
     intra_op_threads: int = spec(0, doc="ONNX Runtime intra-op threads (0 = ONNX Runtime's default).", minimum=0)
     warmup_runs: int = spec(3, doc="Inferences on a blank frame at start, before the first part.", minimum=0)
+    keep_warm_s: float = spec(
+        0.0,
+        doc="While no part arrives, run a blank inference this often (seconds), so the first part after an idle gap "
+        "does not pay a GPU runtime's wake-up penalty (0 = off; 0.5 is a good start, see 'inspector bench').",
+        minimum=0,
+        maximum=60,
+    )
     iou_threshold: float = spec(0.7, doc="Non-maximum suppression IoU threshold.", minimum=0, maximum=1)
     min_confidence: float = spec(0.25, doc="Detections below this score are discarded before the decision.", minimum=0, maximum=1)
     class_thresholds: dict[str, float] = spec(

@@ -1,18 +1,27 @@
-"""The defect detector: model package + ONNX Runtime session + decision rules."""
+"""The defect detector: model package + ONNX Runtime session + decision rules.
+
+The hot path allocates nothing per frame that it can avoid: the letterbox
+writes into one input tensor, and the session reads that tensor and writes
+its output into one reused array through an I/O binding made once. With
+``keep_warm_s`` set, a daemon thread runs a blank inference whenever the line
+has been idle that long (see :class:`~inspector.engine.providers.KeepWarm`).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import onnxruntime as ort
 
 from inspector.config.schema import DetectorConfig
 from inspector.engine.decision_rules import DecisionRules
 from inspector.engine.letterbox import Letterbox
 from inspector.engine.model_package import ModelPackage, load_model_package
-from inspector.engine.providers import create_session
+from inspector.engine.providers import KeepWarm, create_session
 from inspector.engine.yolo_decode import decode_yolo
 from inspector.errors import ModelError
 from inspector.messages import Detection
@@ -54,6 +63,39 @@ class DefectDetector:
             config.min_area_mm2,
         )
         self.providers = self.session.get_providers()
+        self.output_name = self.session.get_outputs()[0].name
+        self._run_lock = threading.Lock()  # the keep-warm thread never runs while a frame is inspected
+        self._output, self._binding = self._bind_buffers(self.session.get_outputs()[0].shape)
+        self.keep_warm: KeepWarm | None = None
+        if config.keep_warm_s > 0:
+            self._blank = np.full_like(self.letterbox.tensor, 114 / 255)
+            self.keep_warm = KeepWarm(self._warm_once, config.keep_warm_s)
+
+    def _bind_buffers(self, output_shape: list) -> tuple[np.ndarray | None, ort.IOBinding | None]:
+        """Bind the letterbox tensor as input and one reused array as output (static output shapes only)."""
+        if not all(isinstance(d, int) for d in output_shape):
+            return None, None
+        output = np.empty(output_shape, np.float32)
+        binding = self.session.io_binding()
+        binding.bind_cpu_input(self.input_name, self.letterbox.tensor)
+        binding.bind_ortvalue_output(self.output_name, ort.OrtValue.ortvalue_from_numpy(output))
+        return output, binding
+
+    def _warm_once(self) -> bool:
+        """One blank inference, unless a frame is being inspected right now."""
+        if not self._run_lock.acquire(blocking=False):
+            return False
+        try:
+            self.session.run([self.output_name], {self.input_name: self._blank})
+        finally:
+            self._run_lock.release()
+        return True
+
+    def close(self) -> None:
+        """Stop the keep-warm thread (the session itself is freed with the detector)."""
+        if self.keep_warm is not None:
+            self.keep_warm.stop()
+            self.keep_warm = None
 
     @property
     def model_version(self) -> str:
@@ -83,11 +125,18 @@ class DefectDetector:
         t0 = time.perf_counter()
         if frame.dtype == np.uint16:
             frame = (frame >> 8).astype(np.uint8)
-        tensor = self.letterbox(frame)
-        t1 = time.perf_counter()
-        (output,) = self.session.run(None, {self.input_name: tensor})
-        t2 = time.perf_counter()
-        raw = decode_yolo(output, self.config.min_confidence, self.config.iou_threshold)
+        with self._run_lock:
+            tensor = self.letterbox(frame)
+            t1 = time.perf_counter()
+            if self._binding is not None and tensor is self.letterbox.tensor:
+                self.session.run_with_iobinding(self._binding)
+                output = self._output
+            else:
+                (output,) = self.session.run([self.output_name], {self.input_name: tensor})
+            t2 = time.perf_counter()
+            raw = decode_yolo(output, self.config.min_confidence, self.config.iou_threshold)
+        if self.keep_warm is not None:
+            self.keep_warm.touch()
         boxes = self.letterbox.geometry.to_frame(raw.boxes)
         detections = self.rules.detections(boxes, raw.scores, raw.class_ids, mm_per_px)
         t3 = time.perf_counter()

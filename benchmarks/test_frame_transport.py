@@ -1,0 +1,55 @@
+"""Frames through ZeroMQ as the line sends them: header + raw pixels, no copy, over TCP loopback.
+
+    .venv/bin/pytest benchmarks/test_frame_transport.py --benchmark-only
+
+benchmarks/frame_transport.py measures the same path between processes, with
+latency percentiles and the proof of no copy; this suite tracks it per commit.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from inspector.messages import FrameHeader
+from inspector.netutil import free_tcp_port
+from inspector.transport import open_socket, recv_frame, send_frame
+
+
+@pytest.fixture(scope="module")
+def sockets():
+    ctx = zmq.Context()
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    push = open_socket(ctx, "push", endpoint, bind=True, hwm=10)
+    pull = open_socket(ctx, "pull", endpoint, bind=False, hwm=10)
+    time.sleep(0.2)  # connection established
+    yield push, pull
+    push.close(0)
+    pull.close(0)
+    ctx.term()
+
+
+def _header(frame: np.ndarray, part_id: int = 1) -> FrameHeader:
+    now = time.time()
+    return FrameHeader(
+        station="bench", camera="top", part_id=part_id, seq=part_id, t_trigger=now, t_capture=now,
+        height=frame.shape[0], width=frame.shape[1], channels=1, dtype="uint8", pixel_format="Mono8",
+    )
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (2048, 2448)], ids=["640x480", "5MP"])
+def test_frame_round_trip(benchmark, sockets, shape):
+    push, pull = sockets
+    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    header = _header(frame)
+
+    def one_frame():
+        assert send_frame(push, header, frame)
+        return recv_frame(pull)
+
+    got_header, pixels = benchmark(one_frame)
+    assert got_header.part_id == header.part_id
+    assert pixels.shape == shape and pixels[0, 0] == frame[0, 0]

@@ -1,0 +1,224 @@
+"""INT8: static quantization of a model package with ONNX Runtime's tools, and what it costs in accuracy.
+
+The model is quantized to QDQ form (uint8 activations, int8 per-channel
+weights), calibrated on letterboxed dataset images: the synthetic parts the
+model was trained on (same generator seed), or any image folder. The
+detection head's decoding (the DFL, box arithmetic, concatenations after the
+last convolutions) stays in float: quantizing it moves boxes by whole pixels
+for little speed. The result is a model package of its own (ONNX + metadata
+with its own sha256), so the line loads it like any other model.
+
+Accuracy is measured the way the plant sees it (:mod:`inspector.evaluation`):
+both models score the same held-out parts through :class:`DefectDetector`,
+with the same thresholds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+
+from inspector.bench.stats import percentiles
+from inspector.config.schema import DetectorConfig
+from inspector.engine.detector import DefectDetector
+from inspector.engine.letterbox import Letterbox
+from inspector.engine.model_package import ModelPackage, load_model_package, sha256_of, write_metadata
+from inspector.errors import ModelError
+from inspector.evaluation import image_metrics, score_images
+from inspector.synthetic import PartGenerator
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class Int8Settings:
+    calibration_images: int = 200
+    calibration_folder: Path | None = None  # None: synthetic parts from the model's own training generator
+    eval_images: int = 400
+    eval_seed: int = 424242  # neither the training generator's seed nor the demo camera's
+    eval_defect_rate: float = 0.5
+    latency_frames: int = 100
+    float_head: bool = True
+
+
+def calibration_images(package: ModelPackage, settings: Int8Settings) -> Iterator[np.ndarray]:
+    """Calibration frames: the image folder's files, or the model's training parts."""
+    if settings.calibration_folder is not None:
+        files = sorted(p for p in settings.calibration_folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ModelError(f"no images in the calibration folder {settings.calibration_folder}")
+        for path in files[: settings.calibration_images]:
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if image is None:
+                raise ModelError(f"calibration image {path} cannot be read")
+            yield image
+        return
+    dataset = package.metadata.dataset
+    generator = PartGenerator(defect_rate=float(dataset.get("defect_rate", 0.5)), seed=int(dataset.get("generator_seed", 0)))
+    for i in range(settings.calibration_images):
+        yield generator.part(i).image
+
+
+def _quantization():
+    try:
+        from onnxruntime import quantization
+    except ImportError as err:  # needs the 'onnx' package
+        raise ModelError("INT8 quantization needs the 'onnx' package: pip install -e '.[train]'") from err
+    return quantization
+
+
+def head_nodes(model_path: Path) -> list[str]:
+    """Nodes of the last ``/model.N/`` module (the detection head) that are not convolutions."""
+    import onnx
+
+    graph = onnx.load(str(model_path)).graph
+    indices = [int(m.group(1)) for n in graph.node if (m := re.match(r"^/model\.(\d+)/", n.name))]
+    if not indices:
+        return []
+    prefix = f"/model.{max(indices)}/"
+    return [n.name for n in graph.node if n.name.startswith(prefix) and n.op_type != "Conv"]
+
+
+def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Settings) -> ModelPackage:
+    """Write ``<name>-int8.onnx`` and its metadata into ``out_dir``; returns the loaded package."""
+    q = _quantization()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = package.onnx_path.stem
+    prepared = out_dir / f"{stem}-prepared.onnx"
+    target = out_dir / f"{stem}-int8.onnx"
+    meta = package.metadata
+    letterbox = Letterbox(tuple(meta.input_size))
+
+    import onnxruntime as ort
+
+    input_name = ort.InferenceSession(str(package.onnx_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+
+    class Reader(q.CalibrationDataReader):
+        """Letterboxed calibration images, one model input at a time."""
+
+        def __init__(self) -> None:
+            self.images = calibration_images(package, settings)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            image = next(self.images, None)
+            return None if image is None else {input_name: letterbox(image).copy()}
+
+    try:
+        q.quant_pre_process(str(package.onnx_path), str(prepared), skip_symbolic_shape=True)
+        excluded = head_nodes(prepared) if settings.float_head else []
+        t0 = time.perf_counter()
+        q.quantize_static(
+            str(prepared),
+            str(target),
+            Reader(),
+            quant_format=q.QuantFormat.QDQ,
+            activation_type=q.QuantType.QUInt8,
+            weight_type=q.QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=q.CalibrationMethod.MinMax,
+            nodes_to_exclude=excluded,
+            # fold activation ranges every 16 images instead of holding every image's activations in memory
+            extra_options={"CalibMaxIntermediateOutputs": 16},
+        )
+        seconds = time.perf_counter() - t0
+    except ModelError:
+        raise
+    except Exception as err:  # onnxruntime.quantization raises assorted untyped errors
+        raise ModelError(f"INT8 quantization of {package.onnx_path} failed: {err}") from err
+    finally:
+        prepared.unlink(missing_ok=True)
+    quantization = {
+        "tool": "onnxruntime.quantization.quantize_static",
+        "format": "QDQ",
+        "activations": "uint8",
+        "weights": "int8 per channel",
+        "calibration": "MinMax",
+        "calibration_images": settings.calibration_images,
+        "calibration_source": str(settings.calibration_folder or "synthetic parts of the model's training generator"),
+        "float_nodes": len(excluded),
+        "from_model": meta.label,
+        "from_sha256": meta.onnx_sha256,
+        "seconds": round(seconds, 1),
+    }
+    int8_meta = dataclasses.replace(
+        meta,
+        version=f"{meta.version}-int8",
+        onnx_sha256=sha256_of(target),
+        training={**meta.training, "quantization": quantization},
+        metrics={},  # filled in by the evaluation below; the fp32 model's figures do not apply
+    )
+    write_metadata(target, int8_meta)
+    return load_model_package(target)
+
+
+def held_out_parts(settings: Int8Settings) -> list[tuple[np.ndarray, frozenset[str]]]:
+    generator = PartGenerator(defect_rate=settings.eval_defect_rate, seed=settings.eval_seed)
+    parts = (generator.part(i) for i in range(settings.eval_images))
+    return [(p.image, frozenset(d.cls for d in p.defects)) for p in parts]
+
+
+def _latency(engine: DefectDetector, frames: list[np.ndarray], count: int, start: int = 0) -> list[float]:
+    out = []
+    for i in range(start, start + count):
+        t0 = time.perf_counter()
+        engine.inspect(frames[i % len(frames)])
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def compare_int8(detector: DetectorConfig, fp32: ModelPackage, int8: ModelPackage, settings: Int8Settings) -> dict[str, Any]:
+    """Accuracy and latency of both packages on the same held-out parts, same thresholds and provider."""
+    samples = held_out_parts(settings)
+    frames = [image for image, _ in samples[:32]]
+    engines = {
+        "fp32": DefectDetector(detector, fp32),
+        "int8": DefectDetector(dataclasses.replace(detector, model=str(int8.onnx_path)), int8),
+    }
+    result: dict[str, Any] = {}
+    try:
+        for engine in engines.values():
+            _latency(engine, frames, 10)  # warm-up
+        latency: dict[str, list[float]] = {"fp32": [], "int8": []}
+        for block in range(0, settings.latency_frames, 10):  # alternate blocks: drift hits both alike
+            for label, engine in engines.items():
+                latency[label] += _latency(engine, frames, min(10, settings.latency_frames - block), block)
+        for label, engine in engines.items():
+            # the line drops detections under min_confidence before deciding, so it never rejects below it
+            thresholds = {c: max(t, engine.config.min_confidence) for c, t in zip(engine.rules.classes, engine.rules.thresholds)}
+            metrics = image_metrics(score_images(engine, samples), thresholds)
+            result[label] = {
+                "model": engine.model_version,
+                "path": str(engine.package.onnx_path),
+                "size_mb": round(engine.package.onnx_path.stat().st_size / 1e6, 2),
+                "providers": engine.providers,
+                "latency_ms": percentiles(latency[label]),
+                "metrics": metrics,
+            }
+    finally:
+        for engine in engines.values():
+            engine.close()
+    write_metadata(int8.onnx_path, dataclasses.replace(int8.metadata, metrics={"held_out": result["int8"]["metrics"], "eval_seed": settings.eval_seed}))
+    f, i = result["fp32"], result["int8"]
+    return {
+        **result,
+        "package": str(int8.onnx_path),
+        "calibration_images": settings.calibration_images,
+        "calibration_method": "MinMax, QDQ, uint8 activations, int8 per-channel weights"
+        + (", detection head decoding in float" if settings.float_head else ""),
+        "eval_images": settings.eval_images,
+        "eval_seed": settings.eval_seed,
+        "speedup_p50": round(f["latency_ms"]["p50"] / i["latency_ms"]["p50"], 3),
+        "escape_rate_change": i["metrics"]["escape_rate"] - f["metrics"]["escape_rate"],
+        "false_reject_rate_change": i["metrics"]["false_reject_rate"] - f["metrics"]["false_reject_rate"],
+        "auroc_change": i["metrics"]["auroc"] - f["metrics"]["auroc"],
+    }

@@ -1,0 +1,55 @@
+"""Latency statistics and the line's hops, as every benchmark reports them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))
+
+# recorder columns: hop name -> (start, end) timestamps (seconds since the epoch)
+HOPS = {
+    "trigger_to_verdict": ("t_trigger", "t_verdict"),
+    "verdict_to_decision": ("t_verdict", "t_decided"),
+    "decision_to_plc_write": ("t_decided", "t_plc_written"),
+    "trigger_to_plc_write": ("t_trigger", "t_plc_written"),
+}
+
+
+def percentiles(values: Iterable[float], digits: int = 3) -> dict[str, float]:
+    """Count, mean, p50, p90, p99, p99.9 and max of ``values`` (ms); NaN for each when empty."""
+    arr = np.asarray(list(values), dtype=float)
+    if not arr.size:
+        return {"count": 0, "mean": float("nan"), **{k: float("nan") for k, _ in PERCENTILES}, "max": float("nan")}
+    out: dict[str, float] = {"count": int(arr.size), "mean": round(float(arr.mean()), digits)}
+    for key, q in PERCENTILES:
+        out[key] = round(float(np.percentile(arr, q)), digits)
+    out["max"] = round(float(arr.max()), digits)
+    return out
+
+
+def hop_latencies(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Per hop, the latency in ms of every recorded part that has both of its timestamps."""
+    rows = list(rows)
+    return {
+        name: [(r[end] - r[start]) * 1000 for r in rows if r[start] is not None and r[end] is not None]
+        for name, (start, end) in HOPS.items()
+    }
+
+
+def stage_latencies(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """The detector's per-stage times (ms) recorded with each part."""
+    stages: dict[str, list[float]] = {}
+    for r in rows:
+        for stage, ms in json.loads(r["timings_ms"] or "{}").items():
+            stages.setdefault(stage, []).append(ms)
+    return stages
+
+
+def count_by(rows: Iterable[Mapping[str, Any]], column: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r[column]] = counts.get(r[column], 0) + 1
+    return counts

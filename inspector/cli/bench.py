@@ -1,0 +1,141 @@
+"""``inspector bench``: does this station meet its budget on this target, with numbers to show it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from inspector.config import DEFAULT_CONFIG, load_config
+from inspector.errors import InspectorError
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("engine", "compare", "line", "int8")
+DEFAULT_SECTIONS = ("engine", "compare", "line")
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="latency, throughput and budget check of a station on this machine (JSON + Markdown + histogram)",
+        description="Benchmark a station on this machine. Sections: engine (each execution provider present: stage "
+        "latency, batches, threads, idle gap with and without keep-warm), compare (ultralytics' predict on the same "
+        "frames), line (trigger to PLC write against the PLC simulator, with pass/fail against the budget and the "
+        "accounting of every part), int8 (static quantization and its accuracy cost). See docs/benchmarking.md.",
+    )
+    bench.add_argument("sections", nargs="*", metavar="SECTION", help=f"any of {', '.join(SECTIONS)} (default: {' '.join(DEFAULT_SECTIONS)})")
+    bench.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="station config (default: the embedded defaults)")
+    bench.add_argument(
+        "--out", type=Path,
+        help="report folder (default: bench/<date-time> beside the station's database; for the embedded defaults, under ~/.local/share/inspector)",
+    )
+    engine = bench.add_argument_group("engine and compare")
+    engine.add_argument("--providers", type=_names, help="execution providers to measure, comma-separated (default: every one this ONNX Runtime offers)")
+    engine.add_argument("--frames", type=int, default=300, help="measured frames per provider and for the comparison")
+    engine.add_argument("--warmup", type=int, default=20, help="warm-up inspections before measuring")
+    engine.add_argument("--batch-sizes", type=_ints, default=(1, 2, 4, 8), help="throughput batch sizes (comma-separated)")
+    engine.add_argument("--batch-runs", type=int, default=20, help="timed runs per batch size")
+    engine.add_argument("--threads", type=_ints, default=(1, 2, 4, 0), help="intra-op thread counts to try (0 = default)")
+    engine.add_argument("--idle-gap-s", type=float, default=2.0, help="idle gap before the first-after-idle inspection")
+    engine.add_argument("--idle-trials", type=int, default=5, help="idle gaps measured, without and with keep-warm")
+    engine.add_argument("--keep-warm-s", type=float, default=0.5, help="keep-warm period tried in the idle-gap test")
+    line = bench.add_argument_group("line")
+    line.add_argument("--parts", type=int, default=600, help="parts per camera (10000 for the soak)")
+    line.add_argument("--rate", type=float, default=10.0, help="parts per second per camera")
+    line.add_argument("--budget-ms", type=float, help="trigger-to-decision budget (default: the station's actuator.budget_ms)")
+    line.add_argument(
+        "--camera", choices=["replay", "synthetic", "station"], default="replay",
+        help="replay: the station's synthetic parts pre-rendered, replayed like a camera (default); synthetic: rendered "
+        "live (costs CPU per part); station: the configured cameras",
+    )
+    line.add_argument("--keep-line-data", action="store_true", help="keep the line's database, images and logs in the report folder")
+    int8 = bench.add_argument_group("int8")
+    int8.add_argument("--calibration-images", type=int, default=200, help="images to calibrate the quantization on")
+    int8.add_argument("--calibration-folder", type=Path, help="calibration image folder (default: the model's synthetic training parts)")
+    int8.add_argument("--eval-images", type=int, default=400, help="held-out synthetic parts both models are scored on")
+
+
+def default_out_dir(config_file: Path, database: str) -> Path:
+    """``bench/<date-time>`` beside the station's database (never inside the package for the embedded defaults)."""
+    if config_file.resolve() == DEFAULT_CONFIG.resolve():
+        base = Path.home() / ".local/share/inspector"
+    else:
+        base = Path(database).resolve().parent
+    return base / "bench" / time.strftime("%Y%m%d-%H%M%S")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from inspector.bench.engine import EngineSettings, bench_engine, providers_present
+    from inspector.bench.frames import station_frames
+    from inspector.bench.line import LineSettings, run_line
+    from inspector.bench.machine import machine_record
+    from inspector.bench.report import write_report
+
+    sections = list(dict.fromkeys(args.sections or DEFAULT_SECTIONS))
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise InspectorError(f"unknown bench section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    config = load_config(args.config)
+    out = (args.out or default_out_dir(args.config, config.recorder.database)).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict = {"machine": machine_record(), "config": str(args.config), "model": config.detector.model, "sections": sections}
+    frames = station_frames(config, 32) if {"engine", "compare"} & set(sections) else []
+    with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
+        tmp_dir = Path(tmp)
+        if "engine" in sections:
+            settings = EngineSettings(
+                frames=args.frames, warmup=args.warmup, batch_sizes=args.batch_sizes, batch_runs=args.batch_runs,
+                thread_counts=args.threads, idle_gap_s=args.idle_gap_s, idle_trials=args.idle_trials, keep_warm_s=args.keep_warm_s,
+            )
+            providers = args.providers or providers_present()
+            print(f"engine: {', '.join(providers)}", file=sys.stderr)
+            report["engine"] = bench_engine(config.detector, frames, settings, tmp_dir / "models", providers)
+        if "compare" in sections:
+            from inspector.bench.prototype import compare_with_ultralytics
+            from inspector.engine.detector import DefectDetector
+
+            print("compare: Inspector's detector against ultralytics' predict", file=sys.stderr)
+            engine = DefectDetector(dataclasses.replace(config.detector, warmup_runs=0))
+            try:
+                report["prototype"] = compare_with_ultralytics(engine, frames, args.frames, args.warmup)
+            finally:
+                engine.close()
+        if "line" in sections:
+            print(f"line: {args.parts} parts at {args.rate:g}/s", file=sys.stderr)
+            line_dir = out / "line-data" if args.keep_line_data else tmp_dir / "line"
+            line_settings = LineSettings(parts=args.parts, rate_hz=args.rate, budget_ms=args.budget_ms, camera=args.camera)
+            report["line"] = run_line(config, line_dir, line_settings)
+        if "int8" in sections:
+            from inspector.bench.int8 import Int8Settings, compare_int8, quantize_package
+            from inspector.engine.model_package import load_model_package
+
+            print("int8: quantizing and evaluating", file=sys.stderr)
+            settings8 = Int8Settings(
+                calibration_images=args.calibration_images, calibration_folder=args.calibration_folder, eval_images=args.eval_images,
+                latency_frames=args.frames,
+            )
+            fp32 = load_model_package(config.detector.model)
+            int8 = quantize_package(fp32, out / "int8", settings8)
+            report["int8"] = compare_int8(config.detector, fp32, int8, settings8)
+    paths = write_report(report, out)
+    print(paths["markdown"].read_text())
+    for kind, path in paths.items():
+        print(f"{kind}: {path}", file=sys.stderr)
+    line_result = report.get("line")
+    return 1 if line_result and line_result["verdict"] != "PASS" else 0

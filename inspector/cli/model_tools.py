@@ -1,0 +1,183 @@
+"""``inspector dataset import``, ``inspector train``, ``inspector export`` and ``inspector evaluate``.
+
+The quality engineer's loop from labelled images to a model package the line
+can load, measured with the line's own engine. Training and export need the
+``train`` extra (ultralytics, torch, onnx); evaluation needs ONNX Runtime and,
+for its plots, matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("dataset", "train", "export", "evaluate")
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated fractions, got {text!r}") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three comma-separated fractions (train,val,test), got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register the dataset, training, export and evaluation commands."""
+    dataset = sub.add_parser("dataset", help="dataset tools")
+    dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
+    imp = dataset_sub.add_parser("import", help="turn a labelled image folder into an Inspector dataset (images, labels, manifest)")
+    imp.add_argument("source", type=Path, help="folder to import")
+    imp.add_argument("--layout", required=True, choices=["masks", "yolo", "voc"],
+                     help="masks: class folders with mask PNGs beside the images; yolo: YOLO detection/segmentation "
+                     "labels; voc: Pascal VOC XML")
+    imp.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    imp.add_argument("--name", default="", help="dataset name, the prefix of its version (default: the --out folder's name)")
+    imp.add_argument("--classes", help="comma-separated class names, in model order (default: as the source names them)")
+    imp.add_argument("--split", type=_fractions, default=(0.7, 0.15, 0.15), metavar="TRAIN,VAL,TEST",
+                     help="split fractions (default 0.7,0.15,0.15)")
+    imp.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    imp.add_argument("--group-pattern", help="regex on the file stem; images with the same match (first group) share a split")
+    imp.add_argument("--keep-source-splits", action="store_true", help="yolo: keep the source's images/<split>/ folders")
+    imp.add_argument("--good-folder", action="append", help="masks: a folder name holding good parts (repeatable; "
+                     "default: good, ok, free, normal, defect-free, pass)")
+    imp.add_argument("--strip-prefix", default="", help="masks: prefix removed from folder names (e.g. MT_)")
+    imp.add_argument("--mask-threshold", type=int, default=128, help="masks: pixel value from which a mask pixel is defect")
+    imp.add_argument("--min-component-px", type=int, default=8, help="masks: smaller mask regions are dropped as specks")
+    imp.add_argument("--replace", action="store_true", help="overwrite --out if it exists")
+
+    train = sub.add_parser("train", help="train a detector (ultralytics, from a model YAML, offline) into a run folder")
+    train.add_argument("--config", type=Path, help="run config (YAML; see docs/training.md); flags override it")
+    train.add_argument("--data", help="dataset folder")
+    train.add_argument("--run-dir", help="run folder")
+    train.add_argument("--model", help="ultralytics model YAML (default yolov8n.yaml)")
+    train.add_argument("--imgsz", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch", type=int)
+    train.add_argument("--device", help="cpu, 0 (first GPU) or auto")
+    train.add_argument("--workers", type=int)
+    train.add_argument("--patience", type=int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--resume", action="store_true", help="continue the interrupted run in the run folder")
+
+    export = sub.add_parser("export", help="export a training run as a model package (model.onnx + model.json)")
+    export.add_argument("--run", type=Path, required=True, help="the training run folder")
+    export.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
+    export.add_argument("--target-false-reject-rate", type=float, default=0.01,
+                        help="operating point chosen on the val split (default 0.01)")
+    export.add_argument("--min-threshold", type=float,
+                        help="lowest reject threshold allowed (default: the detector's default min_confidence, 0.25)")
+    export.add_argument("--name", help="model name (default: dataset name and model)")
+    export.add_argument("--version", help="model version (default: date and time)")
+
+    evaluate = sub.add_parser("evaluate", help="measure a model package on a dataset split with the line's engine")
+    evaluate.add_argument("--model", type=Path, required=True, help="the package's ONNX file")
+    evaluate.add_argument("--data", type=Path, required=True, help="dataset folder")
+    evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    evaluate.add_argument("--out", type=Path, required=True, help="report folder (report.md, metrics.json, plots)")
+    evaluate.add_argument("--target-false-reject-rate", type=float, default=0.01, help="for the operating-point section")
+    evaluate.add_argument("--station-config", type=Path,
+                          help="apply this station's detector rules (thresholds, min confidence, area, providers)")
+    evaluate.add_argument("--min-confidence", type=float,
+                          help="the line detector's min_confidence, if the station sets one (default: the station's, or 0.25)")
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    if args.command == "dataset":
+        code = _dataset_import(args)
+    elif args.command == "train":
+        code = _train(args)
+    elif args.command == "export":
+        code = _export(args)
+    else:
+        code = _evaluate(args)
+    name = "dataset import" if args.command == "dataset" else args.command
+    print(f"{name} took {time.perf_counter() - started:.1f} s")
+    return code
+
+
+def _dataset_import(args: argparse.Namespace) -> int:
+    from inspector.datasets_tool import ImportOptions, import_dataset
+    from inspector.datasets_tool.readers import GOOD_FOLDER_NAMES, ReaderOptions
+
+    reader = ReaderOptions(
+        classes=tuple(c.strip() for c in args.classes.split(",")) if args.classes else (),
+        good_folders=tuple(args.good_folder) if args.good_folder else GOOD_FOLDER_NAMES,
+        strip_prefix=args.strip_prefix,
+        mask_threshold=args.mask_threshold,
+        min_component_px=args.min_component_px,
+    )
+    options = ImportOptions(
+        layout=args.layout, name=args.name, fractions=args.split, seed=args.seed, group_pattern=args.group_pattern,
+        keep_source_splits=args.keep_source_splits, reader=reader, replace=args.replace,
+    )
+    result = import_dataset(args.source, args.out, options)
+    print("\n".join(result.lines()))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from inspector.training.runs import load_run_config, resume_config, train_run
+
+    flags = {k: getattr(args, k) for k in ("data", "run_dir", "model", "imgsz", "epochs", "batch", "device", "workers",
+                                           "patience", "seed")}
+    if args.resume and args.config is None and args.data is None and args.run_dir:
+        config = resume_config(Path(args.run_dir))
+    else:
+        config = load_run_config(args.config, flags)
+    record = train_run(config, resume=args.resume)
+    print(f"trained on {record['dataset']['version']} ({record['device']}) in {record['train_seconds']:.0f} s: "
+          f"{record['checkpoint']}")
+    print(f"next: inspector export --run {config.run_dir} --out <package folder>")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from inspector.training.package import LINE_MIN_CONFIDENCE, export_package
+
+    package = export_package(
+        args.run, args.out, args.target_false_reject_rate,
+        LINE_MIN_CONFIDENCE if args.min_threshold is None else args.min_threshold, args.name, args.version,
+    )
+    meta = package.metadata
+    print(f"model package {meta.label}: {package.onnx_path} (sha256 {meta.onnx_sha256[:16]}…)")
+    print(f"  dataset {meta.dataset['version']}, thresholds {meta.class_thresholds}")
+    for split, m in meta.metrics.items():
+        print(f"  {split}: false-reject rate {m['false_reject_rate']}, escape rate {m['escape_rate']}, AUROC {m['auroc']}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from inspector.training.evaluation_report import evaluate_model
+
+    station = None
+    if args.station_config is not None:
+        from inspector.config import load_config
+
+        station = load_config(args.station_config).detector
+    if args.min_confidence is not None:
+        import dataclasses
+
+        from inspector.errors import ConfigError
+
+        if not 0.0 <= args.min_confidence <= 1.0:
+            raise ConfigError("detector.min_confidence", f"must lie in [0, 1], got {args.min_confidence}")
+
+        from inspector.config.schema import DetectorConfig
+
+        station = dataclasses.replace(station or DetectorConfig(model=str(args.model)), min_confidence=args.min_confidence)
+    result = evaluate_model(args.model, args.data, args.split, args.out, args.target_false_reject_rate, station)
+    print(f"{result['model']} on {result['dataset']}/{result['split']}: "
+          f"false-reject rate {result['false_reject_rate']:.4f}, escape rate {result['escape_rate']:.4f}, "
+          f"AUROC {result['auroc']:.4f}")
+    for cls, v in result["per_class"].items():
+        print(f"  {cls}: recall {v['recall']:.3f} ({v['images']} images)")
+    print(f"report: {args.out / 'report.md'}")
+    return 0

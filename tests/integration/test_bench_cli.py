@@ -1,0 +1,96 @@
+"""``inspector bench`` end to end, with tiny counts: real sessions, the real line, real quantization.
+
+These tests check what the report says and that it holds together (percentiles
+in order, every triggered part accounted for, a quantized model that loads and
+detects), never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from inspector.cli import main
+from inspector.config import DEFAULT_CONFIG, load_config
+from inspector.engine.detector import DefectDetector
+from inspector.engine.model_package import load_model_package, sha256_of
+
+ORDER = ("p50", "p90", "p99", "p99.9", "max")
+TINY_ENGINE = [
+    "--providers", "CPUExecutionProvider", "--frames", "4", "--warmup", "1", "--batch-sizes", "1,2", "--batch-runs", "2",
+    "--threads", "1,0", "--idle-gap-s", "0.05", "--idle-trials", "1", "--keep-warm-s", "0.02",
+]
+
+
+def ordered(p: dict) -> bool:
+    return p["count"] > 0 and [p[k] for k in ORDER] == sorted(p[k] for k in ORDER)
+
+
+def load_report(out) -> dict:
+    assert (out / "bench.md").is_file()
+    return json.loads((out / "bench.json").read_text())
+
+
+def test_engine_and_prototype_sections(tmp_path):
+    out = tmp_path / "report"
+    assert main(["bench", "engine", "compare", *TINY_ENGINE, "--out", str(out)]) == 0
+    report = load_report(out)
+    assert (out / report["files"]["histogram"]).is_file()
+    (cpu,) = report["engine"]
+    assert cpu["provider"] == "CPUExecutionProvider" and cpu["status"] == "measured"
+    assert set(cpu["stages_ms"]) == {"preprocess", "inference", "postprocess", "total"}
+    assert all(ordered(p) for p in cpu["stages_ms"].values()) and ordered(cpu["bare_session_run_ms"])
+    assert cpu["throughput"]["method"] == "dynamic-batch copy of the model"
+    assert [b["batch"] for b in cpu["throughput"]["batches"]] == [1, 2]
+    assert [t["intra_op_threads"] for t in cpu["threads"]] == [1, 0]
+    idle = cpu["idle_gap"]
+    assert ordered(idle["without_keep_warm"]["first_after_idle_ms"]) and ordered(idle["with_keep_warm"]["first_after_idle_ms"])
+    assert idle["without_keep_warm"]["keep_warm_inferences"] == 0
+    proto = report["prototype"]
+    assert ordered(proto["inspector_detector_ms"]) and ordered(proto["ultralytics_predict_ms"])
+    assert proto["ratio_p50"] > 0
+    assert any(c["check"].startswith("Inspector detector p50 / ultralytics") for c in report["checks"])
+    text = (out / "bench.md").read_text()
+    assert "## Engine on CPUExecutionProvider" in text and "ultralytics" in text
+
+
+def test_line_section_accounts_for_every_part(tmp_path):
+    out = tmp_path / "report"
+    code = main(["bench", "line", "--parts", "6", "--rate", "5", "--budget-ms", "5000", "--out", str(out)])
+    report = load_report(out)
+    line = report["line"]
+    assert code == (0 if line["verdict"] == "PASS" else 1)
+    a = line["accounting"]
+    assert a["triggered"] == 6 and a["decided"] == 6 and a["actuator_decisions"] == 6
+    assert a["silent_drops"] == 0 and a["missing_part_ids"] == 0
+    assert sum(line["results"].values()) == 6
+    assert ordered(line["hops_ms"]["trigger_to_plc_write"])
+    assert {c["check"].split(" (")[0] for c in report["checks"]} >= {"zero silent drops over 6 parts", "fail-safe decisions"}
+
+
+def test_int8_section_writes_a_package_the_line_can_load(tmp_path):
+    out = tmp_path / "report"
+    assert main(["bench", "int8", "--calibration-images", "8", "--eval-images", "6", "--frames", "4", "--out", str(out)]) == 0
+    q = load_report(out)["int8"]
+    package = load_model_package(q["package"])  # sha256 in its metadata matches
+    assert package.metadata.onnx_sha256 == sha256_of(package.onnx_path)
+    assert package.metadata.version.endswith("-int8") and package.metadata.training["quantization"]["format"] == "QDQ"
+    assert package.metadata.metrics["held_out"]["good_images"] + package.metadata.metrics["held_out"]["defective_images"] == 6
+    base = load_config(DEFAULT_CONFIG).detector
+    fp32 = DefectDetector(dataclasses.replace(base, providers=["CPUExecutionProvider"]))
+    int8 = DefectDetector(dataclasses.replace(base, model=q["package"], providers=["CPUExecutionProvider"]))
+    frame = np.zeros((480, 640), np.uint8)
+    (a,) = fp32.session.run(None, {fp32.input_name: fp32.letterbox(frame)})
+    (b,) = int8.session.run(None, {int8.input_name: int8.letterbox(frame)})
+    assert a.shape == b.shape
+    assert isinstance(int8.inspect(frame).detections, list)
+    for label in ("fp32", "int8"):
+        assert ordered(q[label]["latency_ms"]) and q[label]["metrics"]["good_images"] + q[label]["metrics"]["defective_images"] == 6
+    assert q["speedup_p50"] > 0
+
+
+def test_unknown_section_is_refused_by_name(capsys):
+    assert main(["bench", "engines"]) == 2
+    assert "unknown bench section(s) ['engines']" in capsys.readouterr().err

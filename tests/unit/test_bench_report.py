@@ -1,0 +1,67 @@
+"""The benchmark report: JSON without raw samples or NaN, Markdown with the checks, a PNG histogram."""
+
+from __future__ import annotations
+
+import json
+
+from inspector.bench.line import LineSettings, summarize_line
+from inspector.bench.machine import machine_record
+from inspector.bench.report import HISTOGRAM_NAME, JSON_NAME, MARKDOWN_NAME, SCHEMA_VERSION, write_report
+from inspector.config import DEFAULT_CONFIG, load_config
+
+
+def _line_result(failsafe_part: bool = False) -> dict:
+    rows = []
+    for i in range(1, 41):
+        failsafe = failsafe_part and i == 7
+        t = 1000 + i / 10
+        rows.append({
+            "camera": "top", "part_id": i, "result": "FAILSAFE_REJECT" if failsafe else "PASS", "t_trigger": t,
+            "t_verdict": None if failsafe else t + 0.02 + i / 10000, "t_decided": t + 0.021, "t_plc_written": t + 0.025,
+            "plc_delivered": 1, "timings_ms": None if failsafe else '{"inference": 15.0}',
+        })
+    counters = {"camera": {"triggered": 40}, "actuator": {"decisions": 40}, "detector": {}, "recorder": {}}
+    return summarize_line(rows, counters, {}, load_config(DEFAULT_CONFIG), LineSettings(parts=40, rate_hz=10))
+
+
+def test_report_files_json_schema_and_markdown(tmp_path):
+    report = {"machine": machine_record(), "config": "station.yaml", "model": "model.onnx", "sections": ["line"], "line": _line_result(True)}
+    paths = write_report(report, tmp_path)
+    assert {p.name for p in paths.values()} == {JSON_NAME, MARKDOWN_NAME, HISTOGRAM_NAME}
+    assert paths["histogram"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(paths["json"].read_text())  # strict JSON: NaN would have been refused on writing
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert {"machine", "line", "checks", "files"} <= set(data)
+    assert {"date", "command", "commit", "cpu", "cores", "onnxruntime_providers"} <= set(data["machine"])
+    assert "samples_ms" not in data["line"]
+    assert data["line"]["accounting"]["silent_drops"] == 0
+    budget = next(c for c in data["checks"] if c["check"].startswith("line meets its budget"))
+    assert budget["ok"] is False and data["line"]["failsafe"] == 1
+    text = paths["markdown"].read_text()
+    assert "0 silent drops" in text and "**FAIL**" in text and f"]({HISTOGRAM_NAME})" in text
+
+
+def test_a_report_with_no_samples_has_no_histogram(tmp_path):
+    report = {"machine": machine_record(), "sections": []}
+    paths = write_report(report, tmp_path)
+    assert "histogram" not in paths and not (tmp_path / HISTOGRAM_NAME).exists()
+    assert json.loads(paths["json"].read_text())["checks"] == []
+
+
+def test_checks_compare_the_line_with_the_bare_runtime_and_the_prototype():
+    from inspector.bench.report import checks
+
+    line = _line_result()
+    line_p50 = line["hops_ms"]["trigger_to_plc_write"]["p50"]
+    report = {
+        "line": line,
+        "engine": [
+            {"provider": "CUDAExecutionProvider", "status": "unavailable", "reason": "no GPU"},
+            {"provider": "CPUExecutionProvider", "status": "measured", "bare_session_run_ms": {"p50": line_p50 / 2}},
+        ],
+        "prototype": {"ratio_p50": 0.7},
+    }
+    by_name = {c["check"]: c for c in checks(report)}
+    ratio = by_name["line latency p50 / bare session.run p50 (CPUExecutionProvider)"]
+    assert ratio["value"] == 2.0 and ratio["ok"] is False  # measured against the provider that ran, not the missing one
+    assert by_name["Inspector detector p50 / ultralytics predict p50"]["ok"] is True
