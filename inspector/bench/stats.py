@@ -14,6 +14,7 @@ HOPS = {
     "trigger_to_verdict": ("t_trigger", "t_verdict"),
     "verdict_to_decision": ("t_verdict", "t_decided"),
     "decision_to_plc_write": ("t_decided", "t_plc_written"),
+    "trigger_to_decision": ("t_trigger", "t_decided"),
     "trigger_to_plc_write": ("t_trigger", "t_plc_written"),
 }
 

@@ -96,7 +96,9 @@ class DetectorConfig:
         maximum=60,
     )
     iou_threshold: float = spec(0.7, doc="Non-maximum suppression IoU threshold.", minimum=0, maximum=1)
-    min_confidence: float = spec(0.25, doc="Detections below this score are discarded before the decision.", minimum=0, maximum=1)
+    min_confidence: float = spec(
+        0.05, doc="Detections below this score are discarded before the decision; keep it at or below the model's reject thresholds.", minimum=0, maximum=1
+    )
     class_thresholds: dict[str, float] = spec(
         factory=dict, doc="Per-class reject score threshold; classes not listed use the model's metadata, then 'min_confidence'."
     )

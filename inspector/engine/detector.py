@@ -63,6 +63,12 @@ class DefectDetector:
             config.min_area_mm2,
         )
         self.providers = self.session.get_providers()
+        masked = [c for c, t in zip(self.rules.classes, self.rules.thresholds) if t < config.min_confidence]
+        if masked:
+            log.warning(
+                "detector.min_confidence %.3f is above the reject threshold of %s: those classes reject only from %.3f",
+                config.min_confidence, ", ".join(masked), config.min_confidence,
+            )
         self.output_name = self.session.get_outputs()[0].name
         self._run_lock = threading.Lock()  # the keep-warm thread never runs while a frame is inspected
         self._output, self._binding = self._bind_buffers(self.session.get_outputs()[0].shape)
