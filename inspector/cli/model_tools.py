@@ -72,7 +72,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--target-false-reject-rate", type=float, default=0.01,
                         help="operating point chosen on the val split (default 0.01)")
     export.add_argument("--min-threshold", type=float,
-                        help="lowest reject threshold allowed (default: the detector's default min_confidence, 0.25)")
+                        help="lowest reject threshold allowed (default: the detector's default min_confidence)")
     export.add_argument("--name", help="model name (default: dataset name and model)")
     export.add_argument("--version", help="model version (default: date and time)")
 
@@ -85,7 +85,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--station-config", type=Path,
                           help="apply this station's detector rules (thresholds, min confidence, area, providers)")
     evaluate.add_argument("--min-confidence", type=float,
-                          help="the line detector's min_confidence, if the station sets one (default: the station's, or 0.25)")
+                          help="the line detector's min_confidence, if the station sets one (default: the station's, or the detector's default)")
 
 
 def run(args: argparse.Namespace) -> int:

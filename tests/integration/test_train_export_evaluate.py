@@ -26,7 +26,7 @@ from inspector.engine.detector import DefectDetector
 from inspector.engine.model_package import load_model_package, sha256_of
 from inspector.synthetic import DEFECT_CLASSES, PartGenerator
 from inspector.synthetic.dataset import SplitSpec, write_yolo_dataset
-from inspector.training.package import export_package
+from inspector.training.package import LINE_MIN_CONFIDENCE, export_package
 from inspector.training.runs import load_run_config, read_run, train_run
 from inspector.training.ultralytics_backend import TrainingError
 
@@ -80,7 +80,7 @@ def test_the_exported_package_carries_its_metadata_and_loads_into_the_line_engin
     assert meta.classes == list(DEFECT_CLASSES) and list(meta.input_size) == [64, 64]
     assert meta.onnx_sha256 == sha256_of(work / "package/model.onnx")
     assert set(meta.class_thresholds) == set(DEFECT_CLASSES)
-    assert all(0.25 <= t <= 1.0 for t in meta.class_thresholds.values())  # not under the line's default min confidence
+    assert all(LINE_MIN_CONFIDENCE <= t <= 1.0 for t in meta.class_thresholds.values())  # not under the line's default min confidence
     assert meta.dataset["version"] == dataset.version and meta.dataset["splits"] == dataset.splits
     assert meta.training["model_yaml"] == "yolov8n.yaml" and meta.training["operating_point"]["target_false_reject_rate"] == 0.01
     assert set(meta.metrics) == {"validation", "test"}

@@ -42,7 +42,7 @@ def test_inspect_reuses_its_buffers_and_matches_a_plain_session_run(detector_con
         (raw,) = plain.run(None, {engine.input_name: engine.letterbox(frame).copy()})
         expected = decode_yolo(raw, detector_config.min_confidence, detector_config.iou_threshold)
         assert len(ours.detections) == len(expected)
-        np.testing.assert_allclose(sorted(d.score for d in ours.detections), sorted(expected.scores), atol=1e-5)
+        np.testing.assert_allclose(sorted(d.score for d in ours.detections), sorted(expected.scores), atol=1e-4)  # Detection rounds scores
         assert set(ours.timings_ms) == {"preprocess", "inference", "postprocess"}
     assert engine._output is output_buffer and engine.letterbox.tensor is input_buffer
     engine.close()
