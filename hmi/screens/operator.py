@@ -78,11 +78,11 @@ class RejectCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         thumb = QLabel()
-        thumb.setFixedSize(186, 84)
+        thumb.setFixedSize(186, 72)
         thumb.setAlignment(Qt.AlignCenter)
         pixmap = load_pixmap(part.image_path)
         if pixmap is not None:
-            thumb.setPixmap(pixmap.scaled(186, 84, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+            thumb.setPixmap(pixmap.scaled(186, 72, Qt.KeepAspectRatio, Qt.SmoothTransformation))
         else:
             thumb.setText("image pending")
         layout.addWidget(thumb)
@@ -172,7 +172,7 @@ class OperatorScreen(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.strip_host)
         scroll.setWidgetResizable(True)
-        scroll.setFixedHeight(206)
+        scroll.setFixedHeight(236)  # a card (thumb, caption, two-line touch buttons) plus the scroll bar
         scroll.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         root.addWidget(scroll)
         self.cards: list[RejectCard] = []
