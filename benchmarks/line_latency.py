@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inspector.bench.line import LineSettings, run_line  # noqa: E402
 from inspector.bench.machine import machine_record  # noqa: E402
-from inspector.bench.stats import percentiles  # noqa: E402,F401  (plc_write_latency imports it from here)
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402
 
 

@@ -24,7 +24,7 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.line_latency import percentiles  # noqa: E402
+from inspector.bench.stats import percentiles  # noqa: E402
 from benchmarks.machine import machine_record  # noqa: E402
 from inspector.actuator.delivery import DecisionDelivery  # noqa: E402
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Literal
 
+from hmi.observable import Observable
 from hmi.data import AlarmRecord, HmiDatabase, Mark, PartKey, PartRecord, ShiftCounts
 from hmi.roles import HmiError, Permission
 from hmi.users import Session
@@ -77,9 +78,10 @@ def _alarm_record(alarm: Alarm) -> AlarmRecord:
     return AlarmRecord(alarm.t, alarm.source, alarm.code, alarm.severity, alarm.text, alarm.active, alarm.part_id)
 
 
-class OperatorViewModel:
+class OperatorViewModel(Observable):
     def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, *, budget_ms: float,
                  shift_start_t: float | None = None, live: bool = True, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.db = db
         self.session = session
         self.audit = audit
@@ -104,14 +106,6 @@ class OperatorViewModel:
         self._live_alarms: list[AlarmRecord] = []
         self._alarm_ack_t = 0.0
         self._plc_link_lost: AlarmRecord | None = None
-        self._listeners: list[Callable[[], None]] = []
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def _notify(self) -> None:
-        for listener in self._listeners:
-            listener()
 
     # -- the live stream ------------------------------------------------------------------
     def handle(self, messages: list[Decision | Alarm]) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
+from hmi.observable import Observable
 from hmi.data import Box, HmiDatabase, Label, PartKey, PartRecord, ReviewFilter
 from hmi.export import ExportResult, export_dataset
 from hmi.roles import HmiError, Permission
@@ -26,8 +26,9 @@ def _label_state(label: str | None, boxes: list[Box]) -> dict:
     return {"label": label, "boxes": [b.to_json() for b in boxes]}
 
 
-class ReviewViewModel:
+class ReviewViewModel(Observable):
     def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, classes: list[str], datasets_dir: Path) -> None:
+        super().__init__()
         self.db = db
         self.session = session
         self.audit = audit
@@ -41,14 +42,6 @@ class ReviewViewModel:
         self.draft_boxes: list[Box] = []
         self.dirty = False
         self.last_export: ExportResult | None = None
-        self._listeners: list[Callable[[], None]] = []
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def _notify(self) -> None:
-        for listener in self._listeners:
-            listener()
 
     # -- the queue --------------------------------------------------------------------
     def load(self, flt: ReviewFilter | None = None) -> None:

@@ -12,7 +12,7 @@ from hmi.data import ReviewFilter
 from hmi.operator_vm import OperatorViewModel, shift_start
 from hmi.review_vm import ReviewViewModel
 from hmi.roles import AccessDenied, HmiError, LoginFailed
-from hmi.users import Session, UserDirectory
+from hmi.users import Session
 from inspector.messages import Alarm, Detection
 from tests.hmi.conftest import CLASSES, a_decision, login
 
