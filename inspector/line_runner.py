@@ -50,6 +50,12 @@ def part_rows(config: Config) -> list[sqlite3.Row]:
     return _query(config, "SELECT * FROM parts WHERE result IS NOT NULL ORDER BY part_id")
 
 
+def decided_count(config: Config) -> int:
+    """How many parts the recorder has a decision for."""
+    rows = _query(config, "SELECT count(*) AS n FROM parts WHERE result IS NOT NULL")
+    return rows[0]["n"] if rows else 0
+
+
 def alarm_rows(config: Config) -> list[sqlite3.Row]:
     """Every recorded alarm, oldest first."""
     return _query(config, "SELECT * FROM alarms ORDER BY id")

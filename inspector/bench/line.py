@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from inspector.bench.frames import station_frames
 from inspector.bench.stats import count_by, hop_latencies, percentiles, stage_latencies
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
-from inspector.line_runner import part_rows, running_line
+from inspector.line_runner import decided_count, part_rows, running_line
 from inspector.line_setup import local_line_config
 
 log = logging.getLogger(__name__)
@@ -81,19 +80,6 @@ def write_replay_frames(config: Config, folder: Path, count: int = REPLAY_FRAMES
         if not cv2.imwrite(str(path), frame):
             raise InspectorError(f"cannot write replay frame {path}")
     return folder
-
-
-def decided_count(config: Config) -> int:
-    db = Path(config.recorder.database)
-    if not db.exists():
-        return 0
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-    try:
-        return conn.execute("SELECT COUNT(*) FROM parts WHERE result IS NOT NULL").fetchone()[0]
-    except sqlite3.OperationalError:  # the recorder has not created the table yet
-        return 0
-    finally:
-        conn.close()
 
 
 def _counters(supervisor, prefix: str) -> dict[str, int]:

@@ -18,8 +18,8 @@ def cpu_model() -> str:
             for line in fh:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    except OSError:  # no /proc (not Linux): fall back to what platform knows
+        return platform.processor() or "unknown"
     return platform.processor() or "unknown"
 
 

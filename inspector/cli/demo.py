@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ from hmi.cli import start_hmi_process, stop_hmi, wait_for_hmi
 from inspector.config import load_config, write_config
 from inspector.errors import InspectorError
 from inspector.line_setup import local_line_config
+from inspector.line_runner import decided_count
 from inspector.line_summary import LineSummary, summarize
 from inspector.messages import Decision
 from inspector.supervisor import Supervisor
@@ -25,18 +25,6 @@ from inspector.transport import open_socket, recv_message
 from plc_io.logix import RESULT_CODES, read_result_tags
 
 STALL_TIMEOUT_S = 60.0
-
-
-def recorded_parts(database: Path) -> int:
-    if not database.exists():
-        return 0
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1)
-    try:
-        return conn.execute("SELECT count(*) FROM parts WHERE result IS NOT NULL").fetchone()[0]
-    except sqlite3.OperationalError:  # table not created yet
-        return 0
-    finally:
-        conn.close()
 
 
 class LiveStatus:
@@ -95,7 +83,7 @@ def run_demo(
                 if isinstance(message, Decision):
                     status.add(message)
             status.show(sum(p.restarts for p in supervisor.processes))
-            count = recorded_parts(database)
+            count = decided_count(config)
             if count != last_count:
                 last_progress, last_count = time.monotonic(), count
             if parts and count >= parts:
