@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import random
 import socket
+
+_FALLBACK_EPHEMERAL_START = 32768
+
+
+def _ephemeral_start() -> int:
+    """First port the kernel hands out for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _FALLBACK_EPHEMERAL_START
 
 
 def free_tcp_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free now, chosen below the ephemeral range.
+
+    A port from the ephemeral range (what binding to port 0 returns) can be
+    taken as the local port of any outgoing connection before the service
+    that was given it binds; ports below that range are only ever bound on purpose.
+    """
+    high = max(_ephemeral_start() - 1, 10_001)
+    for _ in range(200):
+        port = random.randint(10_000, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free TCP port found on 127.0.0.1 below the ephemeral range")

@@ -78,6 +78,8 @@ class ActuatorService(Service):
         }
 
     def teardown(self) -> None:
+        if not hasattr(self, "delivery"):  # setup failed before delivery started: nothing was accepted
+            return
         # parts still pending get their fail-safe now: none leaves without a decision
         for decision in self.tracker.fail_all(time.time()):
             self.delivery.submit(decision)
