@@ -35,10 +35,11 @@ import cv2
 import numpy as np
 
 from calibration import CalibrationError
+from calibration.files import write_json_atomically
 from calibration.intrinsics import to_gray
 from inspector.config.schema import HealthLimits
 from inspector.messages import Alarm
-from inspector.typed import from_dict, to_dict
+from inspector.typed import from_dict
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +189,7 @@ def reference_file(folder: str | Path, camera: str) -> Path:
 
 
 def save_reference(reference: HealthReference, folder: str | Path) -> Path:
-    path = reference_file(folder, reference.camera)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(to_dict(reference), indent=2) + "\n")
-    except OSError as err:
-        raise CalibrationError(f"cannot write health reference {path}: {err}") from err
-    return path
+    return write_json_atomically(reference_file(folder, reference.camera), reference, "health reference")
 
 
 def load_reference(folder: str | Path, camera: str) -> HealthReference:

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from calibration import CalibrationError
-from inspector.typed import FieldProblem, from_dict, to_dict
+from calibration.files import write_json_atomically
+from inspector.typed import FieldProblem, from_dict
 
 log = logging.getLogger(__name__)
 
@@ -163,15 +164,7 @@ def calibration_file(folder: str | Path, camera: str) -> Path:
 
 
 def save_calibration(calibration: CameraCalibration, folder: str | Path) -> Path:
-    path = calibration_file(folder, calibration.camera)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(to_dict(calibration), indent=2) + "\n")
-        tmp.replace(path)
-    except OSError as err:
-        raise CalibrationError(f"cannot write calibration {path}: {err}") from err
-    return path
+    return write_json_atomically(calibration_file(folder, calibration.camera), calibration, "calibration")
 
 
 def load_calibration(folder: str | Path, camera: str) -> CameraCalibration | None:
