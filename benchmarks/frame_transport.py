@@ -42,7 +42,7 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.machine import machine_record  # noqa: E402
+from inspector.bench.machine import machine_record, write_result_files  # noqa: E402
 from inspector.messages import FrameHeader  # noqa: E402
 from inspector.netutil import free_tcp_port  # noqa: E402
 from inspector.transport import open_socket, recv_frame, send_frame  # noqa: E402
@@ -193,8 +193,6 @@ def main() -> int:
                 cases.append(run_case(kind, copy, args.frames // 2, n, Path(tmp)))
                 print(json.dumps(cases[-1]), flush=True)
     record = machine_record()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"machine": record, "frame": f"{WIDTH}x{HEIGHT} Mono8 ({FRAME_BYTES} bytes)", "cases": cases}, indent=2) + "\n")
     rows = [
         "# Capture-to-detector frame transport: 5 MP mono frames through ZeroMQ",
         "",
@@ -215,9 +213,8 @@ def main() -> int:
             f"| {c['received_arrays_on_the_senders_buffer']}/{c['latency_frames']} | {c['received_arrays_viewing_the_zmq_message']}/{c['latency_frames']} "
             f"| {c['receiver_python_peak_bytes_during_throughput'] / 1e6:.2f} |"
         )
-    text = "\n".join(rows) + "\n"
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
+    data = {"machine": record, "frame": f"{WIDTH}x{HEIGHT} Mono8 ({FRAME_BYTES} bytes)", "cases": cases}
+    write_result_files(args.out, data, "\n".join(rows) + "\n")
     return 0
 
 

@@ -13,7 +13,6 @@ short per-hop table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inspector.bench.line import LineSettings, run_line  # noqa: E402
-from inspector.bench.machine import machine_record  # noqa: E402
+from inspector.bench.machine import machine_record, write_result_files  # noqa: E402
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402
 
 
@@ -61,11 +60,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
         result = run(args.parts, args.rate, args.budget_ms, Path(tmp))
     record = machine_record()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"machine": record, **result}, indent=2) + "\n")
-    text = markdown(record, result)
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
+    write_result_files(args.out, {"machine": record, **result}, markdown(record, result))
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import zmq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inspector.bench.stats import percentiles  # noqa: E402
-from benchmarks.machine import machine_record  # noqa: E402
+from inspector.bench.machine import machine_record, write_result_files  # noqa: E402
 from inspector.actuator.delivery import DecisionDelivery  # noqa: E402
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from inspector.line_setup import local_line_config  # noqa: E402
@@ -98,8 +97,6 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
         result = run(args.writes, Path(tmp))
     record = machine_record()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"machine": record, **result}, indent=2) + "\n")
     rows = [
         "# PLC write latency: Inspector's decision delivery beside a bare pycomm3 write",
         "",
@@ -114,9 +111,7 @@ def main() -> int:
     for name, key in (("bare pycomm3 `LogixDriver.write`", "bare_pycomm3_write_ms"), ("Inspector decision → PLC confirmed", "inspector_decision_to_plc_write_ms")):
         p = result[key]
         rows.append(f"| {name} | {p['p50']} | {p['p90']} | {p['p99']} | {p['max']} |")
-    text = "\n".join(rows) + "\n"
-    args.out.with_suffix(".md").write_text(text)
-    print(text)
+    write_result_files(args.out, {"machine": record, **result}, "\n".join(rows) + "\n")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -52,3 +53,11 @@ def machine_record() -> dict:
         "onnxruntime_providers": onnxruntime.get_available_providers(),
         "platform": platform.platform(),
     }
+
+
+def write_result_files(out: Path, data: dict, markdown: str) -> None:
+    """Record a benchmark: ``out``.json (figures and machine) and ``out``.md (the report), and print the report."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(data, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown)
+    print(markdown)
