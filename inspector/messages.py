@@ -117,9 +117,10 @@ class Decision:
     t_trigger: float
     t_decided: float
     plc_delivered: bool
-    t_plc_written: float | None = None
+    t_plc_written: float | None = None  # the PLC confirmed the write
     plc_error: str = ""
     verdict: Verdict | None = None
+    t_plc_sent: float | None = None  # the write request went out to the PLC
 
     @property
     def latency_ms(self) -> float | None:

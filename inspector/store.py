@@ -35,6 +35,7 @@ PARTS_COLUMNS: dict[str, type] = {
     "t_verdict": float,
     "t_decided": float,
     "t_plc_written": float,
+    "t_plc_sent": float,
     "latency_ms": float,
     "plc_delivered": int,
     "plc_error": str,
@@ -72,12 +73,22 @@ class Store:
             if "parts" not in self.db.table_names():
                 self.db["parts"].create(PARTS_COLUMNS, pk=PARTS_PK)
                 self.db["parts"].create_index(["t_trigger"])
+            else:
+                self._add_missing_columns("parts", PARTS_COLUMNS)
             if "alarms" not in self.db.table_names():
                 self.db["alarms"].create(ALARMS_COLUMNS, pk="id")
                 self.db["alarms"].create_index(["t"])
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the store at {database}: {err}") from err
         self.parts = self.db["parts"]
+
+    def _add_missing_columns(self, table: str, columns: dict[str, type]) -> None:
+        """A store written by an earlier version gets the columns added since (empty for its old rows)."""
+        present = set(self.db[table].columns_dict)
+        for name, kind in columns.items():
+            if name not in present:
+                log.info("store: adding column %s.%s", table, name)
+                self.db[table].add_column(name, kind)
 
     def record(self, part_rows: Iterable[dict[str, Any]], alarms: Iterable[Alarm] = ()) -> None:
         """Upsert part rows and append alarms, in one transaction."""
@@ -127,6 +138,7 @@ def decision_row(decision: Decision) -> dict[str, Any]:
         "t_trigger": decision.t_trigger,
         "t_decided": decision.t_decided,
         "t_plc_written": decision.t_plc_written,
+        "t_plc_sent": decision.t_plc_sent,
         "latency_ms": decision.latency_ms,
         "plc_delivered": int(decision.plc_delivered),
         "plc_error": decision.plc_error,

@@ -46,8 +46,12 @@ class ResultHandshake:
             held = self.connection.read(self.tags.sequence.name)[self.tags.sequence.name]
             self.sequence = int(held or 0)
 
-    def write_decision(self, part_id: int, result: str) -> float:
-        """Deliver one decision; return when the PLC confirmed it (epoch s). Raises PlcError."""
+    def write_decision(self, part_id: int, result: str) -> tuple[float, float]:
+        """Deliver one decision; return when the request went out and when the PLC confirmed it (epoch s).
+
+        Raises PlcError. The time between the two is the PLC's own service time
+        plus the network's, which Inspector does not control.
+        """
         self._connect()
         sequence = next_in_dint(self.sequence)
         values = [
@@ -57,13 +61,14 @@ class ResultHandshake:
         ]
         if self.tags.inspections is not None:
             values.append((self.tags.inspections.name, next_in_dint(self.inspections)))
+        sent = time.time()
         self.connection.write(*values)
         confirmed = time.time()
         self.sequence = sequence
         self.inspections = next_in_dint(self.inspections)
         if self.tags.ack is not None and self.config.ack_timeout_s > 0:
             self._awaiting_ack = (sequence, time.monotonic() + self.config.ack_timeout_s)
-        return confirmed
+        return sent, confirmed
 
     def write_heartbeat(self, fault_code: int) -> None:
         """Advance the heartbeat (and write the fault code). Without a heartbeat tag, only reconnects."""

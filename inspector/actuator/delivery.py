@@ -92,7 +92,7 @@ class DecisionDelivery(threading.Thread):
         if decision.result.startswith("FAILSAFE"):
             self._on_failsafe(decision)
         try:
-            t_written = self.plc.write_decision(decision.part_id, decision.result)
+            t_sent, t_written = self.plc.write_decision(decision.part_id, decision.result)
         except PlcError as err:
             self.counters["plc_undelivered"] += 1
             log.error("part %d: decision %s not delivered to the PLC: %s", decision.part_id, decision.result, err)
@@ -102,7 +102,9 @@ class DecisionDelivery(threading.Thread):
         else:
             self.counters["plc_written"] += 1
             self._link_up()
-            delivered = dataclasses.replace(decision, seq=self._seq, plc_delivered=True, t_plc_written=t_written)
+            delivered = dataclasses.replace(
+                decision, seq=self._seq, plc_delivered=True, t_plc_sent=t_sent, t_plc_written=t_written
+            )
         self._publish(delivered, what=f"decision for part {decision.part_id}")
 
     def _beat(self) -> None:

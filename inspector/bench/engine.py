@@ -42,7 +42,7 @@ class EngineSettings:
     warmup: int = 20
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
     batch_runs: int = 20
-    thread_counts: tuple[int, ...] = (1, 2, 4, 0)  # 0 = ONNX Runtime's default
+    thread_counts: tuple[int, ...] = (1, 2, 4)  # 0 = one per usable core; ONNX Runtime's default is always added
     thread_frames: int = 100
     idle_gap_s: float = 2.0
     idle_trials: int = 5
@@ -162,24 +162,41 @@ def _concurrent_throughput(model: Path, provider: str, frames_chw: list[np.ndarr
     return out
 
 
-def thread_effect(model: Path, provider: str, frames_chw: list[np.ndarray], settings: EngineSettings) -> list[dict]:
-    """Inference latency and batch-1 throughput for each intra-op thread count."""
-    rows = []
-    for threads in settings.thread_counts:
-        session = create_session(str(model), [provider], threads)
-        name = session.get_inputs()[0].name
+def thread_variants(detector: DetectorConfig, settings: EngineSettings) -> list[tuple[str, int | None, bool]]:
+    """(label, intra-op threads, spinning) of each session setting to compare."""
+    variants: list[tuple[str, int | None, bool]] = [
+        (f"{n} (0: one per usable core)" if n == 0 else str(n), n, True) for n in settings.thread_counts
+    ]
+    variants.append(("ONNX Runtime default (pinned)", None, True))
+    configured = detector.intra_op_threads
+    variants.append((f"{configured or 'one per usable core'}, spinning off", configured, False))
+    return variants
+
+
+def thread_effect(
+    model: Path, provider: str, frames_chw: list[np.ndarray], variants: list[tuple[str, int | None, bool]], settings: EngineSettings
+) -> list[dict]:
+    """Inference latency and batch-1 throughput of each session setting, measured in alternating blocks."""
+    sessions = [create_session(str(model), [provider], threads, spinning) for _, threads, spinning in variants]
+    name = sessions[0].get_inputs()[0].name
+    for session in sessions:
         for i in range(5):
             session.run(None, {name: frames_chw[i % len(frames_chw)]})
-        runs = [_timed(lambda i=i: session.run(None, {name: frames_chw[i % len(frames_chw)]})) for i in range(settings.thread_frames)]
-        rows.append(
-            {
-                "intra_op_threads": threads,
-                "label": "ONNX Runtime default" if threads == 0 else str(threads),
-                "inference_ms": percentiles(runs),
-                "images_per_s": round(len(runs) / (sum(runs) / 1000), 1),
-            }
-        )
-    return rows
+    runs: list[list[float]] = [[] for _ in sessions]
+    for done in range(0, settings.thread_frames, BLOCK):
+        block = range(done, min(done + BLOCK, settings.thread_frames))
+        for session, times in zip(sessions, runs):
+            times += [_timed(lambda i=i: session.run(None, {name: frames_chw[i % len(frames_chw)]})) for i in block]
+    return [
+        {
+            "label": label,
+            "intra_op_threads": threads,
+            "spinning": spinning,
+            "inference_ms": percentiles(times),
+            "images_per_s": round(len(times) / (sum(times) / 1000), 1),
+        }
+        for (label, threads, spinning), times in zip(variants, runs)
+    ]
 
 
 def idle_gap(detector: DetectorConfig, provider: str, frames: list[np.ndarray], settings: EngineSettings) -> dict:
@@ -227,7 +244,7 @@ def bench_provider(
     log.info("%s: batch throughput", provider)
     batches = batch_throughput(model, provider, frames_chw, settings, workdir)
     log.info("%s: thread settings", provider)
-    threads = thread_effect(model, provider, frames_chw, settings)
+    threads = thread_effect(model, provider, frames_chw, thread_variants(detector, settings), settings)
     log.info("%s: idle gap of %.1fs, without and with keep-warm", provider, settings.idle_gap_s)
     idle = idle_gap(detector, provider, frames, settings)
     return {

@@ -14,7 +14,9 @@ HOPS = {
     "trigger_to_verdict": ("t_trigger", "t_verdict"),
     "verdict_to_decision": ("t_verdict", "t_decided"),
     "decision_to_plc_write": ("t_decided", "t_plc_written"),
+    "plc_reply": ("t_plc_sent", "t_plc_written"),  # the PLC's service time and the network's
     "trigger_to_decision": ("t_trigger", "t_decided"),
+    "trigger_to_plc_request": ("t_trigger", "t_plc_sent"),
     "trigger_to_plc_write": ("t_trigger", "t_plc_written"),
 }
 
@@ -35,7 +37,7 @@ def hop_latencies(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
     """Per hop, the latency in ms of every recorded part that has both of its timestamps."""
     rows = list(rows)
     return {
-        name: [(r[end] - r[start]) * 1000 for r in rows if r[start] is not None and r[end] is not None]
+        name: [(r[end] - r[start]) * 1000 for r in rows if r.get(start) is not None and r.get(end) is not None]
         for name, (start, end) in HOPS.items()
     }
 

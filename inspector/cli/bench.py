@@ -51,7 +51,11 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     engine.add_argument("--warmup", type=int, default=20, help="warm-up inspections before measuring")
     engine.add_argument("--batch-sizes", type=_ints, default=(1, 2, 4, 8), help="throughput batch sizes (comma-separated)")
     engine.add_argument("--batch-runs", type=int, default=20, help="timed runs per batch size")
-    engine.add_argument("--threads", type=_ints, default=(1, 2, 4, 0), help="intra-op thread counts to try (0 = default)")
+    engine.add_argument(
+        "--threads", type=_ints, default=(1, 2, 4),
+        help="intra-op thread counts to try (0 = one per usable core); ONNX Runtime's default and the station's "
+        "setting with spinning off are always added",
+    )
     engine.add_argument("--idle-gap-s", type=float, default=2.0, help="idle gap before the first-after-idle inspection")
     engine.add_argument("--idle-trials", type=int, default=5, help="idle gaps measured, without and with keep-warm")
     engine.add_argument("--keep-warm-s", type=float, default=0.5, help="keep-warm period tried in the idle-gap test")

@@ -86,7 +86,17 @@ class DetectorConfig:
         factory=lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider", "CPUExecutionProvider"],
         doc="ONNX Runtime execution providers in order of preference; absent ones are skipped with a warning.",
     )
-    intra_op_threads: int = spec(0, doc="ONNX Runtime intra-op threads (0 = ONNX Runtime's default).", minimum=0)
+    intra_op_threads: int = spec(
+        0,
+        doc="ONNX Runtime intra-op threads; 0 = one per CPU core the detector may use, not pinned to cores "
+        "(ONNX Runtime's own default pins them, which costs latency when other services share the cores).",
+        minimum=0,
+    )
+    intra_op_spinning: bool = spec(
+        True,
+        doc="Let ONNX Runtime's idle threads spin for the next inference: lowest latency on cores of its own; "
+        "off frees the CPU sooner for the services sharing it. 'inspector bench' measures both.",
+    )
     warmup_runs: int = spec(3, doc="Inferences on a blank frame at start, before the first part.", minimum=0)
     keep_warm_s: float = spec(
         0.0,

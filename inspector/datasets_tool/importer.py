@@ -57,9 +57,14 @@ class ImportResult:
         return out
 
 
+def hash_uniform(key: str, seed: int) -> float:
+    """A number in [0, 1) fixed by ``seed:key``: the same key always draws the same number."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
+
+
 def assign_split(key: str, fractions: tuple[float, float, float], seed: int) -> str:
     """The split of a group key: a uniform number from the hash of ``seed:key`` against the cumulative fractions."""
-    u = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
+    u = hash_uniform(key, seed)
     edge = 0.0
     for name, fraction in zip(SPLITS, fractions):
         edge += fraction

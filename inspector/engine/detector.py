@@ -53,7 +53,9 @@ class DefectDetector:
         self.config = config
         self.package = package or load_model_package(config.model)
         meta = self.package.metadata
-        self.session = create_session(str(self.package.onnx_path), config.providers, config.intra_op_threads)
+        self.session = create_session(
+            str(self.package.onnx_path), config.providers, config.intra_op_threads, config.intra_op_spinning
+        )
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self._check_shapes(model_input.shape, self.session.get_outputs()[0].shape)

@@ -88,16 +88,32 @@ def provider_options(provider: ExecutionProvider) -> dict[str, Any]:
     return options
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def create_session(
-    model_path: str, preferred: list[str], intra_op_threads: int = 0
+    model_path: str, preferred: list[str], intra_op_threads: int | None = None, spinning: bool = True
 ) -> ort.InferenceSession:
-    """An inference session on the best available provider, warning on CPU fallback."""
+    """An inference session on the best available provider, warning on CPU fallback.
+
+    ``intra_op_threads``: None leaves ONNX Runtime's default (a thread per
+    physical core, pinned to it); 0 is one thread per usable core, unpinned;
+    otherwise that many. ``spinning`` False makes idle pool threads sleep at
+    once instead of spinning for the next inference.
+    """
     providers = select_providers(preferred)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one frame at a time: no inter-op pool to wake
-    if intra_op_threads:
-        options.intra_op_num_threads = intra_op_threads
+    if intra_op_threads is not None:
+        options.intra_op_num_threads = intra_op_threads or usable_cores()
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(
             model_path,

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import yaml
 
 from inspector.datasets_tool import Dataset, load_dataset
+from inspector.datasets_tool.importer import hash_uniform
 from inspector.errors import ConfigError
 from inspector.training.ultralytics_backend import (
     RESERVED_TRAIN_ARGS,
@@ -59,6 +60,13 @@ class TrainRunConfig:
     seed: int = spec(0, doc="Random seed (training is run deterministically).")
     patience: int = spec(100, doc="Stop after this many epochs without improvement on the val split.", minimum=1)
     close_mosaic: int = spec(5, doc="Turn mosaic augmentation off for the last N epochs.", minimum=0)
+    good_image_fraction: float = spec(
+        1.0,
+        doc="Share of the train split's good images (no defect box) that training sees; the same images every epoch, "
+        "chosen by the seed. Below 1 each epoch is shorter and weighted towards defects; val and test are untouched.",
+        minimum=0.0,
+        maximum=1.0,
+    )
     overrides: dict[str, Any] = spec(
         factory=dict, doc="Further ultralytics training arguments, e.g. {fliplr: 0.5, flipud: 0.5, degrees: 10}."
     )
@@ -119,13 +127,35 @@ def load_run_config(path: Path | None, overrides: dict[str, Any]) -> TrainRunCon
     return run_config_from_dict(data, base_dir)
 
 
-def _training_data_yaml(dataset: Dataset, run_dir: Path) -> Path:
-    """The dataset's data.yaml with ``path`` pointing at where the dataset is now."""
+def training_images(dataset: Dataset, good_fraction: float, seed: int) -> list[Path]:
+    """The train split's trainable images, keeping ``good_fraction`` of the good ones (chosen by ``seed``)."""
+    listed = dataset.root / "train.txt"
+    try:
+        lines = [line.strip() for line in listed.read_text().splitlines() if line.strip()]
+    except OSError as err:
+        raise TrainingError(f"cannot read the dataset's {listed}: {err.strerror}") from err
+    boxed = {image.path.resolve() for image in dataset.images if image.boxes}
+    paths = [(dataset.root / line).resolve() for line in lines]
+    return [p for p in paths if p in boxed or hash_uniform(str(p.relative_to(dataset.root.resolve())), seed) < good_fraction]
+
+
+def _training_data_yaml(dataset: Dataset, run_dir: Path, good_fraction: float, seed: int) -> Path:
+    """The dataset's data.yaml with ``path`` pointing at where the dataset is now.
+
+    Below a ``good_fraction`` of 1 the train list is the run's own ``train.txt``.
+    """
     try:
         data = yaml.safe_load(dataset.data_yaml.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise TrainingError(f"cannot read the dataset's {dataset.data_yaml}: {err}") from err
     data["path"] = str(dataset.root.resolve())
+    if good_fraction < 1.0:
+        images = training_images(dataset, good_fraction, seed)
+        if not images:
+            raise TrainingError(f"no training image is left with good_image_fraction {good_fraction}")
+        (run_dir / "train.txt").write_text("".join(f"{p}\n" for p in images))
+        data["train"] = str((run_dir / "train.txt").resolve())
+        log.info("training on %d of the train split's images (good_image_fraction %.2f)", len(images), good_fraction)
     out = run_dir / "data.yaml"
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
@@ -179,7 +209,7 @@ def train_run(
     elif not resume and (checkpoint_dir(run_dir) / "last.pt").exists():
         raise TrainingError(f"{run_dir} holds a training run already: resume it, or choose another run folder")
     run_dir.mkdir(parents=True, exist_ok=True)
-    data_yaml = _training_data_yaml(dataset, run_dir)
+    data_yaml = _training_data_yaml(dataset, run_dir, config.good_image_fraction, config.seed)
     settings = config.settings()
     record = {
         "config": to_dict(config),

@@ -44,7 +44,9 @@ def test_engine_and_prototype_sections(tmp_path):
     assert all(ordered(p) for p in cpu["stages_ms"].values()) and ordered(cpu["bare_session_run_ms"])
     assert cpu["throughput"]["method"] == "dynamic-batch copy of the model"
     assert [b["batch"] for b in cpu["throughput"]["batches"]] == [1, 2]
-    assert [t["intra_op_threads"] for t in cpu["threads"]] == [1, 0]
+    # the counts asked for, ONNX Runtime's own default, and the station's setting (0 here) with spinning off
+    assert [(t["intra_op_threads"], t["spinning"]) for t in cpu["threads"]] == [(1, True), (0, True), (None, True), (0, False)]
+    assert all(ordered(t["inference_ms"]) for t in cpu["threads"])
     idle = cpu["idle_gap"]
     assert ordered(idle["without_keep_warm"]["first_after_idle_ms"]) and ordered(idle["with_keep_warm"]["first_after_idle_ms"])
     assert idle["without_keep_warm"]["keep_warm_inferences"] == 0

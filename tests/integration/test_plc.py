@@ -50,7 +50,9 @@ def test_each_decision_lands_with_its_part_id_result_and_next_sequence(plc_confi
     tags = plc_config.tags
     try:
         for part_id, result in [(101, "PASS"), (102, "REJECT"), (103, "FAILSAFE_REJECT"), (104, "FAILSAFE_PASS")]:
-            handshake.write_decision(part_id, result)
+            before = time.time()
+            sent, confirmed = handshake.write_decision(part_id, result)
+            assert before <= sent <= confirmed <= time.time()
             held = read_tags(plc_config, tags.part_id.name, tags.result.name, tags.sequence.name, tags.inspections.name)
             assert held == {
                 tags.part_id.name: part_id,

@@ -27,7 +27,7 @@ from inspector.engine.model_package import load_model_package, sha256_of
 from inspector.synthetic import DEFECT_CLASSES, PartGenerator
 from inspector.synthetic.dataset import SplitSpec, write_yolo_dataset
 from inspector.training.package import LINE_MIN_CONFIDENCE, export_package
-from inspector.training.runs import load_run_config, read_run, train_run
+from inspector.training.runs import load_run_config, read_run, train_run, training_images
 from inspector.training.ultralytics_backend import TrainingError
 
 PARTS = 16  # about 8 train, 4 val, 4 test
@@ -161,6 +161,17 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(work):
     assert finished.returncode == 2 and "nothing to resume" in finished.stderr
 
 
+def test_a_good_image_fraction_keeps_every_boxed_image_and_a_fixed_share_of_the_good_ones(work):
+    dataset = load_dataset(work / "dataset")
+    train = {i.path.resolve(): i for i in dataset.split("train")}
+    boxed = {path for path, image in train.items() if image.boxes}
+    everything = training_images(dataset, 1.0, seed=0)
+    assert set(everything) == set(train) and boxed and boxed != set(everything)
+    assert set(training_images(dataset, 0.0, seed=0)) == boxed
+    half = training_images(dataset, 0.5, seed=0)
+    assert boxed <= set(half) <= set(everything) and half == training_images(dataset, 0.5, seed=0)
+
+
 def test_a_second_training_into_a_used_run_folder_is_refused(work):
     run = inspector("train", "--config", "run.yaml", cwd=work, check=False)
     assert run.returncode == 2 and "holds a training run already" in run.stderr
@@ -169,7 +180,7 @@ def test_a_second_training_into_a_used_run_folder_is_refused(work):
 @pytest.mark.parametrize(
     ("setting", "field"),
     [("epoch: 3", "epoch"), ("imgsz: 100", "imgsz"), ("overrides: {flipudd: 0.5}", "overrides.flipudd"),
-     ("overrides: {imgsz: 640}", "overrides.imgsz")],
+     ("overrides: {imgsz: 640}", "overrides.imgsz"), ("good_image_fraction: 1.5", "good_image_fraction")],
 )
 def test_a_bad_run_config_names_the_field(work, tmp_path, setting, field):
     (tmp_path / "bad.yaml").write_text(f"data: {work / 'dataset'}\nrun_dir: runs/x\n{setting}\n")

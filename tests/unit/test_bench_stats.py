@@ -31,7 +31,8 @@ def _row(part_id: int, t: float, result: str = "PASS", camera: str = "top", plc:
     return {
         "camera": camera, "part_id": part_id, "result": result, "t_trigger": t,
         "t_verdict": None if verdict_ms is None else t + verdict_ms / 1000,
-        "t_decided": t + 0.021, "t_plc_written": t + 0.024 if plc else None, "plc_delivered": int(plc),
+        "t_decided": t + 0.021, "t_plc_sent": t + 0.0215 if plc else None,
+        "t_plc_written": t + 0.024 if plc else None, "plc_delivered": int(plc),
         "timings_ms": '{"inference": 15.0}' if verdict_ms is not None else None,
     }
 
@@ -42,6 +43,7 @@ def test_hops_use_only_parts_with_both_timestamps():
     assert set(hops) == set(HOPS)
     assert len(hops["trigger_to_verdict"]) == 1 and len(hops["trigger_to_plc_write"]) == 2
     assert hops["trigger_to_plc_write"][0] == pytest.approx(24.0)
+    assert hops["trigger_to_plc_request"][0] == pytest.approx(21.5) and hops["plc_reply"][0] == pytest.approx(2.5)
     assert stage_latencies(rows) == {"inference": [15.0]}
 
 

@@ -27,7 +27,7 @@ def a_decision(part_id: int, verdict: Verdict | None = None) -> Decision:
     result, source = (verdict.result, "verdict") if verdict else ("FAILSAFE_REJECT", "deadline")
     return Decision(
         "station-1", "top", part_id, part_id, result, source,
-        t_trigger=100.0, t_decided=100.05, plc_delivered=True, t_plc_written=100.06, verdict=verdict,
+        t_trigger=100.0, t_decided=100.05, plc_delivered=True, t_plc_written=100.06, verdict=verdict, t_plc_sent=100.052,
     )
 
 
@@ -58,6 +58,19 @@ def test_reopening_an_existing_store_keeps_its_rows(tmp_path):
     again = Store(tmp_path / "parts.db", tmp_path / "images")
     assert [r["part_id"] for r in rows_of(again)] == [1]
     again.close()
+
+
+def test_a_store_from_before_a_column_existed_gets_it_and_keeps_its_rows(tmp_path):
+    with sqlite3.connect(tmp_path / "parts.db") as old:
+        old.execute("CREATE TABLE parts (camera TEXT, part_id INTEGER, result TEXT, PRIMARY KEY (camera, part_id))")
+        old.execute("INSERT INTO parts VALUES ('top', 1, 'PASS')")
+    store = Store(tmp_path / "parts.db", tmp_path / "images")
+    try:
+        assert {"t_plc_sent", "latency_ms", "detections"} <= set(store.parts.columns_dict)
+        store.record([decision_row(a_decision(2))])
+        assert [(r["part_id"], r["result"], r["t_plc_sent"]) for r in rows_of(store)] == [(1, "PASS", None), (2, "FAILSAFE_REJECT", 100.052)]
+    finally:
+        store.close()
 
 
 def test_decision_row_holds_the_result_timing_and_verdict(store):
