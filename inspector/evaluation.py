@@ -9,6 +9,7 @@ threshold that meets a target false-reject rate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -66,6 +67,16 @@ def threshold_for_false_reject_rate(scored: list[ScoredImage], target_rate: floa
         return 0.0
     # reject when score >= t: t just above the (allowed+1)-th highest good score
     return float(np.nextafter(np.float32(good[allowed]), np.float32(1.0)))
+
+
+def rounded_up(threshold: float, digits: int = 4) -> float:
+    """``threshold`` rounded up at ``digits`` decimals, for a readable metadata file.
+
+    Rounding to nearest could land under the score of the good part the
+    threshold was chosen to pass, and reject it on the line.
+    """
+    step = 10**digits
+    return math.ceil(threshold * step - 1e-9) / step
 
 
 def image_metrics(scored: list[ScoredImage], thresholds: dict[str, float]) -> dict:

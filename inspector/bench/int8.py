@@ -49,6 +49,22 @@ class Int8Settings:
     eval_defect_rate: float = 0.5
     latency_frames: int = 100
     float_head: bool = True
+    reduce_range: bool | None = None  # None: on when the CPU lacks VNNI (see cpu_has_vnni)
+
+
+def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU has VNNI (AVX-512 VNNI or AVX-VNNI) integer dot products; False when unknown.
+
+    Without VNNI, x86 INT8 kernels multiply uint8 activations by int8 weights
+    with an instruction that saturates 16-bit sums; 8-bit weights then
+    overflow and the model's scores fall apart. 7-bit weights
+    (``reduce_range``) stay clear of it.
+    """
+    try:
+        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
 def calibration_images(package: ModelPackage, settings: Int8Settings) -> Iterator[np.ndarray]:
@@ -116,6 +132,7 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
     try:
         q.quant_pre_process(str(package.onnx_path), str(prepared), skip_symbolic_shape=True)
         excluded = head_nodes(prepared) if settings.float_head else []
+        reduce_range = not cpu_has_vnni() if settings.reduce_range is None else settings.reduce_range
         t0 = time.perf_counter()
         q.quantize_static(
             str(prepared),
@@ -125,6 +142,7 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
             activation_type=q.QuantType.QUInt8,
             weight_type=q.QuantType.QInt8,
             per_channel=True,
+            reduce_range=reduce_range,
             calibrate_method=q.CalibrationMethod.MinMax,
             nodes_to_exclude=excluded,
             # fold activation ranges every 16 images instead of holding every image's activations in memory
@@ -141,7 +159,7 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
         "tool": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",
         "activations": "uint8",
-        "weights": "int8 per channel",
+        "weights": "int8 per channel" + (" (7-bit range: reduce_range)" if reduce_range else ""),
         "calibration": "MinMax",
         "calibration_images": settings.calibration_images,
         "calibration_source": str(settings.calibration_folder or "synthetic parts of the model's training generator"),
@@ -213,7 +231,7 @@ def compare_int8(detector: DetectorConfig, fp32: ModelPackage, int8: ModelPackag
         **result,
         "package": str(int8.onnx_path),
         "calibration_images": settings.calibration_images,
-        "calibration_method": "MinMax, QDQ, uint8 activations, int8 per-channel weights"
+        "calibration_method": f"MinMax, QDQ, uint8 activations, {int8.metadata.training['quantization']['weights']} weights"
         + (", detection head decoding in float" if settings.float_head else ""),
         "eval_images": settings.eval_images,
         "eval_seed": settings.eval_seed,

@@ -22,7 +22,7 @@ from inspector.config.schema import DetectorConfig
 from inspector.datasets_tool import load_dataset
 from inspector.engine.detector import DefectDetector
 from inspector.engine.model_package import ModelMetadata, ModelPackage, load_model_package, sha256_of, write_metadata
-from inspector.evaluation import image_metrics, score_images, threshold_for_false_reject_rate
+from inspector.evaluation import image_metrics, rounded_up, score_images, threshold_for_false_reject_rate
 from inspector.training.runs import read_run
 from inspector.training.ultralytics_backend import TrainingError, checkpoint_dir, export_onnx
 
@@ -98,7 +98,7 @@ def export_package(
             "detector.min_confidence in the station config to match.",
             100 * target_false_reject_rate, chosen, threshold,
         )
-    thresholds = {c: round(threshold, 4) for c in dataset.classes}
+    thresholds = {c: rounded_up(threshold) for c in dataset.classes}
     metrics: dict[str, Any] = {"validation": image_metrics(val, thresholds)}
     if dataset.splits.get("test"):
         metrics["test"] = image_metrics(score_images(detector, dataset.samples("test")), thresholds)

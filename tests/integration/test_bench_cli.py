@@ -11,7 +11,9 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
+from inspector.bench.int8 import cpu_has_vnni
 from inspector.cli import main
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.engine.detector import DefectDetector
@@ -79,6 +81,8 @@ def test_int8_section_writes_a_package_the_line_can_load(tmp_path):
     package = load_model_package(q["package"])  # sha256 in its metadata matches
     assert package.metadata.onnx_sha256 == sha256_of(package.onnx_path)
     assert package.metadata.version.endswith("-int8") and package.metadata.training["quantization"]["format"] == "QDQ"
+    # without VNNI, 8-bit weights saturate ONNX Runtime's x86 kernels: 7-bit weights are chosen
+    assert ("reduce_range" in package.metadata.training["quantization"]["weights"]) == (not cpu_has_vnni())
     assert package.metadata.metrics["held_out"]["good_images"] + package.metadata.metrics["held_out"]["defective_images"] == 6
     base = load_config(DEFAULT_CONFIG).detector
     fp32 = DefectDetector(dataclasses.replace(base, providers=["CPUExecutionProvider"]))
@@ -91,6 +95,16 @@ def test_int8_section_writes_a_package_the_line_can_load(tmp_path):
     for label in ("fp32", "int8"):
         assert ordered(q[label]["latency_ms"]) and q[label]["metrics"]["good_images"] + q[label]["metrics"]["defective_images"] == 6
     assert q["speedup_p50"] > 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "vnni"),
+    [("fpu sse avx2 fma", False), ("fpu avx2 avx512f avx512_vnni", True), ("fpu avx2 avx_vnni", True)],
+)
+def test_vnni_is_read_from_the_cpu_flags(tmp_path, flags, vnni):
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\n")
+    assert cpu_has_vnni(tmp_path / "cpuinfo") is vnni
+    assert cpu_has_vnni(tmp_path / "missing") is False
 
 
 def test_unknown_section_is_refused_by_name(capsys):

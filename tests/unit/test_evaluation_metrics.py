@@ -18,6 +18,7 @@ from inspector.evaluation import (
     operating_point,
     per_class_detection,
     roc_curve,
+    rounded_up,
     threshold_for_false_reject_rate,
 )
 from inspector.training.package import finite
@@ -79,6 +80,15 @@ def test_the_operating_point_meets_the_target_false_reject_rate_with_the_lowest_
     strict = operating_point(SCORED, 0.0, CLASSES)
     assert strict["false_reject_rate"] == 0.0 and strict["threshold"] > 0.6
     assert threshold_for_false_reject_rate(SCORED, 1.0) == 0.0
+
+
+def test_a_stored_threshold_still_passes_the_good_part_it_was_chosen_to_pass():
+    # a good part scoring 0.20716: to nearest, 0.2072 would still pass it, but 0.20724 -> 0.2072 would not
+    good_score = np.float32(0.20724)
+    chosen = threshold_for_false_reject_rate([good(float(good_score)), good(0.1), bad("dent", dent=0.9)], 0.0)
+    stored = rounded_up(chosen)
+    assert stored == 0.2073 and good_score < stored
+    assert rounded_up(0.2072) == 0.2072 and rounded_up(0.5) == 0.5  # already at four decimals: unchanged
 
 
 def metadata(**thresholds: float) -> ModelMetadata:
