@@ -120,7 +120,7 @@ class Decision:
     t_plc_written: float | None = None  # the PLC confirmed the write
     plc_error: str = ""
     verdict: Verdict | None = None
-    t_plc_sent: float | None = None  # the write request went out to the PLC
+    t_plc_sent: float | None = None  # the write request was handed to the PLC driver
 
     @property
     def latency_ms(self) -> float | None:

@@ -47,10 +47,10 @@ class ResultHandshake:
             self.sequence = int(held or 0)
 
     def write_decision(self, part_id: int, result: str) -> tuple[float, float]:
-        """Deliver one decision; return when the request went out and when the PLC confirmed it (epoch s).
+        """Deliver one decision; return when the write went to the PLC driver and when the PLC confirmed it (epoch s).
 
         Raises PlcError. The time between the two is the PLC's own service time
-        plus the network's, which Inspector does not control.
+        and the network's (plus pycomm3 encoding the request, a fraction of a ms).
         """
         self._connect()
         sequence = next_in_dint(self.sequence)

@@ -165,7 +165,7 @@ def _concurrent_throughput(model: Path, provider: str, frames_chw: list[np.ndarr
 def thread_variants(detector: DetectorConfig, settings: EngineSettings) -> list[tuple[str, int | None, bool]]:
     """(label, intra-op threads, spinning) of each session setting to compare."""
     variants: list[tuple[str, int | None, bool]] = [
-        (f"{n} (0: one per usable core)" if n == 0 else str(n), n, True) for n in settings.thread_counts
+        ("one per usable core" if n == 0 else str(n), n, True) for n in settings.thread_counts
     ]
     variants.append(("ONNX Runtime default (pinned)", None, True))
     configured = detector.intra_op_threads
