@@ -70,14 +70,12 @@ class Store:
             self.image_dir.mkdir(parents=True, exist_ok=True)
             self.db = sqlite_utils.Database(sqlite3.connect(str(database), check_same_thread=False))
             self.db.enable_wal()
-            if "parts" not in self.db.table_names():
-                self.db["parts"].create(PARTS_COLUMNS, pk=PARTS_PK)
-                self.db["parts"].create_index(["t_trigger"])
-            else:
-                self._add_missing_columns("parts", PARTS_COLUMNS)
-            if "alarms" not in self.db.table_names():
-                self.db["alarms"].create(ALARMS_COLUMNS, pk="id")
-                self.db["alarms"].create_index(["t"])
+            for table, columns, pk, time_column in (("parts", PARTS_COLUMNS, PARTS_PK, "t_trigger"), ("alarms", ALARMS_COLUMNS, "id", "t")):
+                if table not in self.db.table_names():
+                    self.db[table].create(columns, pk=pk)
+                    self.db[table].create_index([time_column])
+                else:
+                    self._add_missing_columns(table, columns)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the store at {database}: {err}") from err
         self.parts = self.db["parts"]

@@ -4,7 +4,7 @@ Named ``datasets_tool`` so it never shadows the well-known ``datasets`` library.
 See :mod:`inspector.datasets_tool.manifest` for the format.
 """
 
-from inspector.datasets_tool.importer import ImportOptions, ImportResult, import_dataset
+from inspector.datasets_tool.importer import ImportOptions, ImportResult, hash_uniform, import_dataset
 from inspector.datasets_tool.manifest import Dataset, DatasetError, DatasetImage, LabelBox, load_dataset
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ImportOptions",
     "ImportResult",
     "LabelBox",
+    "hash_uniform",
     "import_dataset",
     "load_dataset",
 ]

@@ -29,8 +29,7 @@ from typing import Any, Callable
 
 import yaml
 
-from inspector.datasets_tool import Dataset, load_dataset
-from inspector.datasets_tool.importer import hash_uniform
+from inspector.datasets_tool import Dataset, hash_uniform, load_dataset
 from inspector.errors import ConfigError
 from inspector.training.ultralytics_backend import (
     RESERVED_TRAIN_ARGS,
