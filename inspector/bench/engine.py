@@ -22,6 +22,7 @@ from inspector.bench.batching import check_batch_equivalence, make_dynamic_batch
 from inspector.bench.stats import percentiles
 from inspector.config.schema import DetectorConfig
 from inspector.engine.detector import DefectDetector
+from inspector.engine.cpu_graph_rewrites import load_rewritten
 from inspector.engine.providers import create_session
 from inspector.errors import InspectorError
 
@@ -71,22 +72,35 @@ def open_detector(detector: DetectorConfig, provider: str, **overrides: Any) -> 
     return engine
 
 
-def stage_latency(engine: DefectDetector, frames: list[np.ndarray], settings: EngineSettings) -> dict:
-    """Per-frame stage latency of ``inspect`` beside a bare ``session.run`` on the same tensors.
+def bare_sessions(engine: DefectDetector) -> tuple[dict[str, ort.InferenceSession], dict[str, int]]:
+    """Plain sessions with ONNX Runtime's defaults on the engine's provider, and the rewrites applied.
 
-    The bare session is a plain ``InferenceSession`` with ONNX Runtime's
-    defaults on the same provider: what a prototype that calls ONNX Runtime
-    directly would get for inference alone.
+    ``bare_session_run`` loads the model file as exported: what a prototype
+    calling ONNX Runtime directly gets. On the CPU, with
+    ``detector.cpu_graph_rewrites`` on, ``bare_session_run_rewritten`` loads
+    the graph the detector runs, so the report separates what the rewrites
+    save from what Inspector adds around the runtime.
     """
-    provider = engine.providers[0]
-    bare = ort.InferenceSession(str(engine.package.onnx_path), providers=[provider])
-    name = bare.get_inputs()[0].name
+    provider, path = engine.providers[0], str(engine.package.onnx_path)
+    sessions = {"bare_session_run": ort.InferenceSession(path, providers=[provider])}
+    applied: dict[str, int] = {}
+    if engine.config.cpu_graph_rewrites and provider == "CPUExecutionProvider":
+        rewritten, applied = load_rewritten(path)
+        sessions["bare_session_run_rewritten"] = ort.InferenceSession(rewritten, providers=[provider])
+    return sessions, applied
+
+
+def stage_latency(engine: DefectDetector, frames: list[np.ndarray], settings: EngineSettings) -> dict:
+    """Per-frame stage latency of ``inspect`` beside bare ``session.run`` calls on the same tensors."""
+    bare, applied = bare_sessions(engine)
+    name = engine.input_name
     tensors = [engine.letterbox(f).copy() for f in frames]
     for i in range(settings.warmup):
         engine.inspect(frames[i % len(frames)])
-        bare.run(None, {name: tensors[i % len(tensors)]})
+        for session in bare.values():
+            session.run(None, {name: tensors[i % len(tensors)]})
     stages: dict[str, list[float]] = {"preprocess": [], "inference": [], "postprocess": [], "total": []}
-    bare_ms: list[float] = []
+    bare_ms: dict[str, list[float]] = {label: [] for label in bare}
     done = 0
     while done < settings.frames:
         block = range(done, min(done + BLOCK, settings.frames))
@@ -96,14 +110,14 @@ def stage_latency(engine: DefectDetector, frames: list[np.ndarray], settings: En
             stages["total"].append((time.perf_counter() - t0) * 1000)
             for stage, ms in result.timings_ms.items():
                 stages[stage].append(ms)
-        for i in block:
-            tensor = tensors[i % len(tensors)]
-            bare_ms.append(_timed(lambda: bare.run(None, {name: tensor})))
+        for label, session in bare.items():
+            bare_ms[label] += [_timed(lambda i=i: session.run(None, {name: tensors[i % len(tensors)]})) for i in block]
         done = block.stop
     return {
         "stages_ms": {k: percentiles(v) for k, v in stages.items()},
-        "bare_session_run_ms": percentiles(bare_ms),
-        "samples_ms": {"total": stages["total"], "bare_session_run": bare_ms},
+        **{f"{label}_ms": percentiles(times) for label, times in bare_ms.items()},
+        "graph_rewrites": applied,
+        "samples_ms": {"total": stages["total"], **bare_ms},
     }
 
 
@@ -174,10 +188,14 @@ def thread_variants(detector: DetectorConfig, settings: EngineSettings) -> list[
 
 
 def thread_effect(
-    model: Path, provider: str, frames_chw: list[np.ndarray], variants: list[tuple[str, int | None, bool]], settings: EngineSettings
+    model: Path, provider: str, frames_chw: list[np.ndarray], variants: list[tuple[str, int | None, bool]],
+    settings: EngineSettings, cpu_graph_rewrites: bool,
 ) -> list[dict]:
-    """Inference latency and batch-1 throughput of each session setting, measured in alternating blocks."""
-    sessions = [create_session(str(model), [provider], threads, spinning) for _, threads, spinning in variants]
+    """Inference latency and batch-1 throughput of each session setting, on the graph the detector runs,
+    measured in alternating blocks."""
+    sessions = [
+        create_session(str(model), [provider], threads, spinning, cpu_graph_rewrites) for _, threads, spinning in variants
+    ]
     name = sessions[0].get_inputs()[0].name
     for session in sessions:
         for i in range(5):
@@ -244,7 +262,9 @@ def bench_provider(
     log.info("%s: batch throughput", provider)
     batches = batch_throughput(model, provider, frames_chw, settings, workdir)
     log.info("%s: thread settings", provider)
-    threads = thread_effect(model, provider, frames_chw, thread_variants(detector, settings), settings)
+    threads = thread_effect(
+        model, provider, frames_chw, thread_variants(detector, settings), settings, detector.cpu_graph_rewrites
+    )
     log.info("%s: idle gap of %.1fs, without and with keep-warm", provider, settings.idle_gap_s)
     idle = idle_gap(detector, provider, frames, settings)
     return {

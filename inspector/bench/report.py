@@ -25,6 +25,8 @@ HISTOGRAM_NAME = "latency_histogram.png"
 # targets of the benchmark's own checks
 LINE_VS_BARE_RUN_MAX = 1.25
 DETECTOR_VS_ULTRALYTICS_MAX = 0.8
+# bare session.run results of the engine section: the model file as exported, and the graph as the detector runs it
+BARE_RUNS = {"bare_session_run": "bare session.run", "bare_session_run_rewritten": "bare session.run, rewritten graph"}
 
 
 def _strip_samples(value: Any) -> Any:
@@ -49,7 +51,11 @@ def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"check": f"zero silent drops over {line['accounting']['triggered']} parts", "value": drops, "limit": 0, "ok": drops == 0})
         out.append({"check": "fail-safe decisions", "value": line["failsafe"], "limit": "reported", "ok": True})
     if line and engine:
-        bare = engine["bare_session_run_ms"]["p50"]
+        # against the faster of the bare runs: with the graph rewritten for the CPU, the line gets no credit for them
+        bare_label, bare = min(
+            ((label, engine[f"{key}_ms"]["p50"]) for key, label in BARE_RUNS.items() if f"{key}_ms" in engine),
+            key=lambda run: run[1],
+        )
         hops = line["hops_ms"]
         # The first: what Inspector controls, trigger to the write request leaving for the PLC. The second adds the
         # PLC's reply time (on the simulator, a pure-Python server, mostly its own parsing: see the plc_reply hop).
@@ -57,7 +63,7 @@ def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
                           ("trigger_to_plc_write", f"trigger to PLC write confirmed (PLC reply p50 {round(hops['plc_reply']['p50'], 1)} ms)")):
             ratio = hops[hop]["p50"] / bare
             out.append({
-                "check": f"line latency p50, {what} / bare session.run p50 ({engine['provider']})",
+                "check": f"line latency p50, {what} / {bare_label} p50 ({engine['provider']})",
                 "value": round(ratio, 3), "limit": LINE_VS_BARE_RUN_MAX, "ok": ratio <= LINE_VS_BARE_RUN_MAX,
             })
     prototype = report.get("prototype")
@@ -173,7 +179,13 @@ def _engine_section(p: dict[str, Any]) -> list[str]:
     lines += ["Per-frame latency after warm-up, split by stage, beside a bare `session.run` on the same letterboxed frames:", "", *PCT_HEADER]
     for stage, pct in p["stages_ms"].items():
         lines.append(_pct_row(f"detector: {stage}", pct))
-    lines += [_pct_row("bare session.run", p["bare_session_run_ms"]), ""]
+    for key, label in BARE_RUNS.items():
+        if f"{key}_ms" in p:
+            lines.append(_pct_row(label, p[f"{key}_ms"]))
+    if p.get("graph_rewrites"):
+        applied = ", ".join(f"{name} ×{count}" for name, count in p["graph_rewrites"].items())
+        lines += ["", f"The detector runs the graph rewritten for the CPU provider ({applied}; `detector.cpu_graph_rewrites`)."]
+    lines.append("")
     t = p["throughput"]
     lines += [f"Throughput ({t['method']}):", "", "| batch | images/s | batch latency p50 ms |", "|---|---|---|"]
     for b in t["batches"]:

@@ -54,7 +54,8 @@ class DefectDetector:
         self.package = package or load_model_package(config.model)
         meta = self.package.metadata
         self.session = create_session(
-            str(self.package.onnx_path), config.providers, config.intra_op_threads, config.intra_op_spinning
+            str(self.package.onnx_path), config.providers, config.intra_op_threads, config.intra_op_spinning,
+            config.cpu_graph_rewrites,
         )
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import onnxruntime as ort
 
+from inspector.engine.cpu_graph_rewrites import load_rewritten
 from inspector.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,21 @@ def usable_cores() -> int:
 
 
 def create_session(
-    model_path: str, preferred: list[str], intra_op_threads: int | None = None, spinning: bool = True
+    model_path: str,
+    preferred: list[str],
+    intra_op_threads: int | None = None,
+    spinning: bool = True,
+    cpu_graph_rewrites: bool = False,
 ) -> ort.InferenceSession:
     """An inference session on the best available provider, warning on CPU fallback.
 
     ``intra_op_threads``: None leaves ONNX Runtime's default (a thread per
     physical core, pinned to it); 0 is one thread per usable core, unpinned;
     otherwise that many. ``spinning`` False makes idle pool threads sleep at
-    once instead of spinning for the next inference.
+    once instead of spinning for the next inference. ``cpu_graph_rewrites``:
+    when the session runs on the CPU (chosen, or fallen back to from a GPU
+    provider that is in the build but finds no GPU), it is made again on the
+    graph with :mod:`~inspector.engine.cpu_graph_rewrites` applied.
     """
     providers = select_providers(preferred)
     options = ort.SessionOptions()
@@ -114,14 +122,14 @@ def create_session(
         options.intra_op_num_threads = intra_op_threads or usable_cores()
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        session = ort.InferenceSession(
-            model_path,
-            sess_options=options,
-            providers=[(p.name, provider_options(p)) for p in providers],
-        )
-    except Exception as err:  # onnxruntime raises its own untyped exceptions
-        raise ModelError(f"ONNX Runtime cannot load {model_path}: {err}") from err
+
+    def open_session(model: str | bytes, chosen: list[ExecutionProvider]) -> ort.InferenceSession:
+        try:
+            return ort.InferenceSession(model, sess_options=options, providers=[(p.name, provider_options(p)) for p in chosen])
+        except Exception as err:  # onnxruntime raises its own untyped exceptions
+            raise ModelError(f"ONNX Runtime cannot load {model_path}: {err}") from err
+
+    session = open_session(model_path, providers)
     used = session.get_providers()
     wanted_accelerator = any(KNOWN_PROVIDERS[n].accelerated for n in preferred)
     if wanted_accelerator and not any(KNOWN_PROVIDERS.get(n, KNOWN_PROVIDERS["CPUExecutionProvider"]).accelerated for n in used):
@@ -129,6 +137,11 @@ def create_session(
             "no GPU/NPU execution provider could be used (configured: %s); running on the CPU",
             ", ".join(preferred),
         )
+    if cpu_graph_rewrites and used[0] == "CPUExecutionProvider":
+        rewritten, applied = load_rewritten(model_path)
+        if applied:
+            session = open_session(rewritten, [KNOWN_PROVIDERS["CPUExecutionProvider"]])
+        log.info("graph rewrites for the CPU provider: %s", ", ".join(f"{k} x{n}" for k, n in applied.items()) or "none matched")
     log.info("detector session providers: %s", ", ".join(used))
     return session
 

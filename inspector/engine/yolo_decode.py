@@ -34,14 +34,13 @@ def decode_yolo(
     """Decode one image's raw output (``(4 + C) x N`` or ``1 x (4 + C) x N``)."""
     pred = output[0] if output.ndim == 3 else output
     class_scores = pred[4:]
-    class_ids = class_scores.argmax(axis=0)
-    scores = class_scores[class_ids, np.arange(class_scores.shape[1])]
+    scores = class_scores.max(axis=0)
     keep = scores > min_confidence
     if not keep.any():
         return RawDetections(np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, np.int64))
     cx, cy, w, h = pred[:4, keep]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    scores, class_ids = scores[keep], class_ids[keep]
+    scores, class_ids = scores[keep], class_scores[:, keep].argmax(axis=0)  # the best class of kept anchors only
     kept = nms(boxes + (class_ids * MAX_BOX_SIDE)[:, None], scores, iou_threshold)[:max_detections]
     return RawDetections(boxes[kept], scores[kept], class_ids[kept])
 

@@ -69,3 +69,19 @@ def test_checks_compare_the_line_with_the_bare_runtime_and_the_prototype():
     assert "PLC reply p50 3.0 ms" in confirmed["check"]  # the PLC's own time, named beside the check it fails
     assert confirmed["value"] > LINE_VS_BARE_RUN_MAX and confirmed["ok"] is False
     assert by_name["Inspector detector p50 / ultralytics predict p50"]["ok"] is True
+
+
+def test_the_line_is_measured_against_the_faster_bare_run():
+    from inspector.bench.report import checks
+
+    line = _line_result()
+    request_p50 = line["hops_ms"]["trigger_to_plc_request"]["p50"]
+    engine = {
+        "provider": "CPUExecutionProvider",
+        "status": "measured",
+        "bare_session_run_ms": {"p50": request_p50 / 1.1},
+        "bare_session_run_rewritten_ms": {"p50": request_p50 / 1.3},  # the graph the detector runs, faster
+    }
+    (request,) = [c for c in checks({"line": line, "engine": [engine]}) if "write request" in c["check"]]
+    assert "rewritten graph" in request["check"]
+    assert request["value"] == 1.3 and request["ok"] is False  # no credit for the rewrites in the line's ratio
