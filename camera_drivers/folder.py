@@ -39,11 +39,29 @@ class FolderReplayCamera(HostPacedDriver):
             raise CameraError(f"camera {self.config.name}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
         self._next = 0
         self._served = 0
+        self._prepared: tuple[np.ndarray, str, Path] | CameraError | None = None
 
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "folder": self.config.folder, "images": len(getattr(self, "_files", [])), "rate_hz": self.config.rate_hz}
 
+    def prepare_next(self) -> None:
+        """Read the next image between triggers, as a camera has its frame in a buffer when the grab
+        comes; an image that cannot be read is reported by the grab of its own part, not here."""
+        if self._prepared is None and (self.config.loop or self._next < len(self._files)):
+            try:
+                self._prepared = self._read_next()
+            except CameraError as err:
+                self._prepared = err
+
     def next_frame(self) -> Grab:
+        prepared, self._prepared = self._prepared, None
+        if isinstance(prepared, CameraError):
+            raise prepared
+        pixels, fmt, path = prepared or self._read_next()
+        self._served += 1
+        return Grab(pixels, fmt, str(path), time.time(), self._served)
+
+    def _read_next(self) -> tuple[np.ndarray, str, Path]:
         if self._next >= len(self._files):
             if not self.config.loop:
                 raise CameraError(f"camera {self.config.name}: replay folder exhausted after {len(self._files)} images")
@@ -54,5 +72,4 @@ class FolderReplayCamera(HostPacedDriver):
         if pixels is None:
             raise CameraError(f"camera {self.config.name}: cannot decode image {path}")
         pixels, fmt = pixel_format_of(pixels, f"camera {self.config.name}: image {path}")
-        self._served += 1
-        return Grab(pixels, fmt, str(path), time.time(), self._served)
+        return pixels, fmt, path

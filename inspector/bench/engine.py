@@ -121,6 +121,38 @@ def stage_latency(engine: DefectDetector, frames: list[np.ndarray], settings: En
     }
 
 
+def bare_runs_at_rate(detector: DetectorConfig, frames: list[np.ndarray], rate_hz: float, count: int) -> dict:
+    """Bare ``session.run`` p50s with the frames arriving at the line's part rate, not back to back.
+
+    Between parts at 10 per second the runtime's threads go to sleep and the
+    other processes take the caches; the first inference after such a gap
+    is slower than one of a back-to-back loop. This is the runtime's own time
+    under the line's cadence, so the line's ratio measures what the line
+    adds. Each bare session gets ``count`` inferences, one per period of
+    ``1 / rate_hz``, the sessions taking turns in blocks.
+    """
+    engine = DefectDetector(dataclasses.replace(detector, warmup_runs=0))
+    try:
+        sessions, _ = bare_sessions(engine)
+        name = engine.input_name
+        tensors = [engine.letterbox(f).copy() for f in frames]
+    finally:
+        engine.close()
+    for session in sessions.values():
+        for tensor in tensors[:5]:
+            session.run(None, {name: tensor})
+    period = 1.0 / rate_hz
+    runs: dict[str, list[float]] = {label: [] for label in sessions}
+    next_tick = time.monotonic()
+    for done in range(0, count, BLOCK):
+        for label, session in sessions.items():
+            for i in range(done, min(done + BLOCK, count)):
+                next_tick += period
+                time.sleep(max(next_tick - time.monotonic(), 0))
+                runs[label].append(_timed(lambda i=i: session.run(None, {name: tensors[i % len(tensors)]})))
+    return {"rate_hz": rate_hz, "provider": engine.providers[0], **{f"{label}_ms": percentiles(t) for label, t in runs.items()}}
+
+
 def batch_throughput(
     model: Path, provider: str, frames_chw: list[np.ndarray], settings: EngineSettings, workdir: Path
 ) -> dict:

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("engine", "compare", "line", "int8")
 DEFAULT_SECTIONS = ("engine", "compare", "line")
+BARE_AT_RATE_RUNS = 150  # bare inferences per session at the line's cadence (15 s each at 10 parts/s)
 
 
 def _names(text: str) -> list[str]:
@@ -89,7 +90,7 @@ def default_out_dir(config_file: Path, database: str) -> Path:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from inspector.bench.engine import EngineSettings, bench_engine, providers_present
+    from inspector.bench.engine import EngineSettings, bare_runs_at_rate, bench_engine, providers_present
     from inspector.bench.frames import station_frames
     from inspector.bench.line import LineSettings, run_line
     from inspector.bench.machine import machine_record
@@ -129,6 +130,10 @@ def run_bench(args: argparse.Namespace) -> int:
             line_dir = out / "line-data" if args.keep_line_data else tmp_dir / "line"
             line_settings = LineSettings(parts=args.parts, rate_hz=args.rate, budget_ms=args.budget_ms, camera=args.camera)
             report["line"] = run_line(config, line_dir, line_settings)
+            print(f"line: bare session.run at {args.rate:g}/s, the line's cadence", file=sys.stderr)
+            report["line"]["bare_at_line_rate"] = bare_runs_at_rate(
+                config.detector, frames or station_frames(config, 32), args.rate, min(args.parts, BARE_AT_RATE_RUNS)
+            )
         if "int8" in sections:
             from inspector.bench.int8 import Int8Settings, compare_int8, quantize_package
             from inspector.engine.model_package import load_model_package

@@ -14,9 +14,9 @@ architecture, a quantized model) is left as it is.
 - ``split_conv``: a convolution (with SiLU) whose output is split on the
   channel axis becomes one convolution per part. ``Split`` has no blocked
   (NCHWc) kernel, so each one forced a reorder of its input and outputs.
-- ``concat_conv``: a channel concatenation read only by a 1x1 convolution
-  (the end of every C2f block, SPPF, the neck) becomes one 1x1 convolution per
-  input, summed. Same products, added in another order: outputs differ by
+- ``concat_conv``: a channel concatenation read only by 1x1 convolutions
+  (the end of every C2f block, SPPF, the neck) becomes, for each of them, one
+  1x1 convolution per input, summed. Same products, added in another order: outputs differ by
   float rounding (under 0.01 px in box coordinates on the bundled model). An
   input that is a nearest-neighbour upsample (the neck's) is convolved before
   it is upsampled, on a quarter of the pixels: a 1x1 convolution and a

@@ -74,6 +74,11 @@ def test_line_section_accounts_for_every_part(tmp_path):
     assert a["silent_drops"] == 0 and a["missing_part_ids"] == 0
     assert sum(line["results"].values()) == 6
     assert ordered(line["hops_ms"]["trigger_to_plc_write"])
+    # the bare runtime at the line's cadence, on the file as exported and on the graph the detector runs
+    paced = line["bare_at_line_rate"]
+    assert paced["rate_hz"] == 5 and paced["provider"] == "CPUExecutionProvider"
+    assert paced["bare_session_run_ms"]["count"] == 6 and ordered(paced["bare_session_run_rewritten_ms"])
+    assert any("at the line's 5 parts/s" in c["check"] and c["ok"] is not None for c in report["checks"])
     assert {c["check"].split(" (")[0] for c in report["checks"]} >= {"zero silent drops over 6 parts", "fail-safe decisions"}
 
 

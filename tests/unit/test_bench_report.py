@@ -63,7 +63,7 @@ def test_checks_compare_the_line_with_the_bare_runtime_and_the_prototype():
     }
     by_name = {c["check"]: c for c in checks(report)}
     # measured against the provider that ran, not the missing one
-    request = by_name["line latency p50, trigger to PLC write request / bare session.run p50 (CPUExecutionProvider)"]
+    request = by_name["line latency p50, trigger to PLC write request / bare session.run back to back (CPUExecutionProvider) p50"]
     assert request["value"] == 1.2 and request["ok"] is True
     confirmed = next(c for c in by_name.values() if c["check"].startswith("line latency p50, trigger to PLC write confirmed"))
     assert "PLC reply p50 3.0 ms" in confirmed["check"]  # the PLC's own time, named beside the check it fails
@@ -85,3 +85,20 @@ def test_the_line_is_measured_against_the_faster_bare_run():
     (request,) = [c for c in checks({"line": line, "engine": [engine]}) if "write request" in c["check"]]
     assert "rewritten graph" in request["check"]
     assert request["value"] == 1.3 and request["ok"] is False  # no credit for the rewrites in the line's ratio
+
+
+def test_with_bare_runs_at_the_line_rate_those_judge_and_back_to_back_is_information():
+    from inspector.bench.report import checks
+
+    line = _line_result()
+    request_p50 = line["hops_ms"]["trigger_to_plc_request"]["p50"]
+    line["bare_at_line_rate"] = {
+        "rate_hz": 10, "provider": "CPUExecutionProvider",
+        "bare_session_run_ms": {"p50": request_p50 / 1.1}, "bare_session_run_rewritten_ms": {"p50": request_p50 / 1.2},
+    }
+    engine = {"provider": "CPUExecutionProvider", "status": "measured", "bare_session_run_rewritten_ms": {"p50": request_p50 / 1.4}}
+    requests = [c for c in checks({"line": line, "engine": [engine]}) if "write request" in c["check"]]
+    judged, information = requests
+    assert "at the line's 10 parts/s" in judged["check"] and "rewritten graph" in judged["check"]
+    assert judged["value"] == 1.2 and judged["ok"] is True
+    assert "back to back" in information["check"] and information["value"] == 1.4 and information["ok"] is None

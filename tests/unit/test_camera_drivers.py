@@ -183,6 +183,34 @@ def test_folder_replay_serves_images_in_name_order_and_loops(tmp_path):
     assert names == ["a_mono.png", "b_colour.png", "a_mono.png"]
 
 
+def test_folder_replay_reads_ahead_between_triggers_in_the_same_order(tmp_path):
+    folder = image_folder(tmp_path / "replay")
+    with make_driver(camera_config("folder", folder, loop=False)) as cam:
+        cam.prepare_next()
+        (folder / "a_mono.png").unlink()  # already read: the grab hands over what prepare_next read
+        first = cam.capture()
+        cam.prepare_next()
+        second = cam.capture()
+        cam.prepare_next()  # nothing left to read ahead: the next grab says so
+        with pytest.raises(CameraError, match="exhausted"):
+            cam.capture()
+    assert [Path(first.source).name, Path(second.source).name] == ["a_mono.png", "b_colour.png"]
+    assert (first.pixel_format, second.pixel_format) == ("Mono8", "BGR8")
+
+
+def test_an_image_that_fails_while_read_ahead_fails_the_grab_of_its_own_part(tmp_path):
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((4, 4), np.uint8))
+    (folder / "b.png").write_bytes(b"not a png")
+    with make_driver(camera_config("folder", folder)) as cam:
+        assert Path(cam.capture().source).name == "a.png"
+        cam.prepare_next()  # reads b.png: fails, but that is the next part's
+        with pytest.raises(CameraError, match="b.png"):
+            cam.capture()
+        assert Path(cam.capture().source).name == "a.png"  # and the replay goes on
+
+
 def test_folder_replay_reports_mono_and_colour_formats(tmp_path):
     folder = image_folder(tmp_path / "replay")
     with make_driver(camera_config("folder", folder)) as cam:
