@@ -151,3 +151,43 @@ def test_unacknowledged_results_raise_an_alarm(plc_config, simulator, tmp_path):
     assert decision.plc_delivered and decision.part_id == 7
     alarm = next(m for m in messages if isinstance(m, Alarm))
     assert alarm.code == "plc_ack_timeout" and "sequence 1" in alarm.text
+
+
+def test_the_heartbeat_goes_in_the_gap_after_a_decision_and_keeps_its_period(plc_config, simulator, tmp_path):
+    """Parts at 10/s, heartbeat every 0.5 s: each heartbeat write follows a decision write, none delays one."""
+    config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path, simulate_plc=False)
+    config = dataclasses.replace(config, plc=dataclasses.replace(plc_config, heartbeat_period_s=0.5))
+    ctx = zmq.Context()
+    recorder = open_socket(ctx, "pull", config.transport.decisions, bind=True)
+    delivery = DecisionDelivery(config, ctx)
+    writes: list[tuple[str, float, float]] = []
+
+    def recorded(kind, write):
+        def wrapper(*args):
+            start = time.monotonic()
+            result = write(*args)
+            writes.append((kind, start, time.monotonic()))
+            return result
+        return wrapper
+
+    delivery.plc.write_decision = recorded("decision", delivery.plc.write_decision)
+    delivery.plc.write_heartbeat = recorded("heartbeat", delivery.plc.write_heartbeat)
+    delivery.start()
+    try:
+        for part_id in range(1, 31):
+            now = time.time()
+            delivery.submit(Decision("station-1", "top", part_id, 0, "PASS", "verdict", now, now, False))
+            time.sleep(0.1)
+    finally:
+        delivery.close()
+        recorder.close(0)
+        ctx.term()
+    first_decision = next(i for i, w in enumerate(writes) if w[0] == "decision")
+    beats = [w for w in writes[first_decision:] if w[0] == "heartbeat"]
+    assert len(beats) >= 4  # 3 s of parts
+    for beat in beats:
+        before = writes[writes.index(beat) - 1]
+        assert before[0] == "decision" and beat[1] - before[2] < 0.01  # straight after a decision write
+    starts = [w[1] for w in writes if w[0] == "heartbeat"]
+    assert max(b - a for a, b in zip(starts, starts[1:])) < 0.5 + 0.1  # never later than its period (+ one write)
+    assert min(b - a for a, b in zip(starts, starts[1:])) > 0.5 * 0.75 - 0.01  # early by at most a quarter period
