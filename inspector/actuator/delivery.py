@@ -5,11 +5,11 @@ were made, and between them the heartbeat. A slow or absent PLC therefore
 never holds up the tracking of deadlines. The heartbeat goes right after a
 decision when it is due soon (see :func:`beat_now`): parts come at a steady
 rate, so that is the moment the next decision is furthest away, and a
-decision seldom waits for a heartbeat write in progress. A decision the PLC did not take is
-still recorded, marked undelivered with the PLC's error, and never retried
-(its part has passed the reject gate by then). Losing and regaining the PLC,
-fail-safe decisions and unacknowledged results raise alarms, which go to the
-recorder (lossless) and to the observers.
+decision seldom waits for a heartbeat write in progress. A decision the PLC
+did not take is still recorded, marked undelivered with the PLC's error, and
+never retried (its part has passed the reject gate by then). Losing and
+regaining the PLC, fail-safe decisions and unacknowledged results raise
+alarms, which go to the recorder (lossless) and to the observers.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ import onnxruntime as ort
 from inspector.bench.batching import check_batch_equivalence, make_dynamic_batch
 from inspector.bench.stats import percentiles
 from inspector.config.schema import DetectorConfig
-from inspector.engine.detector import DefectDetector
 from inspector.engine.cpu_graph_rewrites import load_rewritten
+from inspector.engine.detector import DefectDetector
 from inspector.engine.providers import create_session
 from inspector.errors import InspectorError
 
@@ -122,7 +122,7 @@ def stage_latency(engine: DefectDetector, frames: list[np.ndarray], settings: En
 
 
 def bare_runs_at_rate(detector: DetectorConfig, frames: list[np.ndarray], rate_hz: float, count: int) -> dict:
-    """Bare ``session.run`` p50s with the frames arriving at the line's part rate, not back to back.
+    """Bare ``session.run`` latency with the frames arriving at the line's part rate, not back to back.
 
     Between parts at 10 per second the runtime's threads go to sleep and the
     other processes take the caches; the first inference after such a gap

@@ -10,8 +10,9 @@ range, and the actuator's decision count against the rows (a second decision
 for a part would be merged into its row, so it is caught by that count).
 
 Cameras: by default (``replay``) each camera replays the station's own
-synthetic parts, rendered once beforehand into BMP files (decoding one costs
-a fraction of a millisecond, like a real camera's grab). Rendering a part
+synthetic parts, rendered once beforehand into BMP files; the replay reads
+the next file between triggers, so a grab hands over a frame already in
+memory, as a real camera's buffer does. Rendering a part
 live (``synthetic``) costs tens of milliseconds of CPU per part, which on a
 small machine competes with the detector and measures the simulator rather
 than the line. ``station`` keeps the configured cameras (a real camera on the

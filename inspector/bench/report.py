@@ -25,7 +25,8 @@ HISTOGRAM_NAME = "latency_histogram.png"
 # targets of the benchmark's own checks
 LINE_VS_BARE_RUN_MAX = 1.25
 DETECTOR_VS_ULTRALYTICS_MAX = 0.8
-# bare session.run results of the engine section: the model file as exported, and the graph as the detector runs it
+# bare session.run results (engine section, back to back; line section, at the line's rate): the model file as
+# exported, and the graph as the detector runs it
 BARE_RUNS = {"bare_session_run": "bare session.run", "bare_session_run_rewritten": "bare session.run, rewritten graph"}
 
 

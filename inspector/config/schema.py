@@ -181,13 +181,6 @@ class RecorderConfig:
     database: str = spec("inspector.db", doc="SQLite database file (one row per part).")
     image_dir: str = spec("images", doc="Folder for stored images.")
     sample_passes: float = spec(0.02, doc="Share of passed parts whose image is stored (rejects are always stored).", minimum=0, maximum=1)
-    nice: int = spec(
-        10,
-        doc="Scheduling niceness added to the recorder's process: its PNG and SQLite writes can wait, so on a busy CPU "
-        "the camera, detector and actuator come first (0 = as started).",
-        minimum=0,
-        maximum=19,
-    )
 
 
 @dataclass(frozen=True)

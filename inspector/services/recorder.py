@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import zmq
 
@@ -23,9 +22,6 @@ class RecorderService(Service):
     kind = "recorder"
 
     def setup(self) -> None:
-        if self.config.recorder.nice:
-            # Linux: this thread and the threads it starts; the recorder's work is done on this one
-            os.nice(self.config.recorder.nice)
         t = self.config.transport
         self.store = Store(self.config.recorder.database, self.config.recorder.image_dir)
         self.decisions = open_socket(self.ctx, "pull", t.decisions, bind=True, hwm=t.high_water_mark * 10)

@@ -24,10 +24,6 @@ def test_every_part_gets_one_decision_and_the_plc_holds_the_last(line_config, tm
         rows = wait_until(lambda: len(part_rows(config)) >= 40 and part_rows(config), 90, "40 decided parts")
         tags = read_result_tags(config.plc)
         assert all(p.restarts == 0 for p in supervisor.processes)
-        # the recorder's writes yield the CPU to the line's processes
-        recorder_nice = os.getpriority(os.PRIO_PROCESS, supervisor.process("recorder").process.pid)
-        assert recorder_nice == os.getpriority(os.PRIO_PROCESS, 0) + config.recorder.nice
-        assert os.getpriority(os.PRIO_PROCESS, supervisor.process("actuator").process.pid) == os.getpriority(os.PRIO_PROCESS, 0)
     assert [r["part_id"] for r in rows] == list(range(1, 41))
     assert all(r["plc_delivered"] == 1 and r["latency_ms"] > 0 for r in rows)
     assert {r["source"] for r in rows} == {"verdict"}
