@@ -302,8 +302,15 @@ def rewrite_for_cpu(model) -> dict[str, int]:
 
 
 def _prune_initializers(graph) -> None:
-    """Drop weights no node reads any more (the replaced convolutions')."""
-    used = {name for n in graph.node for name in n.input}
+    """Drop weights no node reads any more (the replaced convolutions').
+
+    Not in a graph with subgraphs (If, Loop, Scan): those read outer weights by name, unlisted in any node's inputs.
+    """
+    onnx, _, _ = _onnx()
+    subgraph_kinds = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    if any(a.type in subgraph_kinds for n in graph.node for a in n.attribute):
+        return
+    used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
     for init in [i for i in graph.initializer if i.name not in used]:
         graph.initializer.remove(init)
 

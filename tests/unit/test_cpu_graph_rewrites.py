@@ -244,6 +244,24 @@ def test_bundled_model_rewritten_finds_the_same_defects(detector_config):
     assert found > 0  # the frames had defects to find
 
 
+def test_weights_read_only_inside_a_subgraph_are_kept():
+    """An If whose branches read outer weights by name: nothing matches, and the graph still runs."""
+    branch = lambda name: helper.make_graph(  # noqa: E731
+        [helper.make_node("Identity", [name], [f"{name}_out"])], name, [],
+        [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, [2])],
+    )
+    model = _model(
+        [helper.make_node("If", ["cond"], ["y"], then_branch=branch("a"), else_branch=branch("b"))],
+        [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        {"a": np.array([1, 2], np.float32), "b": np.array([3, 4], np.float32)},
+        17,
+    )
+    assert rewrite_for_cpu(model) == {}
+    session = ort.InferenceSession(model.SerializeToString(), providers=CPU)
+    assert session.run(None, {"cond": np.array(False)})[0].tolist() == [3, 4]
+
+
 def test_an_unreadable_model_is_named(tmp_path):
     bad = tmp_path / "model.onnx"
     bad.write_bytes(b"not a protobuf")
