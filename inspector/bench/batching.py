@@ -15,6 +15,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from inspector.errors import ModelError
 
@@ -23,18 +25,8 @@ log = logging.getLogger(__name__)
 BATCH_DIM = "batch"
 
 
-def _onnx():
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError as err:
-        raise ModelError("a dynamic-batch model needs the 'onnx' package: pip install -e '.[train]'") from err
-    return onnx, numpy_helper
-
-
 def make_dynamic_batch(src: Path, dst: Path) -> Path:
     """Write a copy of ``src`` whose batch dimension is free; raise :class:`ModelError` when the graph resists."""
-    onnx, numpy_helper = _onnx()
     model = onnx.load(str(src))
     graph = model.graph
     for value in [*graph.input, *graph.output]:

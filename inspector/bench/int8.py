@@ -25,6 +25,8 @@ from typing import Any, Iterator
 
 import cv2
 import numpy as np
+import onnx
+from onnxruntime import quantization
 
 from inspector.bench.stats import percentiles
 from inspector.config.schema import DetectorConfig
@@ -85,18 +87,8 @@ def calibration_images(package: ModelPackage, settings: Int8Settings) -> Iterato
         yield generator.part(i).image
 
 
-def _quantization():
-    try:
-        from onnxruntime import quantization
-    except ImportError as err:  # needs the 'onnx' package
-        raise ModelError("INT8 quantization needs the 'onnx' package: pip install -e '.[train]'") from err
-    return quantization
-
-
 def head_nodes(model_path: Path) -> list[str]:
     """Nodes of the last ``/model.N/`` module (the detection head) that are not convolutions."""
-    import onnx
-
     graph = onnx.load(str(model_path)).graph
     indices = [int(m.group(1)) for n in graph.node if (m := re.match(r"^/model\.(\d+)/", n.name))]
     if not indices:
@@ -107,7 +99,6 @@ def head_nodes(model_path: Path) -> list[str]:
 
 def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Settings) -> ModelPackage:
     """Write ``<name>-int8.onnx`` and its metadata into ``out_dir``; returns the loaded package."""
-    q = _quantization()
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = package.onnx_path.stem
     prepared = out_dir / f"{stem}-prepared.onnx"
@@ -119,7 +110,7 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
 
     input_name = ort.InferenceSession(str(package.onnx_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
 
-    class Reader(q.CalibrationDataReader):
+    class Reader(quantization.CalibrationDataReader):
         """Letterboxed calibration images, one model input at a time."""
 
         def __init__(self) -> None:
@@ -130,20 +121,20 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
             return None if image is None else {input_name: letterbox(image).copy()}
 
     try:
-        q.quant_pre_process(str(package.onnx_path), str(prepared), skip_symbolic_shape=True)
+        quantization.quant_pre_process(str(package.onnx_path), str(prepared), skip_symbolic_shape=True)
         excluded = head_nodes(prepared) if settings.float_head else []
         reduce_range = not cpu_has_vnni() if settings.reduce_range is None else settings.reduce_range
         t0 = time.perf_counter()
-        q.quantize_static(
+        quantization.quantize_static(
             str(prepared),
             str(target),
             Reader(),
-            quant_format=q.QuantFormat.QDQ,
-            activation_type=q.QuantType.QUInt8,
-            weight_type=q.QuantType.QInt8,
+            quant_format=quantization.QuantFormat.QDQ,
+            activation_type=quantization.QuantType.QUInt8,
+            weight_type=quantization.QuantType.QInt8,
             per_channel=True,
             reduce_range=reduce_range,
-            calibrate_method=q.CalibrationMethod.MinMax,
+            calibrate_method=quantization.CalibrationMethod.MinMax,
             nodes_to_exclude=excluded,
             # fold activation ranges every 16 images instead of holding every image's activations in memory
             extra_options={"CalibMaxIntermediateOutputs": 16},
@@ -155,7 +146,7 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
         raise ModelError(f"INT8 quantization of {package.onnx_path} failed: {err}") from err
     finally:
         prepared.unlink(missing_ok=True)
-    quantization = {
+    recipe = {
         "tool": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",
         "activations": "uint8",
@@ -172,7 +163,7 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
         meta,
         version=f"{meta.version}-int8",
         onnx_sha256=sha256_of(target),
-        training={**meta.training, "quantization": quantization},
+        training={**meta.training, "quantization": recipe},
         metrics={},  # filled in by the evaluation below; the fp32 model's figures do not apply
     )
     write_metadata(target, int8_meta)

@@ -33,17 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import helper, numpy_helper
 
 from inspector.errors import ModelError
-
-
-def _onnx():
-    try:
-        import onnx
-        from onnx import helper, numpy_helper
-    except ImportError as err:  # a base dependency; only a broken install lacks it
-        raise ModelError("the CPU graph rewrites need the 'onnx' package: pip install onnx") from err
-    return onnx, helper, numpy_helper
 
 
 @dataclass
@@ -65,14 +58,12 @@ class _GraphIndex:
         self.outputs = {o.name for o in self.graph.output}
 
     def constant(self, name: str) -> np.ndarray | None:
-        _, _, numpy_helper = _onnx()
         init = self.initializers.get(name)
         return None if init is None else numpy_helper.to_array(init)
 
     def channels(self, tensor: str) -> int | None:
         """Axis 1 of ``tensor`` as ONNX shape inference finds it (None when it cannot)."""
         if self._channels is None:
-            onnx, _, _ = _onnx()
             inferred = onnx.shape_inference.infer_shapes(self.model).graph
             self._channels = {}
             for info in [*inferred.value_info, *inferred.input, *inferred.output]:
@@ -87,7 +78,6 @@ class _GraphIndex:
         return readers[0] if len(readers) == 1 and tensor not in self.outputs else None
 
     def add_constant(self, name: str, value: np.ndarray) -> str:
-        _, _, numpy_helper = _onnx()
         self.graph.initializer.append(numpy_helper.from_array(value, name))
         return name
 
@@ -107,7 +97,6 @@ class _GraphIndex:
 
 
 def _attr(node, name: str, default=None):
-    _, helper, _ = _onnx()
     for a in node.attribute:
         if a.name == name:
             return helper.get_attribute_value(a)
@@ -116,7 +105,6 @@ def _attr(node, name: str, default=None):
 
 def _reduce(op: str, x: str, out: str, axis: int, keepdims: int, g: _GraphIndex, name: str):
     """``op`` over one axis, in the form the graph's opset wants (axes became an input in 13 / 18)."""
-    _, helper, _ = _onnx()
     axes_as_input = g.opset >= (13 if op == "ReduceSum" else 18)
     if axes_as_input:
         axes = g.add_constant(f"{name}/axes", np.array([axis], np.int64))
@@ -129,7 +117,6 @@ def _dfl_expectation(g: _GraphIndex) -> bool:
 
     Before opset 13 a Softmax flattened its input to 2-D at ``axis``: another function, left alone.
     """
-    _, helper, _ = _onnx()
     for softmax in [n for n in g.graph.node if n.op_type == "Softmax"]:
         transpose = g.producer.get(softmax.input[0])
         conv = g.only_consumer(softmax.output[0])
@@ -173,7 +160,6 @@ def _split_sizes(split, g: _GraphIndex, channels: int) -> list[int] | None:
 
 def _split_conv(g: _GraphIndex) -> bool:
     """Conv -> SiLU (Sigmoid, Mul) -> Split(axis 1): one Conv -> SiLU per part."""
-    _, helper, _ = _onnx()
     for split in [n for n in g.graph.node if n.op_type == "Split"]:
         mul = g.producer.get(split.input[0])
         if mul is None or mul.op_type != "Mul" or _attr(split, "axis", 0) != 1 or g.only_consumer(mul.output[0]) is not split:
@@ -246,7 +232,6 @@ def _summed_convs(g: _GraphIndex, conv, pieces: list[str], widths: list[int], up
     A piece made by a nearest upsample is convolved before it, on a quarter of
     the pixels, and upsampled after: a 1x1 conv and a nearest upsample commute.
     """
-    _, helper, _ = _onnx()
     weight = g.constant(conv.input[1])
     bias = g.constant(conv.input[2]) if len(conv.input) > 2 and conv.input[2] else None
     new, start, total = [], 0, None
@@ -306,7 +291,6 @@ def _prune_initializers(graph) -> None:
 
     Not in a graph with subgraphs (If, Loop, Scan): those read outer weights by name, unlisted in any node's inputs.
     """
-    onnx, _, _ = _onnx()
     subgraph_kinds = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
     if any(a.type in subgraph_kinds for n in graph.node for a in n.attribute):
         return
@@ -317,7 +301,6 @@ def _prune_initializers(graph) -> None:
 
 def load_rewritten(model_path: str | Path) -> tuple[bytes, dict[str, int]]:
     """The model at ``model_path`` with the CPU rewrites applied, serialized; and how often each matched."""
-    onnx, _, _ = _onnx()
     try:
         model = onnx.load(str(model_path))
     except Exception as err:  # protobuf's DecodeError and friends
