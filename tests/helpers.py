@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+import numpy as np
 import pytest
+
+from inspector.messages import FrameHeader
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str, poll_s: float = 0.1):
@@ -17,3 +20,13 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, pol
             return value
         time.sleep(poll_s)
     pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def header_for(part_id: int, pixels: np.ndarray, **overrides) -> FrameHeader:
+    """A frame header for a Mono8 image from the default station's camera 'top', triggered now."""
+    now = time.time()
+    fields = dict(
+        station="station-1", camera="top", part_id=part_id, seq=part_id, t_trigger=now, t_capture=now,
+        height=pixels.shape[0], width=pixels.shape[1], channels=1, dtype="uint8", pixel_format="Mono8",
+    )
+    return FrameHeader(**{**fields, **overrides})

@@ -121,7 +121,16 @@ def stage_latency(engine: DefectDetector, frames: list[np.ndarray], settings: En
     }
 
 
-def bare_runs_at_rate(detector: DetectorConfig, frames: list[np.ndarray], rate_hz: float, count: int) -> dict:
+@dataclass(frozen=True)
+class PacedBareRuns:
+    """Bare ``session.run`` times (ms) per bare session, with the frames arriving at a part rate."""
+
+    rate_hz: float
+    provider: str
+    times_ms: dict[str, list[float]]
+
+
+def paced_bare_runs(detector: DetectorConfig, frames: list[np.ndarray], rate_hz: float, count: int) -> PacedBareRuns:
     """Bare ``session.run`` latency with the frames arriving at the line's part rate, not back to back.
 
     Between parts at 10 per second the runtime's threads go to sleep and the
@@ -150,7 +159,23 @@ def bare_runs_at_rate(detector: DetectorConfig, frames: list[np.ndarray], rate_h
                 next_tick += period
                 time.sleep(max(next_tick - time.monotonic(), 0))
                 runs[label].append(_timed(lambda i=i: session.run(None, {name: tensors[i % len(tensors)]})))
-    return {"rate_hz": rate_hz, "provider": engine.providers[0], **{f"{label}_ms": percentiles(t) for label, t in runs.items()}}
+    return PacedBareRuns(rate_hz, engine.providers[0], runs)
+
+
+def bracketing_summary(before: PacedBareRuns, after: PacedBareRuns) -> dict:
+    """Paced bare runs taken half before and half after the line, as one reference.
+
+    On a shared machine the speed drifts over minutes; a reference taken on
+    both sides of the line is exposed to the same drift as the line, where
+    one taken only after it is not. Each half's p50 is kept, so the report
+    shows the drift.
+    """
+    summary: dict[str, Any] = {"rate_hz": before.rate_hz, "provider": before.provider, "taken": "half before, half after the line"}
+    for label, first in before.times_ms.items():
+        second = after.times_ms.get(label, [])
+        summary[f"{label}_ms"] = percentiles(first + second)
+        summary[f"{label}_p50_before_after_ms"] = [percentiles(first)["p50"], percentiles(second)["p50"]]
+    return summary
 
 
 def batch_throughput(

@@ -279,10 +279,17 @@ def _line_section(line: dict[str, Any]) -> list[str]:
     for name, pct in line["detector_stages_ms"].items():
         lines.append(_pct_row(f"detector: {name}", pct))
     paced = line.get("bare_at_line_rate")
-    if paced:
-        for key, label in BARE_RUNS.items():
-            if f"{key}_ms" in paced:
-                lines.append(_pct_row(f"{label}, at {paced['rate_hz']:g} parts/s", paced[f"{key}_ms"]))
+    if not paced:
+        return lines + [""]
+    drift = []
+    for key, label in BARE_RUNS.items():
+        if f"{key}_ms" in paced:
+            lines.append(_pct_row(f"{label}, at {paced['rate_hz']:g} parts/s", paced[f"{key}_ms"]))
+            before, after = paced.get(f"{key}_p50_before_after_ms", (None, None))
+            if before is not None:
+                drift.append(f"{label} {before:.2f} / {after:.2f} ms")
+    if drift:
+        lines += ["", f"The bare runs at the line's rate were taken {paced['taken']} (p50 before / after: {'; '.join(drift)})."]
     return lines + [""]
 
 

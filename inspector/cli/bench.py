@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("engine", "compare", "line", "int8")
 DEFAULT_SECTIONS = ("engine", "compare", "line")
-BARE_AT_RATE_RUNS = 150  # bare inferences per session at the line's cadence (15 s each at 10 parts/s)
+BARE_AT_RATE_RUNS = 150  # bare inferences per session at the line's cadence, half before and half after the line
 
 
 def _names(text: str) -> list[str]:
@@ -90,7 +90,7 @@ def default_out_dir(config_file: Path, database: str) -> Path:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from inspector.bench.engine import EngineSettings, bare_runs_at_rate, bench_engine, providers_present
+    from inspector.bench.engine import EngineSettings, bench_engine, bracketing_summary, paced_bare_runs, providers_present
     from inspector.bench.frames import station_frames
     from inspector.bench.line import LineSettings, run_line
     from inspector.bench.machine import machine_record
@@ -126,14 +126,17 @@ def run_bench(args: argparse.Namespace) -> int:
             finally:
                 engine.close()
         if "line" in sections:
-            print(f"line: {args.parts} parts at {args.rate:g}/s", file=sys.stderr)
             line_dir = out / "line-data" if args.keep_line_data else tmp_dir / "line"
             line_settings = LineSettings(parts=args.parts, rate_hz=args.rate, budget_ms=args.budget_ms, camera=args.camera)
+            paced_frames = frames or station_frames(config, 32)
+            paced_runs = max(2, min(args.parts, BARE_AT_RATE_RUNS))
+            print(f"line: bare session.run at {args.rate:g}/s, the line's cadence (half before the line)", file=sys.stderr)
+            before = paced_bare_runs(config.detector, paced_frames, args.rate, paced_runs // 2)
+            print(f"line: {args.parts} parts at {args.rate:g}/s", file=sys.stderr)
             report["line"] = run_line(config, line_dir, line_settings)
-            print(f"line: bare session.run at {args.rate:g}/s, the line's cadence", file=sys.stderr)
-            report["line"]["bare_at_line_rate"] = bare_runs_at_rate(
-                config.detector, frames or station_frames(config, 32), args.rate, min(args.parts, BARE_AT_RATE_RUNS)
-            )
+            print(f"line: bare session.run at {args.rate:g}/s (half after the line)", file=sys.stderr)
+            after = paced_bare_runs(config.detector, paced_frames, args.rate, paced_runs - paced_runs // 2)
+            report["line"]["bare_at_line_rate"] = bracketing_summary(before, after)
         if "int8" in sections:
             from inspector.bench.int8 import Int8Settings, compare_int8, quantize_package
             from inspector.engine.model_package import load_model_package

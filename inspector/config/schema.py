@@ -112,6 +112,14 @@ class DetectorConfig:
         minimum=0,
         maximum=60,
     )
+    image_send_delay_ms: float = spec(
+        10.0,
+        doc="A stored part's image goes to the recorder this long after its verdict, so that copying and encoding it "
+        "do not compete with the actuator's decision and PLC write on the same cores (0 = with the verdict). "
+        "Images still held when the detector stops are sent then.",
+        minimum=0,
+        maximum=1000,
+    )
     iou_threshold: float = spec(0.7, doc="Non-maximum suppression IoU threshold.", minimum=0, maximum=1)
     min_confidence: float = spec(
         0.05, doc="Detections below this score are discarded before the decision; keep it at or below the model's reject thresholds.", minimum=0, maximum=1

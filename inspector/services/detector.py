@@ -9,6 +9,10 @@ Each camera's calibration applies to its frames: optional undistortion, and
 the pixel scale that gives defect areas in mm². When the station requires a
 shift-start verification, no part is reported PASS (it is rejected, with the
 reason) until a verification with the current model has passed.
+
+Images go to the recorder ``image_send_delay_ms`` after their verdict (see
+:mod:`inspector.services.held_sends`), so they do not compete with the
+actuator's decision.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
 from inspector.messages import FrameHeader, Verdict, encode, encode_header
 from inspector.services.base import Service
+from inspector.services.held_sends import HeldSends
 from inspector.transport import GapCounter, MalformedFrame, open_socket, parse_frame, send_message
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,7 @@ class DetectorService(Service):
     def __init__(self, config: Config, instance: str = "") -> None:
         super().__init__(config, instance)
         self.gaps = GapCounter()
+        self.held_images = HeldSends(config.detector.image_send_delay_ms / 1000)
 
     def setup(self) -> None:
         self.engine = DefectDetector(self.config.detector)
@@ -61,8 +67,11 @@ class DetectorService(Service):
         log.info("detector ready: model %s on %s", self.engine.model_version, ", ".join(self.engine.providers))
 
     def step(self, timeout_s: float) -> None:
-        if not self.poller.poll(timeout_s * 1000):
-            return
+        if self.poller.poll(self.held_images.wait_s(timeout_s, time.monotonic()) * 1000):
+            self._on_frame()
+        self.held_images.release_due(time.monotonic())
+
+    def _on_frame(self) -> None:
         parts = self.frames.recv_multipart(copy=False)
         t_received = time.time()
         try:
@@ -114,7 +123,7 @@ class DetectorService(Service):
         self._deliver(verdict)
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
-            self._send_image(verdict, header, pixels)
+            self.held_images.hold(lambda: self._send_image(verdict, header, pixels), time.monotonic())
 
     def _send_failsafe(self, header: FrameHeader, reason: str) -> None:
         verdict = Verdict(
@@ -145,3 +154,9 @@ class DetectorService(Service):
         except zmq.Again:
             self.counters["images_undelivered"] += 1
             log.warning("part %d: recorder queue full, image not stored", verdict.part_id)
+
+    def teardown(self) -> None:
+        if hasattr(self, "inspections"):
+            self.held_images.release_all()  # images of parts already decided are not lost on a stop
+        if hasattr(self, "engine"):
+            self.engine.close()

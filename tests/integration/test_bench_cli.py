@@ -78,6 +78,8 @@ def test_line_section_accounts_for_every_part(tmp_path):
     paced = line["bare_at_line_rate"]
     assert paced["rate_hz"] == 5 and paced["provider"] == "CPUExecutionProvider"
     assert paced["bare_session_run_ms"]["count"] == 6 and ordered(paced["bare_session_run_rewritten_ms"])
+    assert paced["taken"] == "half before, half after the line"
+    assert all(p50 > 0 for p50 in paced["bare_session_run_rewritten_p50_before_after_ms"])
     assert any("at the line's 5 parts/s" in c["check"] and c["ok"] is not None for c in report["checks"])
     assert {c["check"].split(" (")[0] for c in report["checks"]} >= {"zero silent drops over 6 parts", "fail-safe decisions"}
 

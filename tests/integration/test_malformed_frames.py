@@ -9,22 +9,13 @@ import numpy as np
 import pytest
 import zmq
 
-from inspector.messages import FRAME_KIND, FrameHeader, PartSeen, encode_header
+from inspector.messages import FRAME_KIND, PartSeen, encode_header
 from inspector.synthetic import PartGenerator
 from inspector.transport import open_socket, send_frame, send_message
-from tests.helpers import wait_until
+from tests.helpers import header_for, wait_until
 from inspector.line_runner import part_rows, running_line
 
 pytestmark = pytest.mark.slow
-
-
-def header_for(part_id: int, pixels: np.ndarray, **overrides) -> FrameHeader:
-    now = time.time()
-    fields = dict(
-        station="station-1", camera="top", part_id=part_id, seq=part_id, t_trigger=now, t_capture=now,
-        height=pixels.shape[0], width=pixels.shape[1], channels=1, dtype="uint8", pixel_format="Mono8",
-    )
-    return FrameHeader(**{**fields, **overrides})
 
 
 def test_malformed_frames_are_counted_fail_safe_and_do_not_stop_the_detector(line_config, tmp_path):

@@ -102,3 +102,19 @@ def test_with_bare_runs_at_the_line_rate_those_judge_and_back_to_back_is_informa
     assert "at the line's 10 parts/s" in judged["check"] and "rewritten graph" in judged["check"]
     assert judged["value"] == 1.2 and judged["ok"] is True
     assert "back to back" in information["check"] and information["value"] == 1.4 and information["ok"] is None
+
+
+def test_the_paced_reference_is_both_halves_and_the_report_shows_their_drift(tmp_path):
+    from inspector.bench.engine import PacedBareRuns, bracketing_summary
+
+    before = PacedBareRuns(10, "CPUExecutionProvider", {"bare_session_run_rewritten": [14.0, 14.0, 14.0]})
+    after = PacedBareRuns(10, "CPUExecutionProvider", {"bare_session_run_rewritten": [16.0, 16.0, 16.0, 16.0]})
+    paced = bracketing_summary(before, after)
+    assert paced["bare_session_run_rewritten_ms"]["count"] == 7
+    assert paced["bare_session_run_rewritten_ms"]["p50"] == 16.0
+    assert paced["bare_session_run_rewritten_p50_before_after_ms"] == [14.0, 16.0]
+    line = _line_result()
+    line["bare_at_line_rate"] = paced
+    report = {"machine": machine_record(), "config": "station.yaml", "model": "model.onnx", "sections": ["line"], "line": line}
+    text = write_report(report, tmp_path)["markdown"].read_text()
+    assert "taken half before, half after the line (p50 before / after: bare session.run, rewritten graph 14.00 / 16.00 ms)" in text
