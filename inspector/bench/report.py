@@ -74,9 +74,11 @@ def _line_ratio_checks(line: dict[str, Any], engine: dict[str, Any] | None) -> l
     Judged against the bare runs at the line's own part rate when the line
     section measured them (the same cadence, so the ratio is what the line
     adds); the engine section's back-to-back runs are then given for
-    information. The first hop is what Inspector controls; the second adds
-    the PLC's reply (on the simulator, a pure-Python server, mostly its own
-    parsing: see the plc_reply hop).
+    information. Judged is the line to the write request: everything
+    Inspector does. The ratio to the PLC's confirmation is information: it
+    adds the controller's own service time (on the simulator, a pure-Python
+    server, mostly its parsing: see the plc_reply hop), which no line could
+    fit into a quarter of an inference; the budget check covers that figure.
     """
     hops = line["hops_ms"]
     denominators = []
@@ -89,12 +91,15 @@ def _line_ratio_checks(line: dict[str, Any], engine: dict[str, Any] | None) -> l
         denominators.append((f"{label} back to back ({engine['provider']})", p50, not paced))
     out = []
     for denominator, bare, judged in denominators:
-        for hop, what in (("trigger_to_plc_request", "trigger to PLC write request"),
-                          ("trigger_to_plc_write", f"trigger to PLC write confirmed (PLC reply p50 {round(hops['plc_reply']['p50'], 1)} ms)")):
+        for hop, what, judged_hop in (
+            ("trigger_to_plc_request", "trigger to PLC write request", True),
+            ("trigger_to_plc_write", f"trigger to PLC write confirmed (PLC reply p50 {round(hops['plc_reply']['p50'], 1)} ms)", False),
+        ):
             ratio = hops[hop]["p50"] / bare
             out.append({
                 "check": f"line latency p50, {what} / {denominator} p50",
-                "value": round(ratio, 3), "limit": LINE_VS_BARE_RUN_MAX, "ok": ratio <= LINE_VS_BARE_RUN_MAX if judged else None,
+                "value": round(ratio, 3), "limit": LINE_VS_BARE_RUN_MAX,
+                "ok": ratio <= LINE_VS_BARE_RUN_MAX if judged and judged_hop else None,
             })
     return out
 

@@ -66,8 +66,8 @@ def test_checks_compare_the_line_with_the_bare_runtime_and_the_prototype():
     request = by_name["line latency p50, trigger to PLC write request / bare session.run back to back (CPUExecutionProvider) p50"]
     assert request["value"] == 1.2 and request["ok"] is True
     confirmed = next(c for c in by_name.values() if c["check"].startswith("line latency p50, trigger to PLC write confirmed"))
-    assert "PLC reply p50 3.0 ms" in confirmed["check"]  # the PLC's own time, named beside the check it fails
-    assert confirmed["value"] > LINE_VS_BARE_RUN_MAX and confirmed["ok"] is False
+    assert "PLC reply p50 3.0 ms" in confirmed["check"]  # the PLC's own time, named beside the figure
+    assert confirmed["value"] > LINE_VS_BARE_RUN_MAX and confirmed["ok"] is None  # information: the PLC's time is not the line's
     assert by_name["Inspector detector p50 / ultralytics predict p50"]["ok"] is True
 
 
