@@ -1,4 +1,4 @@
-"""Frames through ZeroMQ as the line sends them: header + raw pixels, no copy, over TCP loopback.
+"""Frames through ZeroMQ as the line sends them (header + raw pixels, no copy, over TCP loopback), and the message decoding on each part's path.
 
     .venv/bin/pytest benchmarks/test_frame_transport.py --benchmark-only
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zmq
 
-from inspector.messages import FrameHeader
+from inspector.messages import Detection, FrameHeader, Verdict, decode, decode_json, encode, encode_header
 from inspector.netutil import free_tcp_port
 from inspector.transport import open_socket, recv_frame, send_frame
 
@@ -53,3 +53,26 @@ def test_frame_round_trip(benchmark, sockets, shape):
     got_header, pixels = benchmark(one_frame)
     assert got_header.part_id == header.part_id
     assert pixels.shape == shape and pixels[0, 0] == frame[0, 0]
+
+
+def _reject_verdict() -> Verdict:
+    now = time.time()
+    return Verdict(
+        station="bench", camera="top", part_id=1, seq=1, result="REJECT", t_trigger=now, t_verdict=now, model_version="bench",
+        detections=[Detection("crack", 0.8, (10.0, 20.0, 60.0, 90.0), 3500.0, True) for _ in range(3)],
+        timings_ms={"transport": 0.5, "preprocess": 0.2, "inference": 13.0, "postprocess": 0.3},
+    )
+
+
+def test_verdict_decode(benchmark):
+    """The actuator decodes (strictly) every verdict between the detector and the PLC write."""
+    verdict = _reject_verdict()
+    parts = encode(verdict)
+    assert benchmark(decode, parts) == verdict
+
+
+def test_frame_header_decode(benchmark):
+    """The detector decodes every frame's header before the part is inspected."""
+    header = _header(np.zeros((480, 640), np.uint8))
+    payload = encode_header(header)
+    assert benchmark(decode_json, FrameHeader, payload) == header

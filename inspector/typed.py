@@ -55,14 +55,19 @@ def _fields(cls: type) -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(cls)
 
 
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in _fields(cls))
+
+
 def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     """Convert ``data`` to dataclass ``cls``; raise :class:`FieldProblem` if it does not fit."""
     if not isinstance(data, dict):
         raise FieldProblem(path, f"expected a mapping, got {type(data).__name__}")
     fields = _fields(cls)
-    known = {f.name for f in fields}
-    unknown = sorted(str(k) for k in set(data) - known)  # YAML keys may be bools or numbers
-    if unknown:
+    known = _field_names(cls)
+    if not known.issuperset(data):
+        unknown = sorted(str(k) for k in set(data) - known)  # YAML keys may be bools or numbers
         where = f"{path}." if path else ""
         raise FieldProblem(
             f"{where}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known))})"
@@ -91,13 +96,23 @@ def _check_limits(f: dataclasses.Field, value: Any, path: str) -> None:
         raise FieldProblem(path, f"must be at most {hi}, got {value}")
 
 
+_SCALARS = frozenset({bool, int, float, str})
+
+
+@functools.lru_cache(maxsize=None)
+def _shape(tp: Any) -> tuple[Any, tuple[Any, ...], bool]:
+    """``tp``'s origin, its arguments, and whether it is a dataclass (asked once per type: messages decode per part)."""
+    return typing.get_origin(tp), typing.get_args(tp), dataclasses.is_dataclass(tp)
+
+
 def convert(tp: Any, value: Any, path: str) -> Any:
     """Convert one value to type ``tp`` (the subset of typing the project uses)."""
-    origin = typing.get_origin(tp)
+    if tp in _SCALARS:
+        return _convert_scalar(tp, value, path)
     if tp is Any:
         return value
+    origin, args, is_dataclass = _shape(tp)
     if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
         candidates = [a for a in args if a is not type(None)]
@@ -111,14 +126,12 @@ def convert(tp: Any, value: Any, path: str) -> Any:
                 problems.append(err.problem)
         raise FieldProblem(path, "; ".join(problems))
     if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise FieldProblem(path, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        if value not in args:
+            raise FieldProblem(path, f"must be one of {', '.join(map(repr, args))}, got {value!r}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise FieldProblem(path, f"expected a list, got {type(value).__name__}")
-        args = typing.get_args(tp)
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
                 raise FieldProblem(path, f"expected {len(args)} items, got {len(value)}")
@@ -127,11 +140,11 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         items = [convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
-        key_t, val_t = typing.get_args(tp)
+        key_t, val_t = args
         if not isinstance(value, dict):
             raise FieldProblem(path, f"expected a mapping, got {type(value).__name__}")
         return {convert(key_t, k, path): convert(val_t, v, f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if is_dataclass:
         return from_dict(tp, value, path)
     return _convert_scalar(tp, value, path)
 
