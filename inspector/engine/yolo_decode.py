@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 MAX_BOX_SIDE = 7680  # class offset for batched NMS, as ultralytics uses
@@ -46,21 +47,30 @@ def decode_yolo(
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS: indices of kept boxes, highest score first."""
-    order = scores.argsort()[::-1]
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1) * (y2 - y1)
-    kept = []
-    while order.size:
-        i = order[0]
-        kept.append(i)
-        rest = order[1:]
-        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = iw * ih
-        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
-        order = rest[iou <= iou_threshold]
-    return np.array(kept, dtype=np.int64)
+    """Greedy NMS: indices of kept boxes (xyxy), highest score first (ties: lower index first).
+
+    OpenCV's ``NMSBoxes`` (C++) does the greedy pass, so a part with many
+    candidate boxes costs no Python loop per kept box. It is given each box's
+    rank rather than its score: the same order, any score accepted. A box
+    without area overlaps nothing (IoU 0, as in torchvision's NMS, which
+    ultralytics uses) and is kept; OpenCV would count two such boxes as
+    identical, so they stay out of its pass.
+    """
+    order = np.argsort(-scores, kind="stable")
+    rank = np.empty(len(scores), np.float32)
+    rank[order] = np.arange(len(scores), 0, -1)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    solid = np.flatnonzero(areas > 0)
+    kept = np.empty(0, np.int64)
+    if solid.size:
+        xywh = np.column_stack([boxes[solid, :2], boxes[solid, 2:] - boxes[solid, :2]]).astype(np.float64)
+        picked = cv2.dnn.NMSBoxes(xywh, rank[solid], 0.0, float(iou_threshold))
+        kept = solid[np.asarray(picked, np.int64).reshape(-1)]
+    flat = np.flatnonzero(areas <= 0)
+    if flat.size:
+        kept = np.concatenate([kept, flat])
+        kept = kept[np.argsort(-rank[kept])]
+    return kept
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

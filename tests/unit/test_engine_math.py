@@ -151,7 +151,7 @@ def reference_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -
         ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
         inter = iw * ih
         union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-        return inter / union
+        return inter / union if union > 0 else 0.0
     kept: list[int] = []
     for i in sorted(range(len(scores)), key=lambda k: -scores[k]):
         if all(iou(boxes[i], boxes[j]) <= iou_threshold for j in kept):
@@ -169,6 +169,23 @@ def test_nms_matches_a_brute_force_reference_on_random_boxes(seed):
     kept = nms(boxes, scores, 0.45)
     assert kept.tolist() == reference_nms(boxes, scores, 0.45)
     assert 1 < len(kept) < 150  # the boxes did overlap and did not all collapse
+
+
+def test_nms_keeps_boxes_without_area_and_orders_all_by_score():
+    boxes = np.array([
+        [0.0, 0.0, 10.0, 10.0],  # kept: the best
+        [1.0, 1.0, 10.0, 10.0],  # suppressed by the first (IoU 0.81)
+        [5.0, 5.0, 5.0, 9.0],  # no area: overlaps nothing, kept
+        [50.0, 50.0, 50.0, 50.0],  # no area either; not "identical" to the other flat box
+        [40.0, 40.0, 60.0, 60.0],  # kept, with a score of 0
+    ])
+    scores = np.array([0.9, 0.8, 0.7, 0.3, 0.0])
+    kept = nms(boxes, scores, 0.7)
+    assert kept.tolist() == [0, 2, 3, 4] == reference_nms(boxes, scores, 0.7)
+
+
+def test_nms_of_no_boxes_keeps_none():
+    assert nms(np.empty((0, 4)), np.empty(0), 0.7).tolist() == []
 
 
 def test_iou_of_identical_boxes_is_one_and_of_disjoint_boxes_zero():
