@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import zmq
 
+from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.messages import Detection, FrameHeader, Verdict, decode, decode_json, encode, encode_header
 from inspector.netutil import free_tcp_port
 from inspector.transport import open_socket, recv_frame, send_frame
@@ -23,9 +24,14 @@ from inspector.transport import open_socket, recv_frame, send_frame
 def sockets():
     ctx = zmq.Context()
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
-    push = open_socket(ctx, "push", endpoint, bind=True, hwm=10)
-    pull = open_socket(ctx, "pull", endpoint, bind=False, hwm=10)
-    time.sleep(0.2)  # connection established
+    # the line's queue depth: with a tiny one, a non-blocking send can find the queue "full" before the
+    # socket has processed the receiver's acknowledgements, although every frame was already received
+    hwm = load_config(DEFAULT_CONFIG).transport.high_water_mark
+    push = open_socket(ctx, "push", endpoint, bind=True, hwm=hwm)
+    pull = open_socket(ctx, "pull", endpoint, bind=False, hwm=hwm)
+    push.setsockopt(zmq.SNDTIMEO, 10_000)
+    push.send(b"connected?")  # blocks until the connection is up (a non-blocking frame send would fail before)
+    assert pull.poll(10_000) and pull.recv() == b"connected?"
     yield push, pull
     push.close(0)
     pull.close(0)

@@ -1,11 +1,11 @@
 """Sends held back for a moment, so that bulky traffic does not compete with the line's next hop.
 
-A rejected part's image (about a megabyte) goes from the detector to the
-recorder, which encodes it as PNG. Sent with the verdict, that copy and
-encoding run on the same cores, at the same moment, as the actuator's
-decision and its PLC write; on a small machine they delay the write by
-several milliseconds for one part in ten. Held back a few milliseconds, they
-run after it instead. Nothing is dropped: what is held is sent when due, or
+A rejected part's image (hundreds of kilobytes to megabytes) goes from the
+detector to the recorder, which encodes it as PNG. Sent with the verdict,
+that copy and encoding run on the same cores, at the same moment, as the
+actuator's decision and its PLC write; on a 2-core machine they delayed the
+write request by up to 3-6 ms for one part in ten. Held back a few
+milliseconds, they run after it instead. Nothing is dropped: what is held is sent when due, or
 at once when the service stops.
 """
 
