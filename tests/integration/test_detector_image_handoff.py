@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def detector_line(line_config):
-    """Start a detector with the given image delay; yield (service, send, verdicts, inspections)."""
+    """A starter: a detector with the given image delay -> (service, its thread, send a frame, verdicts, inspections)."""
     ctx = zmq.Context()
     threads: list[tuple[DetectorService, threading.Thread]] = []
     sockets: list[zmq.Socket] = []
