@@ -33,11 +33,21 @@ def percentiles(values: Iterable[float], digits: int = 3) -> dict[str, float]:
     return out
 
 
+# A part decided at its deadline was decided before any verdict came: a verdict recorded for it came late,
+# after the decision, and is no hop from verdict to decision.
+HOPS_FROM_THE_VERDICT = ("verdict_to_decision",)
+
+
 def hop_latencies(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
     """Per hop, the latency in ms of every recorded part that has both of its timestamps."""
     rows = list(rows)
     return {
-        name: [(r[end] - r[start]) * 1000 for r in rows if r.get(start) is not None and r.get(end) is not None]
+        name: [
+            (r[end] - r[start]) * 1000
+            for r in rows
+            if r.get(start) is not None and r.get(end) is not None
+            and not (name in HOPS_FROM_THE_VERDICT and r.get("source") == "deadline")
+        ]
         for name, (start, end) in HOPS.items()
     }
 

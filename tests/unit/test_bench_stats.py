@@ -47,6 +47,14 @@ def test_hops_use_only_parts_with_both_timestamps():
     assert stage_latencies(rows) == {"inference": [15.0]}
 
 
+def test_a_verdict_that_came_after_a_deadline_decision_is_no_verdict_to_decision_hop():
+    late = {**_row(1, 100.0, "FAILSAFE_REJECT", verdict_ms=400.0), "source": "deadline"}
+    on_time = {**_row(2, 100.1), "source": "verdict"}
+    hops = hop_latencies([late, on_time])
+    assert hops["verdict_to_decision"] == [pytest.approx(1.0)]  # the on-time part's only, never negative
+    assert len(hops["trigger_to_verdict"]) == 2  # the late verdict is still a trigger-to-verdict figure
+
+
 def test_accounting_of_a_complete_run_has_no_silent_drop():
     rows = [_row(i, 100 + i / 10) for i in range(1, 11)]
     a = account(rows, triggered=10, actuator_decisions=10, restarts={})
