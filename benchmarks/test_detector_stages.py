@@ -27,16 +27,17 @@ def frame() -> np.ndarray:
 
 
 def test_preprocess_letterbox(benchmark, detector, frame):
-    benchmark(detector.letterbox, frame)
+    benchmark(detector.family.letterbox, frame)
 
 
 def test_inference_session_run(benchmark, detector, frame):
-    tensor = detector.letterbox(frame)
-    benchmark(detector.session.run, None, {detector.input_name: tensor})
+    tensor = detector.model_inputs(frame)[0]
+    session = detector.runtime.session
+    benchmark(session.run, None, {detector.runtime.input_name: tensor})
 
 
 def test_decode_and_nms(benchmark, detector, frame):
-    (output,) = detector.session.run(None, {detector.input_name: detector.letterbox(frame)})
+    (output,) = detector.runtime.session.run(None, {detector.runtime.input_name: detector.model_inputs(frame)[0]})
     benchmark(decode_yolo, output, detector.config.min_confidence, detector.config.iou_threshold)
 
 

@@ -47,3 +47,7 @@ class StoreError(InspectorError):
 
 class ServiceError(InspectorError):
     """A service could not start or the supervisor could not manage it."""
+
+
+class TrainingError(InspectorError):
+    """Training or export could not run (missing extra, bad data, failed or unfinished run)."""

@@ -76,12 +76,22 @@ class PartSeen:
 
 @dataclass(frozen=True)
 class Detection:
+    """A candidate defect and whether it rejected the part (see :mod:`inspector.engine.decision_rules`).
+
+    ``score`` is in the model's normalised units (0..1 for a YOLO detector,
+    unbounded for an anomaly model). ``area_px`` is the box's area for a
+    detector and the pixels a map region covers for map families, whose
+    regions also carry their ``outline``.
+    """
+
     cls: str
     score: float
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in frame pixels
     area_px: float
     causes_reject: bool
     area_mm2: float | None = None
+    model: str = ""  # the model (name@version) that found it, on a station running several
+    outline: list[list[float]] = field(default_factory=list)  # [[x, y], ...] frame pixels; empty for boxes
 
 
 @dataclass(frozen=True)

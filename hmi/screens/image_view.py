@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
 
 from hmi.data import Box
@@ -21,17 +21,21 @@ def load_pixmap(path: str | None) -> QPixmap | None:
     return None if image.isNull() else QPixmap.fromImage(image)
 
 
+#: a finding to draw: its label, its box (frame pixels) and, for an anomaly or segmentation region, its outline
+Outlined = tuple[str, tuple[float, float, float, float], list[tuple[float, float]]]
+
+
 class PartImage(QWidget):
-    """An image fitted to the widget, each box outlined and labelled with its class (and score)."""
+    """An image fitted to the widget, each finding outlined (its region, else its box) and labelled with its class and score."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pixmap: QPixmap | None = None
-        self.boxes: list[tuple[str, tuple[float, float, float, float]]] = []
+        self.boxes: list[Outlined] = []
         self.caption = "no image yet"
         self.setMinimumSize(320, 240)
 
-    def show_part(self, image_path: str | None, boxes: list[tuple[str, tuple[float, float, float, float]]], caption: str) -> None:
+    def show_part(self, image_path: str | None, boxes: list[Outlined], caption: str) -> None:
         self.pixmap = load_pixmap(image_path)
         self.boxes = boxes
         self.caption = caption if self.pixmap else f"{caption}: no image stored"
@@ -50,11 +54,14 @@ class PartImage(QWidget):
             font.setPixelSize(18)
             font.setBold(True)
             painter.setFont(font)
-            for label, (x1, y1, x2, y2) in self.boxes:
+            for label, (x1, y1, x2, y2), outline in self.boxes:
                 rect = QRectF(ox + x1 * scale, oy + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale)
                 painter.setPen(QPen(BOX_COLOR, 4))
                 painter.setBrush(Qt.NoBrush)
-                painter.drawRect(rect)
+                if len(outline) >= 3:
+                    painter.drawPolygon(QPolygonF([QPointF(ox + x * scale, oy + y * scale) for x, y in outline]))
+                else:
+                    painter.drawRect(rect)
                 text_rect = painter.fontMetrics().boundingRect(label).adjusted(-6, -2, 6, 2)
                 text_rect.moveBottomLeft(rect.topLeft().toPoint())
                 painter.fillRect(text_rect, BOX_COLOR)

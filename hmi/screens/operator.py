@@ -12,15 +12,20 @@ from PySide6.QtWidgets import (
 
 from hmi.data import PartRecord
 from hmi.operator_vm import LIGHTS, OperatorViewModel
-from hmi.screens.image_view import PartImage, load_pixmap
+from hmi.screens.image_view import Outlined, PartImage, load_pixmap
 from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT, TOUCH_PX
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
 
 
-def _boxes(part: PartRecord) -> list[tuple[str, tuple[float, float, float, float]]]:
-    return [(f"{d['cls']} {d.get('score', 0):.2f}", tuple(d["box"])) for d in part.detections if d.get("causes_reject", True)]
+def _boxes(part: PartRecord) -> list[Outlined]:
+    """The findings that rejected the part: label, box, and the region's outline when the model drew one."""
+    return [
+        (f"{d['cls']} {d.get('score', 0):.2f}", tuple(d["box"]), [tuple(p) for p in d.get("outline", [])])
+        for d in part.detections
+        if d.get("causes_reject", True)
+    ]
 
 
 class Tile(QFrame):

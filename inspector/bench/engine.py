@@ -93,8 +93,8 @@ def bare_sessions(engine: DefectDetector) -> tuple[dict[str, ort.InferenceSessio
 def stage_latency(engine: DefectDetector, frames: list[np.ndarray], settings: EngineSettings) -> dict:
     """Per-frame stage latency of ``inspect`` beside bare ``session.run`` calls on the same tensors."""
     bare, applied = bare_sessions(engine)
-    name = engine.input_name
-    tensors = [engine.letterbox(f).copy() for f in frames]
+    name = engine.runtime.input_name
+    tensors = [engine.model_inputs(f)[0] for f in frames]
     for i in range(settings.warmup):
         engine.inspect(frames[i % len(frames)])
         for session in bare.values():
@@ -143,8 +143,8 @@ def paced_bare_runs(detector: DetectorConfig, frames: list[np.ndarray], rate_hz:
     engine = DefectDetector(dataclasses.replace(detector, warmup_runs=0))
     try:
         sessions, _ = bare_sessions(engine)
-        name = engine.input_name
-        tensors = [engine.letterbox(f).copy() for f in frames]
+        name = engine.runtime.input_name
+        tensors = [engine.model_inputs(f)[0] for f in frames]
     finally:
         engine.close()
     for session in sessions.values():
@@ -287,7 +287,8 @@ def idle_gap(detector: DetectorConfig, provider: str, frames: list[np.ndarray], 
             for trial in range(settings.idle_trials):
                 time.sleep(settings.idle_gap_s)
                 first.append(_timed(lambda: engine.inspect(frames[trial % len(frames)])))
-            runs = engine.keep_warm.runs if engine.keep_warm is not None else 0
+            keep_warm = engine.runtime.keep_warm
+            runs = keep_warm.runs if keep_warm is not None else 0
         finally:
             engine.close()
         steady_p50 = float(np.median(steady))
@@ -312,7 +313,7 @@ def bench_provider(
     try:
         log.info("%s: stage latency over %d frames", provider, settings.frames)
         stages = stage_latency(engine, frames, settings)
-        frames_chw = [engine.letterbox(f).copy() for f in frames]
+        frames_chw = [engine.model_inputs(f)[0] for f in frames]
         model = engine.package.onnx_path
     finally:
         engine.close()

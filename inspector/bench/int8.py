@@ -1,11 +1,11 @@
 """INT8: static quantization of a model package with ONNX Runtime's tools, and what it costs in accuracy.
 
 The model is quantized to QDQ form (uint8 activations, int8 per-channel
-weights), calibrated on letterboxed dataset images: the synthetic parts the
-model was trained on (same generator seed), or any image folder. The
-detection head's decoding (the DFL, box arithmetic, concatenations after the
-last convolutions) stays in float: quantizing it moves boxes by whole pixels
-for little speed. The result is a model package of its own (ONNX + metadata
+weights), calibrated on images pre-processed by the model's own family (as
+the line will feed it): the synthetic parts the model was trained on (same
+generator seed), or any image folder. A YOLO detection head's decoding (the
+DFL, box arithmetic, concatenations after the last convolutions) stays in
+float: quantizing it moves boxes by whole pixels for little speed. The result is a model package of its own (ONNX + metadata
 with its own sha256), so the line loads it like any other model.
 
 Accuracy is measured the way the plant sees it (:mod:`inspector.evaluation`):
@@ -31,10 +31,9 @@ from onnxruntime import quantization
 from inspector.bench.stats import percentiles
 from inspector.config.schema import DetectorConfig
 from inspector.engine.detector import DefectDetector
-from inspector.engine.letterbox import Letterbox
 from inspector.engine.model_package import ModelPackage, load_model_package, sha256_of, write_metadata
 from inspector.errors import ModelError
-from inspector.evaluation import image_metrics, score_images
+from inspector.evaluation import image_metrics, line_thresholds, score_images
 from inspector.synthetic import PartGenerator
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 class Int8Settings:
     calibration_images: int = 200
     calibration_folder: Path | None = None  # None: synthetic parts from the model's own training generator
-    eval_images: int = 400
+    eval_images: int = 400  # held-out synthetic parts (without eval_data)
     eval_seed: int = 424242  # neither the training generator's seed nor the demo camera's
+    eval_data: Path | None = None  # a dataset: both models are scored on its eval_split instead
+    eval_split: str = "test"
     eval_defect_rate: float = 0.5
     latency_frames: int = 100
     float_head: bool = True
@@ -104,21 +105,19 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
     prepared = out_dir / f"{stem}-prepared.onnx"
     target = out_dir / f"{stem}-int8.onnx"
     meta = package.metadata
-    letterbox = Letterbox(tuple(meta.input_size))
-
-    import onnxruntime as ort
-
-    input_name = ort.InferenceSession(str(package.onnx_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    # the model's own family pre-processes the calibration images, exactly as the line will
+    engine = DefectDetector(DetectorConfig(model=str(package.onnx_path), providers=["CPUExecutionProvider"], warmup_runs=0), package)
+    input_name = engine.runtime.input_name
 
     class Reader(quantization.CalibrationDataReader):
-        """Letterboxed calibration images, one model input at a time."""
+        """Calibration images as model inputs (every tile of each), one at a time."""
 
         def __init__(self) -> None:
-            self.images = calibration_images(package, settings)
+            self.inputs = (tensor for image in calibration_images(package, settings) for tensor in engine.model_inputs(image))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            image = next(self.images, None)
-            return None if image is None else {input_name: letterbox(image).copy()}
+            tensor = next(self.inputs, None)
+            return None if tensor is None else {input_name: tensor}
 
     try:
         quantization.quant_pre_process(str(package.onnx_path), str(prepared), skip_symbolic_shape=True)
@@ -146,6 +145,7 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
         raise ModelError(f"INT8 quantization of {package.onnx_path} failed: {err}") from err
     finally:
         prepared.unlink(missing_ok=True)
+        engine.close()
     recipe = {
         "tool": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",
@@ -171,6 +171,11 @@ def quantize_package(package: ModelPackage, out_dir: Path, settings: Int8Setting
 
 
 def held_out_parts(settings: Int8Settings) -> list[tuple[np.ndarray, frozenset[str]]]:
+    """What both models are scored on: the dataset's split, or held-out synthetic parts."""
+    if settings.eval_data is not None:
+        from inspector.datasets_tool import load_dataset
+
+        return list(load_dataset(settings.eval_data).samples(settings.eval_split))
     generator = PartGenerator(defect_rate=settings.eval_defect_rate, seed=settings.eval_seed)
     parts = (generator.part(i) for i in range(settings.eval_images))
     return [(p.image, frozenset(d.cls for d in p.defects)) for p in parts]
@@ -189,9 +194,10 @@ def compare_int8(detector: DetectorConfig, fp32: ModelPackage, int8: ModelPackag
     """Accuracy and latency of both packages on the same held-out parts, same thresholds and provider."""
     samples = held_out_parts(settings)
     frames = [image for image, _ in samples[:32]]
+    alone = dataclasses.replace(detector, model=str(fp32.onnx_path), additional_models=[])
     engines = {
-        "fp32": DefectDetector(detector, fp32),
-        "int8": DefectDetector(dataclasses.replace(detector, model=str(int8.onnx_path)), int8),
+        "fp32": DefectDetector(alone, fp32),
+        "int8": DefectDetector(dataclasses.replace(alone, model=str(int8.onnx_path)), int8),
     }
     result: dict[str, Any] = {}
     try:
@@ -202,9 +208,7 @@ def compare_int8(detector: DetectorConfig, fp32: ModelPackage, int8: ModelPackag
             for label, engine in engines.items():
                 latency[label] += _latency(engine, frames, min(10, settings.latency_frames - block), block)
         for label, engine in engines.items():
-            # the line drops detections under min_confidence before deciding, so it never rejects below it
-            thresholds = {c: max(t, engine.config.min_confidence) for c, t in zip(engine.rules.classes, engine.rules.thresholds)}
-            metrics = image_metrics(score_images(engine, samples), thresholds)
+            metrics = image_metrics(score_images(engine, samples), line_thresholds(engine))
             result[label] = {
                 "model": engine.model_version,
                 "path": str(engine.package.onnx_path),
@@ -216,7 +220,11 @@ def compare_int8(detector: DetectorConfig, fp32: ModelPackage, int8: ModelPackag
     finally:
         for engine in engines.values():
             engine.close()
-    write_metadata(int8.onnx_path, dataclasses.replace(int8.metadata, metrics={"held_out": result["int8"]["metrics"], "eval_seed": settings.eval_seed}))
+    evaluated_on = (
+        f"the {settings.eval_split} split of {settings.eval_data}" if settings.eval_data is not None
+        else f"held-out synthetic parts (seed {settings.eval_seed})"
+    )
+    write_metadata(int8.onnx_path, dataclasses.replace(int8.metadata, metrics={"held_out": result["int8"]["metrics"], "evaluated_on": evaluated_on}))
     f, i = result["fp32"], result["int8"]
     return {
         **result,
@@ -224,8 +232,8 @@ def compare_int8(detector: DetectorConfig, fp32: ModelPackage, int8: ModelPackag
         "calibration_images": settings.calibration_images,
         "calibration_method": f"MinMax, QDQ, uint8 activations, {int8.metadata.training['quantization']['weights']} weights"
         + (", detection head decoding in float" if settings.float_head else ""),
-        "eval_images": settings.eval_images,
-        "eval_seed": settings.eval_seed,
+        "eval_images": len(samples),
+        "evaluated_on": evaluated_on,
         "speedup_p50": round(f["latency_ms"]["p50"] / i["latency_ms"]["p50"], 3),
         "escape_rate_change": i["metrics"]["escape_rate"] - f["metrics"]["escape_rate"],
         "false_reject_rate_change": i["metrics"]["false_reject_rate"] - f["metrics"]["false_reject_rate"],

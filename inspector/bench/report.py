@@ -129,6 +129,8 @@ def _histogram_series(report: dict[str, Any]) -> list[tuple[str, list[float]]]:
         series.append(("ultralytics predict", report["prototype"]["samples_ms"]["ultralytics"]))
     if report.get("line"):
         series.append(("line: trigger to PLC write", report["line"]["samples_ms"]["trigger_to_plc_write"]))
+    for m in report.get("families", {}).get("models", []):
+        series.append((f"{m['family']}: {m['model']}", m["samples_ms"]))
     return [(label, values) for label, values in series if values]
 
 
@@ -200,6 +202,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines += _line_section(report["line"])
     if report.get("int8"):
         lines += _int8_section(report["int8"])
+    if report.get("families"):
+        from inspector.bench.families import families_section
+
+        lines += families_section(report["families"])
     return "\n".join(lines) + "\n"
 
 
@@ -302,8 +308,8 @@ def _int8_section(q: dict[str, Any]) -> list[str]:
     lines = [
         "## INT8 (static quantization, QDQ)",
         "",
-        f"Calibrated on {q['calibration_images']} images ({q['calibration_method']}); evaluated on {q['eval_images']} held-out "
-        f"synthetic parts (seed {q['eval_seed']}). Quantized package: `{q['package']}`.",
+        f"Calibrated on {q['calibration_images']} images ({q['calibration_method']}); evaluated on {q['eval_images']} images: "
+        f"{q['evaluated_on']}. Quantized package: `{q['package']}`.",
         "",
         "| model | latency p50 ms | p99 ms | false-reject rate | escape rate | AUROC | size MB |",
         "|---|---|---|---|---|---|---|",

@@ -69,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
 
-    model = sub.add_parser("retrain-default-model", help="regenerate the synthetic data and retrain the bundled model")
+    model = sub.add_parser("retrain-default-model", help="regenerate the synthetic data and retrain a bundled model")
     model.add_argument("--work-dir", type=Path, required=True, help="dataset and training runs go here")
     model.add_argument("--out", type=Path, required=True, help="folder for model.onnx and model.json")
-    model.add_argument("--epochs", type=int, default=22)
+    model.add_argument("--family", choices=["yolo", "anomaly"], default="yolo",
+                       help="yolo: the default detector (about an hour); anomaly: the anomaly model from good parts (minutes)")
+    model.add_argument("--epochs", type=int, default=22, help="yolo: training epochs")
     model.add_argument("--resume", action="store_true", help="continue an interrupted training run")
     calibration_cli.add_parsers(sub)
     model_tools_cli.add_parsers(sub)
@@ -136,7 +138,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "retrain-default-model":
         from inspector.training.default_model import retrain_default_model
 
-        retrain_default_model(args.work_dir, args.out, epochs=args.epochs, resume=args.resume)
+        retrain_default_model(args.work_dir, args.out, family=args.family, epochs=args.epochs, resume=args.resume)
         return 0
     if args.command in calibration_cli.COMMANDS:
         return calibration_cli.run(args)

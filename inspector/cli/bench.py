@@ -15,7 +15,7 @@ from inspector.errors import InspectorError
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("engine", "compare", "line", "int8")
+SECTIONS = ("engine", "compare", "line", "int8", "families")
 DEFAULT_SECTIONS = ("engine", "compare", "line")
 BARE_AT_RATE_RUNS = 150  # bare inferences per session at the line's cadence, half before and half after the line
 
@@ -38,7 +38,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         description="Benchmark a station on this machine. Sections: engine (each execution provider present: stage "
         "latency, batches, threads, idle gap with and without keep-warm), compare (ultralytics' predict on the same "
         "frames), line (trigger to PLC write against the PLC simulator, with pass/fail against the budget and the "
-        "accounting of every part), int8 (static quantization and its accuracy cost). See docs/benchmarking.md.",
+        "accounting of every part), int8 (static quantization and its accuracy cost), families (each model family's "
+        "latency beside the station's model on the same frames). See docs/benchmarking.md.",
     )
     bench.add_argument("sections", nargs="*", metavar="SECTION", help=f"any of {', '.join(SECTIONS)} (default: {' '.join(DEFAULT_SECTIONS)})")
     bench.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="station config (default: the embedded defaults)")
@@ -70,10 +71,17 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "live (costs CPU per part); station: the configured cameras",
     )
     line.add_argument("--keep-line-data", action="store_true", help="keep the line's database, images and logs in the report folder")
+    families = bench.add_argument_group("families")
+    families.add_argument("--models", type=lambda t: [Path(p) for p in _names(t)], default=[],
+                          help="model packages (ONNX files) to time beside the station's model(s), comma-separated")
+    families.add_argument("--frames-folder", type=Path,
+                          help="time on these images (a dataset split, say) instead of the station's synthetic parts")
     int8 = bench.add_argument_group("int8")
     int8.add_argument("--calibration-images", type=int, default=200, help="images to calibrate the quantization on")
     int8.add_argument("--calibration-folder", type=Path, help="calibration image folder (default: the model's synthetic training parts)")
     int8.add_argument("--eval-images", type=int, default=400, help="held-out synthetic parts both models are scored on")
+    int8.add_argument("--eval-data", type=Path, help="score both models on this dataset instead (see --eval-split)")
+    int8.add_argument("--eval-split", default="test", help="the --eval-data split both models are scored on (default: test)")
     int8.add_argument(
         "--reduce-range", choices=("auto", "on", "off"), default="auto",
         help="7-bit weights; auto: on for a CPU without VNNI, where 8-bit weights saturate (see docs/benchmarking.md)",
@@ -144,11 +152,20 @@ def run_bench(args: argparse.Namespace) -> int:
             print("int8: quantizing and evaluating", file=sys.stderr)
             settings8 = Int8Settings(
                 calibration_images=args.calibration_images, calibration_folder=args.calibration_folder, eval_images=args.eval_images,
+                eval_data=args.eval_data, eval_split=args.eval_split,
                 latency_frames=args.frames, reduce_range={"auto": None, "on": True, "off": False}[args.reduce_range],
             )
             fp32 = load_model_package(config.detector.model)
             int8 = quantize_package(fp32, out / "int8", settings8)
             report["int8"] = compare_int8(config.detector, fp32, int8, settings8)
+    if "families" in sections:
+        from inspector.bench.families import FamilySettings, bench_families, folder_frames
+
+        print("families: each model alone on the same frames", file=sys.stderr)
+        family_frames = folder_frames(args.frames_folder, 64) if args.frames_folder else (frames or station_frames(config, 32))
+        report["families"] = bench_families(
+            config.detector, family_frames, FamilySettings(tuple(args.models), frames=args.frames, warmup=args.warmup)
+        )
     paths = write_report(report, out)
     print(paths["markdown"].read_text())
     for kind, path in paths.items():

@@ -52,17 +52,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--min-component-px", type=int, default=8, help="masks: smaller mask regions are dropped as specks")
     imp.add_argument("--replace", action="store_true", help="overwrite --out if it exists")
 
-    train = sub.add_parser("train", help="train a detector (ultralytics, from a model YAML, offline) into a run folder")
+    train = sub.add_parser(
+        "train", help="train a model (family yolo, anomaly or segmentation; offline) into a run folder",
+        description="Train a model into a run folder. The run config's 'family' chooses what is trained: yolo "
+        "(ultralytics detector from a model YAML), anomaly (PatchCore on pretrained features, from good images only) "
+        "or segmentation (a defect-map head on pretrained features, from labelled defects). See docs/training.md.",
+    )
     train.add_argument("--config", type=Path, help="run config (YAML; see docs/training.md); flags override it")
+    train.add_argument("--family", help="model family: yolo (default), anomaly or segmentation")
     train.add_argument("--data", help="dataset folder")
     train.add_argument("--run-dir", help="run folder")
-    train.add_argument("--model", help="ultralytics model YAML (default yolov8n.yaml)")
-    train.add_argument("--imgsz", type=int)
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch", type=int)
+    train.add_argument("--model", help="yolo: ultralytics model YAML (default yolov8n.yaml)")
+    train.add_argument("--imgsz", type=int, help="yolo: input size")
+    train.add_argument("--epochs", type=int, help="yolo, segmentation: training epochs")
+    train.add_argument("--batch", type=int, help="yolo, segmentation: images per batch")
     train.add_argument("--device", help="cpu, 0 (first GPU) or auto")
-    train.add_argument("--workers", type=int)
-    train.add_argument("--patience", type=int)
+    train.add_argument("--workers", type=int, help="yolo: data-loader processes")
+    train.add_argument("--patience", type=int, help="yolo: epochs without improvement before stopping")
     train.add_argument("--seed", type=int)
     train.add_argument("--resume", action="store_true", help="continue the interrupted run in the run folder")
 
@@ -126,15 +132,15 @@ def _dataset_import(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from inspector.training.runs import load_run_config, resume_config, train_run
 
-    flags = {k: getattr(args, k) for k in ("data", "run_dir", "model", "imgsz", "epochs", "batch", "device", "workers",
-                                           "patience", "seed")}
+    flags = {k: getattr(args, k) for k in ("family", "data", "run_dir", "model", "imgsz", "epochs", "batch", "device",
+                                           "workers", "patience", "seed")}
     if args.resume and args.config is None and args.data is None and args.run_dir:
         config = resume_config(Path(args.run_dir))
     else:
         config = load_run_config(args.config, flags)
     record = train_run(config, resume=args.resume)
-    print(f"trained on {record['dataset']['version']} ({record['device']}) in {record['train_seconds']:.0f} s: "
-          f"{record['checkpoint']}")
+    print(f"trained a {record.family} model on {record.dataset['version']} ({record.device}) in "
+          f"{record.train_seconds:.0f} s: {record.checkpoint}")
     print(f"next: inspector export --run {config.run_dir} --out <package folder>")
     return 0
 
@@ -147,11 +153,19 @@ def _export(args: argparse.Namespace) -> int:
         LINE_MIN_CONFIDENCE if args.min_threshold is None else args.min_threshold, args.name, args.version,
     )
     meta = package.metadata
-    print(f"model package {meta.label}: {package.onnx_path} (sha256 {meta.onnx_sha256[:16]}…)")
-    print(f"  dataset {meta.dataset['version']}, thresholds {meta.class_thresholds}")
+    print(f"model package {meta.label} ({meta.family}): {package.onnx_path} (sha256 {meta.onnx_sha256[:16]}…)")
+    thresholds = ", ".join(f"{c} {t:.4f}" for c, t in meta.class_thresholds.items())
+    print(f"  dataset {meta.dataset['version']}, thresholds: {thresholds}")
     for split, m in meta.metrics.items():
-        print(f"  {split}: false-reject rate {m['false_reject_rate']}, escape rate {m['escape_rate']}, AUROC {m['auroc']}")
+        print(f"  {split}: false-reject rate {_rate(m['false_reject_rate'])}, escape rate {_rate(m['escape_rate'])}, "
+              f"AUROC {_rate(m['auroc'], percent=False)}")
     return 0
+
+
+def _rate(value: float | None, percent: bool = True) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f} %" if percent else f"{value:.3f}"
 
 
 def _evaluate(args: argparse.Namespace) -> int:

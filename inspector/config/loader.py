@@ -81,7 +81,13 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         config,
         station=dataclasses.replace(config.station, state_dir=_resolve(base_dir, config.station.state_dir)),
         cameras=cameras,
-        detector=dataclasses.replace(config.detector, model=_resolve(base_dir, config.detector.model)),
+        detector=dataclasses.replace(
+            config.detector,
+            model=_resolve(base_dir, config.detector.model),
+            additional_models=[
+                dataclasses.replace(m, model=_resolve(base_dir, m.model)) for m in config.detector.additional_models
+            ],
+        ),
         recorder=dataclasses.replace(
             config.recorder,
             database=_resolve(base_dir, config.recorder.database),

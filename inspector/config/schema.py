@@ -80,6 +80,20 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class AdditionalModel:
+    """A further model the detector runs on every frame, with its own decision settings."""
+
+    model: str = spec(doc="Path of the model's ONNX file; its metadata JSON sits beside it.")
+    class_thresholds: dict[str, float] = spec(
+        factory=dict, doc="Per-class reject threshold in this model's score units (default: the model's metadata)."
+    )
+    min_area_px: float = spec(0.0, doc="A finding of this model smaller than this (pixels) does not reject.", minimum=0)
+    min_area_mm2: dict[str, float] = spec(
+        factory=dict, doc="Per-class minimum defect area in mm² for this model's findings (calibrated cameras)."
+    )
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     model: str = spec(doc="Path of the model's ONNX file; its metadata JSON sits beside it.")
     providers: list[str] = spec(
@@ -120,18 +134,31 @@ class DetectorConfig:
         minimum=0,
         maximum=1000,
     )
-    iou_threshold: float = spec(0.7, doc="Non-maximum suppression IoU threshold.", minimum=0, maximum=1)
+    iou_threshold: float = spec(0.7, doc="YOLO family: non-maximum suppression IoU threshold.", minimum=0, maximum=1)
     min_confidence: float = spec(
-        0.05, doc="Detections below this score are discarded before the decision; keep it at or below the model's reject thresholds.", minimum=0, maximum=1
+        0.05,
+        doc="YOLO family: detections below this score are discarded before the decision, so no class rejects below it; "
+        "keep it at or below the model's reject thresholds. Other families keep every score.",
+        minimum=0,
+        maximum=1,
     )
     class_thresholds: dict[str, float] = spec(
-        factory=dict, doc="Per-class reject score threshold; classes not listed use the model's metadata, then 'min_confidence'."
+        factory=dict,
+        doc="Per-class reject threshold, in the model's score units (0..1 for YOLO; an anomaly model's normalised "
+        "score, where 0 is a typical good part, may be any number); classes not listed use the model's metadata "
+        "(the operating point chosen at export), then 'min_confidence' (YOLO).",
     )
-    min_area_px: float = spec(0.0, doc="A detection smaller than this box area (pixels) does not reject.", minimum=0)
+    min_area_px: float = spec(0.0, doc="A finding smaller than this (box area for detectors, pixels covered for map regions) does not reject.", minimum=0)
     min_area_mm2: dict[str, float] = spec(
         factory=dict,
         doc="Per-class minimum defect area in mm²: a smaller detection does not reject. Applies on cameras with a measured "
         "pixel scale (see 'calibration'); without one only 'min_area_px' applies, so such detections still reject.",
+    )
+    additional_models: list[AdditionalModel] = spec(
+        factory=list,
+        doc="Further models run on every frame after 'model' (for example a supervised model for named defects beside "
+        "an anomaly model for unknown ones): the part is rejected if any model rejects it, the verdict names the "
+        "models that did, and the budget and fail-safe cover them all.",
     )
     instances: int = spec(1, doc="Detector processes to run (frames are shared among them).", minimum=1, maximum=16)
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from inspector.datasets_tool.manifest import FORMAT, SPLITS, DatasetError, content_hash
 from inspector.datasets_tool.readers import READERS, Problem, ReaderOptions, SourceImage, group_key
 from inspector.engine.model_package import sha256_of
@@ -94,6 +97,12 @@ def import_dataset(source: str | Path, out: str | Path, options: ImportOptions) 
     entries = _entries(source, read.images, classes, options, problems)
     if not entries:
         raise DatasetError(f"no image could be imported from {source} ({len(problems)} problem(s), first: {problems[:1]})")
+    if not any(not e["image"].defective or e["image"].boxes for e in entries):
+        raise DatasetError(
+            f"nothing in {source} can be trained on: {len(entries)} defective image(s) without a labelled defect "
+            f"(box or mask) and no good image (with --layout {options.layout}; {len(problems)} problem(s), first: "
+            f"{problems[0].file + ': ' + problems[0].problem if problems else 'none'})"
+        )
     content = content_hash(classes, entries)
     version = f"{options.name or out.name}-{content[:12]}"
     splits = {s: sum(e["split"] == s for e in entries) for s in SPLITS}
@@ -167,9 +176,22 @@ def _entries(
             "label": "defective" if image.defective else "good", "classes": sorted(image.classes), "lines": lines,
             "image": image,
         }
+        if image.mask is not None:
+            entry.update(_class_mask(image, classes, split))
         first_of_content.setdefault(sha, entry)
         entries.append(entry)
     return entries
+
+
+def _class_mask(image: SourceImage, classes: list[str], split: str) -> dict[str, Any]:
+    """The image's defect pixels as a PNG of class numbers (0 good, n = the n-th class), and its hash."""
+    (cls,) = image.classes  # the masks layout names one class per image (its folder)
+    pixels = image.mask.astype(np.uint8) * np.uint8(classes.index(cls) + 1)
+    ok, png = cv2.imencode(".png", pixels)
+    if not ok:
+        raise DatasetError(f"cannot encode the mask of {image.path}")
+    data = png.tobytes()
+    return {"mask": f"masks/{split}/{image.stem}.png", "mask_png": data, "mask_sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _manifest_image(entry: dict[str, Any], source: Path) -> dict[str, Any]:
@@ -181,6 +203,9 @@ def _manifest_image(entry: dict[str, Any], source: Path) -> dict[str, Any]:
     }
     if image.dropped_specks:
         out["specks_dropped"] = image.dropped_specks
+    if "mask" in entry:
+        out["mask"] = entry["mask"]
+        out["mask_sha256"] = entry["mask_sha256"]
     return out
 
 
@@ -195,6 +220,10 @@ def _write(out: Path, entries: list[dict[str, Any]], classes: list[str], manifes
             label_path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(entry["image"].path, image_path)
             label_path.write_text("".join(f"{line}\n" for line in entry["lines"]))
+            if "mask" in entry:
+                mask_path = staging / entry["mask"]
+                mask_path.parent.mkdir(parents=True, exist_ok=True)
+                mask_path.write_bytes(entry["mask_png"])
         listed = {}
         for split in SPLITS:
             files = [e["file"] for e in entries if e["split"] == split and e["image"].trainable]

@@ -5,6 +5,9 @@ Layout of a dataset folder::
     images/<split>/<name>.<ext>   the source image, byte for byte (no re-encoding)
     labels/<split>/<name>.txt     YOLO detection labels, one "class cx cy w h" line (normalised) per box;
                                   empty for a good image
+    masks/<split>/<stem>.png      the defect pixels as class numbers (0 good, n = the n-th class), for
+                                  images imported with masks (segmentation training); other images'
+                                  boxes stand in for masks
     <split>.txt                   the images ultralytics sees for that split, one "./images/..." line each
                                   (a defective image without any box is left out: to a detector it would
                                   look like a good part; the evaluator still uses it)
@@ -14,7 +17,7 @@ Layout of a dataset folder::
 
 The version is the dataset's name and the first 12 hex digits of
 ``content_sha256``, a SHA-256 over the classes and, per image, its file name,
-content hash, good/defective label, classes and label lines: the same content
+content hash, good/defective label, classes, label lines and mask hash: the same content
 always gives the same version, any change to an image or a label a new one.
 
 The HMI's export (``hmi/export.py``) writes the same ``images/ labels/
@@ -77,6 +80,7 @@ class DatasetImage:
     classes: frozenset[str]
     boxes: tuple[LabelBox, ...] = ()
     source: str = ""
+    mask: Path | None = None  # PNG of class numbers (0 good, n = the n-th class), when the source had masks
 
     def read(self) -> np.ndarray:
         """The image as the line's camera would deliver it (mono8 stays 2-D, colour is BGR)."""
@@ -88,6 +92,28 @@ class DatasetImage:
         if image.ndim == 3 and image.shape[2] == 4:
             image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
         return image
+
+    def read_mask(self, classes: list[str], shape: tuple[int, int]) -> np.ndarray:
+        """The defect pixels as class numbers (0 good, n = ``classes[n - 1]``), ``shape`` (height, width).
+
+        From the dataset's mask where there is one; else each labelled box is
+        filled (a box is all a detector's label says); a good image is all 0.
+        """
+        import cv2
+
+        if self.mask is not None:
+            mask = cv2.imread(str(self.mask), cv2.IMREAD_GRAYSCALE)
+            if mask is None:
+                raise DatasetError(f"cannot read mask {self.mask}")
+            if mask.shape != tuple(shape):
+                raise DatasetError(f"mask {self.mask} is {mask.shape[1]}x{mask.shape[0]}, its image {shape[1]}x{shape[0]}")
+            return mask
+        mask = np.zeros(shape, np.uint8)
+        for box in self.boxes:
+            x1, y1 = int(np.floor(box.x1)), int(np.floor(box.y1))
+            x2, y2 = int(np.ceil(box.x2)), int(np.ceil(box.y2))
+            mask[max(y1, 0) : max(y2, y1 + 1), max(x1, 0) : max(x2, x1 + 1)] = classes.index(box.cls) + 1
+        return mask
 
 
 @dataclass(frozen=True)
@@ -134,7 +160,10 @@ class Dataset:
 
 def content_hash(classes: list[str], entries: list[dict[str, Any]]) -> str:
     """SHA-256 over the classes and every image's name, content hash, label, classes and label lines."""
-    items = [[e["file"], e["sha256"], e["label"], sorted(e["classes"]), e["lines"]] for e in entries]
+    items = [
+        [e["file"], e["sha256"], e["label"], sorted(e["classes"]), e["lines"]] + ([e["mask_sha256"]] if e.get("mask_sha256") else [])
+        for e in entries
+    ]
     return hashlib.sha256(json.dumps([classes, items]).encode()).hexdigest()
 
 
@@ -165,4 +194,5 @@ def _image_from_manifest(root: Path, raw: dict[str, Any]) -> DatasetImage:
         classes = frozenset({UNSPECIFIED_CLASS})
     if not defective:
         classes = frozenset()
-    return DatasetImage(root / raw["file"], str(raw["split"]), defective, classes, boxes, str(raw.get("source", "")))
+    mask = root / raw["mask"] if raw.get("mask") else None
+    return DatasetImage(root / raw["file"], str(raw["split"]), defective, classes, boxes, str(raw.get("source", "")), mask)

@@ -50,6 +50,7 @@ class SourceImage:
     split_hint: str | None = None  # the split the source layout put it in, if any
     trainable: bool = True  # False: defective but without a box (kept for evaluation only)
     dropped_specks: int = 0
+    mask: np.ndarray | None = field(default=None, repr=False)  # masks layout: the defect pixels (specks removed)
 
 
 @dataclass(frozen=True)
@@ -98,23 +99,31 @@ def _rel(path: Path, source: Path) -> str:
 # ---------------------------------------------------------------- masks
 
 
-def mask_boxes(mask: np.ndarray, cls: str, threshold: int, min_px: int) -> tuple[list[LabelBox], int]:
+def mask_regions(mask: np.ndarray, cls: str, threshold: int, min_px: int) -> tuple[list[LabelBox], int, np.ndarray]:
     """One box per connected region of ``mask >= threshold`` (8-connected); regions under ``min_px`` are specks.
 
-    Returns the boxes and the number of specks dropped.
+    Returns the boxes, the number of specks dropped, and the defect pixels
+    without the specks (a 0/1 ``uint8`` image).
     """
     if mask.ndim == 3:
         mask = mask.max(axis=2)
     if mask.dtype != np.uint8:
         mask = (mask.astype(np.float64) * 255 / max(float(mask.max()), 1.0)).astype(np.uint8)
     binary = (mask >= threshold).astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     boxes, specks = [], 0
-    for x, y, w, h, area in stats[1:].tolist():
+    for label, (x, y, w, h, area) in enumerate(stats[1:].tolist(), 1):
         if area < min_px:
             specks += 1
+            binary[labels == label] = 0
             continue
         boxes.append(LabelBox(cls, float(x), float(y), float(x + w), float(y + h)))
+    return boxes, specks, binary
+
+
+def mask_boxes(mask: np.ndarray, cls: str, threshold: int, min_px: int) -> tuple[list[LabelBox], int]:
+    """The boxes and the number of specks of :func:`mask_regions`."""
+    boxes, specks, _ = mask_regions(mask, cls, threshold, min_px)
     return boxes, specks
 
 
@@ -160,8 +169,13 @@ def read_masks(source: Path, options: ReaderOptions) -> ReadResult:
                 )
             result.images.append(SourceImage(path, path.stem, False, frozenset(), [], size))
             continue
-        boxes, specks = mask_boxes(mask, name, options.mask_threshold, options.min_component_px) if mask is not None else ([], 0)
-        image = SourceImage(path, path.stem, True, frozenset({name}), boxes, size, trainable=bool(boxes), dropped_specks=specks)
+        boxes, specks, pixels = (
+            mask_regions(mask, name, options.mask_threshold, options.min_component_px) if mask is not None else ([], 0, None)
+        )
+        image = SourceImage(
+            path, path.stem, True, frozenset({name}), boxes, size, trainable=bool(boxes), dropped_specks=specks,
+            mask=pixels if boxes else None,
+        )
         if not boxes:
             why = "no mask" if mask_path is None or mask is None else f"mask has no region of {options.min_component_px} px or more"
             result.problems.append(

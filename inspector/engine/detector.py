@@ -1,123 +1,205 @@
-"""The defect detector: model package + ONNX Runtime session + decision rules.
+"""The defect detector: every model of the station on one frame, and the one decision rule.
 
-The hot path allocates nothing per frame that it can avoid: the letterbox
-writes into one input tensor, and the session reads that tensor and writes
-its output into one reused array through an I/O binding made once. With
-``keep_warm_s`` set, a daemon thread runs a blank inference whenever the line
-has been idle that long (see :class:`~inspector.engine.providers.KeepWarm`).
+A station runs one model (``detector.model``) or several
+(``detector.additional_models``). Each is a :class:`ModelSlot`: its package,
+its family plug-in (pre- and post-processing), its runtime (ONNX Runtime
+session, I/O binding, keep-warm) and its decision rules. A frame goes
+through every slot; the part is rejected if any model rejects it, and the
+:class:`Inspection` says which did and why.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 
-from inspector.config.schema import DetectorConfig
-from inspector.engine.decision_rules import DecisionRules
-from inspector.engine.letterbox import Letterbox
+from inspector.config.schema import AdditionalModel, DetectorConfig
+from inspector.engine.decision_rules import DecisionRules, Judgement
+from inspector.engine.families import family_class
+from inspector.engine.families.base import ModelFamily
 from inspector.engine.model_package import ModelPackage, load_model_package
-from inspector.engine.providers import KeepWarm, create_session
-from inspector.engine.yolo_decode import decode_yolo
-from inspector.errors import ModelError
+from inspector.engine.runtime import ModelRuntime
+from inspector.errors import ConfigError
 from inspector.messages import Detection
 
 log = logging.getLogger(__name__)
 
+STAGES = ("preprocess", "inference", "postprocess")
+
 
 @dataclass(frozen=True)
 class Inspection:
-    """What the engine found in one frame, and how long each stage took (ms)."""
+    """What the models found on one frame, the decision, and how long each stage took (ms, all models)."""
 
-    detections: list[Detection]
+    judgements: list[Judgement]
     timings_ms: dict[str, float]
 
     @property
+    def detections(self) -> list[Detection]:
+        return [d for j in self.judgements for d in j.detections]
+
+    @property
     def rejected(self) -> bool:
-        return any(d.causes_reject for d in self.detections)
+        return any(j.rejected for j in self.judgements)
+
+    @property
+    def rejected_by(self) -> list[str]:
+        """The models that rejected the part."""
+        return [j.model for j in self.judgements if j.rejected]
 
     @property
     def defect_score(self) -> float:
-        """The part's defect score: its highest detection score (0 when none)."""
-        return max((d.score for d in self.detections), default=0.0)
+        """The first model's part score (its highest detection score or map peak)."""
+        return self.judgements[0].part_score
+
+    def reason(self) -> str:
+        """Why the part was rejected, in words ('' when it passed)."""
+        parts = []
+        for j in self.judgements:
+            if not j.rejected:
+                continue
+            classes = sorted({d.cls for d in j.detections if d.causes_reject}) or sorted(
+                c for c, level in j.levels.items() if level > float("-inf")
+            )
+            parts.append(f"{j.model}: {', '.join(classes)}")
+        return "; ".join(parts)
+
+
+class ModelSlot:
+    """One model of the station: package, family, runtime and decision rules."""
+
+    def __init__(
+        self,
+        config: DetectorConfig,
+        package: ModelPackage,
+        class_thresholds: dict[str, float],
+        min_area_px: float,
+        min_area_mm2: dict[str, float],
+        field: str = "detector",
+        score_floor: float | None = None,
+    ) -> None:
+        self.package = package
+        meta = package.metadata
+        self.family: ModelFamily = family_class(meta.family)(meta, config, score_floor)
+        self.runtime = ModelRuntime(str(package.onnx_path), config)
+        try:
+            self.family.check_model(self.runtime.input_shape, self.runtime.output_shapes)
+            self.rules = DecisionRules.build(
+                meta.classes, class_thresholds, meta.class_thresholds, self.family.rule_score_floor(), min_area_px,
+                min_area_mm2, field,
+            )
+        except Exception:
+            self.runtime.close()
+            raise
+        self.runtime.bind(self.family.input_tensor)
+        if self.family.uses_min_confidence:
+            chosen = {**meta.class_thresholds, **class_thresholds}
+            masked = [c for c, t in chosen.items() if t < config.min_confidence]
+            if masked:
+                log.warning(
+                    "detector.min_confidence %.3f is above the reject threshold of %s in %s: those classes reject only "
+                    "from %.3f", config.min_confidence, ", ".join(sorted(masked)), meta.label, config.min_confidence,
+                )
+
+    @property
+    def label(self) -> str:
+        return self.package.metadata.label
+
+    def inspect(self, frame: np.ndarray, mm_per_px: float | None, timings: dict[str, float]) -> Judgement:
+        """Judge one frame; adds this model's stage times to ``timings``."""
+        t0 = time.perf_counter()
+        outputs = []
+        inference = 0.0
+        copy = self.family.runs_per_frame > 1  # the bound output arrays are overwritten by the next run
+        for tensor in self.family.preprocess(frame):
+            t1 = time.perf_counter()
+            result = self.runtime.run(tensor)
+            inference += time.perf_counter() - t1
+            outputs.append([o.copy() for o in result] if copy else result)
+        t2 = time.perf_counter()
+        findings = self.family.postprocess(outputs, self.rules.thresholds)
+        judgement = self.rules.judge(findings, self.label, mm_per_px)
+        t3 = time.perf_counter()
+        timings["preprocess"] += (t2 - t0 - inference) * 1000
+        timings["inference"] += inference * 1000
+        timings["postprocess"] += (t3 - t2) * 1000
+        return judgement
+
+    def close(self) -> None:
+        self.runtime.close()
 
 
 class DefectDetector:
-    """Runs one frame at a time through pre-processing, inference and decoding."""
+    """Runs one frame at a time through every model of the station and decides.
 
-    def __init__(self, config: DetectorConfig, package: ModelPackage | None = None) -> None:
+    ``package``: the main model's package, already loaded (default: loaded
+    from ``config.model``). ``score_floor``: keep scores down to this while
+    measuring (``evaluate``, ``export``), so a part's score exists even below
+    the line's ``min_confidence``; the decision itself is unchanged.
+    """
+
+    def __init__(self, config: DetectorConfig, package: ModelPackage | None = None, score_floor: float | None = None) -> None:
         self.config = config
-        self.package = package or load_model_package(config.model)
-        meta = self.package.metadata
-        self.session = create_session(
-            str(self.package.onnx_path), config.providers, config.intra_op_threads, config.intra_op_spinning,
-            config.cpu_graph_rewrites,
+        main = ModelSlot(
+            config, package or load_model_package(config.model), config.class_thresholds, config.min_area_px,
+            config.min_area_mm2, score_floor=score_floor,
         )
-        model_input = self.session.get_inputs()[0]
-        self.input_name = model_input.name
-        self._check_shapes(model_input.shape, self.session.get_outputs()[0].shape)
-        self.letterbox = Letterbox(tuple(meta.input_size))
-        self.rules = DecisionRules.build(
-            meta.classes, config.class_thresholds, meta.class_thresholds, config.min_confidence, config.min_area_px,
-            config.min_area_mm2,
-        )
-        self.providers = self.session.get_providers()
-        masked = [c for c, t in zip(self.rules.classes, self.rules.thresholds) if t < config.min_confidence]
-        if masked:
-            log.warning(
-                "detector.min_confidence %.3f is above the reject threshold of %s: those classes reject only from %.3f",
-                config.min_confidence, ", ".join(masked), config.min_confidence,
-            )
-        self.output_name = self.session.get_outputs()[0].name
-        self._run_lock = threading.Lock()  # the keep-warm thread never runs while a frame is inspected
-        self._output, self._binding = self._bind_buffers(self.session.get_outputs()[0].shape)
-        self.keep_warm: KeepWarm | None = None
-        if config.keep_warm_s > 0:
-            self._blank = np.full_like(self.letterbox.tensor, 114 / 255)
-            self.keep_warm = KeepWarm(self._warm_once, config.keep_warm_s)
-
-    def _bind_buffers(self, output_shape: list) -> tuple[np.ndarray | None, ort.IOBinding | None]:
-        """Bind the letterbox tensor as input and one reused array as output (static output shapes only)."""
-        if not all(isinstance(d, int) for d in output_shape):
-            return None, None
-        output = np.empty(output_shape, np.float32)
-        binding = self.session.io_binding()
-        binding.bind_cpu_input(self.input_name, self.letterbox.tensor)
-        binding.bind_ortvalue_output(self.output_name, ort.OrtValue.ortvalue_from_numpy(output))
-        return output, binding
-
-    def _warm_once(self) -> bool:
-        """One blank inference, unless a frame is being inspected right now."""
-        if not self._run_lock.acquire(blocking=False):
-            return False
+        self.slots = [main]
         try:
-            self.session.run([self.output_name], {self.input_name: self._blank})
-        finally:
-            self._run_lock.release()
-        return True
+            for i, extra in enumerate(config.additional_models):
+                self.slots.append(self._additional(config, extra, i, score_floor))
+        except Exception:
+            self.close()
+            raise
+        labels = [s.label for s in self.slots]
+        if len(set(labels)) != len(labels):
+            self.close()
+            raise ConfigError("detector.additional_models", f"the same model is configured twice ({', '.join(labels)})")
 
-    def close(self) -> None:
-        """Stop the keep-warm thread (the session itself is freed with the detector)."""
-        if self.keep_warm is not None:
-            self.keep_warm.stop()
-            self.keep_warm = None
+    @staticmethod
+    def _additional(config: DetectorConfig, extra: AdditionalModel, index: int, score_floor: float | None) -> ModelSlot:
+        return ModelSlot(
+            config, load_model_package(extra.model), extra.class_thresholds, extra.min_area_px, extra.min_area_mm2,
+            field=f"detector.additional_models[{index}]", score_floor=score_floor,
+        )
+
+    # the main model's parts, for the tools that look at one model (bench, evaluate, export)
+    @property
+    def package(self) -> ModelPackage:
+        return self.slots[0].package
+
+    @property
+    def rules(self) -> DecisionRules:
+        return self.slots[0].rules
+
+    @property
+    def family(self) -> ModelFamily:
+        return self.slots[0].family
+
+    @property
+    def runtime(self) -> ModelRuntime:
+        return self.slots[0].runtime
+
+    @property
+    def providers(self) -> list[str]:
+        return self.slots[0].runtime.providers
 
     @property
     def model_version(self) -> str:
-        return self.package.metadata.label
+        """What verdicts carry: the model's name@version, or every model's joined by '+'."""
+        return "+".join(s.label for s in self.slots)
 
-    def _check_shapes(self, input_shape: list, output_shape: list) -> None:
-        meta = self.package.metadata
-        if list(input_shape[2:]) != list(meta.input_size):
-            raise ModelError(f"model input is {input_shape[2:]}, its metadata says {list(meta.input_size)}")
-        if isinstance(output_shape[1], int) and output_shape[1] != 4 + len(meta.classes):
-            raise ModelError(
-                f"model output has {output_shape[1] - 4} class scores, its metadata lists {len(meta.classes)} classes"
-            )
+    def model_inputs(self, frame: np.ndarray) -> list[np.ndarray]:
+        """Copies of the main model's input tensors for ``frame`` (one per run): what a bare session is given."""
+        return [tensor.copy() for tensor in self.family.preprocess(frame)]
+
+    def close(self) -> None:
+        """Stop the keep-warm threads (sessions are freed with the detector)."""
+        for slot in self.slots:
+            slot.close()
 
     def warm_up(self, frame_shape: tuple[int, ...] = (480, 640)) -> None:
         """Run a few inferences so the first part does not pay for lazy initialisation."""
@@ -126,7 +208,7 @@ class DefectDetector:
             self.inspect(blank)
 
     def inspect(self, frame: np.ndarray, mm_per_px: float | None = None) -> Inspection:
-        """Detect defects in one mono8/mono16/BGR8 frame.
+        """Inspect one mono8/mono16/BGR8 frame with every model.
 
         ``mm_per_px`` is the scale of the camera that took it (from its calibration):
         detections then carry their area in mm² and the per-class mm² minimum applies.
@@ -134,24 +216,7 @@ class DefectDetector:
         t0 = time.perf_counter()
         if frame.dtype == np.uint16:
             frame = (frame >> 8).astype(np.uint8)
-        with self._run_lock:
-            tensor = self.letterbox(frame)
-            t1 = time.perf_counter()
-            if self._binding is not None and tensor is self.letterbox.tensor:
-                self.session.run_with_iobinding(self._binding)
-                output = self._output
-            else:
-                (output,) = self.session.run([self.output_name], {self.input_name: tensor})
-            t2 = time.perf_counter()
-            raw = decode_yolo(output, self.config.min_confidence, self.config.iou_threshold)
-        if self.keep_warm is not None:
-            self.keep_warm.touch()
-        boxes = self.letterbox.geometry.to_frame(raw.boxes)
-        detections = self.rules.detections(boxes, raw.scores, raw.class_ids, mm_per_px)
-        t3 = time.perf_counter()
-        timings = {
-            "preprocess": (t1 - t0) * 1000,
-            "inference": (t2 - t1) * 1000,
-            "postprocess": (t3 - t2) * 1000,
-        }
-        return Inspection(detections, timings)
+        timings = dict.fromkeys(STAGES, 0.0)
+        timings["preprocess"] += (time.perf_counter() - t0) * 1000
+        judgements = [slot.inspect(frame, mm_per_px, timings) for slot in self.slots]
+        return Inspection(judgements, timings)

@@ -100,7 +100,7 @@ class DetectorService(Service):
             self._send_failsafe(header, f"inspection failed: {err}")
             return
         timings = {"transport": (t_received - header.t_capture) * 1000, **result.timings_ms}
-        rejected, reason = result.rejected, ""
+        rejected, reason = result.rejected, result.reason()  # which model rejected, for which classes
         if not rejected:
             gate = self.gate.state(time.time())
             if not gate.allows_pass:

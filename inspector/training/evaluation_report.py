@@ -1,10 +1,13 @@
 """``inspector evaluate``: a model package on a dataset split, through the line's own engine, as a report.
 
-Every image goes through :class:`DefectDetector` (letterbox, ONNX Runtime,
-decoding, NMS, decision rules), not ultralytics' validator. A part is
-rejected as the line would reject it: a detection reaches its class's
-threshold (station config, then the model's metadata, then the detector's
-minimum confidence). Written to the output folder:
+Every image goes through :class:`DefectDetector` (the model family's
+pre-processing, ONNX Runtime, its post-processing, the decision rule), not a
+training framework's validator. A part is rejected as the line would reject
+it: a finding reaches its class's threshold (station config, then the
+model's metadata, then, for YOLO, the detector's minimum confidence) and
+covers the minimum area. With a station config that runs several models
+(``detector.additional_models``), the combination is evaluated: a part is
+rejected when any model rejects it. Written to the output folder:
 
 - ``report.md``: false-reject rate, escape rate, image-level AUROC, per-class
   recall, the operating point meeting a target false-reject rate, the worst
@@ -19,7 +22,9 @@ Plots need matplotlib (in the ``train`` extra); it is imported only here.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import math
 import logging
 import time
 from pathlib import Path
@@ -29,6 +34,7 @@ import numpy as np
 
 from inspector.config.schema import DetectorConfig
 from inspector.datasets_tool import DatasetImage, load_dataset
+from inspector.engine.detector import DefectDetector
 from inspector.engine.model_package import load_model_package
 from inspector.evaluation import (
     ScoredImage,
@@ -39,8 +45,8 @@ from inspector.evaluation import (
     roc_curve,
     score_images,
 )
-from inspector.training.package import SCORE_FLOOR, finite, measuring_detector
-from inspector.training.ultralytics_backend import TrainingError
+from inspector.errors import TrainingError
+from inspector.training.package import SCORE_FLOOR, finite
 
 log = logging.getLogger(__name__)
 
@@ -63,27 +69,36 @@ def evaluate_model(
     trained_on = meta.dataset.get("version")
     if trained_on == dataset.version and split in ("train", "val"):
         log.warning("split %r of %s was used to train or calibrate this model: the numbers are optimistic", split, trained_on)
-    line_config = station_detector or DetectorConfig(model=str(model))
-    thresholds = line_thresholds(line_config, meta)
-    detector = measuring_detector(package.onnx_path, meta, list(line_config.providers), line_config.min_area_px)
-    started = time.perf_counter()
-    scored = score_images(detector, ((i.read(), i.classes) for i in images))
-    seconds = time.perf_counter() - started
+    line_config = dataclasses.replace(
+        station_detector or DetectorConfig(model=str(model)), model=str(package.onnx_path), warmup_runs=0, keep_warm_s=0.0
+    )
+    detector = DefectDetector(line_config, package, score_floor=SCORE_FLOOR)
+    try:
+        thresholds = line_thresholds(detector)
+        models = [slot.label for slot in detector.slots]
+        providers = detector.providers
+        started = time.perf_counter()
+        scored = score_images(detector, ((i.read(), i.classes) for i in images))
+        seconds = time.perf_counter() - started
+    finally:
+        detector.close()
     metrics = image_metrics(scored, thresholds)
     metrics["per_class"] = per_class_detection(scored, thresholds)
     result = {
-        "model": meta.label,
+        "model": " + ".join(models),
+        "family": meta.family,
+        "models": models,
         "model_path": str(package.onnx_path),
         "dataset": dataset.version,
         "dataset_path": str(dataset.root),
         "model_trained_on": trained_on,
         "split": split,
-        "providers": detector.providers,
+        "providers": providers,
         "line_thresholds": thresholds,
         "line_min_confidence": line_config.min_confidence,
         "score_floor": SCORE_FLOOR,
         **metrics,
-        "operating_point": operating_point(scored, target_false_reject_rate, list(meta.classes)),
+        "operating_point": operating_point(scored, target_false_reject_rate),
         "seconds": round(seconds, 2),
         "ms_per_image": round(1000 * seconds / len(images), 2),
     }
@@ -104,8 +119,18 @@ def _write_scores(path: Path, images: list[DatasetImage], scored: list[ScoredIma
             top = max(s.class_scores, key=s.class_scores.get, default="")
             writer.writerow([
                 image.path.name, image.source, "defective" if s.defective else "good", " ".join(sorted(s.true_classes)),
-                f"{s.defect_score:.4f}", top, int(s.rejected(thresholds)),
+                _score(s.defect_score), top if math.isfinite(s.defect_score) else "", int(s.rejected(thresholds)),
             ])
+
+
+def _score(value: float) -> str:
+    """A score for people: 4 decimals, or 'none' when nothing was found at all."""
+    return f"{value:.4f}" if math.isfinite(value) else "none"
+
+
+def _plotted(values: list[float], floor: float) -> list[float]:
+    """Scores with 'nothing found' drawn at ``floor`` (a histogram has no -inf)."""
+    return [v if math.isfinite(v) else floor for v in values]
 
 
 def _plot(out_dir: Path, scored: list[ScoredImage], thresholds: dict[str, float], result: dict[str, Any]) -> None:
@@ -133,14 +158,20 @@ def _plot(out_dir: Path, scored: list[ScoredImage], thresholds: dict[str, float]
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.linspace(0, 1, 41)
+    finite_scores = [s.defect_score for s in scored if math.isfinite(s.defect_score)]
+    probabilities = result["family"] == "yolo"
+    low = 0.0 if probabilities else min(finite_scores + [line_t]) - 0.05
+    high = 1.0 if probabilities else max(finite_scores + [line_t]) + 0.05
+    bins = np.linspace(low, high, 41)
     for defective, colour, name in ((False, "tab:blue", "good"), (True, "tab:red", "defective")):
-        values = [s.defect_score for s in scored if s.defective == defective]
+        values = _plotted([s.defect_score for s in scored if s.defective == defective], low)
         if values:
             ax.hist(values, bins=bins, alpha=0.55, color=colour, label=f"{name} ({len(values)})")
     ax.axvline(line_t, color="red", linestyle="--", label=f"line threshold {line_t:.3f}")
-    ax.axvline(op["threshold"], color="green", linestyle=":", label=f"threshold at {op['target_false_reject_rate']:.1%} FRR")
-    ax.set(xlabel="part defect score (highest detection score; 0 = nothing detected)", ylabel="images", yscale="log")
+    if math.isfinite(op["threshold"]):
+        ax.axvline(op["threshold"], color="green", linestyle=":", label=f"threshold at {op['target_false_reject_rate']:.1%} FRR")
+    what = "highest detection score; 0 = nothing detected" if probabilities else "highest score of the map, normalised: 0 = a typical good part"
+    ax.set(xlabel=f"part defect score ({what})", ylabel="images", yscale="log")
     ax.set_ylim(bottom=0.8)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -152,8 +183,10 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{100 * value:.1f} %"
 
 
-def _threshold(value: float, floor: float) -> str:
-    return f"{value:.4f}" if value >= floor else "any detection (score above 0)"
+def _threshold(value: float, result: dict[str, Any]) -> str:
+    if result["family"] == "yolo" and value < result["score_floor"]:
+        return "any detection (score above 0)"
+    return f"{value:.4f}" if math.isfinite(value) else "any part (every good part may be rejected)"
 
 
 def _markdown(result: dict[str, Any], images: list[DatasetImage], scored: list[ScoredImage], thresholds: dict[str, float]) -> str:
@@ -164,9 +197,9 @@ def _markdown(result: dict[str, Any], images: list[DatasetImage], scored: list[S
         "",
         f"- dataset `{result['dataset']}`, split **{result['split']}**: {result['good_images']} good and "
         f"{result['defective_images']} defective images (model trained on `{result['model_trained_on']}`)",
-        f"- engine: Inspector's `DefectDetector` on {', '.join(result['providers'])}; "
+        f"- engine: Inspector's `DefectDetector` ({result['family']} family) on {', '.join(result['providers'])}; "
         f"{result['ms_per_image']} ms per image, {result['seconds']} s in all",
-        "- decision: reject when a detection reaches its class's threshold: "
+        "- decision: reject when a finding reaches its class's threshold (and minimum area): "
         + ", ".join(f"{c} {t:.3f}" for c, t in thresholds.items()),
         "",
         "## At the line's thresholds",
@@ -181,12 +214,12 @@ def _markdown(result: dict[str, Any], images: list[DatasetImage], scored: list[S
         "|---|---|---|---|---|",
     ]
     for cls, v in result["per_class"].items():
-        lines.append(f"| {cls} | {v['images']} | {_pct(v['recall'])} | {_pct(v['rejected_by_own_class'])} | {v['mean_defect_score']:.3f} |")
+        lines.append(f"| {cls} | {v['images']} | {_pct(v['recall'])} | {_pct(v['rejected_by_own_class'])} | {_score(v['mean_defect_score'])} |")
     lines += [
         "",
         f"## Operating point for {op['target_false_reject_rate']:.1%} false rejects",
         "",
-        f"The lowest single threshold meeting it on these images is **{_threshold(op['threshold'], result['score_floor'])}**: "
+        f"The lowest single threshold meeting it on these images is **{_threshold(op['threshold'], result)}**: "
         f"false-reject rate "
         f"{_pct(op['false_reject_rate'])}, escape rate {_pct(op['escape_rate'])}; per class recall "
         + ", ".join(f"{c} {_pct(r)}" for c, r in op["per_class_recall"].items())
@@ -196,8 +229,7 @@ def _markdown(result: dict[str, Any], images: list[DatasetImage], scored: list[S
         "",
         "![Defect scores](scores.png)",
         "",
-        f"The part's defect score is its highest detection score (detections down to {result['score_floor']} count); "
-        "a part with no detection scores 0.",
+        _score_note(result),
         "",
     ]
     pairs = list(zip(images, scored))
@@ -208,10 +240,23 @@ def _markdown(result: dict[str, Any], images: list[DatasetImage], scored: list[S
     for title, chosen in (("Escapes (lowest score first)", escapes), ("False rejects (highest score first)", false_rejects)):
         lines += [f"## {title}: {len(chosen)}", ""]
         lines += [
-            f"- `{i.source or i.path.name}` {' '.join(sorted(s.true_classes)) or 'good'}: score {s.defect_score:.3f}"
+            f"- `{i.path.relative_to(i.path.parents[2]).as_posix()}` (source `{i.source or i.path.name}`) "
+            f"{' '.join(sorted(s.true_classes)) or 'good'}: score {_score(s.defect_score)}"
             for i, s in chosen[:LISTED_MISTAKES]
         ]
         if len(chosen) > LISTED_MISTAKES:
             lines.append(f"- ... {len(chosen) - LISTED_MISTAKES} more in scores.csv")
         lines.append("")
     return "\n".join(lines)
+
+
+def _score_note(result: dict[str, Any]) -> str:
+    if result["family"] == "yolo":
+        return (
+            f"The part's defect score is its highest detection score (detections down to {result['score_floor']} count); "
+            "a part with no detection has none."
+        )
+    return (
+        "The part's defect score is the peak of its score map (the highest level at which a region of the minimum "
+        "area exists), normalised so that 0 is a typical good val part and 1 the export's operating point."
+    )

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from inspector.errors import InspectorError
+from inspector.errors import TrainingError
+from inspector.typed import spec
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(InspectorError):
-    """Training or export could not run (missing extra, bad data, failed run)."""
 
 
 def _yolo_class() -> Any:
@@ -35,22 +32,31 @@ def _yolo_class() -> Any:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """What a training run is made from; recorded in the model's metadata."""
+class YoloSettings:
+    """A YOLO training run's settings: the run config's keys for ``family: yolo`` (recorded in the model's metadata)."""
 
-    model_yaml: str = "yolov8n.yaml"
-    imgsz: int = 320
-    epochs: int = 30
-    batch: int = 16
-    seed: int = 0
-    workers: int = 2
-    device: str = "cpu"
-    close_mosaic: int = 5
-    patience: int = 100  # epochs without improvement of validation fitness before stopping early
-    overrides: dict[str, Any] = field(default_factory=dict)  # further ultralytics train arguments (augmentation...)
+    model: str = spec("yolov8n.yaml", doc="ultralytics model YAML to build the network from (no weights are downloaded).")
+    imgsz: int = spec(320, doc="Square training and inference input size in pixels (a multiple of 32).", minimum=32)
+    epochs: int = spec(30, doc="Training epochs.", minimum=1)
+    batch: int = spec(16, doc="Images per batch.", minimum=1)
+    device: str = spec("auto", doc="'cpu', a CUDA device index such as '0', or 'auto' (a GPU when torch sees one).")
+    workers: int = spec(2, doc="Data-loader worker processes.", minimum=0)
+    seed: int = spec(0, doc="Random seed (training is run deterministically).")
+    patience: int = spec(100, doc="Stop after this many epochs without improvement on the val split.", minimum=1)
+    close_mosaic: int = spec(5, doc="Turn mosaic augmentation off for the last N epochs.", minimum=0)
+    good_image_fraction: float = spec(
+        1.0,
+        doc="Share of the train split's good images (no defect box) that training sees; the same images every epoch, "
+        "chosen by the seed. Below 1 each epoch is shorter and weighted towards defects; val and test are untouched.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    overrides: dict[str, Any] = spec(
+        factory=dict, doc="Further ultralytics training arguments, e.g. {fliplr: 0.5, flipud: 0.5, degrees: 10}."
+    )
 
 
-# set by Inspector (from TrainSettings, or because the default is harmful offline): not overridable from a run config
+# set by Inspector (from YoloSettings, or because the default is harmful offline): not overridable from a run config
 RESERVED_TRAIN_ARGS = frozenset({
     "data", "project", "name", "exist_ok", "resume", "model", "plots", "amp", "pretrained", "imgsz", "epochs", "batch",
     "seed", "deterministic", "workers", "device", "close_mosaic", "patience", "verbose",
@@ -79,7 +85,7 @@ def _add_callbacks(model: Any, callbacks: dict[str, list[Callable[[Any], None]]]
 def train(
     data_yaml: Path,
     run_dir: Path,
-    settings: TrainSettings,
+    settings: YoloSettings,
     resume: bool = False,
     verbose: bool = False,
     callbacks: dict[str, list[Callable[[Any], None]]] | None = None,
@@ -105,7 +111,7 @@ def train(
         else:
             if resume:
                 log.warning("nothing to resume in %s: starting a new training run", run_dir)
-            model = YOLO(settings.model_yaml)
+            model = YOLO(settings.model)
             _add_callbacks(model, callbacks)
             args = dict(
                 data=str(data_yaml),

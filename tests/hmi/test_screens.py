@@ -96,7 +96,7 @@ def test_a_verdict_arriving_updates_the_indicator_and_counters(qtbot, window, ac
 
     line.record(decision)  # the recorder stores the part and its image a moment later
     qtbot.waitUntil(lambda: window.operator.image.pixmap is not None, timeout=10_000)
-    assert window.operator.image.boxes == [("scratch 0.90", (100.0, 120.0, 180.0, 160.0))]
+    assert window.operator.image.boxes == [("scratch 0.90", (100.0, 120.0, 180.0, 160.0), [])]
     assert counter(window, "inspected") == "1", "stored and live copies of the part count once"
 
     send_message(actuator_events, a_decision(8, "PASS"))

@@ -98,8 +98,8 @@ def test_int8_section_writes_a_package_the_line_can_load(tmp_path):
     fp32 = DefectDetector(dataclasses.replace(base, providers=["CPUExecutionProvider"]))
     int8 = DefectDetector(dataclasses.replace(base, model=q["package"], providers=["CPUExecutionProvider"]))
     frame = np.zeros((480, 640), np.uint8)
-    (a,) = fp32.session.run(None, {fp32.input_name: fp32.letterbox(frame)})
-    (b,) = int8.session.run(None, {int8.input_name: int8.letterbox(frame)})
+    (a,) = fp32.runtime.run(fp32.model_inputs(frame)[0])
+    (b,) = int8.runtime.run(int8.model_inputs(frame)[0])
     assert a.shape == b.shape
     assert isinstance(int8.inspect(frame).detections, list)
     for label in ("fp32", "int8"):

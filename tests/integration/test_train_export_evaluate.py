@@ -27,8 +27,9 @@ from inspector.engine.model_package import load_model_package, sha256_of
 from inspector.synthetic import DEFECT_CLASSES, PartGenerator
 from inspector.synthetic.dataset import SplitSpec, write_yolo_dataset
 from inspector.training.package import LINE_MIN_CONFIDENCE, export_package
-from inspector.training.runs import load_run_config, read_run, train_run, training_images
-from inspector.training.ultralytics_backend import TrainingError
+from inspector.errors import TrainingError
+from inspector.training.backends.yolo import training_images
+from inspector.training.runs import load_run_config, read_run, train_run
 
 PARTS = 16  # about 8 train, 4 val, 4 test
 RUN_CONFIG = "model: yolov8n.yaml\nimgsz: 64\nepochs: 1\nbatch: 2\ndevice: cpu\nworkers: 0\n"
@@ -66,10 +67,11 @@ def test_the_imported_dataset_has_every_split_for_training_and_evaluation(work):
 
 def test_training_records_its_run_and_the_dataset_version(work):
     run = read_run(work / "runs/first")
-    assert run["state"] == "finished"
-    assert run["dataset"]["version"] == load_dataset(work / "dataset").version
-    assert run["settings"]["imgsz"] == 64 and run["settings"]["epochs"] == 1 and run["device"] == "cpu"
-    assert Path(run["checkpoint"]).is_file() and run["train_seconds"] > 0
+    assert run.state == "finished" and run.family == "yolo"
+    assert run.dataset["version"] == load_dataset(work / "dataset").version
+    settings = run.run_config(work / "runs/first").settings
+    assert settings.imgsz == 64 and settings.epochs == 1 and run.device == "cpu"
+    assert Path(run.checkpoint).is_file() and run.train_seconds > 0
     assert sorted(p.name for p in work.iterdir()) == ["dataset", "package", "run.yaml", "runs", "source"]  # nothing else written
 
 
@@ -82,7 +84,8 @@ def test_the_exported_package_carries_its_metadata_and_loads_into_the_line_engin
     assert set(meta.class_thresholds) == set(DEFECT_CLASSES)
     assert all(LINE_MIN_CONFIDENCE <= t <= 1.0 for t in meta.class_thresholds.values())  # not under the line's default min confidence
     assert meta.dataset["version"] == dataset.version and meta.dataset["splits"] == dataset.splits
-    assert meta.training["model_yaml"] == "yolov8n.yaml" and meta.training["operating_point"]["target_false_reject_rate"] == 0.01
+    assert meta.family == "yolo" and meta.schema_version == 2
+    assert meta.training["model"] == "yolov8n.yaml" and meta.training["operating_point"]["target_false_reject_rate"] == 0.01
     assert set(meta.metrics) == {"validation", "test"}
     assert meta.metrics["test"]["good_images"] + meta.metrics["test"]["defective_images"] == dataset.splits["test"]
     detector = DefectDetector(DetectorConfig(model=str(work / "package/model.onnx"), providers=["CPUExecutionProvider"]))
@@ -145,16 +148,16 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(work):
     config = load_run_config(None, {"data": str(work / "dataset"), "run_dir": str(work / "runs/resumed"), "imgsz": 64,
                                     "epochs": 2, "batch": 2, "device": "cpu", "workers": 0})
 
-    def power_cut(trainer) -> None:
+    def power_cut(step) -> None:
         raise KeyboardInterrupt("power cut after the first epoch")
 
     with pytest.raises(KeyboardInterrupt):
-        train_run(config, callbacks={"on_fit_epoch_end": power_cut})
-    assert read_run(work / "runs/resumed")["state"] == "training"
+        train_run(config, progress=power_cut)
+    assert read_run(work / "runs/resumed").state == "training"
     assert (work / "runs/resumed/train/weights/last.pt").is_file()
     inspector("train", "--resume", "--run-dir", "runs/resumed", cwd=work)
     run = read_run(work / "runs/resumed")
-    assert run["state"] == "finished" and [s["resumed"] for s in run["sessions"]] == [True]
+    assert run.state == "finished" and [s.resumed for s in run.sessions] == [True]
     epochs = (work / "runs/resumed/train/results.csv").read_text().strip().splitlines()[1:]
     assert len(epochs) == 2  # epoch 1 from before the cut, epoch 2 after it
     finished = inspector("train", "--resume", "--run-dir", "runs/resumed", cwd=work, check=False)
@@ -194,7 +197,7 @@ def test_export_refuses_a_run_whose_dataset_changed_since_training(work, tmp_pat
     manifest = json.loads((tmp_path / "dataset/manifest.json").read_text())
     manifest["version"] = "edited-000000000000"
     (tmp_path / "dataset/manifest.json").write_text(json.dumps(manifest))
-    run = read_run(work / "runs/first")
+    run = json.loads((work / "runs/first/run.json").read_text())
     run["dataset"] = {**run["dataset"], "path": str(tmp_path / "dataset")}
     shutil.copytree(work / "runs/first", tmp_path / "run")
     (tmp_path / "run/run.json").write_text(json.dumps(run))

@@ -35,36 +35,39 @@ def frames():
 
 def test_inspect_reuses_its_buffers_and_matches_a_plain_session_run(detector_config, frames):
     engine = DefectDetector(detector_config)
-    output_buffer, input_buffer = engine._output, engine.letterbox.tensor
-    plain = type(engine.session)(str(engine.package.onnx_path), providers=CPU)
+    runtime = engine.runtime
+    output_buffers, input_buffer = runtime._bound_outputs, engine.family.input_tensor
+    assert output_buffers is not None
+    plain = type(runtime.session)(str(engine.package.onnx_path), providers=CPU)
     for frame in frames:
         ours = engine.inspect(frame)
-        (raw,) = plain.run(None, {engine.input_name: engine.letterbox(frame).copy()})
+        (raw,) = plain.run(None, {runtime.input_name: engine.model_inputs(frame)[0]})
         expected = decode_yolo(raw, detector_config.min_confidence, detector_config.iou_threshold)
         assert len(ours.detections) == len(expected)
         np.testing.assert_allclose(sorted(d.score for d in ours.detections), sorted(expected.scores), atol=1e-4)  # Detection rounds scores
         assert set(ours.timings_ms) == {"preprocess", "inference", "postprocess"}
-    assert engine._output is output_buffer and engine.letterbox.tensor is input_buffer
+    assert runtime._bound_outputs is output_buffers and engine.family.input_tensor is input_buffer
     engine.close()
 
 
 def test_keep_warm_runs_inferences_only_while_idle_and_stops_on_close(detector_config, frames):
     engine = DefectDetector(dataclasses.replace(detector_config, keep_warm_s=0.05))
-    assert engine.keep_warm is not None
+    keep_warm = engine.runtime.keep_warm
+    assert keep_warm is not None
     deadline = time.monotonic() + 30
-    while engine.keep_warm.runs < 2 and time.monotonic() < deadline:
+    while keep_warm.runs < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert engine.keep_warm.runs >= 2
+    assert keep_warm.runs >= 2
     assert engine.inspect(frames[0]).timings_ms["inference"] > 0  # a part still goes through with keep-warm on
-    thread = engine.keep_warm._thread
+    thread = keep_warm._thread
     engine.close()
-    assert not thread.is_alive() and engine.keep_warm is None
+    assert not thread.is_alive() and engine.runtime.keep_warm is None
 
 
 def test_keep_warm_is_off_by_default(detector_config):
     assert detector_config.keep_warm_s == 0
     engine = DefectDetector(detector_config)
-    assert engine.keep_warm is None
+    assert engine.runtime.keep_warm is None
     engine.close()
 
 

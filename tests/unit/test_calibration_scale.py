@@ -18,6 +18,7 @@ from calibration.scale import scale_from_board, scale_from_disc
 from calibration.synthetic_board import BoardRenderer
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.engine.decision_rules import DecisionRules
+from inspector.engine.findings import Findings
 from inspector.errors import ConfigError
 
 K = np.array([[800.0, 0.0, 320.0], [0.0, 800.0, 240.0], [0.0, 0.0, 1.0]])
@@ -74,21 +75,21 @@ def rules(min_area_mm2: dict[str, float]) -> DecisionRules:
 
 
 def test_with_a_scale_detections_carry_their_area_in_mm2():
-    scratch, dent = rules({}).detections(BOXES, SCORES, IDS, mm_per_px=0.1)
+    scratch, dent = detections_of(rules({}), BOXES, SCORES, IDS, mm_per_px=0.1)
     assert scratch.area_mm2 == pytest.approx(50.0)
     assert dent.area_mm2 == pytest.approx(4.0)
 
 
 def test_a_defect_below_its_class_minimum_in_mm2_does_not_reject_and_one_above_does():
-    scratch, dent = rules({"scratch": 49.0, "dent": 5.0}).detections(BOXES, SCORES, IDS, mm_per_px=0.1)
+    scratch, dent = detections_of(rules({"scratch": 49.0, "dent": 5.0}), BOXES, SCORES, IDS, mm_per_px=0.1)
     assert scratch.causes_reject  # 50 mm² >= 49
     assert not dent.causes_reject  # 4 mm² < 5
-    scratch, _ = rules({"scratch": 51.0}).detections(BOXES, SCORES, IDS, mm_per_px=0.1)
+    scratch, _ = detections_of(rules({"scratch": 51.0}), BOXES, SCORES, IDS, mm_per_px=0.1)
     assert not scratch.causes_reject
 
 
 def test_without_a_scale_there_is_no_mm2_area_and_the_mm2_minimum_cannot_let_a_defect_pass():
-    scratch, dent = rules({"scratch": 1000.0, "dent": 1000.0}).detections(BOXES, SCORES, IDS)
+    scratch, dent = detections_of(rules({"scratch": 1000.0, "dent": 1000.0}), BOXES, SCORES, IDS)
     assert scratch.area_mm2 is None and dent.area_mm2 is None
     assert scratch.causes_reject and dent.causes_reject
 
@@ -121,3 +122,8 @@ def test_a_misspelt_calibration_key_names_its_field(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.field == "calibration.health.min_focus_ration"
+
+
+def detections_of(rules: DecisionRules, boxes, scores, class_ids, mm_per_px=None):
+    """The decision rule's detections of scored boxes (a detector family's findings)."""
+    return rules.judge(Findings.from_boxes(rules.classes, boxes, scores, class_ids), mm_per_px=mm_per_px).detections

@@ -233,8 +233,8 @@ def test_bundled_model_rewritten_finds_the_same_defects(detector_config):
     found = 0
     for i in range(12):
         frame = generator.part(i).image
-        raw_on = _run(rewritten, on.letterbox(frame).copy())
-        raw_off = _run(detector_config.model, off.letterbox(frame).copy())
+        raw_on = _run(rewritten, on.model_inputs(frame)[0])
+        raw_off = _run(detector_config.model, off.model_inputs(frame)[0])
         np.testing.assert_allclose(raw_on, raw_off, atol=1e-2)  # box coordinates in pixels, scores in 0..1
         np.testing.assert_allclose(raw_on[:, 4:], raw_off[:, 4:], atol=1e-4)  # class scores
         a, b = on.inspect(frame), off.inspect(frame)

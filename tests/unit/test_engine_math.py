@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from inspector.engine.decision_rules import DecisionRules
+from inspector.engine.findings import Findings
 from inspector.engine.letterbox import Letterbox, LetterboxGeometry
 from inspector.engine.yolo_decode import box_iou, decode_yolo, nms
 from inspector.errors import ConfigError
@@ -203,7 +204,7 @@ CLASSES = ["scratch", "dent", "crack"]
 def test_threshold_comes_from_config_then_model_then_default():
     rules = DecisionRules.build(
         CLASSES, config_thresholds={"scratch": 0.9}, model_thresholds={"scratch": 0.5, "dent": 0.6},
-        default_threshold=0.25, min_area_px=0.0,
+        score_floor=0.25, min_area_px=0.0,
     )
     assert rules.thresholds == (0.9, 0.6, 0.25)
 
@@ -226,9 +227,14 @@ def test_only_detections_at_threshold_and_large_enough_reject():
     scores = np.array([0.5, 0.49, 0.99, 0.3], np.float32)
     class_ids = np.array([0, 0, 1, 2])
 
-    detections = rules.detections(boxes, scores, class_ids)
+    detections = detections_of(rules, boxes, scores, class_ids)
 
     assert [d.cls for d in detections] == ["scratch", "scratch", "dent", "crack"]
     assert [d.causes_reject for d in detections] == [True, False, False, True]
     assert [d.area_px for d in detections] == [400.0, 400.0, 25.0, 100.0]
     assert detections[0].box == (0.0, 0.0, 20.0, 20.0)
+
+
+def detections_of(rules: DecisionRules, boxes, scores, class_ids, mm_per_px=None):
+    """The decision rule's detections of scored boxes (a detector family's findings)."""
+    return rules.judge(Findings.from_boxes(rules.classes, boxes, scores, class_ids), mm_per_px=mm_per_px).detections

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 from inspector.config.schema import DetectorConfig
-from inspector.engine.model_package import ModelMetadata
-from inspector.errors import ConfigError
+from inspector.engine.decision_rules import DecisionRules
+from inspector.errors import ConfigError, ModelError
 from inspector.evaluation import (
     ScoredImage,
     auroc,
     image_metrics,
-    line_thresholds,
     operating_point,
     per_class_detection,
     roc_curve,
@@ -52,7 +51,8 @@ def test_per_class_detection_tells_a_reject_for_the_right_reason_from_one_by_ano
     details = per_class_detection(SCORED, {"scratch": 0.4, "dent": 0.4})
     assert details["scratch"]["recall"] == 1.0  # both scratched parts are rejected...
     assert details["scratch"]["rejected_by_own_class"] == 0.5  # ...one of them by a 'dent' detection
-    assert details["dent"]["mean_defect_score"] == pytest.approx(0.1)
+    assert details["dent"]["mean_defect_score"] == pytest.approx(0.2)  # of the dented parts with a finding...
+    assert details["dent"]["nothing_found"] == 1  # ...the other had none
 
 
 def test_auroc_is_the_area_under_the_roc_curve():
@@ -72,14 +72,14 @@ def test_a_perfect_and_a_useless_score():
 
 
 def test_the_operating_point_meets_the_target_false_reject_rate_with_the_lowest_threshold():
-    point = operating_point(SCORED, 0.2, CLASSES)  # one of five good parts may be rejected
+    point = operating_point(SCORED, 0.2)  # one of five good parts may be rejected
     assert point["false_reject_rate"] <= 0.2
     assert 0.3 < point["threshold"] <= 0.6  # just above the second-highest good score
     assert point["escape_rate"] == 0.5
     assert point["per_class_recall"] == {"dent": 0.0, "scratch": 1.0}
-    strict = operating_point(SCORED, 0.0, CLASSES)
+    strict = operating_point(SCORED, 0.0)
     assert strict["false_reject_rate"] == 0.0 and strict["threshold"] > 0.6
-    assert threshold_for_false_reject_rate(SCORED, 1.0) == 0.0
+    assert threshold_for_false_reject_rate(SCORED, 1.0) == -math.inf  # every good part may go: any score rejects
 
 
 def test_a_stored_threshold_still_passes_the_good_part_it_was_chosen_to_pass():
@@ -91,24 +91,34 @@ def test_a_stored_threshold_still_passes_the_good_part_it_was_chosen_to_pass():
     assert rounded_up(0.2072) == 0.2072 and rounded_up(0.5) == 0.5  # already at four decimals: unchanged
 
 
-def metadata(**thresholds: float) -> ModelMetadata:
-    return ModelMetadata("m", "1", CLASSES, (64, 64), "0" * 64, class_thresholds=thresholds)
+def line_rules(config: DetectorConfig, **model_thresholds: float) -> dict[str, float]:
+    """The thresholds a YOLO model's line decides with (its score floor is the station's min_confidence)."""
+    return DecisionRules.build(
+        CLASSES, config.class_thresholds, model_thresholds, config.min_confidence, config.min_area_px
+    ).by_class
 
 
 def test_line_thresholds_follow_the_decision_rules_station_first_then_model_then_min_confidence():
     config = DetectorConfig(model="m.onnx", min_confidence=0.2, class_thresholds={"dent": 0.7})
-    assert line_thresholds(config, metadata(scratch=0.5, dent=0.4)) == {"scratch": 0.5, "dent": 0.7}
-    assert line_thresholds(config, metadata()) == {"scratch": 0.2, "dent": 0.7}
+    assert line_rules(config, scratch=0.5, dent=0.4) == {"scratch": 0.5, "dent": 0.7}
+    assert line_rules(config) == {"scratch": 0.2, "dent": 0.7}
 
 
 def test_a_model_threshold_under_the_line_s_min_confidence_cannot_reject_below_it():
     config = DetectorConfig(model="m.onnx", min_confidence=0.25)
-    assert line_thresholds(config, metadata(scratch=0.05, dent=0.3)) == {"scratch": 0.25, "dent": 0.3}
+    assert line_rules(config, scratch=0.05, dent=0.3) == {"scratch": 0.25, "dent": 0.3}
 
 
 def test_a_station_threshold_for_a_class_the_model_lacks_is_refused():
     with pytest.raises(ConfigError, match="class_thresholds.crack"):
-        line_thresholds(DetectorConfig(model="m.onnx", class_thresholds={"crack": 0.5}), metadata())
+        line_rules(DetectorConfig(model="m.onnx", class_thresholds={"crack": 0.5}))
+
+
+def test_a_family_without_a_score_floor_needs_a_threshold_for_every_class():
+    with pytest.raises(ModelError, match="no reject threshold for class 'dent'"):
+        DecisionRules.build(CLASSES, {}, {"scratch": 1.0}, None, 0.0)
+    unbounded = DecisionRules.build(CLASSES, {"dent": -0.5}, {"scratch": 3.2}, None, 0.0)
+    assert unbounded.by_class == {"scratch": 3.2, "dent": -0.5}  # anomaly scores need not lie in 0..1
 
 
 def test_metrics_without_good_or_defective_images_serialise_as_null():
