@@ -141,8 +141,9 @@ def run_verification(config: Config, config_dir: Path | None = None, detector: D
         outcome = ChallengeOutcome(part.name, camera, str(image_path), part.expect, got, inspection.detections)
         log.info("challenge part %s: expected %s, got %s", part.name, part.expect, got)
         outcomes.append(outcome)
-    meta = detector.package.metadata
-    return VerificationResult(config.station.name, meta.label, meta.onnx_sha256, time.time(), outcomes)
+    # every model the station runs is verified together: the gate compares this with the detector's model_version
+    sha256 = "+".join(slot.package.metadata.onnx_sha256 for slot in detector.slots)
+    return VerificationResult(config.station.name, detector.model_version, sha256, time.time(), outcomes)
 
 
 def record_verification(trail: AuditTrail, result: VerificationResult, user: str) -> AuditEntry:

@@ -56,7 +56,9 @@ def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0
     if demo_users and ensure_demo_users(users, audit):
         log.warning("created the demo users (operator 1111, quality 2222, admin 3333): never on a real station")
     session = Session(users, audit, idle_timeout_s=idle_timeout_s)
-    classes = load_model_package(config.detector.model).metadata.classes
+    # the classes a reviewer may label: every model's (an anomaly model adds 'anomaly'), in model order
+    models = [config.detector.model, *(m.model for m in config.detector.additional_models)]
+    classes = list(dict.fromkeys(c for path in models for c in load_model_package(path).metadata.classes))
     operator = OperatorViewModel(db, session, audit, budget_ms=config.actuator.budget_ms, shift_start_t=shift_start_t, live=live)
     review = ReviewViewModel(db, session, audit, classes, datasets_dir(config))
     feed = EventFeed(config.transport.events, hwm=config.transport.high_water_mark) if live else None

@@ -35,7 +35,10 @@ def _yolo(model_path: str):
 
 
 def compare_with_ultralytics(engine: DefectDetector, frames: list[np.ndarray], count: int, warmup: int = 10) -> dict:
-    """Wall-clock per frame of ``engine.inspect`` and of ultralytics' predict, and their ratio."""
+    """Wall-clock per frame of ``engine.inspect`` and of ultralytics' predict, and their ratio (YOLO models only)."""
+    family = engine.package.metadata.family
+    if family != "yolo":
+        raise InspectorError(f"the comparison with ultralytics' predict is for YOLO models; the station's model is a {family} model")
     model = _yolo(str(engine.package.onnx_path))
     kwargs = {
         "imgsz": list(engine.package.metadata.input_size),

@@ -127,10 +127,14 @@ def run_bench(args: argparse.Namespace) -> int:
             from inspector.bench.prototype import compare_with_ultralytics
             from inspector.engine.detector import DefectDetector
 
-            print("compare: Inspector's detector against ultralytics' predict", file=sys.stderr)
-            engine = DefectDetector(dataclasses.replace(config.detector, warmup_runs=0))
+            engine = DefectDetector(dataclasses.replace(config.detector, warmup_runs=0, additional_models=[]))
             try:
-                report["prototype"] = compare_with_ultralytics(engine, frames, args.frames, args.warmup)
+                if engine.package.metadata.family == "yolo":
+                    print("compare: Inspector's detector against ultralytics' predict", file=sys.stderr)
+                    report["prototype"] = compare_with_ultralytics(engine, frames, args.frames, args.warmup)
+                else:
+                    print(f"compare: skipped, the station's model is a {engine.package.metadata.family} model "
+                          "(ultralytics' predict runs YOLO models only)", file=sys.stderr)
             finally:
                 engine.close()
         if "line" in sections:

@@ -71,6 +71,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--patience", type=int, help="yolo: epochs without improvement before stopping")
     train.add_argument("--seed", type=int)
     train.add_argument("--resume", action="store_true", help="continue the interrupted run in the run folder")
+    train.add_argument("--explain", metavar="FAMILY", help="print the run config keys of FAMILY with defaults and meaning, and exit")
 
     export = sub.add_parser("export", help="export a training run as a model package (model.onnx + model.json)")
     export.add_argument("--run", type=Path, required=True, help="the training run folder")
@@ -130,7 +131,11 @@ def _dataset_import(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from inspector.training.runs import load_run_config, resume_config, train_run
+    from inspector.training.runs import load_run_config, resume_config, settings_table, train_run
+
+    if args.explain:
+        print("\n".join(settings_table(args.explain)))
+        return 0
 
     flags = {k: getattr(args, k) for k in ("family", "data", "run_dir", "model", "imgsz", "epochs", "batch", "device",
                                            "workers", "patience", "seed")}

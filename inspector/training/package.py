@@ -93,7 +93,13 @@ def normalisation_from_good(scored: list[ScoredImage], target_false_reject_rate:
 
 
 def measure(metadata: ModelMetadata, onnx_path: Path, dataset: Dataset, split: str) -> list[ScoredImage]:
-    detector = measuring_detector(onnx_path, metadata)
+    """The levels of every image of ``split``, before any threshold is chosen.
+
+    A part's levels do not depend on thresholds; until one is chosen, every
+    class's is +inf (nothing is cut into regions, nothing is rejected).
+    """
+    undecided = dataclasses.replace(metadata, class_thresholds={c: math.inf for c in metadata.classes})
+    detector = measuring_detector(onnx_path, undecided)
     try:
         return score_images(detector, dataset.samples(split))
     finally:

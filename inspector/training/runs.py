@@ -30,7 +30,7 @@ import yaml
 
 from inspector.datasets_tool import load_dataset
 from inspector.errors import ConfigError, TrainingError
-from inspector.training.backends import Progress, ProgressCallback, TrainingBackend, backend_for
+from inspector.training.backends import Progress, ProgressCallback, TrainingBackend, backend_for, backend_names
 from inspector.typed import FieldProblem, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,18 @@ def load_run_config(path: Path | None, overrides: dict[str, Any]) -> TrainRunCon
         if value is not None:
             data[key] = str(Path(value).resolve()) if key in PATH_KEYS else value
     return run_config_from_dict(data, base_dir)
+
+
+def settings_table(family: str) -> list[str]:
+    """The run config keys of ``family`` with their defaults and meaning, as Markdown table rows."""
+    backend = backend_for(family)
+    rows = ["| key | default | meaning |", "|---|---|---|", "| `family` | `yolo` | model family: " + ", ".join(
+        f"`{name}`" for name in sorted(backend_names())) + " |", "| `data` | required | dataset folder |",
+        "| `run_dir` | required | run folder |"]
+    for f in dataclasses.fields(backend.settings_type):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        rows.append(f"| `{f.name}` | `{json.dumps(to_dict(default))}` | {f.metadata['doc']} |")
+    return rows
 
 
 def read_run(run_dir: Path) -> RunRecord:

@@ -20,8 +20,7 @@ import cv2
 import numpy as np
 
 from inspector.datasets_tool import DatasetImage
-from inspector.engine.families.score_maps import tile_windows
-from inspector.training.features import INPUT_OFFSET, INPUT_SCALE
+from inspector.engine.families.score_maps import ScoreMapSettings, grey_plane, tile_windows
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,9 @@ def load_samples(
     return samples
 
 
-def augmented(sample: Sample, rng: np.random.Generator, gain: float, offset: float) -> tuple[np.ndarray, np.ndarray]:
+def augmented(
+    sample: Sample, rng: np.random.Generator, gain: float, offset: float, feed: ScoreMapSettings
+) -> tuple[np.ndarray, np.ndarray]:
     """A randomly flipped, relit copy of ``sample``: the model input ``3 x H x W`` and the target."""
     grey, target = sample.grey, sample.target
     if rng.random() < 0.5:
@@ -76,11 +77,11 @@ def augmented(sample: Sample, rng: np.random.Generator, gain: float, offset: flo
         grey, target = grey[:, ::-1], target[:, :, ::-1]
     g = rng.uniform(1 - gain, 1 + gain) if gain else 1.0
     o = rng.uniform(-offset, offset) if offset else 0.0
-    relit = np.clip(grey.astype(np.float32) * g + o, 0, 255)
-    return as_input(relit), np.ascontiguousarray(target)
+    relit = np.rint(np.clip(grey.astype(np.float32) * g + o, 0, 255))
+    return as_input(relit, feed), np.ascontiguousarray(target)
 
 
-def as_input(grey: Any) -> np.ndarray:
-    """A grey image (0..255) as the model's ``3 x H x W`` TF-Lite-scaled input."""
-    scaled = (np.asarray(grey, np.float32) - INPUT_OFFSET) / INPUT_SCALE
-    return np.ascontiguousarray(np.broadcast_to(scaled, (3, *scaled.shape)))
+def as_input(grey: Any, feed: ScoreMapSettings) -> np.ndarray:
+    """A grey image (0..255) at the input size as the model's ``3 x H x W`` input, as the line's family makes it."""
+    plane = grey_plane(np.asarray(grey), feed)
+    return np.ascontiguousarray(np.broadcast_to(plane, (3, *plane.shape)))

@@ -10,6 +10,9 @@ Pre-processing (from ``family_settings`` in ``model.json``):
   three channels) or ``rgb``;
 - ``input_scaling``: ``{offset, scale}``, the tensor is ``(pixel - offset) / scale``
   (EfficientNet-Lite's TF-Lite scaling is 127 and 128);
+- ``standardise``: the grey levels of each tile are first brought to mean 127
+  and standard deviation ``standardise`` (0 = off), so a brighter or darker
+  part, or a lamp that ages, looks the same to the model;
 - ``tiles``: ``[rows, cols]``, the frame is cut into that many tiles (each
   resized to the model's input), overlapping by ``tile_overlap`` of a tile,
   so small defects on a large part keep their pixels; ``[1, 1]`` resizes the
@@ -47,6 +50,7 @@ class ScoreMapSettings:
 
     colour: str = spec("grey", doc="'grey' or 'rgb': how frames are fed to the model.")
     input_scaling: InputScaling = spec(factory=InputScaling, doc="Pixel scaling into the model's input.")
+    standardise: float = spec(0.0, doc="Bring each tile's grey levels to mean 127 and this standard deviation first (0 = off).", minimum=0, maximum=127)
     tiles: tuple[int, int] = spec((1, 1), doc="Rows and columns of tiles the frame is cut into.")
     tile_overlap: float = spec(0.125, doc="Overlap of neighbouring tiles, as a share of a tile.", minimum=0, maximum=0.5)
     map_stride: int = spec(8, doc="Input pixels per map pixel (informational; the graph's output shape decides).", minimum=1)
@@ -64,6 +68,31 @@ class ScoreMapSettings:
         if min(settings.tiles) < 1:
             raise ModelError(f"{where}: family_settings.tiles must be at least [1, 1], got {list(settings.tiles)}")
         return settings
+
+
+def grey_plane(grey: np.ndarray, settings: ScoreMapSettings, out: np.ndarray | None = None) -> np.ndarray:
+    """A grey image (uint8, or float 0..255) at the input size as the model's input plane (float32).
+
+    The one place this family's pixel pre-processing is defined: the line
+    (:meth:`ScoreMapFamily.preprocess`) and the training backends both call it,
+    so a model sees on the line exactly what it learned from.
+    """
+    if out is None:
+        plane = grey.astype(np.float32)
+    else:
+        np.copyto(out, grey, casting="unsafe")
+        plane = out
+    if settings.standardise > 0:
+        mean, std = float(plane.mean()), float(plane.std())
+        plane -= mean
+        plane *= settings.standardise / max(std, 1.0)
+        plane += 127.0
+        np.clip(plane, 0.0, 255.0, out=plane)
+        np.rint(plane, out=plane)  # whole grey levels, as a camera's
+    scaling = settings.input_scaling
+    plane -= scaling.offset
+    plane *= 1.0 / scaling.scale
+    return plane
 
 
 def tile_windows(frame_hw: tuple[int, int], tiles: tuple[int, int], overlap: float) -> list[tuple[int, int, int, int]]:
@@ -95,9 +124,6 @@ class ScoreMapFamily(ModelFamily):
         self._grey = np.empty((h, w), np.uint8)
         self._windows: list[tuple[int, int, int, int]] = []
         self._frame_hw: tuple[int, int] | None = None
-        scaling = self.settings.input_scaling
-        # pixel -> (pixel - offset) / scale as one lookup table: no float arithmetic per pixel
-        self._lut = ((np.arange(256, dtype=np.float32) - scaling.offset) / scaling.scale).astype(np.float32)
 
     @property
     def input_tensor(self) -> np.ndarray:
@@ -128,13 +154,13 @@ class ScoreMapFamily(ModelFamily):
             if tile.ndim == 2 or self.settings.colour == "grey":
                 grey = tile if tile.ndim == 2 else cv2.cvtColor(tile, cv2.COLOR_BGR2GRAY)
                 cv2.resize(grey, (w, h), dst=self._grey, interpolation=cv2.INTER_AREA)
-                self._tensor[0, 0] = self._lut[self._grey]
+                grey_plane(self._grey, self.settings, out=self._tensor[0, 0])
                 self._tensor[0, 1] = self._tensor[0, 0]
                 self._tensor[0, 2] = self._tensor[0, 0]
             else:
                 resized = cv2.resize(tile, (w, h), interpolation=cv2.INTER_AREA)
                 for c in range(3):  # BGR -> RGB planes
-                    self._tensor[0, c] = self._lut[resized[:, :, 2 - c]]
+                    grey_plane(resized[:, :, 2 - c], self.settings, out=self._tensor[0, c])
             yield self._tensor
 
     def postprocess(self, outputs: list[list[np.ndarray]], thresholds: tuple[float, ...]) -> Findings:

