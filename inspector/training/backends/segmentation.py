@@ -37,19 +37,21 @@ from typing import Any
 import numpy as np
 
 from inspector.datasets_tool import Dataset
-from inspector.errors import ConfigError, TrainingError
+from inspector.errors import TrainingError
 from inspector.training.backends import register_backend
-from inspector.training.backends.anomaly import (
-    check_input_size,
-    input_settings,
-    export_onnx,
-    gaussian_kernel,
-    resolve_device,
-)
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
-from inspector.training.features import BACKBONES, backbone_taps, tap_strides
+from inspector.training.features import backbone_taps, tap_strides
 from inspector.training.onnx_storage import store_weights_fp16
 from inspector.training.seg_data import Sample, as_input, augmented, load_samples
+from inspector.training.torch_common import (
+    check_feature_settings,
+    export_onnx,
+    gaussian_kernel,
+    input_settings,
+    require_torch,
+    resolve_device,
+    torch_device,
+)
 from inspector.typed import spec, to_dict
 
 log = logging.getLogger(__name__)
@@ -91,17 +93,11 @@ class SegmentationSettings:
     threads: int = spec(0, doc="CPU threads torch uses (0 = torch's default).", minimum=0)
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as err:
-        raise TrainingError("training needs the 'train' extra (pip install 'inspector[train]')") from err
-    return torch
 
 
 def seg_network(settings: Any, classes: int) -> Any:
     """Backbone taps -> a small feature-pyramid head -> ``classes`` logit maps at the finest tap's stride."""
-    torch = _torch()
+    torch = require_torch()
     nn, F = torch.nn, torch.nn.functional
     embed_taps = backbone_taps(settings.backbone, tuple(settings.taps))
     width = settings.head_channels
@@ -138,7 +134,7 @@ def seg_network(settings: Any, classes: int) -> Any:
 
 def export_graph(network: Any, sigma: float, flips: bool = False) -> Any:
     """The trained network as exported: maps averaged over flips (``flips``), then blurred (``sigma``)."""
-    torch = _torch()
+    torch = require_torch()
     F = torch.nn.functional
     kernel = torch.from_numpy(gaussian_kernel(sigma))[None, None] if sigma > 0 else None
 
@@ -165,7 +161,7 @@ def export_graph(network: Any, sigma: float, flips: bool = False) -> Any:
 
 
 def _freeze_batchnorm(module: Any) -> None:
-    torch = _torch()
+    torch = require_torch()
     for m in module.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.eval()
@@ -189,13 +185,7 @@ class SegmentationBackend(TrainingBackend):
     settings_type = SegmentationSettings
 
     def check(self, settings: SegmentationSettings) -> None:
-        if settings.backbone not in BACKBONES:
-            raise ConfigError("backbone", f"must be one of {', '.join(BACKBONES)}, got {settings.backbone!r}")
-        check_input_size(settings.input_size)
-        if not settings.taps or len(set(settings.taps)) != len(settings.taps):
-            raise ConfigError("taps", f"must name one or more distinct backbone blocks, got {list(settings.taps)}")
-        if min(settings.tiles) < 1:
-            raise ConfigError("tiles", f"must be at least [1, 1], got {list(settings.tiles)}")
+        check_feature_settings(settings)
 
     def device(self, settings: SegmentationSettings) -> str:
         return resolve_device(settings.device)
@@ -218,12 +208,12 @@ class SegmentationBackend(TrainingBackend):
         )
 
     def train(self, dataset: Dataset, run_dir: Path, settings: SegmentationSettings, resume: bool, progress: ProgressCallback) -> Path:
-        torch = _torch()
+        torch = require_torch()
         F = torch.nn.functional
         if settings.threads:
             torch.set_num_threads(settings.threads)
         torch.manual_seed(settings.seed)
-        device = torch.device("cpu" if self.device(settings) == "cpu" else f"cuda:{self.device(settings)}")
+        device = torch_device(self.device(settings))
         stride = min(tap_strides(settings.backbone, tuple(settings.taps)))
         classes = self.classes(dataset, settings)
         train = self._samples(dataset, settings, "train", stride)
@@ -298,7 +288,7 @@ class SegmentationBackend(TrainingBackend):
     @staticmethod
     def _validate(network: Any, val: list[Sample], settings: SegmentationSettings, device: Any) -> dict[str, float]:
         """Image scores of the val views (each image's highest cell; tiles of one image are not joined here)."""
-        torch = _torch()
+        torch = require_torch()
         feed = input_settings(settings)
         network.eval()
         scores = []
@@ -310,7 +300,7 @@ class SegmentationBackend(TrainingBackend):
         return val_figures(np.array(scores), defective, settings.select_false_reject_rate)
 
     def export(self, checkpoint: Path, settings: SegmentationSettings, dataset: Dataset, onnx_path: Path) -> ExportedGraph:
-        torch = _torch()
+        torch = require_torch()
         try:
             saved = torch.load(checkpoint, map_location="cpu")
         except (OSError, RuntimeError) as err:
