@@ -178,6 +178,9 @@ def _outline(component: np.ndarray, x0: int, y0: int, geometry: MapGeometry, max
         return ()
     contour = max(contours, key=cv2.contourArea)
     contour = cv2.approxPolyDP(contour, 0.75, True).reshape(-1, 2)
+    if len(contour) < 3:  # a region one cell wide: its cells' outline is their box
+        h, w = component.shape
+        contour = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
     if len(contour) > max_points:
         contour = contour[np.linspace(0, len(contour) - 1, max_points).astype(int)]
     fh, fw = geometry.frame_hw

@@ -40,7 +40,7 @@ def test_it_was_learnt_from_good_parts_with_the_family_s_default_settings():
     defaults = AnomalySettings()
     assert meta.training["taps"] == list(defaults.taps) and meta.training["backbone"] == defaults.backbone
     assert meta.training["bank_size"] == defaults.bank_size and meta.training["standardise"] == defaults.standardise
-    assert meta.metrics["holdout"]["escape_rate"] <= 0.01 and meta.metrics["holdout"]["false_reject_rate"] <= 0.01
+    assert meta.metrics["holdout"]["escape_rate"] <= 0.02 and meta.metrics["holdout"]["false_reject_rate"] <= 0.01
 
 
 def test_every_defect_class_is_caught_and_good_discs_pass(inspections):

@@ -95,3 +95,12 @@ def test_thresholds_on_an_unbounded_score_are_chosen_above_the_allowed_good_part
     assert 7.5 < threshold < 7.51
     assert threshold_for_false_reject_rate(scored, 0.0) > 12.25
     assert math.isinf(threshold_for_false_reject_rate(scored, 1.0))
+
+
+def test_a_region_one_cell_wide_is_still_outlined_by_its_cells():
+    score_map = a_map()
+    score_map[4:7, 10] = 3.0  # a vertical streak, one cell wide
+    (region,) = Findings.from_maps(CLASSES, score_map[None], MapGeometry((160, 240), 8.0, 8.0), (1.0,)).regions
+    assert len(region.outline) >= 4
+    xs, ys = zip(*region.outline)
+    assert (min(xs), max(xs), min(ys), max(ys)) == (80.0, 88.0, 32.0, 56.0)  # the streak's cells, in frame pixels
