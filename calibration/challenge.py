@@ -127,7 +127,11 @@ def run_verification(config: Config, config_dir: Path | None = None, detector: D
     if duplicates:
         raise CalibrationError(f"calibration.challenge_parts: duplicate name {duplicates[0]!r}")
     folder = calibration_paths(config, config_dir).folder
-    detector = detector or DefectDetector(config.detector)
+    if detector is None:
+        from inspector.services.model_trust import require_trusted
+
+        require_trusted(config)  # a verification is of the packages the station is configured with, signed
+        detector = DefectDetector(config.detector)
     optics = {}
     outcomes = []
     for part in parts:

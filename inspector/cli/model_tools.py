@@ -15,7 +15,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("dataset", "train", "export", "evaluate")
+COMMANDS = ("dataset", "train", "export", "evaluate", "model")
 
 
 def _fractions(text: str) -> tuple[float, float, float]:
@@ -29,7 +29,8 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register the dataset, training, export and evaluation commands."""
+    """Register the dataset, training, export, evaluation and model-signature commands."""
+    add_model_parser(sub)
     dataset = sub.add_parser("dataset", help="dataset tools")
     dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
     imp = dataset_sub.add_parser("import", help="turn a labelled image folder into an Inspector dataset (images, labels, manifest)")
@@ -95,7 +96,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                           help="the line detector's min_confidence, if the station sets one (default: the station's, or the detector's default)")
 
 
+def add_model_parser(sub: argparse._SubParsersAction) -> None:
+    """``inspector model keygen|sign|verify``: the signatures a station checks before it loads a package."""
+    model = sub.add_parser("model", help="model package signatures: make a key pair, sign a package, verify one")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    keygen = model_sub.add_parser("keygen", help="make an Ed25519 key pair (the private half readable by you only)")
+    keygen.add_argument("--out", type=Path, required=True, help="folder for <name>.private.pem and <name>.public.pem")
+    keygen.add_argument("--name", required=True, help="key name, for example the signer's role and site")
+    sign = model_sub.add_parser("sign", help="sign a package (model.onnx and its model.json) with a private key")
+    sign.add_argument("package", type=Path, help="the package's ONNX file")
+    sign.add_argument("--key", type=Path, required=True, help="the private key (never needed on the station)")
+    sign.add_argument("--signer", required=True, help="who signs, as it will be recorded (for example quality@plant-3)")
+    verify = model_sub.add_parser("verify", help="check a package's signature against trusted public keys")
+    verify.add_argument("package", type=Path, help="the package's ONNX file")
+    verify.add_argument("--trust", type=Path, action="append", help="public key file or folder (repeatable)")
+    verify.add_argument("--config", type=Path, help="use the station config's detector.trusted_keys")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "model":
+        return _model(args)
     started = time.perf_counter()
     if args.command == "dataset":
         code = _dataset_import(args)
@@ -108,6 +128,35 @@ def run(args: argparse.Namespace) -> int:
     name = "dataset import" if args.command == "dataset" else args.command
     print(f"{name} took {time.perf_counter() - started:.1f} s")
     return code
+
+
+def _model(args: argparse.Namespace) -> int:
+    from inspector.engine.model_package import load_model_package
+    from inspector.errors import ConfigError
+    from inspector.model_signing import generate_key_pair, load_trusted_keys, sign_package, verify_package
+
+    if args.model_command == "keygen":
+        private, public = generate_key_pair(args.out, args.name)
+        print(f"private key {private} (keep it where packages are signed, never on a station)")
+        print(f"public key  {public} (list it in the station's detector.trusted_keys)")
+        return 0
+    if args.model_command == "sign":
+        meta = load_model_package(args.package).metadata  # sign only what loads
+        out = sign_package(args.package, args.key, args.signer)
+        print(f"signed {meta.label} as {args.signer}: {out}")
+        return 0
+    keys = [str(k) for k in args.trust or []]
+    if args.config is not None:
+        from inspector.config import load_config
+
+        keys += load_config(args.config).detector.trusted_keys
+    if not keys:
+        raise ConfigError("--trust", "name a public key (--trust FILE) or a station config (--config) to verify against")
+    check = verify_package(args.package, load_trusted_keys(keys))
+    meta = load_model_package(args.package).metadata
+    print(f"{meta.label}: signature OK, signed by {check.signer!r} with key {check.key_id} ({check.key_path}) "
+          f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(check.signed_at))}")
+    return 0
 
 
 def _dataset_import(args: argparse.Namespace) -> int:

@@ -84,6 +84,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         detector=dataclasses.replace(
             config.detector,
             model=_resolve(base_dir, config.detector.model),
+            trusted_keys=[_resolve(base_dir, k) for k in config.detector.trusted_keys],
             additional_models=[
                 dataclasses.replace(m, model=_resolve(base_dir, m.model)) for m in config.detector.additional_models
             ],

@@ -154,6 +154,17 @@ class DetectorConfig:
         doc="Per-class minimum defect area in mm²: a smaller detection does not reject. Applies on cameras with a measured "
         "pixel scale (see 'calibration'); without one only 'min_area_px' applies, so such detections still reject.",
     )
+    require_signed_models: bool = spec(
+        True,
+        doc="Load only model packages signed by a key in 'trusted_keys' (inspector model sign); a package that is "
+        "unsigned, signed by another key or changed after signing is refused with an alarm, and the detector runs "
+        "the last model set that passed (kept in station.state_dir) instead.",
+    )
+    trusted_keys: list[str] = spec(
+        factory=list,
+        doc="Ed25519 public keys (PEM files, or folders of *.public.pem) whose model signatures the station accepts. "
+        "The private keys stay where models are signed, never on the station.",
+    )
     additional_models: list[AdditionalModel] = spec(
         factory=list,
         doc="Further models run on every frame after 'model' (for example a supervised model for named defects beside "

@@ -29,9 +29,10 @@ from calibration.station import calibration_paths, camera_optics
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
-from inspector.messages import FrameHeader, Verdict, encode, encode_header
+from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
+from inspector.services.model_trust import station_models
 from inspector.transport import GapCounter, MalformedFrame, open_socket, parse_frame, send_message
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,23 @@ class DetectorService(Service):
         self.held_images = HeldSends(config.detector.image_send_delay_ms / 1000)
 
     def setup(self) -> None:
-        self.engine = DefectDetector(self.config.detector)
+        t = self.config.transport
+        self.alarms = open_socket(self.ctx, "push", t.decisions, bind=False, hwm=t.high_water_mark)
+        try:
+            models = station_models(self.config)
+        except InspectorError as err:
+            self._alarm("model_refused", "critical", f"no model the station trusts can be loaded: {err}")
+            raise
+        if models.fallback:
+            self._alarm(
+                "model_refused", "critical",
+                f"configured model refused ({models.refused}); running the last-known-good model(s) instead",
+            )
+        self.engine = DefectDetector(models.detector)
         self.engine.warm_up((self.config.cameras[0].height, self.config.cameras[0].width))
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
-        t = self.config.transport
         self.frames = open_socket(self.ctx, "pull", t.frames, bind=False, hwm=t.high_water_mark)
         self.verdicts = open_socket(self.ctx, "push", t.verdicts, bind=False, hwm=t.high_water_mark)
         self.inspections = open_socket(self.ctx, "push", t.inspections, bind=False, hwm=t.high_water_mark)
@@ -140,6 +152,12 @@ class DetectorService(Service):
         )
         self._deliver(verdict)
 
+    def _alarm(self, code: str, severity: AlarmSeverity, text: str) -> None:
+        log.log(logging.ERROR if severity == "critical" else logging.WARNING, "%s", text)
+        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time())
+        if not send_message(self.alarms, alarm):
+            self.counters["alarms_undelivered"] += 1
+
     def _deliver(self, verdict: Verdict) -> None:
         if not send_message(self.verdicts, verdict):
             self.counters["verdicts_undelivered"] += 1
@@ -156,6 +174,8 @@ class DetectorService(Service):
             log.warning("part %d: recorder queue full, image not stored", verdict.part_id)
 
     def teardown(self) -> None:
+        if hasattr(self, "alarms"):
+            self.alarms.close(linger=500)  # a refusal alarm sent just before a failed start still goes out
         if hasattr(self, "inspections"):
             self.held_images.release_all()  # images of parts already decided are not lost on a stop
         if hasattr(self, "engine"):

@@ -67,6 +67,9 @@ def package(request, dataset) -> Path:
     assert f"trained a {family} model" in trained.stdout
     exported = inspector("export", "--run", f"runs/{family}", "--out", f"package-{family}", cwd=work)
     assert f"({family})" in exported.stdout
+    if not (work / "keys" / "quality.private.pem").exists():
+        inspector("model", "keygen", "--out", "keys", "--name", "quality", cwd=work)
+    inspector("model", "sign", f"package-{family}/model.onnx", "--key", "keys/quality.private.pem", "--signer", "quality@test", cwd=work)
     return work / f"package-{family}" / "model.onnx"
 
 
@@ -95,7 +98,7 @@ def test_the_package_carries_its_family_its_score_scale_and_an_operating_point_c
 
 
 def test_the_line_s_detector_service_decides_parts_with_the_exported_model(package, line_config, tmp_path):
-    config = line_config(parts=12, rate_hz=5, model=str(package))
+    config = line_config(parts=12, rate_hz=5, model=str(package), trusted_keys=[str(package.parents[1] / "keys")])
     with running_line(config, tmp_path):
         rows = wait_until(lambda: len(part_rows(config)) >= 12 and part_rows(config), 180, "12 decided parts")
     label = load_model_package(package).metadata.label

@@ -115,6 +115,7 @@ def station(tmp_path):
             "cameras": [{"name": "top"}],
             "detector": {
                 "model": str(model_path), "providers": ["CPUExecutionProvider"], "intra_op_threads": 1, "warmup_runs": 0,
+                "require_signed_models": False,  # these tests are about the challenge parts; signatures are tested below
                 **(detector or {}),
             },
             "recorder": {"database": "var/inspector.db", "image_dir": "var/images"},
@@ -244,3 +245,16 @@ def test_a_gate_that_is_not_required_always_allows_pass(station, tmp_path):
     gate = VerificationGate(load_config(station()), tmp_path, "saturation@1")
     assert gate.state(0.0).allows_pass
     assert not (tmp_path / "var" / "audit.db").exists()
+
+
+def test_verify_refuses_an_unsigned_model_when_the_station_requires_signatures(station, tmp_path, capsys):
+    from inspector.model_signing import generate_key_pair, sign_package
+
+    _, public = generate_key_pair(tmp_path / "keys", "quality")
+    config = station(detector={"require_signed_models": True, "trusted_keys": [str(public)]})
+    assert main(["verify", "--config", str(config), "--user", "alice"]) == 2
+    assert "is not signed" in capsys.readouterr().err
+    assert audit_entries(tmp_path) == []  # nothing verified, nothing recorded
+    private = tmp_path / "keys" / "quality.private.pem"
+    sign_package(tmp_path / "model" / "model.onnx", private, "quality@test")
+    assert main(["verify", "--config", str(config), "--user", "alice"]) == 0

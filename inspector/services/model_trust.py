@@ -1,0 +1,141 @@
+"""Which model packages a station may load: signed by a trusted key, or the last set that was.
+
+Every time the station's configured packages (``detector.model`` and
+``detector.additional_models``) verify (trusted signature, unchanged ONNX and
+metadata) and load, they are copied as the *last-known-good* set into
+``<station.state_dir>/last-known-good/``. When a configured package is
+refused (unsigned, signed by a key the station does not trust, changed after
+signing, corrupt), the detector says why in an alarm and runs the
+last-known-good set instead, checked the same way, so a bad model never
+reaches the line and the line keeps deciding. With no last-known-good set,
+the refusal stops the detector (the actuator then fails safe every part).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from inspector.config.schema import Config, DetectorConfig
+from inspector.engine.model_package import load_model_package, metadata_path, sha256_of
+from inspector.errors import ModelError
+from inspector.model_signing import SignatureCheck, load_trusted_keys, signature_path, verify_package
+
+log = logging.getLogger(__name__)
+
+LKG_FOLDER = "last-known-good"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class StationModels:
+    """The detector settings to run with, and how they were established."""
+
+    detector: DetectorConfig
+    signatures: list[SignatureCheck]
+    refused: str = ""  # why the configured packages were refused ("" when they run)
+
+    @property
+    def fallback(self) -> bool:
+        return bool(self.refused)
+
+
+def configured_models(detector: DetectorConfig) -> list[Path]:
+    return [Path(detector.model), *(Path(m.model) for m in detector.additional_models)]
+
+
+def _with_models(detector: DetectorConfig, paths: list[Path]) -> DetectorConfig:
+    return dataclasses.replace(
+        detector,
+        model=str(paths[0]),
+        additional_models=[dataclasses.replace(m, model=str(p)) for m, p in zip(detector.additional_models, paths[1:])],
+    )
+
+
+def check_packages(paths: list[Path], trusted: dict) -> list[SignatureCheck]:
+    """Verify each package's signature and its sha256; the first problem raises :class:`ModelError`."""
+    checks = []
+    for path in paths:
+        checks.append(verify_package(path, trusted))
+        load_model_package(path)  # the metadata's own sha256 of the ONNX file, and its schema
+    return checks
+
+
+def lkg_folder(config: Config) -> Path:
+    return Path(config.station.state_dir) / LKG_FOLDER
+
+
+def save_last_known_good(config: Config, paths: list[Path]) -> None:
+    """Keep a copy of ``paths`` (each package with its signature) as the last-known-good set."""
+    folder = lkg_folder(config)
+    manifest = folder / MANIFEST
+    wanted = [sha256_of(p) for p in paths]
+    try:
+        if json.loads(manifest.read_text()).get("onnx_sha256") == wanted:
+            return  # already kept
+    except (OSError, ValueError):
+        pass
+    staging = folder.with_name(f".{LKG_FOLDER}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    copies = []
+    for i, path in enumerate(paths):
+        slot = staging / str(i)
+        slot.mkdir(parents=True)
+        for source in (path, metadata_path(path), signature_path(path)):
+            shutil.copyfile(source, slot / f"model{source.name[len(path.stem):]}")
+        copies.append(f"{i}/model.onnx")
+    (staging / MANIFEST).write_text(json.dumps({"models": copies, "onnx_sha256": wanted, "sources": [str(p) for p in paths],
+                                                 "saved_at": time.time()}, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    log.info("last-known-good model set saved: %s", ", ".join(str(p) for p in paths))
+
+
+def last_known_good(config: Config) -> list[Path]:
+    folder = lkg_folder(config)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        return [folder / rel for rel in manifest["models"]]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelError(f"no last-known-good model set in {folder}") from err
+
+
+def require_trusted(config: Config) -> list[SignatureCheck]:
+    """The configured packages must verify now, no fallback (``inspector verify`` checks what is configured)."""
+    detector = config.detector
+    if not detector.require_signed_models:
+        return []
+    if not detector.trusted_keys:
+        raise ModelError("detector.require_signed_models is on but detector.trusted_keys lists no public key")
+    return check_packages(configured_models(detector), load_trusted_keys(detector.trusted_keys))
+
+
+def station_models(config: Config) -> StationModels:
+    """The packages the station may run now (see the module's description); :class:`ModelError` if none."""
+    detector = config.detector
+    paths = configured_models(detector)
+    if not detector.require_signed_models:
+        log.warning("detector.require_signed_models is off: model packages are loaded without checking who signed them")
+        return StationModels(detector, [])
+    if not detector.trusted_keys:
+        raise ModelError("detector.require_signed_models is on but detector.trusted_keys lists no public key")
+    trusted = load_trusted_keys(detector.trusted_keys)
+    try:
+        checks = check_packages(paths, trusted)
+    except ModelError as refused:
+        log.error("configured model refused: %s", refused)
+        try:
+            fallback = last_known_good(config)
+            if len(fallback) != len(paths):
+                raise ModelError(f"the last-known-good set has {len(fallback)} model(s), the station runs {len(paths)}")
+            checks = check_packages(fallback, trusted)
+        except ModelError as no_fallback:
+            raise ModelError(f"{refused}; and no usable last-known-good model set: {no_fallback}") from refused
+        return StationModels(_with_models(detector, fallback), checks, str(refused))
+    save_last_known_good(config, paths)
+    return StationModels(detector, checks)
