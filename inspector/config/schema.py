@@ -8,9 +8,12 @@ Relative paths are resolved against the directory of the config file.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from inspector.typed import spec
+
+RELEASE_KEYS_DIR = str(Path(__file__).resolve().parents[1] / "models" / "release-keys")
 
 CameraDriverName = Literal["synthetic", "folder", "opencv", "basler", "genicam"]
 TriggerMode = Literal["free_run", "software", "hardware"]
@@ -161,9 +164,10 @@ class DetectorConfig:
         "the last model set that passed (kept in station.state_dir) instead.",
     )
     trusted_keys: list[str] = spec(
-        factory=list,
-        doc="Ed25519 public keys (PEM files, or folders of *.public.pem) whose model signatures the station accepts. "
-        "The private keys stay where models are signed, never on the station.",
+        factory=lambda: [RELEASE_KEYS_DIR],
+        doc="Ed25519 public keys (PEM files, or folders of *.public.pem) whose model signatures the station accepts "
+        "(default: the project's release key, which signs the bundled models). The private keys stay where models "
+        "are signed, never on the station.",
     )
     additional_models: list[AdditionalModel] = spec(
         factory=list,

@@ -27,7 +27,12 @@ def test_run_with_a_bad_config_exits_with_the_field_named(tmp_path, yaml_text, e
     assert f"config field '{expected}'" in run.stderr
 
 
-def test_a_model_whose_file_does_not_match_its_metadata_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    "signed, expected",
+    [(True, "changed after it was signed by 'inspector release"), (False, "the file was changed or truncated")],
+    ids=["signature-checked", "hash-checked"],
+)
+def test_a_model_whose_file_does_not_match_its_metadata_is_refused(tmp_path, signed, expected):
     from inspector.config import DEFAULT_CONFIG, load_config
 
     model = load_config(DEFAULT_CONFIG).detector.model
@@ -36,11 +41,15 @@ def test_a_model_whose_file_does_not_match_its_metadata_is_refused(tmp_path):
     data[-10] ^= 0xFF
     onnx.write_bytes(bytes(data))
     (tmp_path / "model.json").write_text(open(model.replace(".onnx", ".json")).read())
+    (tmp_path / "model.sig.json").write_text(open(model.replace(".onnx", ".sig.json")).read())
     config = tmp_path / "station.yaml"
-    config.write_text(f"cameras: [{{name: top}}]\ndetector: {{model: {onnx}}}\n")
+    # A config that names no trusted key trusts the project's release key, which signed the bundled model.
+    config.write_text(
+        f"cameras: [{{name: top}}]\ndetector: {{model: {onnx}, require_signed_models: {str(signed).lower()}}}\n"
+    )
     run = subprocess.run(
         [sys.executable, "-m", "inspector", "service", "detector", "--config", str(config)],
         capture_output=True, text=True, timeout=60,
     )
     assert run.returncode == 2
-    assert "the file was changed or truncated" in run.stderr
+    assert expected in run.stderr
