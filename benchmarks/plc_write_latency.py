@@ -21,6 +21,7 @@ from pathlib import Path
 
 import zmq
 
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inspector.bench.stats import percentiles  # noqa: E402
@@ -29,7 +30,9 @@ from inspector.actuator.delivery import DecisionDelivery  # noqa: E402
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from inspector.line_setup import local_line_config  # noqa: E402
 from inspector.messages import Decision  # noqa: E402
-from inspector.transport import open_socket, recv_message  # noqa: E402
+from inspector.transport import recv_message  # noqa: E402
+from inspector.channels import LineSockets  # noqa: E402
+from inspector.line_keys import init_keys  # noqa: E402
 from plc_io.logix import open_driver  # noqa: E402
 from plc_io.simulator import PlcSimulator  # noqa: E402
 
@@ -66,12 +69,14 @@ def inspector_block(delivery: DecisionDelivery, recorder: zmq.Socket, start: int
 def run(writes: int, workdir: Path) -> dict:
     config = local_line_config(load_config(DEFAULT_CONFIG), workdir)
     config = dataclasses.replace(config, plc=dataclasses.replace(config.plc, heartbeat_period_s=60))  # keep heartbeats out of the way
-    ctx = zmq.Context()
-    recorder = open_socket(ctx, "pull", config.transport.decisions, bind=True)
+    init_keys(Path(config.security.keys_dir))
+    recorder_end = LineSockets(config, "recorder")
+    actuator_end = LineSockets(config, "actuator")
+    recorder = recorder_end.open("decisions")
     bare, inspector = [], []
     with PlcSimulator(config.plc):
         driver = open_driver(config.plc)
-        delivery = DecisionDelivery(config, ctx)
+        delivery = DecisionDelivery.for_station(config, actuator_end)
         delivery.start()
         try:
             for block in range(writes // (2 * BLOCK)):
@@ -81,7 +86,9 @@ def run(writes: int, workdir: Path) -> dict:
             delivery.close()
             driver.close()
             recorder.close(0)
-            ctx.term()
+            for end in (recorder_end, actuator_end):
+                end.close()
+                end.ctx.term()
     return {
         "writes_each": len(bare),
         "bare_pycomm3_write_ms": percentiles(bare),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration import CalibrationError
-from calibration.station import calibration_paths, camera_name, camera_optics, read_image, resolve_path
+from calibration.station import calibration_paths, camera_name, camera_optics, open_audit_trail, read_image, resolve_path
 from inspector.audit import AuditEntry, AuditTrail
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
@@ -191,7 +191,7 @@ class VerificationGate:
         self.station = config.station.name
         self.model_version = model_version
         self.valid_h = config.calibration.verification_valid_h
-        self.database = calibration_paths(config, config_dir).audit_database
+        self.config, self.config_dir = config, config_dir
         self.recheck_s = recheck_s
         self._state = GateState(not self.required, "verification not required")
         self._checked_at: float | None = None
@@ -204,8 +204,10 @@ class VerificationGate:
         return self._state
 
     def _read(self, now: float) -> GateState:
+        if not calibration_paths(self.config, self.config_dir).audit_database.exists():
+            return GateState(False, "no verification has been run at this station (it has no audit trail yet)")
         try:
-            with AuditTrail(self.database) as trail:
+            with open_audit_trail(self.config, self.config_dir, readonly=True) as trail:
                 state = verification_state(trail, self.station, self.model_version, now, self.valid_h)
         except InspectorError as err:  # an unreadable trail closes the gate, saying why
             state = GateState(False, str(err))

@@ -18,6 +18,8 @@ from inspector.config.schema import Config
 class CalibrationPaths:
     folder: Path
     audit_database: Path
+    audit_key: Path  # the audit trail's HMAC key, outside the database (the station's state folder)
+    audit_anchor: Path  # the append-only file recording every entry's hash, outside the database
 
 
 def resolve_path(value: str, base_dir: Path | None) -> Path:
@@ -34,10 +36,21 @@ def calibration_paths(config: Config, config_dir: Path | None = None) -> Calibra
     """
     beside_database = Path(config.recorder.database).parent
     cal = config.calibration
+    state = resolve_path(config.station.state_dir, config_dir)
     return CalibrationPaths(
         folder=resolve_path(cal.folder, config_dir) if cal.folder else beside_database / "calibration",
         audit_database=resolve_path(cal.audit_database, config_dir) if cal.audit_database else beside_database / "audit.db",
+        audit_key=state / "audit.key",
+        audit_anchor=state / "audit.anchor",
     )
+
+
+def open_audit_trail(config: Config, config_dir: Path | None = None, readonly: bool = False):
+    """The station's audit trail with its key and anchor (``readonly``: to read and verify, writing nothing)."""
+    from inspector.audit import AuditTrail
+
+    paths = calibration_paths(config, config_dir)
+    return AuditTrail(paths.audit_database, paths.audit_key, paths.audit_anchor, readonly=readonly)
 
 
 def board_of(config: Config) -> BoardSpec:

@@ -45,10 +45,9 @@ def run_hmi_command(args: argparse.Namespace) -> int:
         raise HmiError("--config is required: the station config says where the line's database and events are")
     config = load_config(args.config)
     if args.hmi_command in ("add-user", "users"):
-        from hmi.context import audit_database
+        from calibration.station import open_audit_trail
         from hmi.data import HmiDatabase
         from hmi.users import UserDirectory, add_user
-        from inspector.audit import AuditTrail
 
         db = HmiDatabase(config.recorder.database)
         try:
@@ -58,7 +57,7 @@ def run_hmi_command(args: argparse.Namespace) -> int:
                     print(f"{user.name}\t{user.role}")
                 return 0
             pin = args.pin or _ask_pin()
-            with AuditTrail(audit_database(config)) as audit:
+            with open_audit_trail(config) as audit:
                 add_user(directory, audit, args.name, args.role, pin, by=f"cli:{getpass.getuser()}")
             print(f"added {args.name} ({args.role})")
             return 0

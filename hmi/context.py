@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from calibration.station import calibration_paths
+from calibration.station import calibration_paths, open_audit_trail
 from hmi.data import HmiDatabase
 from hmi.live import EventFeed
 from hmi.operator_vm import OperatorViewModel
@@ -51,7 +51,7 @@ def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0
              shift_start_t: float | None = None, pbkdf2_iterations: int = PBKDF2_ITERATIONS) -> HmiContext:
     """Open the database and audit trail, and (``live``) subscribe to the line's events."""
     db = HmiDatabase(config.recorder.database)
-    audit = AuditTrail(audit_database(config))
+    audit = open_audit_trail(config)
     users = UserDirectory(db, iterations=pbkdf2_iterations)
     if demo_users and ensure_demo_users(users, audit):
         log.warning("created the demo users (operator 1111, quality 2222, admin 3333): never on a real station")
@@ -61,5 +61,5 @@ def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0
     classes = list(dict.fromkeys(c for path in models for c in load_model_package(path).metadata.classes))
     operator = OperatorViewModel(db, session, audit, budget_ms=config.actuator.budget_ms, shift_start_t=shift_start_t, live=live)
     review = ReviewViewModel(db, session, audit, classes, datasets_dir(config))
-    feed = EventFeed(config.transport.events, hwm=config.transport.high_water_mark) if live else None
+    feed = EventFeed(config) if live else None
     return HmiContext(config.station.name, db, audit, users, session, operator, review, feed)

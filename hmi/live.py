@@ -12,19 +12,24 @@ import logging
 
 import zmq
 
+from inspector.channels import LineSockets
+from inspector.config.schema import Config
 from inspector.errors import MessageError
 from inspector.messages import Alarm, Decision
-from inspector.transport import open_socket, recv_message
+from inspector.transport import recv_message
 
 log = logging.getLogger(__name__)
 
 
 class EventFeed:
-    def __init__(self, endpoint: str, ctx: zmq.Context | None = None, hwm: int = 1000) -> None:
-        self.endpoint = endpoint
+    """The HMI's subscription to the line's events, as the station's ``observer`` (its key is on the line's list)."""
+
+    def __init__(self, config: Config, ctx: zmq.Context | None = None, hwm: int | None = None) -> None:
+        self.endpoint = config.transport.events
         self._own_ctx = ctx is None
         self.ctx = ctx or zmq.Context()
-        self.sock = open_socket(self.ctx, "sub", endpoint, bind=False, hwm=hwm)
+        self._sockets = LineSockets(config, "observer", self.ctx)
+        self.sock = self._sockets.open("events", hwm=hwm)
         self.malformed = 0
         self.received = 0
 
@@ -47,5 +52,6 @@ class EventFeed:
 
     def close(self) -> None:
         self.sock.close(0)
+        self._sockets.close()
         if self._own_ctx:
             self.ctx.term()

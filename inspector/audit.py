@@ -1,14 +1,20 @@
-"""The audit trail: an append-only, hash-chained log of state-changing actions.
+"""The audit trail: an append-only, keyed, hash-chained log of state-changing actions, anchored outside it.
 
 Every entry records who did what to what, when, and the state before and
-after (JSON). Each entry's ``hash`` is the SHA-256 of its own content and the
-previous entry's hash, so changing any stored field, deleting an entry in the
-middle or reordering entries breaks the chain at that entry. Deleting entries
-at the end is caught by the log's head (entry count and last hash, updated in
-the same transaction as every append) and by SQLite's AUTOINCREMENT sequence.
-Triggers refuse UPDATE and DELETE on the entries, so an edit takes a
-deliberate act (dropping the triggers), which :meth:`AuditTrail.verify` still
-detects.
+after (JSON). Each entry's ``hash`` is an HMAC-SHA-256, under the station's
+audit key, of its own content and the previous entry's hash, so changing any
+stored field, deleting an entry in the middle or reordering entries breaks
+the chain at that entry, and someone who can write the database but not read
+the key cannot compute a hash that passes. The key (32 random bytes) lives
+in its own file, readable by the station's user only, never in the database.
+
+Deleting entries at the end, or the whole trail, is caught by the anchor: a
+separate append-only file (one line per entry: id and hash, synced to disk)
+and the system log (when there is one). :meth:`AuditTrail.verify` walks the
+chain, checks the database's head record and SQLite's AUTOINCREMENT
+sequence, and compares the trail with the anchor; it opens the database
+read-only and writes nothing. Triggers refuse UPDATE and DELETE on the
+entries, so an edit also takes a deliberate act (dropping the triggers).
 
 The log is a SQLite database in WAL mode; appends take the write lock first
 (``BEGIN IMMEDIATE``) so concurrent writers from several processes chain
@@ -18,8 +24,12 @@ correctly.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
+import logging.handlers
+import os
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -91,24 +101,140 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def entry_hash(entry_id: int, t: float, user: str, action: str, target: str, before: str, after: str, prev_hash: str) -> str:
-    """SHA-256 over an entry's stored content (``before``/``after`` as stored JSON text) and its predecessor's hash."""
+def entry_hash(
+    key: bytes, entry_id: int, t: float, user: str, action: str, target: str, before: str, after: str, prev_hash: str
+) -> str:
+    """HMAC-SHA-256 under ``key`` of an entry's stored content (``before``/``after`` as stored JSON text) and its predecessor's hash."""
     content = canonical_json([entry_id, repr(float(t)), user, action, target, before, after, prev_hash])
-    return hashlib.sha256(content.encode()).hexdigest()
+    return hmac.new(key, content.encode(), hashlib.sha256).hexdigest()
+
+
+def default_key_path(database: Path) -> Path:
+    return database.with_name(f"{database.stem}.key")
+
+
+def default_anchor_path(database: Path) -> Path:
+    return database.with_name(f"{database.stem}.anchor")
+
+
+def load_key(path: Path, create: bool) -> bytes:
+    """The audit key in ``path``; made (32 random bytes, owner-only) when ``create`` and missing."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        if not create:
+            raise AuditError(f"the audit key {path} is missing: without it no entry can be checked") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return load_key(path, create=False)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+        log.info("made the audit key %s", path)
+        return load_key(path, create=False)
+    except OSError as err:
+        raise AuditError(f"the audit key {path} cannot be read: {err.strerror}") from err
+    try:
+        key = bytes.fromhex(text)
+    except ValueError as err:
+        raise AuditError(f"the audit key {path} is not a hex key") from err
+    if len(key) < 16:
+        raise AuditError(f"the audit key {path} is too short ({len(key)} bytes)")
+    return key
+
+
+_syslog = logging.getLogger("inspector.audit.anchor")
+
+
+def _attach_syslog() -> None:
+    if _syslog.handlers or not Path("/dev/log").exists():
+        return
+    try:
+        handler = logging.handlers.SysLogHandler(address="/dev/log")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("inspector-audit: %(message)s"))
+    _syslog.addHandler(handler)
+
+
+class Anchor:
+    """The append-only file outside the database that records every entry's id and hash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, entry_id: int, digest: str, t: float) -> None:
+        self._write({"id": entry_id, "hash": digest, "t": t})
+        _attach_syslog()
+        _syslog.info("entry %d %s", entry_id, digest)
+
+    def _write(self, item: dict) -> None:
+        line = canonical_json(item) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> list[tuple[int, str]]:
+        """``(id, hash)`` of every anchor line, in order; a torn last line (a crash mid-write) is ignored."""
+        try:
+            lines = self.path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise AuditError(f"the audit anchor {self.path} cannot be read: {err.strerror}") from err
+        anchored = []
+        for i, line in enumerate(lines):
+            try:
+                item = json.loads(line)
+                anchored.append((int(item["id"]), str(item["hash"])))
+            except (ValueError, KeyError, TypeError):
+                if i != len(lines) - 1:
+                    raise AuditError(f"the audit anchor {self.path} has a malformed line {i + 1}") from None
+        return anchored
 
 
 class AuditTrail:
-    """One audit database; safe to open from several processes."""
+    """One audit database with its key and anchor; safe to open from several processes.
 
-    def __init__(self, database: str | Path, timeout_s: float = 10.0) -> None:
+    ``key_path`` and ``anchor_path`` default to files beside the database
+    (``<name>.key``, ``<name>.anchor``); a station keeps them in its state
+    folder (:func:`calibration.station.calibration_paths`). ``readonly`` opens an
+    existing trail to read and verify it without writing anything.
+    """
+
+    def __init__(
+        self,
+        database: str | Path,
+        key_path: str | Path | None = None,
+        anchor_path: str | Path | None = None,
+        timeout_s: float = 10.0,
+        readonly: bool = False,
+    ) -> None:
         self.path = Path(database)
+        self.key_path = Path(key_path) if key_path else default_key_path(self.path)
+        self.anchor = Anchor(Path(anchor_path) if anchor_path else default_anchor_path(self.path))
+        self.readonly = readonly
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            if readonly:
+                if not self.path.is_file():
+                    raise AuditError(f"no audit database at {self.path}")
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=timeout_s, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fresh = not self.path.exists()
+                self._db = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+                if fresh:
+                    os.chmod(self.path, 0o600)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as err:
             raise AuditError(f"cannot open the audit trail {self.path}: {err}") from err
+        self._key = load_key(self.key_path, create=not readonly)
 
     def close(self) -> None:
         self._db.close()
@@ -132,17 +258,20 @@ class AuditTrail:
                 entries, prev_hash = self._db.execute("SELECT entries, last_hash FROM audit_head WHERE one = 1").fetchone()
                 seq = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").fetchone()
                 entry_id = (seq[0] if seq else 0) + 1
-                digest = entry_hash(entry_id, t, user, action, target, before_json, after_json, prev_hash)
+                digest = entry_hash(self._key, entry_id, t, user, action, target, before_json, after_json, prev_hash)
                 self._db.execute(
                     "INSERT INTO audit (id, t, user, action, target, before, after, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
                     (entry_id, t, user, action, target, before_json, after_json, prev_hash, digest),
                 )
                 self._db.execute("UPDATE audit_head SET entries = ?, last_hash = ? WHERE one = 1", (entries + 1, digest))
+                # anchored under the write lock, just before the commit: lines stay in entry order; a crash between the
+                # two leaves an anchor line the trail lacks, which verify reports rather than forgives
+                self.anchor.append(entry_id, digest, t)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             raise AuditError(f"cannot append {action} on {target} to the audit trail {self.path}: {err}") from err
         log.info("audit: %s %s on %s (entry %d)", user, action, target, entry_id)
         return AuditEntry(entry_id, t, user, action, target, before, after, prev_hash, digest)
@@ -166,7 +295,7 @@ class AuditTrail:
         return found[-1] if found else None
 
     def verify(self) -> BrokenEntry | None:
-        """Walk the chain from the start; return the first broken entry, or None when intact."""
+        """Walk the chain from the start and compare it with the anchor; the first broken entry, or None when intact."""
         rows = self._query("SELECT id, t, user, action, target, before, after, prev_hash, hash FROM audit ORDER BY id")
         prev_hash, last_id = GENESIS_HASH, 0
         for entry_id, t, user, action, target, before, after, stored_prev, stored_hash in rows:
@@ -178,8 +307,10 @@ class AuditTrail:
                     else "it does not chain to the entry before it (entries were reordered or rewritten)"
                 )
                 return BrokenEntry(entry_id, reason)
-            if entry_hash(entry_id, t, user, action, target, before, after, stored_prev) != stored_hash:
-                return BrokenEntry(entry_id, "its content does not match its hash (the entry was edited)")
+            if not hmac.compare_digest(
+                entry_hash(self._key, entry_id, t, user, action, target, before, after, stored_prev), stored_hash
+            ):
+                return BrokenEntry(entry_id, "its content does not match its keyed hash (the entry was edited or forged)")
             prev_hash, last_id = stored_hash, entry_id
         head = self._query("SELECT entries, last_hash FROM audit_head WHERE one = 1")
         seq = self._query("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
@@ -193,6 +324,26 @@ class AuditTrail:
                 f"entries at the end are missing: the log holds {len(rows)} entries up to id {last_id}, "
                 f"its head records {entries} and ids were issued up to {highest}",
             )
+        return self._check_anchor({row[0]: row[8] for row in rows}, last_id)
+
+    def _check_anchor(self, hashes: dict[int, str], last_id: int) -> BrokenEntry | None:
+        """The trail against its anchor: every anchored entry present with its hash, nothing anchored beyond the end."""
+        anchored = self.anchor.read()
+        if not anchored:
+            if last_id:
+                return BrokenEntry(1, f"the anchor {self.anchor.path} is missing or empty: the trail cannot be checked for truncation")
+            return None
+        highest = max(entry_id for entry_id, _ in anchored)
+        for entry_id, digest in anchored:
+            if entry_id > last_id:
+                return BrokenEntry(
+                    entry_id, f"the trail ends at entry {last_id}, its anchor records entries up to {highest} "
+                    "(entries at the end were removed, or the station crashed between anchoring an entry and storing it)"
+                )
+            if hashes.get(entry_id) != digest:
+                return BrokenEntry(entry_id, "the entry differs from the hash its anchor recorded (it was replaced)")
+        if highest < last_id:
+            return BrokenEntry(highest + 1, "entries after the last anchored one were not written by this station")
         return None
 
     def count(self) -> int:

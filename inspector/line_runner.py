@@ -10,6 +10,7 @@ from typing import Iterator
 
 from inspector.config import write_config
 from inspector.config.schema import Config
+from inspector.line_keys import init_keys
 from inspector.supervisor import Supervisor
 
 
@@ -18,6 +19,8 @@ def running_line(config: Config, workdir: Path, *, without: tuple[str, ...] = ()
     """The line under a real supervisor (real processes), minus processes named in ``without``."""
     config_file = workdir / "station.yaml"
     write_config(config, config_file)
+    if config.security.curve:
+        init_keys(Path(config.security.keys_dir))  # only the missing ones: a test or bench line is installed here
     supervisor = Supervisor(config, config_file, workdir / "logs")
     supervisor.processes = [p for p in supervisor.processes if not p.name.startswith(without)]
     done = threading.Event()

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from inspector.config.schema import Config, TransportConfig
-from inspector.netutil import free_tcp_port
+from inspector.netutil import free_tcp_ports
 
 
 def local_line_config(
@@ -14,20 +14,19 @@ def local_line_config(
 ) -> Config:
     """``base`` with storage under ``data_dir``, loopback ports that are free now, and the PLC simulator on."""
     data_dir = data_dir.resolve()
-    endpoints = {
-        f.name: f"tcp://127.0.0.1:{free_tcp_port()}"
-        for f in dataclasses.fields(TransportConfig)
-        if f.name != "high_water_mark"
-    }
+    channels = [f.name for f in dataclasses.fields(TransportConfig) if f.name != "high_water_mark"]
+    *ports, plc_port = free_tcp_ports(len(channels) + 1)
+    endpoints = {name: f"tcp://127.0.0.1:{port}" for name, port in zip(channels, ports)}
     cameras = [
         dataclasses.replace(c, max_parts=parts, rate_hz=rate_hz or c.rate_hz) for c in base.cameras
     ]
     plc = base.plc
     if simulate_plc:
-        plc = dataclasses.replace(plc, address=f"127.0.0.1:{free_tcp_port()}", simulator=True)
+        plc = dataclasses.replace(plc, address=f"127.0.0.1:{plc_port}", simulator=True)
     return dataclasses.replace(
         base,
         station=dataclasses.replace(base.station, state_dir=str(data_dir / "state")),
+        security=dataclasses.replace(base.security, keys_dir=str(data_dir / "state" / "keys")),
         cameras=cameras,
         plc=plc,
         recorder=dataclasses.replace(

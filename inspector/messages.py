@@ -131,6 +131,7 @@ class Decision:
     plc_error: str = ""
     verdict: Verdict | None = None
     t_plc_sent: float | None = None  # the write request was handed to the PLC driver
+    plc_seq: int | None = None  # the result sequence number the PLC latched this decision with
 
     @property
     def latency_ms(self) -> float | None:

@@ -17,6 +17,16 @@ def _ephemeral_start() -> int:
         return _FALLBACK_EPHEMERAL_START
 
 
+def free_tcp_ports(count: int) -> list[int]:
+    """``count`` different free TCP ports on 127.0.0.1 (a line needs one per channel, never one twice)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_tcp_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def free_tcp_port() -> int:
     """A TCP port on 127.0.0.1 that is free now, chosen below the ephemeral range.
 

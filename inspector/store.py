@@ -2,8 +2,10 @@
 
 A part's row is built from two streams that may arrive in either order: the
 actuator's decision (result, timings, PLC delivery) and the detector's
-inspection record (the image of a reject or a sampled pass). Both upsert the
-same row, keyed by camera and part id.
+inspection record (the image of a reject or a sampled pass). Both fill the
+same row, keyed by camera and part id. A part's decision is written once: a
+second decision for a part already decided is refused (counted), never
+written over the first.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ PARTS_COLUMNS: dict[str, type] = {
     "plc_delivered": int,
     "plc_error": str,
     "decision_seq": int,
+    "plc_seq": int,
     "model_version": str,
     "detections": str,
     "timings_ms": str,
@@ -70,6 +73,7 @@ class Store:
             self.image_dir.mkdir(parents=True, exist_ok=True)
             self.db = sqlite_utils.Database(sqlite3.connect(str(database), check_same_thread=False))
             self.db.enable_wal()
+            self.db.execute("CREATE TABLE IF NOT EXISTS recorder_state (name TEXT PRIMARY KEY, value REAL NOT NULL)")
             for table, columns, pk, time_column in (("parts", PARTS_COLUMNS, PARTS_PK, "t_trigger"), ("alarms", ALARMS_COLUMNS, "id", "t")):
                 if table not in self.db.table_names():
                     self.db[table].create(columns, pk=pk)
@@ -88,22 +92,68 @@ class Store:
                 log.info("store: adding column %s.%s", table, name)
                 self.db[table].add_column(name, kind)
 
-    def record(self, part_rows: Iterable[dict[str, Any]], alarms: Iterable[Alarm] = ()) -> None:
-        """Upsert part rows and append alarms, in one transaction."""
+    def record(self, part_rows: Iterable[dict[str, Any]], alarms: Iterable[Alarm] = ()) -> int:
+        """Write part rows and append alarms, in one transaction; return how many decisions were refused.
+
+        A row with a ``result`` is a decision (:func:`decision_row`): it fills its part's row only while that
+        part has no decision yet. Other rows (inspection records) are merged into their part's row.
+        """
         part_rows = list(part_rows)
         alarm_rows = [to_dict(a) for a in alarms]
         if not part_rows and not alarm_rows:
-            return
+            return 0
+        refused = 0
         try:
             with self.db.conn:
                 # sqlite-utils fills columns missing from some rows of a batch with NULL and
-                # overwrites them; rows are therefore upserted in groups of the same columns.
+                # overwrites them; rows are therefore written in groups of the same columns.
                 for group in _same_columns(part_rows):
-                    self.parts.upsert_all(group, pk=PARTS_PK)
+                    if "result" in group[0]:
+                        refused += self._insert_decisions(group)
+                    else:
+                        self.parts.upsert_all(group, pk=PARTS_PK)
                 if alarm_rows:
                     self.db["alarms"].insert_all(alarm_rows)
         except sqlite3.Error as err:
             raise StoreError(f"cannot write {len(part_rows)} part row(s) and {len(alarm_rows)} alarm(s): {err}") from err
+        return refused
+
+    def _insert_decisions(self, rows: list[dict[str, Any]]) -> int:
+        columns = list(rows[0])
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in PARTS_PK)
+        sql = (
+            f"INSERT INTO parts ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+            f"ON CONFLICT (camera, part_id) DO UPDATE SET {updates} WHERE parts.result IS NULL"
+        )
+        written = self.db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows]).rowcount
+        refused = len(rows) - written
+        if refused:
+            log.warning("store: %d decision(s) for parts already decided were refused", refused)
+        return refused
+
+    def state(self, name: str) -> float | None:
+        row = self.db.execute("SELECT value FROM recorder_state WHERE name = ?", [name]).fetchone()
+        return None if row is None else row[0]
+
+    def set_state(self, name: str, value: float) -> None:
+        try:
+            with self.db.conn:
+                self.db.execute(
+                    "INSERT INTO recorder_state VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [name, value]
+                )
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot write the recorder's state {name}: {err}") from err
+
+    def decided(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of these (camera, part id) keys already have a decision."""
+        keys = list(keys)
+        found: set[tuple[str, int]] = set()
+        for start in range(0, len(keys), 400):
+            chunk = keys[start:start + 400]
+            where = " OR ".join("(camera = ? AND part_id = ?)" for _ in chunk)
+            params = [v for key in chunk for v in key]
+            found.update(self.db.execute(f"SELECT camera, part_id FROM parts WHERE result IS NOT NULL AND ({where})", params).fetchall())
+        return found
 
     def save_image(self, verdict: Verdict, pixels: np.ndarray) -> str:
         """Write the part's image (PNG) and return its path."""
@@ -141,6 +191,7 @@ def decision_row(decision: Decision) -> dict[str, Any]:
         "plc_delivered": int(decision.plc_delivered),
         "plc_error": decision.plc_error,
         "decision_seq": decision.seq,
+        "plc_seq": decision.plc_seq,
     }
     if decision.verdict is not None:
         row.update(verdict_columns(decision.verdict))

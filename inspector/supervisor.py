@@ -22,10 +22,12 @@ from pathlib import Path
 
 import zmq
 
+from inspector.channels import LineSockets
 from inspector.config.schema import Config
-from inspector.errors import MessageError
+from inspector.errors import MessageError, ServiceError
+from inspector.line_keys import missing_keys
 from inspector.messages import Heartbeat
-from inspector.transport import open_socket, recv_message
+from inspector.transport import recv_message
 from plc_io.simulator import simulator_command, wait_until_listening
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,15 @@ class Supervisor:
         self.processes = line_processes(config, config_path)
         self._stop = threading.Event()
         self.ctx = zmq.Context()
-        self.heartbeats = open_socket(self.ctx, "sub", config.transport.heartbeats, bind=True)
+        if config.security.curve:
+            missing = missing_keys(Path(config.security.keys_dir))
+            if missing:
+                raise ServiceError(
+                    f"the station's line keys are missing in {config.security.keys_dir} ({', '.join(missing)}): "
+                    f"make them once with 'inspector keys init --config {config_path}'"
+                )
+        self.sockets = LineSockets(config, "supervisor", self.ctx)
+        self.heartbeats = self.sockets.open("heartbeats")
 
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
@@ -210,5 +220,6 @@ class Supervisor:
                 if proc.name.startswith(name_prefix):
                     self._terminate(proc)
         self.heartbeats.close(0)
+        self.sockets.close()
         self.ctx.term()
         log.info("line stopped")

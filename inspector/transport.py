@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import zmq
@@ -26,10 +26,13 @@ _ZMQ_TYPES = {"push": zmq.PUSH, "pull": zmq.PULL, "pub": zmq.PUB, "sub": zmq.SUB
 
 
 def open_socket(
-    ctx: zmq.Context, role: SocketRole, endpoint: str, *, bind: bool, hwm: int = 1000
+    ctx: zmq.Context, role: SocketRole, endpoint: str, *, bind: bool, hwm: int = 1000,
+    prepare: Callable[[zmq.Socket], None] | None = None,
 ) -> zmq.Socket:
-    """A configured socket bound or connected to ``endpoint``."""
+    """A configured socket bound or connected to ``endpoint``; ``prepare`` sets more options first (security)."""
     sock = ctx.socket(_ZMQ_TYPES[role])
+    if prepare is not None:
+        prepare(sock)
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.LINGER, 500 if role == "push" else 0)
@@ -40,7 +43,12 @@ def open_socket(
     except zmq.ZMQError as err:
         sock.close(0)
         action = "bind" if bind else "connect"
-        raise MessageError(f"cannot {action} {role} socket to {endpoint}: {err}") from err
+        hint = (
+            " (another process holds the port: a line of this station still running, or another program; "
+            "stop it or choose another port in the station config's transport section)"
+            if err.errno == zmq.EADDRINUSE else ""
+        )
+        raise MessageError(f"cannot {action} {role} socket to {endpoint}: {err}{hint}") from err
     return sock
 
 

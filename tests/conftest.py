@@ -14,6 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from inspector.config.schema import Config  # noqa: E402
+from inspector.line_keys import init_keys  # noqa: E402
 from inspector.line_setup import local_line_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +45,7 @@ def line_config(tmp_path: Path) -> Callable[..., Config]:
             detector=dataclasses.replace(config.detector, **detector_overrides),
             actuator=dataclasses.replace(config.actuator, budget_ms=budget_ms),
         )
+        init_keys(Path(config.security.keys_dir))  # installed, as 'inspector keys init' does
         return quick_supervision(config)
 
     return build

@@ -30,3 +30,35 @@ def header_for(part_id: int, pixels: np.ndarray, **overrides) -> FrameHeader:
         height=pixels.shape[0], width=pixels.shape[1], channels=1, dtype="uint8", pixel_format="Mono8",
     )
     return FrameHeader(**{**fields, **overrides})
+
+
+class PeerSockets:
+    """The test standing in for other services of the line, holding their station keys.
+
+    Each identity gets its own :class:`LineSockets` (and ZeroMQ context, as a
+    separate process would), so its sockets are CURVE-secured exactly as the
+    real service's are."""
+
+    def __init__(self, config) -> None:
+        from inspector.channels import LineSockets
+
+        self._line_sockets = LineSockets
+        self.config = config
+        self.ends: dict = {}
+        self.sockets: list = []
+
+    def open(self, identity: str, channel: str, **kwargs):
+        if identity not in self.ends:
+            self.ends[identity] = self._line_sockets(self.config, identity)
+        sock = self.ends[identity].open(channel, **kwargs)
+        self.sockets.append(sock)
+        return sock
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close(0)
+        for end in self.ends.values():
+            end.close()
+            end.ctx.term()
+        self.sockets.clear()
+        self.ends.clear()

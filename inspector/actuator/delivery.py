@@ -10,6 +10,13 @@ did not take is still recorded, marked undelivered with the PLC's error, and
 never retried (its part has passed the reject gate by then). Losing and
 regaining the PLC, fail-safe decisions and unacknowledged results raise
 alarms, which go to the recorder (lossless) and to the observers.
+
+Every decision is journaled (:mod:`inspector.actuator.journal`), synced,
+before its PLC write and again with the PLC's answer and sequence number, so
+a crash anywhere loses no decision: what the previous run left open is
+recorded and alarmed when this one starts. A journal that cannot be written
+does not hold up the PLC write (the part must be decided in time); it raises
+a critical alarm.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ import threading
 import time
 from collections import Counter
 
-import zmq
-
+from inspector.actuator.journal import DecisionJournal, Recovery
+from inspector.actuator.tracker import failsafe_result
+from inspector.channels import LineSockets
 from inspector.config.schema import Config
-from inspector.errors import PlcError
+from inspector.errors import PlcError, StoreError
 from inspector.messages import Alarm, AlarmSeverity, Decision
-from inspector.transport import open_socket, send_message
+from inspector.transport import send_message
 from plc_io.handshake import FAULT_FAILSAFE, FAULT_LINE_STOP, FAULT_NONE, ResultHandshake
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,11 @@ def beat_now(now: float, next_beat: float, period: float, just_delivered: bool) 
     return now >= next_beat or (just_delivered and next_beat - now <= period * EARLY_BEAT_FRACTION)
 
 
+def _part_list(decisions: list[Decision], shown: int = 10) -> str:
+    ids = ", ".join(str(d.part_id) for d in decisions[:shown])
+    return ids + (f" (+{len(decisions) - shown} more)" if len(decisions) > shown else "")
+
+
 @dataclasses.dataclass
 class LinkState:
     """Whether the PLC is reachable, since when, and what was lost meanwhile."""
@@ -55,16 +68,32 @@ class LinkState:
 
 
 class DecisionDelivery(threading.Thread):
-    def __init__(self, config: Config, ctx: zmq.Context) -> None:
+    def __init__(self, config: Config, sockets: LineSockets, journal: DecisionJournal, recovery: Recovery) -> None:
         super().__init__(name="decision-delivery", daemon=True)
         self.config = config
-        self.ctx = ctx
+        self.sockets = sockets
+        self.journal = journal
+        self.recovery = recovery
         self.queue: queue.Queue = queue.Queue()
         self.counters: Counter[str] = Counter()
         self.plc = ResultHandshake(config.plc)
         self.link = LinkState()
-        self._seq = 0
+        self._seq = recovery.delivery_seq  # the decision stream's numbering continues across restarts
         self._last_failsafe = float("-inf")
+        self._journal_ok = True
+
+    @classmethod
+    def for_station(cls, config: Config, sockets: LineSockets) -> "DecisionDelivery":
+        """Delivery with the station's journal, after closing what the journal's previous run left open."""
+        journal = DecisionJournal(config.station.state_dir, config.actuator.journal_keep_hours)
+        try:
+            recovery = journal.recover(failsafe_result(config.actuator.failsafe_action), config.station.name, time.time())
+        except BaseException:
+            journal.close()
+            raise
+        if recovery.decisions:
+            log.error("the previous run left %d part(s) open; recording them and raising an alarm", len(recovery.decisions))
+        return cls(config, sockets, journal, recovery)
 
     def submit(self, decision: Decision) -> None:
         self.queue.put(decision)
@@ -78,11 +107,11 @@ class DecisionDelivery(threading.Thread):
 
     # -- the thread ---------------------------------------------------------------
     def run(self) -> None:
-        t = self.config.transport
-        self._recorder = open_socket(self.ctx, "push", t.decisions, bind=False, hwm=t.high_water_mark * 10)
-        self._events = open_socket(self.ctx, "pub", t.events, bind=True, hwm=t.high_water_mark)
+        self._recorder = self.sockets.open("decisions")  # sockets belong to the thread that uses them
+        self._events = self.sockets.open("events")
         period = self.config.plc.heartbeat_period_s
         next_beat = time.monotonic()
+        self._report_recovery()
         try:
             while True:
                 try:
@@ -98,11 +127,14 @@ class DecisionDelivery(threading.Thread):
                     next_beat = time.monotonic() + period
         finally:
             self.plc.close()
+            self.journal.close()
             self._recorder.close(linger=2000)
             self._events.close(0)
 
     def _deliver(self, decision: Decision) -> None:
         self._seq += 1
+        decision = dataclasses.replace(decision, seq=self._seq)
+        self._journal(self.journal.writing, decision)
         if decision.result.startswith("FAILSAFE"):
             self._on_failsafe(decision)
         try:
@@ -112,14 +144,46 @@ class DecisionDelivery(threading.Thread):
             log.error("part %d: decision %s not delivered to the PLC: %s", decision.part_id, decision.result, err)
             self._link_down(str(err))
             self.link.undelivered.append(decision.part_id)
-            delivered = dataclasses.replace(decision, seq=self._seq, plc_delivered=False, plc_error=str(err))
+            delivered = dataclasses.replace(decision, plc_delivered=False, plc_error=str(err))
         else:
             self.counters["plc_written"] += 1
             self._link_up()
             delivered = dataclasses.replace(
-                decision, seq=self._seq, plc_delivered=True, t_plc_sent=t_sent, t_plc_written=t_written
+                decision, plc_delivered=True, t_plc_sent=t_sent, t_plc_written=t_written, plc_seq=self.plc.sequence
             )
+        self._journal(self.journal.answered, delivered)
         self._publish(delivered, what=f"decision for part {decision.part_id}")
+
+    def _journal(self, write, decision: Decision) -> None:
+        try:
+            write(decision)
+        except StoreError as err:
+            self.counters["journal_failed"] += 1
+            if self._journal_ok:
+                self._journal_ok = False
+                self._alarm("journal_write_failed", "critical", f"decisions are not journaled, a crash may lose them: {err}")
+            return
+        if not self._journal_ok:
+            self._journal_ok = True
+            self._alarm("journal_write_failed", "info", "the actuator's journal is written again", active=False)
+
+    def _report_recovery(self) -> None:
+        """Record what the previous run left open, and say so (before any new decision)."""
+        recovery = self.recovery
+        for decision in recovery.decisions:
+            self._publish(decision, what=f"recovered decision for part {decision.part_id}")
+        if recovery.undecided:
+            self._alarm(
+                "parts_undecided_at_restart", "critical",
+                f"{len(recovery.undecided)} part(s) were seen but not decided when the actuator stopped: recorded "
+                f"{recovery.undecided[0].result}, not written to the PLC (check them by hand): parts {_part_list(recovery.undecided)}",
+            )
+        if recovery.unknown:
+            self._alarm(
+                "plc_write_interrupted", "critical",
+                f"{len(recovery.unknown)} decision(s) were being written to the PLC when the actuator stopped; whether the "
+                f"PLC took them is unknown: parts {_part_list(recovery.unknown)}",
+            )
 
     def _beat(self) -> None:
         try:

@@ -23,6 +23,11 @@ PartKey = tuple[str, int]  # camera, part id
 REMEMBER_DECIDED = 20_000
 
 
+def failsafe_result(failsafe_action: str) -> DecisionResult:
+    """What a part without a verdict in time gets ('line_stop' rejects it too; the stop goes out as the fault code)."""
+    return "FAILSAFE_PASS" if failsafe_action == "pass" else "FAILSAFE_REJECT"
+
+
 @dataclass(frozen=True)
 class _Early:
     verdict: Verdict
@@ -33,8 +38,7 @@ class PartTracker:
     def __init__(self, station: str, budget_s: float, failsafe_action: str) -> None:
         self.station = station
         self.budget_s = budget_s
-        # 'line_stop' rejects the part too; the line-stop request goes out through the fault code
-        self.failsafe_result: DecisionResult = "FAILSAFE_PASS" if failsafe_action == "pass" else "FAILSAFE_REJECT"
+        self.failsafe_result = failsafe_result(failsafe_action)
         self.counters: Counter[str] = Counter()
         self._pending: dict[PartKey, PartSeen] = {}
         self._deadlines: list[tuple[float, PartKey]] = []

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("config", help="validate a station config and print it resolved")
     check.add_argument("file", type=Path, nargs="?", default=DEFAULT_CONFIG)
 
+    keys = sub.add_parser("keys", help="the station's line keys (ZeroMQ CURVE): make them once at install")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    for name, text in (("init", "make every missing key pair (never overwrites one)"), ("list", "list the key pairs and their public keys")):
+        p = keys_sub.add_parser(name, help=text)
+        p.add_argument("--config", type=Path, required=True, help="station config (YAML): its security.keys_dir")
+
     plc = sub.add_parser("plc", help="PLC tools")
     plc_sub = plc.add_subparsers(dest="plc_command", required=True)
     probe = plc_sub.add_parser("probe", help="identity, configured tags and write latency of the station's PLC")
@@ -120,6 +126,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         from inspector.typed import to_dict
 
         print(yaml.safe_dump(to_dict(load_config(args.file)), sort_keys=False))
+        return 0
+    if args.command == "keys":
+        from inspector.line_keys import IDENTITIES, init_keys, public_key
+
+        config = load_config(args.config)
+        keys_dir = Path(config.security.keys_dir)
+        if args.keys_command == "init":
+            made = init_keys(keys_dir)
+            print(f"line keys in {keys_dir}: made {', '.join(made) if made else 'none (all present)'}")
+        else:
+            for identity in IDENTITIES:
+                print(f"{identity:<11} {public_key(keys_dir, identity).decode()}")
+        if not config.security.curve:
+            print("note: security.curve is off in this config: the line does not use these keys")
         return 0
     if args.command == "plc":
         from plc_io.probe import probe

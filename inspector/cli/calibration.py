@@ -66,6 +66,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     audit_verify = audit_sub.add_parser("verify", help="check the audit trail's hash chain")
     audit_list = audit_sub.add_parser("list", help="print the audit trail's entries")
     for p in (audit_verify, audit_list):
+        p.add_argument("--key", type=Path, help="with --database: the audit key (default: <database name>.key beside it)")
+        p.add_argument("--anchor", type=Path, help="with --database: the anchor file (default: <database name>.anchor beside it)")
         which = p.add_mutually_exclusive_group(required=True)
         which.add_argument("--config", type=Path, help="station config: its audit trail")
         which.add_argument("--database", type=Path, help="audit database (SQLite)")
@@ -88,13 +90,15 @@ def run(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     from inspector.audit import AuditError, AuditTrail
 
+    key, anchor = args.key, args.anchor
     if args.config is not None:
         from calibration.station import calibration_paths
 
-        args.database = calibration_paths(load_config(args.config)).audit_database
+        paths = calibration_paths(load_config(args.config))
+        args.database, key, anchor = paths.audit_database, key or paths.audit_key, anchor or paths.audit_anchor
     if not args.database.is_file():
         raise AuditError(f"no audit database at {args.database}")
-    with AuditTrail(args.database) as trail:
+    with AuditTrail(args.database, key, anchor, readonly=True) as trail:
         if args.audit_command == "list":
             entries = trail.entries()
             for e in entries[-args.last :] if args.last else entries:
@@ -116,13 +120,12 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _verify(config: Config, config_dir: Path, user: str) -> int:
     from calibration.challenge import record_verification, run_verification
-    from calibration.station import calibration_paths
-    from inspector.audit import AuditTrail
+    from calibration.station import calibration_paths, open_audit_trail
 
     result = run_verification(config, config_dir)
     print("\n".join(result.lines()))
     database = calibration_paths(config, config_dir).audit_database
-    with AuditTrail(database) as trail:
+    with open_audit_trail(config, config_dir) as trail:
         entry = record_verification(trail, result, user)
     print(f"recorded in the audit trail {database} as entry {entry.id}")
     return 0 if result.passed else 1
@@ -157,10 +160,9 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _audit_trail(config: Config, config_dir: Path):
-    from calibration.station import calibration_paths
-    from inspector.audit import AuditTrail
+    from calibration.station import open_audit_trail
 
-    return AuditTrail(calibration_paths(config, config_dir).audit_database)
+    return open_audit_trail(config, config_dir)
 
 
 def _intrinsics(args, config: Config, config_dir: Path, camera: str, folder: Path) -> int:

@@ -21,7 +21,9 @@ from inspector.line_runner import decided_count
 from inspector.line_summary import LineSummary, summarize
 from inspector.messages import Decision
 from inspector.supervisor import Supervisor
-from inspector.transport import open_socket, recv_message
+from inspector.channels import LineSockets
+from inspector.line_keys import init_keys
+from inspector.transport import recv_message
 from plc_io.logix import RESULT_CODES, read_result_tags
 
 STALL_TIMEOUT_S = 60.0
@@ -66,9 +68,11 @@ def run_demo(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    init_keys(Path(config.security.keys_dir))  # the demo's own station: its line keys made as at install
     supervisor = Supervisor(config, station_file, data_dir / "logs")
     ctx = zmq.Context()
-    events = open_socket(ctx, "sub", config.transport.events, bind=False)
+    observer = LineSockets(config, "observer", ctx)
+    events = observer.open("events")
     status = LiveStatus(out)
     plc_tags: dict[str, int] | None = None
     hmi_process = None
@@ -94,6 +98,7 @@ def run_demo(
     finally:
         out.write("\n")
         events.close(0)
+        observer.close()
         ctx.term()
         supervisor.shutdown()
         if hmi_process is not None and sys.exc_info()[0] is not None:

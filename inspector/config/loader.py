@@ -37,7 +37,33 @@ def config_from_dict(data: Any, base_dir: Path) -> Config:
     except FieldProblem as err:
         raise ConfigError(err.path, err.problem) from err
     _check_cameras(config)
+    _check_transport_security(config)
     return _resolve_paths(config, base_dir)
+
+
+LOOPBACK_HOSTS = ("127.", "localhost", "[::1]", "::1")
+
+
+def is_local_endpoint(endpoint: str) -> bool:
+    """Whether a ZeroMQ endpoint stays on this host (loopback TCP, ipc, inproc)."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("ipc", "inproc"):
+        return True
+    host = rest.rsplit(":", 1)[0]
+    return any(host.startswith(prefix) for prefix in LOOPBACK_HOSTS)
+
+
+def _check_transport_security(config: Config) -> None:
+    if config.security.curve:
+        return
+    for f in dataclasses.fields(config.transport):
+        endpoint = getattr(config.transport, f.name)
+        if isinstance(endpoint, str) and not is_local_endpoint(endpoint):
+            raise ConfigError(
+                f"transport.{f.name}",
+                f"{endpoint} is reachable from other hosts, and security.curve is off: turn CURVE on "
+                "(security.curve: true, after 'inspector keys init') or keep the line on loopback",
+            )
 
 
 def _check_cameras(config: Config) -> None:
@@ -80,6 +106,11 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     return dataclasses.replace(
         config,
         station=dataclasses.replace(config.station, state_dir=_resolve(base_dir, config.station.state_dir)),
+        security=dataclasses.replace(
+            config.security,
+            keys_dir=_resolve(base_dir, config.security.keys_dir) if config.security.keys_dir
+            else str(Path(_resolve(base_dir, config.station.state_dir)) / "keys"),
+        ),
         cameras=cameras,
         detector=dataclasses.replace(
             config.detector,

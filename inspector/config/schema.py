@@ -186,6 +186,12 @@ class ActuatorConfig:
         doc="What a part without a verdict in time gets: 'reject', 'pass', or 'line_stop' (reject it and request a line stop through the fault-code tag).",
     )
     fault_hold_s: float = spec(5.0, doc="A fail-safe fault code stays on the PLC this long after the last fail-safe decision.", minimum=0)
+    journal_keep_hours: float = spec(
+        72.0,
+        doc="The actuator journals every part and decision (station.state_dir/actuator-journal.db, synced before the "
+        "PLC write) so none is lost across crashes; final entries are kept this long.",
+        minimum=1,
+    )
 
 
 @dataclass(frozen=True)
@@ -244,6 +250,19 @@ class TransportConfig:
     events: str = spec("tcp://127.0.0.1:5566", doc="Actuator -> observers (HMI): decisions and alarms, may drop (actuator binds).")
     heartbeats: str = spec("tcp://127.0.0.1:5567", doc="Services -> supervisor: heartbeats (supervisor binds).")
     high_water_mark: int = spec(1000, doc="Messages queued per socket before a sender counts a drop.", minimum=10)
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    curve: bool = spec(
+        True,
+        doc="Encrypt and authenticate every socket of the line with ZeroMQ CURVE: only processes holding the station's "
+        "service keys (inspector keys init) can send verdicts, decisions, part-seen events and heartbeats, or read "
+        "frames and events. Off is allowed only while every endpoint is on loopback.",
+    )
+    keys_dir: str | None = spec(
+        None, doc="Folder of the station's CURVE key pairs (None = 'keys' in station.state_dir); owner-only."
+    )
 
 
 @dataclass(frozen=True)
@@ -309,6 +328,7 @@ class Config:
     plc: PlcConfig = spec(factory=PlcConfig, doc="The PLC the actuator writes decisions to.")
     recorder: RecorderConfig = spec(factory=RecorderConfig, doc="Recorder service: database and image store.")
     transport: TransportConfig = spec(factory=TransportConfig, doc="ZeroMQ endpoints of the line.")
+    security: SecurityConfig = spec(factory=SecurityConfig, doc="Authentication and encryption of the line's traffic.")
     supervisor: SupervisorConfig = spec(factory=SupervisorConfig, doc="Supervision: heartbeats and restarts.")
     calibration: CalibrationConfig = spec(
         factory=CalibrationConfig, doc="Camera calibration, pixel scale, image health and challenge-part verification."

@@ -9,10 +9,10 @@ import zmq
 
 from inspector.actuator.delivery import DecisionDelivery
 from inspector.actuator.tracker import PartTracker
-from inspector.errors import MessageError
+from inspector.errors import MessageError, StoreError
 from inspector.messages import PartSeen, Verdict
 from inspector.services.base import Service
-from inspector.transport import GapCounter, open_socket, recv_message
+from inspector.transport import GapCounter, recv_message
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +24,15 @@ class ActuatorService(Service):
         cfg = self.config
         self.tracker = PartTracker(cfg.station.name, cfg.actuator.budget_ms / 1000, cfg.actuator.failsafe_action)
         self.gaps = GapCounter()
-        t = cfg.transport
-        self.part_seen = open_socket(self.ctx, "pull", t.part_seen, bind=True, hwm=t.high_water_mark)
-        self.verdicts = open_socket(self.ctx, "pull", t.verdicts, bind=True, hwm=t.high_water_mark)
+        self.part_seen = self.sockets.open("part_seen")
+        self.verdicts = self.sockets.open("verdicts")
         self.poller = zmq.Poller()
         self.poller.register(self.part_seen, zmq.POLLIN)
         self.poller.register(self.verdicts, zmq.POLLIN)
-        self.delivery = DecisionDelivery(cfg, self.ctx)
+        self.delivery = DecisionDelivery.for_station(cfg, self.sockets)
+        self.journal = self.delivery.journal
+        for camera, seq in self.delivery.recovery.seen_seq.items():  # part-seen events lost while down count as gaps
+            self.gaps.observe(f"part_seen:{camera}", seq)
         self.delivery.start()
 
     def step(self, timeout_s: float) -> None:
@@ -58,6 +60,7 @@ class ActuatorService(Service):
             now = time.time()
             if isinstance(message, PartSeen):
                 self.gaps.observe(f"part_seen:{message.camera}", message.seq)
+                self._journal_seen(message, now)
                 decision = self.tracker.on_part_seen(message, now)
             elif isinstance(message, Verdict):
                 decision = self.tracker.on_verdict(message, now)
@@ -67,6 +70,13 @@ class ActuatorService(Service):
                 continue
             if decision is not None:
                 self.delivery.submit(decision)
+
+    def _journal_seen(self, part: PartSeen, now: float) -> None:
+        try:
+            self.journal.seen(part, now)
+        except StoreError as err:  # the decision still goes to the PLC; delivery raises the alarm on its next write
+            self.counters["journal_failed"] += 1
+            log.error("part %d not journaled: %s", part.part_id, err)
 
     def heartbeat_counters(self) -> dict[str, int]:
         return {
@@ -83,6 +93,6 @@ class ActuatorService(Service):
         # parts still pending get their fail-safe now: none leaves without a decision
         for decision in self.tracker.fail_all(time.time()):
             self.delivery.submit(decision)
-        self.delivery.close()
+        self.delivery.close()  # its thread closes the journal after the last decision
         self.part_seen.close(0)
         self.verdicts.close(0)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-from abc import ABC, abstractmethod
 import signal
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 
 import zmq
 
+from inspector.channels import LineSockets
 from inspector.config.schema import Config
 from inspector.messages import Heartbeat
-from inspector.transport import open_socket, send_message
+from inspector.transport import send_message
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Service(ABC):
         self.name = f"{self.kind}:{instance}" if instance else self.kind
         self.counters: Counter[str] = Counter()
         self.ctx = zmq.Context()
+        self.sockets = LineSockets(config, self.kind, self.ctx)
         self._stop = threading.Event()
         self._heartbeat_seq = 0
         self._heartbeat_sock: zmq.Socket | None = None
@@ -63,7 +65,7 @@ class Service(ABC):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
         interval = self.config.supervisor.heartbeat_interval_s
-        self._heartbeat_sock = open_socket(self.ctx, "pub", self.config.transport.heartbeats, bind=False, hwm=10)
+        self._heartbeat_sock = self.sockets.open("heartbeats", hwm=10)
         log.info("%s starting (pid %d)", self.name, os.getpid())
         try:
             self.setup()
@@ -80,6 +82,7 @@ class Service(ABC):
                 self.teardown()
             finally:
                 self._heartbeat_sock.close(0)
+                self.sockets.close()
                 self.ctx.destroy(linger=1000)
 
     def heartbeat_counters(self) -> dict[str, int]:

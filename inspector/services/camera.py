@@ -35,7 +35,7 @@ from inspector.errors import CameraError
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, PartSeen
 from inspector.part_ids import PartIdAllocator
 from inspector.services.base import Service
-from inspector.transport import open_socket, send_frame, send_message
+from inspector.transport import send_frame, send_message
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,9 @@ class CameraService(Service):
         self._lost_since = 0.0
 
     def setup(self) -> None:
-        t = self.config.transport
-        self.frames = open_socket(self.ctx, "push", t.frames, bind=True, hwm=t.high_water_mark)
-        self.part_seen = open_socket(self.ctx, "push", t.part_seen, bind=False, hwm=t.high_water_mark)
-        self.alarms = open_socket(self.ctx, "push", t.decisions, bind=False, hwm=t.high_water_mark)
+        self.frames = self.sockets.open("frames")
+        self.part_seen = self.sockets.open("part_seen")
+        self.alarms = self.sockets.open("decisions")
         self.part_ids = PartIdAllocator(Path(self.config.station.state_dir) / f"part-id-{self.camera.name}")
         driver = make_driver(self.camera)
         driver.open()  # a camera that cannot be opened at start stops the service with the reason

@@ -33,7 +33,7 @@ from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encod
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
 from inspector.services.model_trust import station_models
-from inspector.transport import GapCounter, MalformedFrame, open_socket, parse_frame, send_message
+from inspector.transport import GapCounter, MalformedFrame, parse_frame, send_message
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ class DetectorService(Service):
         self.held_images = HeldSends(config.detector.image_send_delay_ms / 1000)
 
     def setup(self) -> None:
-        t = self.config.transport
-        self.alarms = open_socket(self.ctx, "push", t.decisions, bind=False, hwm=t.high_water_mark)
+        self.alarms = self.sockets.open("decisions")
         try:
             models = station_models(self.config)
         except InspectorError as err:
@@ -71,9 +70,9 @@ class DetectorService(Service):
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
-        self.frames = open_socket(self.ctx, "pull", t.frames, bind=False, hwm=t.high_water_mark)
-        self.verdicts = open_socket(self.ctx, "push", t.verdicts, bind=False, hwm=t.high_water_mark)
-        self.inspections = open_socket(self.ctx, "push", t.inspections, bind=False, hwm=t.high_water_mark)
+        self.frames = self.sockets.open("frames")
+        self.verdicts = self.sockets.open("verdicts")
+        self.inspections = self.sockets.open("inspections")
         self.poller = zmq.Poller()
         self.poller.register(self.frames, zmq.POLLIN)
         log.info("detector ready: model %s on %s", self.engine.model_version, ", ".join(self.engine.providers))

@@ -1,49 +1,91 @@
-"""Recorder service: decisions and reject images into SQLite and the image store."""
+"""Recorder service: decisions and reject images into SQLite and the image store.
+
+Every few seconds the recorder reads the actuator's journal and records the
+final decisions that never reached it (queued in a killed actuator, or
+received by a recorder killed before writing them), with an alarm: across
+any crash of either, every decided part has its one row.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import zmq
+
+from inspector.actuator.journal import unrecorded_decisions
 
 from inspector.errors import MessageError, StoreError
 from inspector.messages import Alarm, Decision, Verdict, decode_json
 from inspector.services.base import Service
 from inspector.services.detector import INSPECTION_KIND
 from inspector.store import Store, decision_row, verdict_columns
-from inspector.transport import GapCounter, frame_from_parts, open_socket, recv_message
+from inspector.transport import GapCounter, frame_from_parts, recv_message
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+RECONCILE_PERIOD_S = 5.0
+SETTLE_S = 5.0  # a decision younger than this may still be on its way: not reconciled yet
+RECONCILE_OVERLAP_S = 60.0  # each pass rereads this much before the last one reached
 
 
 class RecorderService(Service):
     kind = "recorder"
 
     def setup(self) -> None:
-        t = self.config.transport
         self.store = Store(self.config.recorder.database, self.config.recorder.image_dir)
-        self.decisions = open_socket(self.ctx, "pull", t.decisions, bind=True, hwm=t.high_water_mark * 10)
-        self.inspections = open_socket(self.ctx, "pull", t.inspections, bind=True, hwm=t.high_water_mark)
+        self.decisions = self.sockets.open("decisions")
+        self.inspections = self.sockets.open("inspections")
         self.poller = zmq.Poller()
         self.poller.register(self.decisions, zmq.POLLIN)
         self.poller.register(self.inspections, zmq.POLLIN)
         self.gaps = GapCounter()
+        self._next_reconcile = 0.0  # at once: what the last run missed
 
     def step(self, timeout_s: float) -> None:
+        if time.monotonic() >= self._next_reconcile:
+            self._reconcile()
+            self._next_reconcile = time.monotonic() + RECONCILE_PERIOD_S
         if not self.poller.poll(timeout_s * 1000):
             return
         rows, alarms = self._drain_decisions()
         rows += self._drain_inspections()
+        self._write(rows, alarms)
+
+    def _write(self, rows: list[dict], alarms: list[Alarm]) -> None:
         try:
-            self.store.record(rows, alarms)
+            refused = self.store.record(rows, alarms)
         except StoreError:
             self.counters["rows_failed"] += len(rows)
             log.exception("store write failed")
             raise  # let the supervisor restart the recorder: the database needs attention
-        self.counters["rows_written"] += len(rows)
+        self.counters["decisions_refused"] += refused
+        self.counters["rows_written"] += len(rows) - refused
         self.counters["alarms_written"] += len(alarms)
+
+    def _reconcile(self) -> None:
+        """Record the journal's final decisions that are missing here (see the module's doc)."""
+        until = time.time() - SETTLE_S
+        since = (self.store.state("reconciled_until") or 0.0) - RECONCILE_OVERLAP_S
+        try:
+            journaled = unrecorded_decisions(self.config.station.state_dir, since, until)
+        except (StoreError, MessageError) as err:
+            self.counters["reconcile_failed"] += 1
+            log.error("cannot reconcile with the actuator's journal: %s", err)
+            return
+        recorded = self.store.decided((d.camera, d.part_id) for d in journaled)
+        missing = [d for d in journaled if (d.camera, d.part_id) not in recorded]
+        alarms = []
+        if missing:
+            ids = ", ".join(str(d.part_id) for d in missing[:10]) + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
+            text = (f"{len(missing)} decision(s) had not reached the recorder (a service stopped while they were on "
+                    f"their way); recorded from the actuator's journal: parts {ids}")
+            log.warning("%s", text)
+            alarms.append(Alarm(self.config.station.name, "recorder", "decisions_recovered", "warning", text, time.time()))
+            self.counters["decisions_recovered"] += len(missing)
+        self._write([decision_row(d) for d in missing], alarms)
+        self.store.set_state("reconciled_until", until)
 
     def _drain_decisions(self) -> tuple[list[dict], list[Alarm]]:
         """Decisions become part rows; alarms travel on the same ordered, lossless stream."""

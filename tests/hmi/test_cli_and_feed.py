@@ -5,17 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import zmq
 
-from hmi.context import audit_database
+from calibration.station import open_audit_trail
 from hmi.data import HmiDatabase
 from hmi.live import EventFeed
 from hmi.users import UserDirectory
-from inspector.audit import AuditTrail
 from inspector.cli import main
 from inspector.config import write_config
-from inspector.transport import open_socket, send_message
-from tests.helpers import wait_until
+from inspector.transport import send_message
+from tests.helpers import PeerSockets, wait_until
 from tests.hmi.conftest import a_decision
 
 
@@ -37,7 +35,7 @@ def test_add_user_stores_a_pin_hash_and_audits_it(line_config, tmp_path, capsys)
         assert UserDirectory(db).verify("maria", "482913").role == "quality"
     finally:
         db.close()
-    with AuditTrail(audit_database(config)) as audit:
+    with open_audit_trail(config) as audit:
         entry = audit.latest("user_add", "user:maria")
         assert entry.after == {"role": "quality"} and entry.user.startswith("cli:")
         assert "482913" not in repr(audit.entries())
@@ -45,9 +43,9 @@ def test_add_user_stores_a_pin_hash_and_audits_it(line_config, tmp_path, capsys)
 
 def test_the_event_feed_never_waits_and_skips_malformed_messages(line_config):
     config = line_config()
-    ctx = zmq.Context()
-    pub = open_socket(ctx, "pub", config.transport.events, bind=True)
-    feed = EventFeed(config.transport.events)
+    actuator = PeerSockets(config)
+    pub = actuator.open("actuator", "events")  # the actuator's end, with its key
+    feed = EventFeed(config)
     try:
         assert feed.drain() == [], "nothing waiting: returns at once"
         received = []
@@ -62,5 +60,4 @@ def test_the_event_feed_never_waits_and_skips_malformed_messages(line_config):
         assert received[0].part_id == 5 and feed.malformed >= 1
     finally:
         feed.close()
-        pub.close(0)
-        ctx.term()
+        actuator.close()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-import zmq
 from PySide6.QtCore import QPointF, Qt
 
 from hmi.app import HmiWindow
 from hmi.context import open_hmi
 from hmi.users import UserDirectory, add_user
 from inspector.messages import Alarm
-from inspector.transport import open_socket, send_message
+from inspector.transport import send_message
+from tests.helpers import PeerSockets
 from tests.hmi.conftest import PINS, Line, a_decision
 
 
@@ -49,11 +49,9 @@ def window(qtbot, ctx):
 @pytest.fixture
 def actuator_events(config):
     """The actuator's side of the event stream: a PUB socket bound where the line's actuator binds it."""
-    ctx = zmq.Context()
-    sock = open_socket(ctx, "pub", config.transport.events, bind=True)
-    yield sock
-    sock.close(0)
-    ctx.term()
+    actuator = PeerSockets(config)  # holding the actuator's key, as the observer checks
+    yield actuator.open("actuator", "events")
+    actuator.close()
 
 
 def log_in(qtbot, window: HmiWindow, name: str) -> None:

@@ -9,12 +9,11 @@ import threading
 os.environ.setdefault("PYLON_CAMEMU", "2")
 
 import pytest  # noqa: E402
-import zmq  # noqa: E402
 
 from inspector.messages import PartSeen  # noqa: E402
 from inspector.services.camera import CameraService  # noqa: E402
-from inspector.transport import open_socket, recv_frame, recv_message  # noqa: E402
-from tests.helpers import wait_until  # noqa: E402
+from inspector.transport import recv_frame, recv_message  # noqa: E402
+from tests.helpers import PeerSockets, wait_until  # noqa: E402
 
 
 @pytest.fixture
@@ -26,10 +25,9 @@ def hardware_triggered(line_config):
     config = line_config()
     cam = dataclasses.replace(config.cameras[0], driver="basler", trigger_mode="hardware", trigger_source="Software")
     config = dataclasses.replace(config, cameras=[cam])
-    ctx = zmq.Context()
-    t = config.transport
-    part_seen = open_socket(ctx, "pull", t.part_seen, bind=True)
-    frames = open_socket(ctx, "pull", t.frames, bind=False)
+    peers = PeerSockets(config)  # the actuator's and the detector's ends, with their keys
+    part_seen = peers.open("actuator", "part_seen")
+    frames = peers.open("detector", "frames")
     service = CameraService(config)
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
@@ -37,7 +35,7 @@ def hardware_triggered(line_config):
     yield service, part_seen, frames
     service.stop()
     thread.join(30)
-    ctx.destroy(linger=0)
+    peers.close()
 
 
 def test_hardware_triggered_frames_are_parts_and_an_incomplete_buffer_still_gets_its_part(hardware_triggered):

@@ -47,6 +47,7 @@ def test_a_model_whose_file_does_not_match_its_metadata_is_refused(tmp_path, sig
     config.write_text(
         f"cameras: [{{name: top}}]\ndetector: {{model: {onnx}, require_signed_models: {str(signed).lower()}}}\n"
     )
+    subprocess.run([sys.executable, "-m", "inspector", "keys", "init", "--config", str(config)], check=True)
     run = subprocess.run(
         [sys.executable, "-m", "inspector", "service", "detector", "--config", str(config)],
         capture_output=True, text=True, timeout=60,

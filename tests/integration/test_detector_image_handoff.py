@@ -18,8 +18,8 @@ import zmq
 from inspector.messages import FRAME_KIND, Verdict, decode_json, encode_header
 from inspector.services.detector import INSPECTION_KIND, DetectorService
 from inspector.synthetic import PartGenerator
-from inspector.transport import frame_from_parts, open_socket, recv_message
-from tests.helpers import header_for
+from inspector.transport import frame_from_parts, recv_message
+from tests.helpers import PeerSockets, header_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +27,18 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def detector_line(line_config):
     """A starter: a detector with the given image delay -> (service, its thread, send a frame, verdicts, inspections)."""
-    ctx = zmq.Context()
     threads: list[tuple[DetectorService, threading.Thread]] = []
-    sockets: list[zmq.Socket] = []
+    peers: list[PeerSockets] = []
 
     def start(image_send_delay_ms: float):
         config = line_config(image_send_delay_ms=image_send_delay_ms)
         config = dataclasses.replace(config, recorder=dataclasses.replace(config.recorder, sample_passes=1.0))
-        t = config.transport
-        frames = open_socket(ctx, "push", t.frames, bind=True)
+        ends = PeerSockets(config)  # the camera, actuator and recorder ends, with their keys
+        peers.append(ends)
+        frames = ends.open("camera", "frames")
         frames.setsockopt(zmq.SNDTIMEO, 60_000)  # a blocking send waits for the detector to connect
-        verdicts = open_socket(ctx, "pull", t.verdicts, bind=True)
-        inspections = open_socket(ctx, "pull", t.inspections, bind=True)
-        sockets.extend([frames, verdicts, inspections])
+        verdicts = ends.open("actuator", "verdicts")
+        inspections = ends.open("recorder", "inspections")
         service = DetectorService(config)
         thread = threading.Thread(target=service.run, daemon=True)
         thread.start()
@@ -54,9 +53,8 @@ def detector_line(line_config):
     for service, thread in threads:
         service.stop()
         thread.join(30)
-    for sock in sockets:
-        sock.close(0)
-    ctx.term()
+    for ends in peers:
+        ends.close()
 
 
 def receive(sock: zmq.Socket, timeout_s: float) -> list[zmq.Frame] | None:

@@ -7,12 +7,11 @@ import time
 
 import numpy as np
 import pytest
-import zmq
 
 from inspector.messages import FRAME_KIND, PartSeen, encode_header
 from inspector.synthetic import PartGenerator
-from inspector.transport import open_socket, send_frame, send_message
-from tests.helpers import header_for, wait_until
+from inspector.transport import send_frame, send_message
+from tests.helpers import PeerSockets, header_for, wait_until
 from inspector.line_runner import part_rows, running_line
 
 pytestmark = pytest.mark.slow
@@ -21,9 +20,9 @@ pytestmark = pytest.mark.slow
 def test_malformed_frames_are_counted_fail_safe_and_do_not_stop_the_detector(line_config, tmp_path):
     config = line_config(budget_ms=1500)
     image = np.ascontiguousarray(PartGenerator(seed=3).part(0).image)
-    ctx = zmq.Context()
-    frames = open_socket(ctx, "push", config.transport.frames, bind=True)
-    part_seen = open_socket(ctx, "push", config.transport.part_seen, bind=False)
+    camera = PeerSockets(config)  # the test is the camera, holding the camera's key
+    frames = camera.open("camera", "frames")
+    part_seen = camera.open("camera", "part_seen")
     try:
         with running_line(config, tmp_path, without=("camera:",)) as supervisor:
             detector = supervisor.process("detector:0")
@@ -45,9 +44,7 @@ def test_malformed_frames_are_counted_fail_safe_and_do_not_stop_the_detector(lin
             wait_until(lambda: detector.counters.get("malformed_frames") == 4, 10, "the detector to report 4 malformed frames")
             assert detector.restarts == 0 and detector.running, "the detector survives bad frames"
     finally:
-        frames.close(0)
-        part_seen.close(0)
-        ctx.term()
+        camera.close()
     by_part = {r["part_id"]: r for r in rows}
     assert sorted(by_part) == [1, 2, 3, 4, 5, 6]
     assert by_part[1]["source"] == by_part[6]["source"] == "verdict"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 import subprocess
 import sys
 import time
 
 import pytest
-import zmq
 
 from inspector.actuator.delivery import DecisionDelivery
 from inspector.config import DEFAULT_CONFIG, load_config, write_config
@@ -17,11 +17,14 @@ from inspector.errors import PlcError
 from inspector.line_setup import local_line_config
 from inspector.messages import Alarm, Decision
 from inspector.netutil import free_tcp_port
-from inspector.transport import open_socket, recv_message
+from inspector.transport import recv_message
+from inspector.channels import LineSockets
+from inspector.line_keys import init_keys
 from plc_io.handshake import FAULT_FAILSAFE, ResultHandshake
 from plc_io.logix import RESULT_CODES, LogixConnection
 from plc_io.probe import probe
 from plc_io.simulator import PlcSimulator
+from tests.helpers import PeerSockets
 
 
 @pytest.fixture
@@ -131,9 +134,11 @@ def test_unacknowledged_results_raise_an_alarm(plc_config, simulator, tmp_path):
     config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path, simulate_plc=False)
     plc = dataclasses.replace(plc_config, ack_timeout_s=0.3)
     config = dataclasses.replace(config, plc=plc)
-    ctx = zmq.Context()
-    recorder = open_socket(ctx, "pull", config.transport.decisions, bind=True)
-    delivery = DecisionDelivery(config, ctx)
+    init_keys(Path(config.security.keys_dir))
+    peers = PeerSockets(config)  # the recorder's end, with its key
+    recorder = peers.open("recorder", "decisions")
+    actuator = LineSockets(config, "actuator")
+    delivery = DecisionDelivery.for_station(config, actuator)
     delivery.start()
     try:
         now = time.time()
@@ -145,8 +150,8 @@ def test_unacknowledged_results_raise_an_alarm(plc_config, simulator, tmp_path):
                 messages.append(recv_message(recorder))
     finally:
         delivery.close()
-        recorder.close(0)
-        ctx.term()
+        peers.close()
+        actuator.close()
     decision = next(m for m in messages if isinstance(m, Decision))
     assert decision.plc_delivered and decision.part_id == 7
     alarm = next(m for m in messages if isinstance(m, Alarm))
@@ -157,9 +162,11 @@ def test_the_heartbeat_goes_in_the_gap_after_a_decision_and_keeps_its_period(plc
     """Parts at 10/s, heartbeat every 0.5 s: each heartbeat write follows a decision write, none delays one."""
     config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path, simulate_plc=False)
     config = dataclasses.replace(config, plc=dataclasses.replace(plc_config, heartbeat_period_s=0.5))
-    ctx = zmq.Context()
-    recorder = open_socket(ctx, "pull", config.transport.decisions, bind=True)
-    delivery = DecisionDelivery(config, ctx)
+    init_keys(Path(config.security.keys_dir))
+    peers = PeerSockets(config)  # the recorder's end, with its key
+    peers.open("recorder", "decisions")
+    actuator = LineSockets(config, "actuator")
+    delivery = DecisionDelivery.for_station(config, actuator)
     writes: list[tuple[str, float, float]] = []
 
     def recorded(kind, write):
@@ -180,8 +187,8 @@ def test_the_heartbeat_goes_in_the_gap_after_a_decision_and_keeps_its_period(plc
             time.sleep(0.1)
     finally:
         delivery.close()
-        recorder.close(0)
-        ctx.term()
+        peers.close()
+        actuator.close()
     first_decision = next(i for i, w in enumerate(writes) if w[0] == "decision")
     beats = [w for w in writes[first_decision:] if w[0] == "heartbeat"]
     assert len(beats) >= 4  # 3 s of parts

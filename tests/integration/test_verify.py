@@ -129,7 +129,9 @@ def station(tmp_path):
 
 
 def audit_entries(tmp_path: Path, action: str = "verification"):
-    with AuditTrail(tmp_path / "var" / "audit.db") as trail:
+    if not (tmp_path / "var" / "audit.db").exists():
+        return []
+    with AuditTrail(tmp_path / "var" / "audit.db", tmp_path / "state" / "audit.key", tmp_path / "state" / "audit.anchor") as trail:
         assert trail.verify() is None
         return trail.entries(action)
 
@@ -217,7 +219,7 @@ def test_a_station_requiring_verification_allows_pass_only_after_a_passing_verif
     assert main(["verify", "--config", str(path)]) == 0
     assert gate.state(time.time()).allows_pass
 
-    with AuditTrail(tmp_path / "var" / "audit.db") as trail:
+    with AuditTrail(tmp_path / "var" / "audit.db", tmp_path / "state" / "audit.key", tmp_path / "state" / "audit.anchor") as trail:
         later = time.time()
         assert not verification_state(trail, "station-1", "saturation@2", later, 8.0).allows_pass  # another model
         expired = verification_state(trail, "station-1", "saturation@1", later + 9 * 3600, 8.0)

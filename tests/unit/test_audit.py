@@ -71,17 +71,84 @@ def test_an_edited_entry_is_the_first_broken_one(tmp_path):
     assert "edited" in broken.reason
 
 
-def test_an_edit_whose_hash_was_recomputed_breaks_the_next_entry(tmp_path):
+def test_an_edit_whose_hashes_were_recomputed_without_the_key_is_found_at_the_edited_entry(tmp_path):
+    """What someone with write access to the database, but not to the key file, can do: rewrite the whole chain."""
+    import hashlib
+
+    from inspector.audit import canonical_json
+
+    path = tmp_path / "audit.db"
+    filled_trail(path).close()
+    db = sqlite3.connect(str(path))
+    rows = db.execute("SELECT id, t, user, action, target, before, after FROM audit ORDER BY id").fetchall()
+    db.close()
+    statements, prev = [], GENESIS_HASH
+    for entry_id, t, user, action, target, before, after in rows:
+        user = "mallory" if entry_id == 2 else user
+        content = canonical_json([entry_id, repr(float(t)), user, action, target, before, after, prev])
+        digest = hashlib.sha256(content.encode()).hexdigest()  # the unkeyed chain: what the forger can compute
+        statements.append(f"UPDATE audit SET user = '{user}', prev_hash = '{prev}', hash = '{digest}' WHERE id = {entry_id}")
+        prev = digest
+    statements.append(f"UPDATE audit_head SET last_hash = '{prev}'")
+    tamper(path, *statements)
+    broken = AuditTrail(path).verify()
+    assert broken is not None and broken.entry_id == 1 and "keyed hash" in broken.reason
+
+
+def test_the_key_lives_outside_the_database_readable_by_its_owner_only(tmp_path):
+    import stat
+
+    filled_trail(tmp_path / "audit.db").close()
+    key = tmp_path / "audit.key"
+    assert key.is_file() and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "audit.db").stat().st_mode) == 0o600
+    assert key.read_text().strip() not in (tmp_path / "audit.db").read_bytes().hex()
+    key.unlink()
+    with pytest.raises(AuditError, match="audit key .* is missing"):
+        AuditTrail(tmp_path / "audit.db", readonly=True)
+
+
+def test_truncating_the_trail_and_rewinding_every_counter_is_found_by_the_anchor(tmp_path):
     path = tmp_path / "audit.db"
     trail = filled_trail(path)
-    from inspector.audit import entry_hash
-
-    e = trail.entries()[1]
-    forged = entry_hash(e.id, e.t, "mallory", e.action, e.target, '{"mm_per_px":0.1}', '{"mm_per_px":0.2}', e.prev_hash)
+    third = trail.entries()[2]
     trail.close()
-    tamper(path, f"UPDATE audit SET user = 'mallory', hash = '{forged}' WHERE id = 2")
+    tamper(
+        path,
+        "DELETE FROM audit WHERE id > 3",
+        f"UPDATE audit_head SET entries = 3, last_hash = '{third.hash}'",
+        "UPDATE sqlite_sequence SET seq = 3 WHERE name = 'audit'",
+    )
     broken = AuditTrail(path).verify()
-    assert broken is not None and broken.entry_id == 3
+    assert broken is not None and broken.entry_id == 4 and "anchor records entries up to 5" in broken.reason
+
+
+def test_an_emptied_or_deleted_trail_is_not_an_intact_one(tmp_path, capsys):
+    path = tmp_path / "audit.db"
+    filled_trail(path).close()
+    tamper(path, "DELETE FROM audit", "UPDATE audit_head SET entries = 0, last_hash = '" + GENESIS_HASH + "'",
+           "DELETE FROM sqlite_sequence")
+    broken = AuditTrail(path, readonly=True).verify()
+    assert broken is not None and "entries at the end were removed" in broken.reason
+    path.unlink()
+    assert main(["audit", "verify", "--database", str(path)]) == 2  # no trail where one was anchored is an error
+    assert "no audit database" in capsys.readouterr().err
+
+
+def test_verify_writes_nothing(tmp_path):
+    """The database, its key and its anchor are untouched (SQLite may make its own lock files beside a WAL database)."""
+    path = tmp_path / "audit.db"
+    filled_trail(path).close()
+    files = [path, tmp_path / "audit.key", tmp_path / "audit.anchor"]
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in files}
+    path.chmod(0o400)  # even a read-only file verifies
+    with AuditTrail(path, readonly=True) as trail:
+        assert trail.verify() is None
+        with pytest.raises(AuditError):
+            trail.record("mallory", "x", "y")
+    path.chmod(0o600)
+    after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in files}
+    assert after == before
 
 
 def test_a_deleted_entry_in_the_middle_is_found_at_its_successor(tmp_path):
@@ -133,7 +200,7 @@ def test_audit_verify_command_exits_0_when_intact_and_1_naming_the_broken_entry(
 
     tamper(path, "UPDATE audit SET target = 'bottom' WHERE id = 4")
     assert main(["audit", "verify", "--database", str(path)]) == 1
-    assert "BROKEN at entry 4: its content does not match its hash" in capsys.readouterr().out
+    assert "BROKEN at entry 4: its content does not match its keyed hash" in capsys.readouterr().out
 
 
 def test_audit_verify_of_a_missing_database_is_an_error_not_an_empty_trail(tmp_path, capsys):
@@ -146,13 +213,13 @@ def test_audit_verify_finds_the_station_trail_from_its_config(tmp_path):
     import subprocess
     import sys
 
-    from calibration.station import calibration_paths
+    from calibration.station import open_audit_trail
     from inspector.config import DEFAULT_CONFIG, load_config, write_config
     from inspector.line_setup import local_line_config
 
     config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path)
     write_config(config, tmp_path / "station.yaml")
-    with AuditTrail(calibration_paths(config).audit_database) as trail:
+    with open_audit_trail(config) as trail:
         trail.record("maria", "login", "hmi", None, {"role": "quality"})
     run = subprocess.run(
         [sys.executable, "-m", "inspector", "audit", "verify", "--config", str(tmp_path / "station.yaml")],

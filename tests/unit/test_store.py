@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import cv2
@@ -194,3 +195,14 @@ def test_corrupt_state_file_is_an_inspector_error_naming_the_file(tmp_path, cont
     with pytest.raises(InspectorError, match="corrupt") as info:
         PartIdAllocator(state)
     assert str(state) in str(info.value)
+
+
+def test_a_second_decision_for_a_decided_part_is_refused_not_written_over_the_first(store):
+    verdict = a_verdict(part_id=3)
+    assert store.record([decision_row(a_decision(3, verdict=verdict))]) == 0
+    forged = dataclasses.replace(a_decision(3), result="PASS", source="verdict")
+    assert store.record([decision_row(forged)]) == 1
+    store.record([inspection_row(verdict, "/img/3.png")])  # an image still joins the row
+    (row,) = rows_of(store)
+    assert (row["result"], row["image_path"]) == ("REJECT", "/img/3.png")
+    assert store.decided([("top", 3), ("top", 4)]) == {("top", 3)}

@@ -1,0 +1,195 @@
+"""The actuator's journal: every part it saw and every decision, on disk before the PLC hears of it.
+
+The decision stream to the recorder is a ZeroMQ queue: a killed actuator
+loses what was queued in it, a killed recorder what it had received but not
+written. The journal closes both gaps. It is a SQLite file (WAL, synced on
+every commit: about 0.3 ms on this project's reference machine) in
+``station.state_dir``, written only by the actuator:
+
+- a part-seen event is journaled when it arrives (outcome ``seen``);
+- a decision is journaled, synced, before its PLC write (``writing``), then
+  updated with what the PLC answered and the PLC sequence number it carries
+  (``delivered`` or ``undelivered``).
+
+At start the actuator recovers what its last run left open (:meth:`recover`):
+a part seen but never decided is decided fail-safe now (never written to the
+PLC: the part is past the reject gate) and a decision whose PLC write was in
+progress is marked ``unknown``; both are reported with an alarm. The delivery
+numbering and the PLC sequence continue across restarts. The recorder reads
+the journal (read-only) to record every final decision that never reached it
+(:func:`unrecorded_decisions`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from inspector.errors import StoreError
+from inspector.messages import Decision, DecisionResult, PartSeen, decode_json
+from inspector.typed import to_dict
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE = "actuator-journal.db"
+FINAL_OUTCOMES = ("delivered", "undelivered", "unknown")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS parts (
+    camera TEXT NOT NULL,
+    part_id INTEGER NOT NULL,
+    seen_seq INTEGER,
+    t_trigger REAL NOT NULL,
+    t_seen REAL NOT NULL,
+    outcome TEXT NOT NULL,          -- seen | writing | delivered | undelivered | unknown
+    decision TEXT,                  -- the Decision as JSON, as the PLC's answer left it
+    t_outcome REAL,
+    PRIMARY KEY (camera, part_id)
+);
+CREATE INDEX IF NOT EXISTS parts_t_outcome ON parts (t_outcome);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def journal_path(state_dir: str | Path) -> Path:
+    return Path(state_dir) / JOURNAL_FILE
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the previous run of the actuator left open, now closed."""
+
+    undecided: list[Decision]  # seen, never decided: decided fail-safe now, not written to the PLC
+    unknown: list[Decision]  # the PLC write was in progress: whether the PLC took it is unknown
+    delivery_seq: int  # the last decision-stream number used
+    seen_seq: dict[str, int]  # per camera, the last part-seen sequence number
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return sorted(self.undecided + self.unknown, key=lambda d: (d.camera, d.part_id))
+
+
+class DecisionJournal:
+    """The actuator's side: thread-safe, one connection, synced commits."""
+
+    def __init__(self, state_dir: str | Path, keep_hours: float) -> None:
+        self.path = journal_path(state_dir)
+        self.keep_s = keep_hours * 3600
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+            self.path.chmod(0o600)
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(f"cannot open the actuator's journal {self.path}: {err}") from err
+        self._last_prune = 0.0
+
+    def _write(self, sql: str, params: tuple) -> None:
+        with self._lock:
+            try:
+                self.db.execute(sql, params)
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot write the actuator's journal {self.path}: {err}") from err
+
+    def seen(self, part: PartSeen, now: float) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO parts (camera, part_id, seen_seq, t_trigger, t_seen, outcome) VALUES (?, ?, ?, ?, ?, 'seen')",
+            (part.camera, part.part_id, part.seq, part.t_trigger, now),
+        )
+        self._count(f"seen_seq:{part.camera}", part.seq)
+
+    def writing(self, decision: Decision) -> None:
+        """The decision, durable, before its PLC write."""
+        self._record(decision, "writing")
+        self._count("delivery_seq", decision.seq)
+
+    def answered(self, decision: Decision) -> None:
+        """The decision as the PLC's answer left it (delivered or not, PLC sequence number)."""
+        self._record(decision, "delivered" if decision.plc_delivered else "undelivered")
+        self.prune(time.time())
+
+    def _record(self, decision: Decision, outcome: str) -> None:
+        self._write(
+            "INSERT INTO parts (camera, part_id, t_trigger, t_seen, outcome, decision, t_outcome) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (camera, part_id) DO UPDATE SET outcome = excluded.outcome, decision = excluded.decision, "
+            "t_outcome = excluded.t_outcome",
+            (decision.camera, decision.part_id, decision.t_trigger, decision.t_decided, outcome,
+             json.dumps(to_dict(decision)), time.time()),
+        )
+
+    def _count(self, name: str, value: int) -> None:
+        self._write("INSERT INTO counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+
+    def prune(self, now: float) -> None:
+        """Forget final rows older than the keep window (at most once a minute)."""
+        if now - self._last_prune < 60:
+            return
+        self._last_prune = now
+        self._write(
+            f"DELETE FROM parts WHERE outcome IN {FINAL_OUTCOMES} AND t_outcome < ?", (now - self.keep_s,)
+        )
+
+    def recover(self, failsafe_result: DecisionResult, station: str, now: float) -> Recovery:
+        """Close what the previous run left open (see the module's doc); the closed decisions are journaled final."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT camera, part_id, t_trigger, outcome, decision FROM parts WHERE outcome IN ('seen', 'writing') "
+                "ORDER BY camera, part_id"
+            ).fetchall()
+            counters = dict(self.db.execute("SELECT name, value FROM counters").fetchall())
+        undecided, unknown = [], []
+        for camera, part_id, t_trigger, outcome, text in rows:
+            if outcome == "seen":
+                undecided.append(Decision(
+                    station, camera, part_id, 0, failsafe_result, "deadline", t_trigger, now, False,
+                    plc_error="not decided: the actuator stopped before the part's deadline; not written to the PLC "
+                    "(the part is past the reject gate)",
+                ))
+            else:
+                decision = decode_json(Decision, text.encode())
+                unknown.append(replace(
+                    decision, plc_delivered=False,
+                    plc_error="the actuator stopped during the PLC write: whether the PLC took it is unknown",
+                ))
+        seq = counters.get("delivery_seq", 0)
+        closed: dict[str, list[Decision]] = {"undelivered": [], "unknown": []}
+        for outcome, decisions in (("undelivered", undecided), ("unknown", unknown)):
+            for decision in decisions:
+                seq += 1
+                closed[outcome].append(replace(decision, seq=seq))
+                self._record(closed[outcome][-1], outcome)
+        self._count("delivery_seq", seq)
+        seen_seq = {name.split(":", 1)[1]: value for name, value in counters.items() if name.startswith("seen_seq:")}
+        return Recovery(closed["undelivered"], closed["unknown"], seq, seen_seq)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+
+def unrecorded_decisions(state_dir: str | Path, since: float, until: float) -> list[Decision]:
+    """Final decisions the journal holds with an outcome between ``since`` and ``until`` (read-only)."""
+    path = journal_path(state_dir)
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                f"SELECT decision FROM parts WHERE outcome IN {FINAL_OUTCOMES} AND t_outcome >= ? AND t_outcome < ? "
+                "ORDER BY t_outcome",
+                (since, until),
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot read the actuator's journal {path}: {err}") from err
+    return [decode_json(Decision, text.encode()) for (text,) in rows]

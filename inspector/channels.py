@@ -1,0 +1,144 @@
+"""The line's channels, in one table: who binds, who may connect, socket kinds, queue depth, security.
+
+Every ZeroMQ socket of the line is opened through :class:`LineSockets`, from
+this table. Who binds is chosen so that lossless streams queue on the sending
+side while their receiver restarts: the receiver binds, senders connect
+(ZeroMQ keeps a connecting socket's outgoing queue across reconnects). Frames
+are the exception: the camera binds, so any number of detectors can connect
+and share them, and frames for a dead detector are not replayed late.
+
+With ``security.curve`` on (the default), every socket is CURVE-encrypted and
+authenticated: a binding socket is a CURVE server holding its service's
+secret key, and its ZAP handler admits only the public keys of the services
+this table lets connect to that channel (the channel's name is the ZAP
+domain); a connecting socket presents its own service's key pair and checks
+the binder's public key. A process without the station's keys can neither
+send a verdict or a heartbeat nor read frames or events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+
+from inspector.config.schema import Config
+from inspector.errors import MessageError
+from inspector.line_keys import IDENTITIES, KeyPair, load_key_pair, public_key
+from inspector.transport import SocketRole, open_socket
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("camera", "detector", "actuator", "recorder")  # IDENTITIES adds the supervisor and "observer" (HMI, demo)
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str  # the TransportConfig field holding its endpoint; also its ZAP domain
+    binder: str
+    binder_role: SocketRole
+    connectors: tuple[str, ...]
+    connector_role: SocketRole
+    hwm_factor: int = 1  # queue depth: transport.high_water_mark times this
+    lossless: bool = True  # False: observers may miss messages under load
+
+
+CHANNELS: dict[str, Channel] = {
+    c.name: c
+    for c in (
+        Channel("frames", "camera", "push", ("detector",), "pull"),
+        Channel("part_seen", "actuator", "pull", ("camera",), "push"),
+        Channel("verdicts", "actuator", "pull", ("detector",), "push"),
+        # decisions to the recorder; the camera and the detector send their alarms on it too
+        Channel("decisions", "recorder", "pull", ("actuator", "camera", "detector"), "push", hwm_factor=10),
+        Channel("inspections", "recorder", "pull", ("detector",), "push"),
+        Channel("events", "actuator", "pub", ("observer",), "sub", lossless=False),
+        Channel("heartbeats", "supervisor", "sub", SERVICES, "pub", lossless=False),
+    )
+}
+
+
+class _AllowedKeys:
+    """ZAP credentials provider: per channel (ZAP domain), the public keys that may connect."""
+
+    def __init__(self) -> None:
+        self.allowed: dict[str, set[bytes]] = {}
+        self.refused = 0
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        ok = key in self.allowed.get(domain, set())
+        if not ok:
+            self.refused += 1
+            log.warning("refused a connection to channel %r from an unknown key %s", domain, key.decode(errors="replace")[:12])
+        return ok
+
+
+class LineSockets:
+    """The sockets of one process of the line, opened from :data:`CHANNELS` as ``identity``."""
+
+    def __init__(self, config: Config, identity: str, ctx: zmq.Context | None = None) -> None:
+        if identity not in IDENTITIES:
+            raise ValueError(f"unknown line identity {identity!r}")
+        self.config = config
+        self.identity = identity
+        self.ctx = ctx or zmq.Context()
+        self.curve = config.security.curve
+        self.keys_dir = Path(config.security.keys_dir) if config.security.keys_dir else None
+        self._own: KeyPair | None = None
+        self._auth = None
+        self._allowed = _AllowedKeys()
+        self._lock = threading.Lock()
+
+    @property
+    def refused_connections(self) -> int:
+        """Connections the ZAP handler refused (unknown keys), since start."""
+        return self._allowed.refused
+
+    def _keys(self) -> KeyPair:
+        if self._own is None:
+            self._own = load_key_pair(self.keys_dir, self.identity)
+        return self._own
+
+    def _authenticator(self):
+        with self._lock:
+            if self._auth is None:
+                from zmq.auth.thread import ThreadAuthenticator
+
+                self._auth = ThreadAuthenticator(self.ctx, log=logging.getLogger("inspector.zap"))
+                self._auth.start()
+            return self._auth
+
+    def open(self, channel_name: str, hwm: int | None = None) -> zmq.Socket:
+        """This process's end of ``channel_name``: bound if it is the binder, else connected."""
+        channel = CHANNELS[channel_name]
+        binds = channel.binder == self.identity
+        if not binds and self.identity not in channel.connectors:
+            raise MessageError(f"{self.identity} has no end of channel {channel_name!r} (connectors: {', '.join(channel.connectors)})")
+        role = channel.binder_role if binds else channel.connector_role
+        depth = hwm if hwm is not None else self.config.transport.high_water_mark * channel.hwm_factor
+        endpoint = getattr(self.config.transport, channel_name)
+
+        def secure(sock: zmq.Socket) -> None:
+            if not self.curve:
+                return
+            own = self._keys()
+            sock.curve_publickey, sock.curve_secretkey = own.public, own.secret
+            if binds:
+                self._allowed.allowed[channel_name] = {public_key(self.keys_dir, who) for who in channel.connectors}
+                # pyzmq looks the provider up by the socket's ZAP domain ("*" stands only for an empty domain)
+                self._authenticator().configure_curve_callback(channel_name, credentials_provider=self._allowed)
+                sock.zap_domain = channel_name.encode()
+                sock.curve_server = True
+            else:
+                sock.curve_serverkey = public_key(self.keys_dir, channel.binder)
+
+        return open_socket(self.ctx, role, endpoint, bind=binds, hwm=depth, prepare=secure)
+
+    def close(self) -> None:
+        """Stop the ZAP handler (sockets are closed by their owners, the context by its owner)."""
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
