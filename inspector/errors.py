@@ -7,6 +7,8 @@ part of Inspector that failed and still carries the original cause.
 
 from __future__ import annotations
 
+EXIT_REFUSED = 2  # what a command returns when it refuses its input (an InspectorError): retrying will not help
+
 
 class InspectorError(Exception):
     """Root of every error Inspector raises on purpose."""

@@ -16,7 +16,9 @@ from inspector.supervisor import Supervisor
 
 @contextmanager
 def running_line(config: Config, workdir: Path, *, without: tuple[str, ...] = ()) -> Iterator[Supervisor]:
-    """The line under a real supervisor (real processes), minus processes named in ``without``."""
+    """The line under a real supervisor (real processes), minus processes named in ``without``.
+
+    Raises what stopped the supervisor early (a start refused), once the block ends."""
     config_file = workdir / "station.yaml"
     write_config(config, config_file)
     if config.security.curve:
@@ -24,13 +26,21 @@ def running_line(config: Config, workdir: Path, *, without: tuple[str, ...] = ()
     supervisor = Supervisor(config, config_file, workdir / "logs")
     supervisor.processes = [p for p in supervisor.processes if not p.name.startswith(without)]
     done = threading.Event()
-    thread = threading.Thread(target=supervisor.run, kwargs={"until": done}, daemon=True)
+    def supervise() -> None:
+        try:
+            supervisor.run(until=done)
+        except Exception:  # kept in supervisor.failed, raised below
+            pass
+
+    thread = threading.Thread(target=supervise, daemon=True)
     thread.start()
     try:
         yield supervisor
     finally:
         done.set()
         thread.join(60)
+    if supervisor.failed is not None:
+        raise supervisor.failed
 
 
 def _query(config: Config, sql: str) -> list[sqlite3.Row]:

@@ -44,3 +44,22 @@ def free_tcp_port() -> int:
                 continue
             return port
     raise OSError("no free TCP port found on 127.0.0.1 below the ephemeral range")
+
+
+def port_in_use(endpoint: str) -> str:
+    """For a tcp:// endpoint on this host: why it cannot be bound now ('' when it can). Other endpoints: ''."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme != "tcp" or ":" not in rest:
+        return ""
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if host in ("*", ""):
+        host = "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as ZeroMQ binds: TIME_WAIT does not count
+        try:
+            sock.bind((host, int(port)))
+        except OSError as err:
+            return err.strerror or str(err)
+    return ""

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import zmq
 
-from inspector.channels import LineSockets
+from inspector.channels import CHANNELS, LineSockets
 from inspector.config.schema import Config
-from inspector.errors import MessageError, ServiceError
+from inspector.errors import EXIT_REFUSED, MessageError, ServiceError
 from inspector.line_keys import missing_keys
 from inspector.messages import Heartbeat
+from inspector.process_guard import StationProcesses, guarded
+from inspector.netutil import port_in_use
 from inspector.transport import recv_message
 from plc_io.simulator import simulator_command, wait_until_listening
 
@@ -80,6 +82,17 @@ class Supervisor:
         self.log_dir = log_dir
         self.processes = line_processes(config, config_path)
         self._stop = threading.Event()
+        self.failed: BaseException | None = None  # why run() ended early (a start refused), for callers in other threads
+        self.station_processes = StationProcesses(config.station.state_dir)
+        other = self.station_processes.running_supervisor()
+        if other:
+            raise ServiceError(
+                f"station {config.station.name!r} already runs under supervisor pid {other}; stop it first "
+                f"(Ctrl-C in its terminal, or 'kill {other}')"
+            )
+        ended = self.station_processes.end_leftovers(self.sup.stop_timeout_s)
+        if ended:
+            log.warning("ended %d process(es) an earlier supervisor of this station left running: %s", len(ended), ", ".join(ended))
         self.ctx = zmq.Context()
         if config.security.curve:
             missing = missing_keys(Path(config.security.keys_dir))
@@ -98,24 +111,54 @@ class Supervisor:
         self._stop.set()
 
     def start(self) -> None:
-        """Start in order; cameras only once the rest are ready, so no early part goes undecided."""
+        """Start in order; cameras only once every other service is up, so no early part goes undecided.
+
+        Raises ServiceError, naming the service and its error, when a port of the line is taken, a service
+        refuses its configuration (exit code 2), or a service is not up within ``startup_grace_s``.
+        """
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._check_ports_free()
         for proc in self.processes:
             if proc.name.startswith("camera:"):
-                self._await_first_heartbeats()
+                self._await_services_up()
             self._spawn(proc)
             if proc.name == "plc-simulator":
                 wait_until_listening(self.config.plc.address)
 
-    def _await_first_heartbeats(self) -> None:
+    def _check_ports_free(self) -> None:
+        started = {p.name.split(":")[0] for p in self.processes}
+        for channel in CHANNELS.values():
+            if channel.binder not in started:
+                continue
+            endpoint = getattr(self.config.transport, channel.name)
+            holder = port_in_use(endpoint)
+            if holder:
+                raise ServiceError(
+                    f"transport.{channel.name}: {endpoint} is already in use ({holder}); another line of this station "
+                    "may still be running, or another program holds the port: stop it or choose another port"
+                )
+        if self.config.plc.simulator and any(p.name == "plc-simulator" for p in self.processes):
+            holder = port_in_use(f"tcp://{self.config.plc.address}")
+            if holder:
+                raise ServiceError(f"plc.address: {self.config.plc.address} (the PLC simulator's) is already in use ({holder})")
+
+    def _await_services_up(self) -> None:
         deadline = time.monotonic() + self.sup.startup_grace_s
-        while time.monotonic() < deadline:
-            waiting = [p for p in self.processes if p.running and p.sends_heartbeats and not p.last_beat]
+        while True:
+            waiting = [
+                p for p in self.processes
+                if p.process is not None and p.sends_heartbeats and not (p.running and p.last_beat)
+            ]
             if not waiting:
                 return
-            self._take_heartbeats(0.1)
-            if any(not p.running for p in waiting):
-                return  # a service died while starting: check() restarts it
+            refused = [p for p in waiting if not p.running and p.process.returncode == EXIT_REFUSED]
+            if refused or time.monotonic() > deadline:
+                problems = "; ".join(
+                    f"{p.name}: {self._last_error(p) or ('not up within %.0fs' % self.sup.startup_grace_s)}"
+                    for p in (refused or waiting)
+                )
+                raise ServiceError(f"the line did not start, no camera was started: {problems}")
+            self.check(0.1)  # heartbeats in, and a service that crashed is restarted with back-off
 
     def run(self, until: threading.Event | None = None) -> None:
         """Start everything, supervise until a signal or ``until`` is set, stop cleanly."""
@@ -126,6 +169,9 @@ class Supervisor:
             self.start()
             while not self._stop.is_set() and not (until is not None and until.is_set()):
                 self.check(timeout_s=0.2)
+        except BaseException as err:
+            self.failed = err
+            raise
         finally:
             self.shutdown()
 
@@ -134,6 +180,8 @@ class Supervisor:
         self._take_heartbeats(timeout_s)
         now = time.monotonic()
         for proc in self.processes:
+            if proc.process is None:
+                continue  # not started yet (cameras wait for the rest)
             if proc.restart_at is not None:
                 if now >= proc.restart_at:
                     self._spawn(proc)
@@ -181,11 +229,32 @@ class Supervisor:
             max(proc.backoff_s * 2, self.sup.restart_backoff_initial_s), self.sup.restart_backoff_max_s
         )
         proc.restart_at = now + proc.backoff_s
-        log.error("%s %s; restarting in %.1fs", proc.name, problem, proc.backoff_s)
+        why = self._last_error(proc)
+        log.error("%s %s%s; restarting in %.1fs", proc.name, problem, f" ({why})" if why else "", proc.backoff_s)
+
+    def _last_error(self, proc: ManagedProcess) -> str:
+        """The last error line of the process's log (what it said when it failed), or ''."""
+        try:
+            with (self.log_dir / f"{proc.name.replace(':', '-')}.log").open("rb") as fh:
+                fh.seek(0, 2)
+                fh.seek(max(0, fh.tell() - 8192))
+                lines = fh.read().decode(errors="replace").splitlines()
+        except OSError:
+            return ""
+        errors = [line for line in lines if "error:" in line or " ERROR " in line]
+        if not errors:
+            return ""
+        line = errors[-1]
+        return line.split("error: ", 1)[1] if "error: " in line else line
 
     def _spawn(self, proc: ManagedProcess) -> None:
         logfile = (self.log_dir / f"{proc.name.replace(':', '-')}.log").open("ab")
-        proc.process = subprocess.Popen(proc.command, stdout=logfile, stderr=subprocess.STDOUT)
+        # its own process group (the terminal's Ctrl-C reaches the supervisor, which stops the line in order),
+        # and tied to this process: it gets SIGTERM if the supervisor dies
+        proc.process = subprocess.Popen(
+            guarded(proc.command), stdout=logfile, stderr=subprocess.STDOUT, process_group=0
+        )
+        self.station_processes.started(proc.name, proc.process.pid)
         logfile.close()  # the child holds its own descriptor
         if proc.started_at:
             proc.restarts += 1
@@ -222,4 +291,5 @@ class Supervisor:
         self.heartbeats.close(0)
         self.sockets.close()
         self.ctx.term()
+        self.station_processes.clear()
         log.info("line stopped")

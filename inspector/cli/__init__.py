@@ -10,7 +10,7 @@ from pathlib import Path
 from inspector.cli import calibration as calibration_cli
 from inspector.cli import model_tools as model_tools_cli
 from inspector.config import DEFAULT_CONFIG, load_config
-from inspector.errors import InspectorError
+from inspector.errors import EXIT_REFUSED, InspectorError
 
 log = logging.getLogger("inspector")
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     except InspectorError as err:
         log.error("%s", err)
         print(f"inspector: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from inspector.config import DEFAULT_CONFIG, load_config
+from inspector.errors import ServiceError
 from inspector.line_runner import alarm_rows, part_rows, running_line
 from inspector.model_signing import generate_key_pair, sign_package, signature_path
 from inspector.services.model_trust import lkg_folder
@@ -57,7 +58,7 @@ def test_a_forged_model_is_refused_alarmed_and_the_line_runs_the_last_known_good
     assert any(r["result"] == "REJECT" for r in rows)  # and it still rejects defective parts
 
 
-def test_a_package_signed_by_an_untrusted_key_is_refused_and_without_a_fallback_the_detector_does_not_start(line_config, tmp_path):
+def test_a_package_signed_by_an_untrusted_key_is_refused_and_without_a_fallback_the_line_does_not_start(line_config, tmp_path):
     config = line_config(parts=5, rate_hz=10, budget_ms=300)
     model = tmp_path / "mine" / "model.onnx"
     model.parent.mkdir()
@@ -68,8 +69,9 @@ def test_a_package_signed_by_an_untrusted_key_is_refused_and_without_a_fallback_
     sign_package(model, private, "intruder")
     assert signature_path(model).is_file()
     config = dataclasses.replace(config, detector=dataclasses.replace(config.detector, model=str(model)))
-    with running_line(config, tmp_path):
-        rows = wait_until(lambda: len(part_rows(config)) >= 5 and part_rows(config), 90, "5 parts decided")
-        alarms = wait_until(lambda: [a for a in alarm_rows(config) if a["code"] == "model_refused"], 30, "the refusal alarm")
+    with pytest.raises(ServiceError, match=r"no camera was started: detector:0: .*does not trust"):
+        with running_line(config, tmp_path) as supervisor:
+            wait_until(lambda: supervisor.failed, 120, "the start to be refused")
+    alarms = [a for a in alarm_rows(config) if a["code"] == "model_refused"]
     assert "which this station does not trust" in alarms[0]["text"] and "no usable last-known-good" in alarms[0]["text"]
-    assert {r["result"] for r in rows} == {"FAILSAFE_REJECT"}  # no trusted model: every part is failed safe, none passed
+    assert part_rows(config) == [], "no camera, no part: nothing was passed without a trusted model"
