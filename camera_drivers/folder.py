@@ -29,6 +29,25 @@ def pixel_format_of(pixels: np.ndarray, what: str) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(pixels), fmt
 
 
+JPEG_END = b"\xff\xd9"
+PNG_END = b"IEND\xaeB`\x82"
+
+
+def truncation(path: Path) -> str:
+    """Why a JPEG or PNG file is cut short ('' if it ends as it must): decoders fill a cut image with grey
+    and return it as if whole, so a part would be judged on half a picture."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png"):
+        return ""
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 64))
+        tail = fh.read()
+    if suffix == ".png":
+        return "" if PNG_END in tail else "no IEND chunk at its end"
+    return "" if JPEG_END in tail.rstrip(b"\x00")[-16:] else "no end-of-image marker"
+
+
 class FolderReplayCamera(HostPacedDriver):
     def open_source(self) -> None:
         folder = Path(self.config.folder or "")
@@ -68,6 +87,9 @@ class FolderReplayCamera(HostPacedDriver):
             self._next = 0
         path = self._files[self._next]
         self._next += 1
+        problem = truncation(path)
+        if problem:
+            raise CameraError(f"camera {self.config.name}: image {path} is truncated ({problem})")
         pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if pixels is None:
             raise CameraError(f"camera {self.config.name}: cannot decode image {path}")

@@ -27,6 +27,7 @@ import zmq
 
 from inspector.config.schema import Config
 from inspector.errors import MessageError
+from inspector.messages import MAX_HEADER_BYTES
 from inspector.line_keys import IDENTITIES, KeyPair, load_key_pair, public_key
 from inspector.transport import SocketRole, open_socket
 
@@ -44,21 +45,29 @@ class Channel:
     connector_role: SocketRole
     hwm_factor: int = 1  # queue depth: transport.high_water_mark times this
     lossless: bool = True  # False: observers may miss messages under load
+    carries_pixels: bool = False  # its messages hold a frame's pixels: limited by transport.max_frame_mb
 
 
 CHANNELS: dict[str, Channel] = {
     c.name: c
     for c in (
-        Channel("frames", "camera", "push", ("detector",), "pull"),
+        Channel("frames", "camera", "push", ("detector",), "pull", carries_pixels=True),
         Channel("part_seen", "actuator", "pull", ("camera",), "push"),
         Channel("verdicts", "actuator", "pull", ("detector",), "push"),
         # decisions to the recorder; the camera and the detector send their alarms on it too
         Channel("decisions", "recorder", "pull", ("actuator", "camera", "detector"), "push", hwm_factor=10),
-        Channel("inspections", "recorder", "pull", ("detector",), "push"),
+        Channel("inspections", "recorder", "pull", ("detector",), "push", carries_pixels=True),
         Channel("events", "actuator", "pub", ("observer",), "sub", lossless=False),
         Channel("heartbeats", "supervisor", "sub", SERVICES, "pub", lossless=False),
     )
 }
+
+
+def max_message_bytes(config: Config, channel: Channel) -> int:
+    """The largest message part a receiver of ``channel`` accepts."""
+    if channel.carries_pixels:
+        return max(int(config.transport.max_frame_mb * 1024 * 1024), MAX_HEADER_BYTES)
+    return MAX_HEADER_BYTES
 
 
 class _AllowedKeys:
@@ -122,6 +131,11 @@ class LineSockets:
         endpoint = getattr(self.config.transport, channel_name)
 
         def secure(sock: zmq.Socket) -> None:
+            if binds and role in ("pull", "sub"):
+                # ZeroMQ drops a peer that sends a bigger message part before any of it is read, and the peer
+                # reconnects. (Not on a connecting receiver: libzmq would not reconnect it. The detector checks
+                # a frame's size from its header instead.)
+                sock.maxmsgsize = max_message_bytes(self.config, channel)
             if not self.curve:
                 return
             own = self._keys()

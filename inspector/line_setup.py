@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from inspector.config.schema import Config, TransportConfig
+from inspector.channels import CHANNELS
+from inspector.config.schema import Config
 from inspector.netutil import free_tcp_ports
 
 
@@ -14,7 +15,7 @@ def local_line_config(
 ) -> Config:
     """``base`` with storage under ``data_dir``, loopback ports that are free now, and the PLC simulator on."""
     data_dir = data_dir.resolve()
-    channels = [f.name for f in dataclasses.fields(TransportConfig) if f.name != "high_water_mark"]
+    channels = list(CHANNELS)
     *ports, plc_port = free_tcp_ports(len(channels) + 1)
     endpoints = {name: f"tcp://127.0.0.1:{port}" for name, port in zip(channels, ports)}
     cameras = [

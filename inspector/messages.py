@@ -23,6 +23,8 @@ DecisionResult = Literal["PASS", "REJECT", "FAILSAFE_REJECT", "FAILSAFE_PASS"]
 DecisionSource = Literal["verdict", "deadline", "detector_error"]
 
 SUPPORTED_DTYPES = ("uint8", "uint16")
+MIN_FRAME_SIDE, MAX_FRAME_SIDE = 16, 65_536  # pixels
+MAX_ASPECT_RATIO = 64  # line-scan images are long, but not a ribbon a model could not look at
 PIXEL_FORMATS = {"Mono8": 1, "Mono16": 1, "BGR8": 3, "RGB8": 3}
 
 
@@ -61,8 +63,16 @@ class FrameHeader:
             raise MessageError(
                 f"frame of part {self.part_id}: pixel format {self.pixel_format} has {expected_channels} channel(s), header says {self.channels}"
             )
-        if self.height <= 0 or self.width <= 0:
-            raise MessageError(f"frame of part {self.part_id}: bad shape {self.height}x{self.width}")
+        if min(self.height, self.width) < MIN_FRAME_SIDE or max(self.height, self.width) > MAX_FRAME_SIDE:
+            raise MessageError(
+                f"frame of part {self.part_id}: shape {self.height}x{self.width} refused "
+                f"(each side {MIN_FRAME_SIDE} to {MAX_FRAME_SIDE} pixels)"
+            )
+        if max(self.height, self.width) > MAX_ASPECT_RATIO * min(self.height, self.width):
+            raise MessageError(
+                f"frame of part {self.part_id}: shape {self.height}x{self.width} refused "
+                f"(sides more than {MAX_ASPECT_RATIO}:1 apart)"
+            )
 
 
 @dataclass(frozen=True)
@@ -187,12 +197,22 @@ def encode_header(header: FrameHeader) -> bytes:
     return json.dumps(to_dict(header), separators=(",", ":")).encode()
 
 
+MAX_HEADER_BYTES = 4 * 1024 * 1024  # a verdict with hundreds of outlined detections is a few hundred KiB
+MAX_SMALL_HEADER_BYTES = 64 * 1024  # frame headers, part-seen events, heartbeats, alarms
+
+
 def decode_json(cls: type[M], payload: bytes | memoryview) -> M:
-    """Strictly decode a JSON header into ``cls``."""
+    """Strictly decode a JSON header into ``cls``; an oversized or too deeply nested one is a MessageError."""
+    size = payload.nbytes if isinstance(payload, memoryview) else len(payload)
+    limit = MAX_HEADER_BYTES if cls in (Verdict, Decision) else MAX_SMALL_HEADER_BYTES
+    if size > limit:
+        raise MessageError(f"{cls.__name__} header of {size} bytes refused: the limit is {limit}")
     try:
         data = json.loads(bytes(payload))
     except (ValueError, UnicodeDecodeError) as err:
         raise MessageError(f"{cls.__name__} header is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise MessageError(f"{cls.__name__} header is nested too deeply to be a message") from err
     try:
         return from_dict(cls, data)
     except FieldProblem as err:

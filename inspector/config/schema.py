@@ -97,6 +97,20 @@ class AdditionalModel:
 
 
 @dataclass(frozen=True)
+class ImageGateConfig:
+    enabled: bool = spec(True, doc="Fail safe, before inference, every frame that is blank, saturated or frozen (see inspector/image_gate.py).")
+    min_contrast: float = spec(
+        2.0, doc="A frame whose grey levels vary less than this (standard deviation, 8-bit levels) is blank.", minimum=0
+    )
+    max_saturated_fraction: float = spec(
+        0.5, doc="A frame with more than this share of pixels at full scale is saturated.", minimum=0, maximum=1
+    )
+    frozen_frames: int = spec(
+        3, doc="This many identical frames in a row from one camera mean it is frozen (0: never checked).", minimum=0
+    )
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     model: str = spec(doc="Path of the model's ONNX file; its metadata JSON sits beside it.")
     providers: list[str] = spec(
@@ -175,6 +189,9 @@ class DetectorConfig:
         "an anomaly model for unknown ones): the part is rejected if any model rejects it, the verdict names the "
         "models that did, and the budget and fail-safe cover them all.",
     )
+    image_gate: ImageGateConfig = spec(
+        factory=ImageGateConfig, doc="Frames no model should judge (blank, saturated, frozen) are failed safe before inference."
+    )
     instances: int = spec(1, doc="Detector processes to run (frames are shared among them).", minimum=1, maximum=16)
 
 
@@ -250,6 +267,13 @@ class TransportConfig:
     events: str = spec("tcp://127.0.0.1:5566", doc="Actuator -> observers (HMI): decisions and alarms, may drop (actuator binds).")
     heartbeats: str = spec("tcp://127.0.0.1:5567", doc="Services -> supervisor: heartbeats (supervisor binds).")
     high_water_mark: int = spec(1000, doc="Messages queued per socket before a sender counts a drop.", minimum=10)
+    max_frame_mb: float = spec(
+        64.0,
+        doc="Largest frame (pixels) a detector or the recorder accepts; a bigger message is refused by ZeroMQ before it "
+        "is read. Other messages are limited to 4 MiB.",
+        minimum=0.1,
+        maximum=2048,
+    )
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,11 @@ import zmq
 
 from calibration.challenge import VerificationGate
 from calibration.station import calibration_paths, camera_optics
+from inspector.channels import CHANNELS, max_message_bytes
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
+from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
@@ -70,6 +72,9 @@ class DetectorService(Service):
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
+        self.image_gate = ImageGate(self.config.detector.image_gate)
+        self.max_frame_bytes = max_message_bytes(self.config, CHANNELS["frames"])
+        self._gate_state: dict[str, str] = {}  # per camera: the kind of gate problem now ('' = none)
         self.frames = self.sockets.open("frames")
         self.verdicts = self.sockets.open("verdicts")
         self.inspections = self.sockets.open("inspections")
@@ -93,6 +98,12 @@ class DetectorService(Service):
             if err.header is not None:
                 self._send_failsafe(err.header, f"malformed frame: {err}")
             return
+        if header.nbytes > self.max_frame_bytes:
+            self.counters["malformed_frames"] += 1
+            self._send_failsafe(
+                header, f"frame of {header.nbytes} bytes refused: transport.max_frame_mb allows {self.max_frame_bytes}"
+            )
+            return
         self.gaps.observe(f"camera:{header.camera}", header.seq)
         self.counters["frames_missing"] = self.gaps.missing
         self.inspect(header, pixels, t_received)
@@ -103,12 +114,19 @@ class DetectorService(Service):
             self.counters["unknown_camera"] += 1
             self._send_failsafe(header, f"frame from camera {header.camera!r}, which is not in the station config")
             return
+        problem = self.image_gate.problem(header.camera, pixels)
+        if problem:
+            self.counters["image_gate_failsafe"] += 1
+            self._on_gate(header.camera, problem)
+            self._send_failsafe(header, problem)
+            return
+        self._on_gate(header.camera, "")
         try:
             result = self.engine.inspect(optics.prepare(pixels), mm_per_px=optics.mm_per_px)
-        except (InspectorError, ValueError, RuntimeError) as err:
+        except Exception as err:  # whatever one frame does, the part is failed safe and the next frame is inspected
             self.counters["inspection_errors"] += 1
             log.exception("part %d: inspection failed", header.part_id)
-            self._send_failsafe(header, f"inspection failed: {err}")
+            self._send_failsafe(header, f"inspection failed: {type(err).__name__}: {err}")
             return
         timings = {"transport": (t_received - header.t_capture) * 1000, **result.timings_ms}
         rejected, reason = result.rejected, result.reason()  # which model rejected, for which classes
@@ -136,6 +154,17 @@ class DetectorService(Service):
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
             self.held_images.hold(lambda: self._send_image(verdict, header, pixels), time.monotonic())
 
+    def _on_gate(self, camera: str, problem: str) -> None:
+        """An alarm when a camera's frames start failing the image gate, and its clearing when they pass again."""
+        kind = problem.split(":", 1)[0]
+        if kind == self._gate_state.get(camera, ""):
+            return
+        self._gate_state[camera] = kind
+        if problem:
+            self._alarm("image_gate", "critical", f"camera {camera}: {problem}; its parts are failed safe")
+        else:
+            self._alarm("image_gate", "info", f"camera {camera}: frames pass the image gate again", active=False)
+
     def _send_failsafe(self, header: FrameHeader, reason: str) -> None:
         verdict = Verdict(
             station=header.station,
@@ -151,9 +180,9 @@ class DetectorService(Service):
         )
         self._deliver(verdict)
 
-    def _alarm(self, code: str, severity: AlarmSeverity, text: str) -> None:
+    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
         log.log(logging.ERROR if severity == "critical" else logging.WARNING, "%s", text)
-        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time())
+        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time(), active)
         if not send_message(self.alarms, alarm):
             self.counters["alarms_undelivered"] += 1
 

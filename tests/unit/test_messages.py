@@ -106,9 +106,23 @@ def test_result_outside_the_contract_is_rejected():
         ({"pixel_format": "YUV422"}, "unknown pixel format 'YUV422'"),
         ({"pixel_format": "BGR8", "channels": 1}, "BGR8 has 3 channel"),
         ({"pixel_format": "Mono8", "channels": 3}, "Mono8 has 1 channel"),
-        ({"height": 0}, "bad shape"),
+        ({"height": 0}, "each side 16 to 65536 pixels"),
+        ({"height": 8}, "each side 16 to 65536 pixels"),
+        ({"height": 16, "width": 4096}, "more than 64:1 apart"),
     ],
 )
 def test_frame_header_check_rejects_an_impossible_frame(overrides, words):
     with pytest.raises(MessageError, match=words):
         a_header(**overrides).check()
+
+
+def test_a_header_too_large_or_too_deeply_nested_is_refused_not_a_crash():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(MessageError, match="refused: the limit is"):
+        decode([b"part_seen", deep])
+    nested = b"[" * 20_000 + b"]" * 20_000
+    with pytest.raises(MessageError, match="nested too deeply"):
+        decode([b"part_seen", nested])
+    huge = json.dumps({"part_id": 1, "pad": "x" * (5 * 1024 * 1024)}).encode()
+    with pytest.raises(MessageError, match="Verdict header of .* bytes refused"):
+        decode([b"verdict", huge])

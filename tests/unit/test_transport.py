@@ -99,9 +99,9 @@ def send_and_receive_raw(pair, parts: list[bytes]) -> list[zmq.Frame]:
 
 
 def test_wrong_buffer_size_is_malformed_with_its_header_kept(pair):
-    header = a_header(height=4, width=4)
-    parts = send_and_receive_raw(pair, [b"frame", encode_header(header), bytes(15)])
-    with pytest.raises(MalformedFrame, match="15 bytes") as info:
+    header = a_header(height=16, width=16)
+    parts = send_and_receive_raw(pair, [b"frame", encode_header(header), bytes(255)])
+    with pytest.raises(MalformedFrame, match="255 bytes") as info:
         parse_frame(parts)
     assert info.value.header == header  # so the part can still be failed by id
 
