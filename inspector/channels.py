@@ -54,8 +54,10 @@ CHANNELS: dict[str, Channel] = {
         Channel("frames", "camera", "push", ("detector",), "pull", carries_pixels=True),
         Channel("part_seen", "actuator", "pull", ("camera",), "push"),
         Channel("verdicts", "actuator", "pull", ("detector",), "push"),
-        # decisions to the recorder; the camera and the detector send their alarms on it too
-        Channel("decisions", "recorder", "pull", ("actuator", "camera", "detector"), "push", hwm_factor=10),
+        Channel("decisions", "recorder", "pull", ("actuator",), "push", hwm_factor=10),
+        # alarms go through the actuator, which shows them (events, PLC alarm tag) and has them recorded:
+        # an alarm reaches the operator and the PLC while the recorder is down
+        Channel("alarms", "actuator", "pull", ("camera", "detector", "supervisor"), "push", hwm_factor=10),
         Channel("inspections", "recorder", "pull", ("detector",), "push", carries_pixels=True),
         Channel("events", "actuator", "pub", ("observer",), "sub", lossless=False),
         Channel("heartbeats", "supervisor", "sub", SERVICES, "pub", lossless=False),

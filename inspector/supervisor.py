@@ -26,10 +26,10 @@ from inspector.channels import CHANNELS, LineSockets
 from inspector.config.schema import Config
 from inspector.errors import EXIT_REFUSED, MessageError, ServiceError
 from inspector.line_keys import missing_keys
-from inspector.messages import Heartbeat
+from inspector.messages import Alarm, AlarmSeverity, Heartbeat
 from inspector.process_guard import StationProcesses, guarded
 from inspector.netutil import port_in_use
-from inspector.transport import recv_message
+from inspector.transport import recv_message, send_message
 from plc_io.simulator import simulator_command, wait_until_listening
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class ManagedProcess:
     backoff_s: float = 0.0
     restart_at: float | None = None
     counters: dict[str, int] = field(default_factory=dict)
+    down_alarm: bool = False  # a 'service_down' alarm is active for it
 
     @property
     def running(self) -> bool:
@@ -73,6 +74,14 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
     for cam in config.cameras:
         procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
     return procs
+
+
+SERVICE_DOWN_MEANS = {
+    "recorder": "Decisions are still written to the PLC and journaled; they are recorded once the recorder is back.",
+    "actuator": "No decision reaches the PLC while it is down: the PLC's watchdog (heartbeat tag) must stop the line.",
+    "detector": "Its parts are rejected fail-safe at their deadline meanwhile.",
+    "camera": "No parts are inspected from this camera meanwhile.",
+}
 
 
 class Supervisor:
@@ -103,6 +112,7 @@ class Supervisor:
                 )
         self.sockets = LineSockets(config, "supervisor", self.ctx)
         self.heartbeats = self.sockets.open("heartbeats")
+        self.alarms = self.sockets.open("alarms")  # to the actuator, which shows them and has them recorded
 
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
@@ -206,6 +216,9 @@ class Supervisor:
                 if proc.name == beat.service and proc.running and proc.process.pid == beat.pid:
                     proc.last_beat = time.monotonic()
                     proc.counters = beat.counters
+                    if proc.down_alarm:
+                        proc.down_alarm = False
+                        self._alarm(proc, "info", f"{proc.name} is running again after {proc.restarts} restart(s)", active=False)
 
     def _health_problem(self, proc: ManagedProcess, now: float) -> str:
         if not proc.running:
@@ -231,6 +244,17 @@ class Supervisor:
         proc.restart_at = now + proc.backoff_s
         why = self._last_error(proc)
         log.error("%s %s%s; restarting in %.1fs", proc.name, problem, f" ({why})" if why else "", proc.backoff_s)
+        proc.down_alarm = True
+        self._alarm(
+            proc, "critical",
+            f"{proc.name} {problem}{f' ({why})' if why else ''}; restarting in {proc.backoff_s:.1f}s "
+            f"(restart {proc.restarts + 1}). {SERVICE_DOWN_MEANS.get(proc.name.split(':')[0], '')}".strip(),
+        )
+
+    def _alarm(self, proc: ManagedProcess, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
+        alarm = Alarm(self.config.station.name, proc.name, "service_down", severity, text, time.time(), active)
+        if not send_message(self.alarms, alarm):
+            log.error("alarm not sent (the actuator's queue is full): %s", text)
 
     def _last_error(self, proc: ManagedProcess) -> str:
         """The last error line of the process's log (what it said when it failed), or ''."""
@@ -289,6 +313,7 @@ class Supervisor:
                 if proc.name.startswith(name_prefix):
                     self._terminate(proc)
         self.heartbeats.close(0)
+        self.alarms.close(linger=1000)
         self.sockets.close()
         self.ctx.term()
         self.station_processes.clear()

@@ -70,14 +70,16 @@ class ResultHandshake:
             self._awaiting_ack = (sequence, time.monotonic() + self.config.ack_timeout_s)
         return sent, confirmed
 
-    def write_heartbeat(self, fault_code: int) -> None:
-        """Advance the heartbeat (and write the fault code). Without a heartbeat tag, only reconnects."""
+    def write_heartbeat(self, fault_code: int, active_alarms: int = 0) -> None:
+        """Advance the heartbeat (and write the fault code and the active alarm count). Without those tags, only reconnects."""
         self._connect()
         values = []
         if self.tags.heartbeat is not None:
             values.append((self.tags.heartbeat.name, next_in_dint(self.heartbeat)))
         if self.tags.fault_code is not None:
             values.append((self.tags.fault_code.name, fault_code))
+        if self.tags.alarms is not None:
+            values.append((self.tags.alarms.name, active_alarms))
         if values:
             self.connection.write(*values)
         if self.tags.heartbeat is not None:

@@ -9,7 +9,12 @@ decision seldom waits for a heartbeat write in progress. A decision the PLC
 did not take is still recorded, marked undelivered with the PLC's error, and
 never retried (its part has passed the reject gate by then). Losing and
 regaining the PLC, fail-safe decisions and unacknowledged results raise
-alarms, which go to the recorder (lossless) and to the observers.
+alarms, which go to the recorder (lossless) and to the observers. So do the
+other services' alarms (camera, detectors, supervisor), which reach the
+actuator on their own channel: an operator sees an alarm while the recorder
+is down, and the PLC's alarm tag counts the active critical ones. The budget
+holds for the PLC's confirmation too: a write confirmed after
+``t_trigger + budget`` is counted and alarmed (``plc_write_late``).
 
 Every decision is journaled (:mod:`inspector.actuator.journal`), synced,
 before its PLC write and again with the PLC's answer and sequence number, so
@@ -58,6 +63,25 @@ def _part_list(decisions: list[Decision], shown: int = 10) -> str:
     return ids + (f" (+{len(decisions) - shown} more)" if len(decisions) > shown else "")
 
 
+class LateWrites:
+    """PLC writes confirmed past the budget: the first reported at once, then at most one report per period."""
+
+    def __init__(self, period_s: float = 10.0) -> None:
+        self.period_s = period_s
+        self._next_report = 0.0
+        self._since: list[Decision] = []
+
+    def observe(self, decision: Decision, now: float) -> str:
+        self._since.append(decision)
+        if now < self._next_report:
+            return ""
+        late, self._since = self._since, []
+        self._next_report = now + self.period_s
+        worst = max(late, key=lambda d: d.latency_ms or 0.0)
+        return (f"{len(late)} PLC write(s) confirmed after the budget (parts {_part_list(late)}); "
+                f"the latest confirmation came {worst.latency_ms:.0f} ms after its trigger")
+
+
 @dataclasses.dataclass
 class LinkState:
     """Whether the PLC is reachable, since when, and what was lost meanwhile."""
@@ -81,6 +105,8 @@ class DecisionDelivery(threading.Thread):
         self._seq = recovery.delivery_seq  # the decision stream's numbering continues across restarts
         self._last_failsafe = float("-inf")
         self._journal_ok = True
+        self._critical: set[tuple[str, str]] = set()  # (source, code) of the active critical alarms
+        self._late = LateWrites()
 
     @classmethod
     def for_station(cls, config: Config, sockets: LineSockets) -> "DecisionDelivery":
@@ -97,6 +123,10 @@ class DecisionDelivery(threading.Thread):
 
     def submit(self, decision: Decision) -> None:
         self.queue.put(decision)
+
+    def submit_alarm(self, alarm: Alarm) -> None:
+        """Another service's alarm: shown and recorded in order with the decisions."""
+        self.queue.put(alarm)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Deliver what is queued, then stop."""
@@ -120,7 +150,10 @@ class DecisionDelivery(threading.Thread):
                     item = None
                 if item is _STOP:
                     break
-                if item is not None:
+                if isinstance(item, Alarm):
+                    self._forward(item)
+                    item = None
+                elif item is not None:
                     self._deliver(item)
                 if beat_now(time.monotonic(), next_beat, period, just_delivered=item is not None):
                     self._beat()
@@ -151,6 +184,7 @@ class DecisionDelivery(threading.Thread):
             delivered = dataclasses.replace(
                 decision, plc_delivered=True, t_plc_sent=t_sent, t_plc_written=t_written, plc_seq=self.plc.sequence
             )
+            self._check_late(delivered)
         self._journal(self.journal.answered, delivered)
         self._publish(delivered, what=f"decision for part {decision.part_id}")
 
@@ -185,9 +219,27 @@ class DecisionDelivery(threading.Thread):
                 f"PLC took them is unknown: parts {_part_list(recovery.unknown)}",
             )
 
+    def _check_late(self, decision: Decision) -> None:
+        budget_ms = self.config.actuator.budget_ms
+        if decision.latency_ms is None or decision.latency_ms <= budget_ms:
+            return
+        self.counters["plc_write_late"] += 1
+        report = self._late.observe(decision, time.monotonic())
+        if report:
+            self._alarm("plc_write_late", "warning", f"{report}; budget {budget_ms:g} ms", part_id=decision.part_id)
+
+    def _forward(self, alarm: Alarm) -> None:
+        key = (alarm.source, alarm.code)
+        if alarm.active and alarm.severity == "critical":
+            self._critical.add(key)
+        elif not alarm.active:
+            self._critical.discard(key)
+        self.counters["alarms_forwarded"] += 1
+        self._publish(alarm, what=f"alarm {alarm.code} from {alarm.source}")
+
     def _beat(self) -> None:
         try:
-            self.plc.write_heartbeat(self.fault_code())
+            self.plc.write_heartbeat(self.fault_code(), len(self._critical))
             unacked = self.plc.unacknowledged()
         except PlcError as err:
             self._link_down(str(err))
@@ -234,8 +286,7 @@ class DecisionDelivery(threading.Thread):
     def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True, part_id: int | None = None) -> None:
         log.log(logging.INFO if severity == "info" else logging.WARNING if severity == "warning" else logging.ERROR, "alarm %s: %s", code, text)
         self.counters[f"alarm_{code}"] += 1
-        alarm = Alarm(self.config.station.name, "actuator", code, severity, text, time.time(), active, part_id)
-        self._publish(alarm, what=f"alarm {code}")
+        self._forward(Alarm(self.config.station.name, "actuator", code, severity, text, time.time(), active, part_id))
 
     def _publish(self, message: Decision | Alarm, what: str) -> None:
         if not send_message(self._recorder, message):

@@ -225,11 +225,12 @@ class PlcTags:
     inspections: PlcTag | None = spec(None, doc="Optional: count of decisions since the actuator started, written with each decision.")
     heartbeat: PlcTag | None = spec(None, doc="Optional: counter incremented every 'heartbeat_period_s'; the PLC's watchdog on Inspector.")
     fault_code: PlcTag | None = spec(None, doc="Optional: Inspector's fault (0 none, 1 fail-safe decisions, 2 line stop requested), written with each heartbeat.")
+    alarms: PlcTag | None = spec(None, doc="Optional: how many critical alarms are active (0 = none), written with each heartbeat.")
     ack: PlcTag | None = spec(None, doc="Optional, read: the PLC copies the result sequence it latched here; see 'ack_timeout_s'.")
 
     def written(self) -> list[PlcTag]:
         """Every tag Inspector writes (never any other)."""
-        optional = [self.inspections, self.heartbeat, self.fault_code]
+        optional = [self.inspections, self.heartbeat, self.fault_code, self.alarms]
         return [self.part_id, self.result, self.sequence, *[t for t in optional if t is not None]]
 
     def all(self) -> list[PlcTag]:
@@ -265,6 +266,10 @@ class TransportConfig:
     decisions: str = spec("tcp://127.0.0.1:5564", doc="Actuator -> recorder: decisions, lossless (recorder binds).")
     inspections: str = spec("tcp://127.0.0.1:5565", doc="Detectors -> recorder: verdicts with images (recorder binds).")
     events: str = spec("tcp://127.0.0.1:5566", doc="Actuator -> observers (HMI): decisions and alarms, may drop (actuator binds).")
+    alarms: str = spec(
+        "tcp://127.0.0.1:5568",
+        doc="Camera, detectors, supervisor -> actuator: alarms, which it shows (events, PLC alarm tag) and has recorded (actuator binds).",
+    )
     heartbeats: str = spec("tcp://127.0.0.1:5567", doc="Services -> supervisor: heartbeats (supervisor binds).")
     high_water_mark: int = spec(1000, doc="Messages queued per socket before a sender counts a drop.", minimum=10)
     max_frame_mb: float = spec(

@@ -10,7 +10,7 @@ import zmq
 from inspector.actuator.delivery import DecisionDelivery
 from inspector.actuator.tracker import PartTracker
 from inspector.errors import MessageError, StoreError
-from inspector.messages import PartSeen, Verdict
+from inspector.messages import Alarm, PartSeen, Verdict
 from inspector.services.base import Service
 from inspector.transport import GapCounter, recv_message
 
@@ -26,7 +26,9 @@ class ActuatorService(Service):
         self.gaps = GapCounter()
         self.part_seen = self.sockets.open("part_seen")
         self.verdicts = self.sockets.open("verdicts")
+        self.alarms = self.sockets.open("alarms")
         self.poller = zmq.Poller()
+        self.poller.register(self.alarms, zmq.POLLIN)
         self.poller.register(self.part_seen, zmq.POLLIN)
         self.poller.register(self.verdicts, zmq.POLLIN)
         self.delivery = DecisionDelivery.for_station(cfg, self.sockets)
@@ -44,6 +46,8 @@ class ActuatorService(Service):
             self._drain(self.part_seen)
         if self.verdicts in ready:
             self._drain(self.verdicts)
+        if self.alarms in ready:
+            self._drain(self.alarms)
         for decision in self.tracker.expire(time.time()):
             self.delivery.submit(decision)
 
@@ -64,6 +68,9 @@ class ActuatorService(Service):
                 decision = self.tracker.on_part_seen(message, now)
             elif isinstance(message, Verdict):
                 decision = self.tracker.on_verdict(message, now)
+            elif isinstance(message, Alarm) and sock is self.alarms:
+                self.delivery.submit_alarm(message)
+                continue
             else:
                 self.counters["unexpected_messages"] += 1
                 log.error("unexpected %s on the actuator's input", type(message).__name__)
@@ -96,3 +103,4 @@ class ActuatorService(Service):
         self.delivery.close()  # its thread closes the journal after the last decision
         self.part_seen.close(0)
         self.verdicts.close(0)
+        self.alarms.close(0)

@@ -13,7 +13,7 @@ part-seen event, so the actuator gives it the fail-safe decision at its
 deadline; the drivers guarantee that a late frame is never given to another
 part (see :mod:`camera_drivers.base`). Each such frame is counted.
 
-A camera that goes away raises an alarm (``camera_lost``) to the recorder and
+A camera that goes away raises an alarm (``camera_lost``) to the actuator and
 is reopened in the background with back-off while the line keeps running:
 parts triggered meanwhile get their part-seen event and so a fail-safe
 decision. When the camera is back the alarm is cleared.
@@ -57,7 +57,7 @@ class CameraService(Service):
     def setup(self) -> None:
         self.frames = self.sockets.open("frames")
         self.part_seen = self.sockets.open("part_seen")
-        self.alarms = self.sockets.open("decisions")
+        self.alarms = self.sockets.open("alarms")
         self.part_ids = PartIdAllocator(Path(self.config.station.state_dir) / f"part-id-{self.camera.name}")
         driver = make_driver(self.camera)
         driver.open()  # a camera that cannot be opened at start stops the service with the reason
@@ -210,7 +210,7 @@ class CameraService(Service):
     def _send_alarm(self, alarm: Alarm) -> None:
         if not send_message(self.alarms, alarm):
             self.counters["alarms_undelivered"] += 1
-            log.error("recorder queue full; alarm not recorded: %s", alarm.text)
+            log.error("actuator queue full; alarm not shown: %s", alarm.text)
 
     def _camera_lost(self, err: CameraError) -> None:
         driver, self.driver = self.driver, None

@@ -56,7 +56,7 @@ class DetectorService(Service):
         self.held_images = HeldSends(config.detector.image_send_delay_ms / 1000)
 
     def setup(self) -> None:
-        self.alarms = self.sockets.open("decisions")
+        self.alarms = self.sockets.open("alarms")
         try:
             models = station_models(self.config)
         except InspectorError as err:

@@ -296,3 +296,20 @@ def test_image_of_an_unsupported_depth_is_refused_naming_the_file(tmp_path):
         with pytest.raises(CameraError) as info:
             cam.capture()
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_truncated_image_is_refused_not_served_as_if_whole(tmp_path, suffix):
+    """Decoders fill a cut JPEG with grey and return it: the part would be judged on half a picture."""
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    image = PartGenerator(seed=2).part(0).image
+    whole = folder / f"a_whole{suffix}"
+    assert cv2.imwrite(str(whole), image)
+    data = whole.read_bytes()
+    (folder / f"b_cut{suffix}").write_bytes(data[: len(data) * 2 // 3])
+    with make_driver(camera_config("folder", folder, loop=False)) as cam:
+        assert Path(cam.capture().source).name == whole.name
+        with pytest.raises(CameraError, match=rf"b_cut{suffix} is truncated \(no (end-of-image marker|IEND chunk)"):
+            cam.capture()
+    assert cv2.imread(str(folder / f"b_cut{suffix}")) is not None or suffix == ".png", "the decoder alone would accept it"
