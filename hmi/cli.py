@@ -36,6 +36,13 @@ def add_hmi_commands(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--pin", help="4 to 8 digits (asked for when not given)")
     users = hmi_sub.add_parser("users", help="list the HMI's users and roles")
     users.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    role = hmi_sub.add_parser("set-role", help="change a user's role (recorded in the audit trail)")
+    role.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    role.add_argument("--name", required=True)
+    role.add_argument("--role", required=True, choices=ROLES)
+    unlock = hmi_sub.add_parser("unlock-user", help="unlock a user locked after repeated wrong PINs (recorded in the audit trail)")
+    unlock.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    unlock.add_argument("--name", required=True)
 
 
 def run_hmi_command(args: argparse.Namespace) -> int:
@@ -44,22 +51,28 @@ def run_hmi_command(args: argparse.Namespace) -> int:
     if args.config is None:
         raise HmiError("--config is required: the station config says where the line's database and events are")
     config = load_config(args.config)
-    if args.hmi_command in ("add-user", "users"):
+    if args.hmi_command in ("add-user", "users", "set-role", "unlock-user"):
         from calibration.station import open_audit_trail
         from hmi.data import HmiDatabase
         from hmi.users import UserDirectory, add_user
 
         db = HmiDatabase(config.recorder.database)
+        by = f"cli:{getpass.getuser()}"
         try:
-            directory = UserDirectory(db)
-            if args.hmi_command == "users":
-                for user in directory.users():
-                    print(f"{user.name}\t{user.role}")
-                return 0
-            pin = args.pin or _ask_pin()
             with open_audit_trail(config) as audit:
-                add_user(directory, audit, args.name, args.role, pin, by=f"cli:{getpass.getuser()}")
-            print(f"added {args.name} ({args.role})")
+                directory = UserDirectory(db, audit)
+                if args.hmi_command == "users":
+                    for user in directory.users():
+                        print(f"{user.name}\t{user.role}")
+                elif args.hmi_command == "set-role":
+                    directory.set_role(args.name, args.role, by)
+                    print(f"{args.name} is now {args.role} (recorded in the audit trail)")
+                elif args.hmi_command == "unlock-user":
+                    directory.unlock(args.name, by)
+                    print(f"{args.name} unlocked (recorded in the audit trail)")
+                else:
+                    add_user(directory, audit, args.name, args.role, args.pin or _ask_pin(), by=by)
+                    print(f"added {args.name} ({args.role})")
             return 0
         finally:
             db.close()

@@ -52,7 +52,7 @@ def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0
     """Open the database and audit trail, and (``live``) subscribe to the line's events."""
     db = HmiDatabase(config.recorder.database)
     audit = open_audit_trail(config)
-    users = UserDirectory(db, iterations=pbkdf2_iterations)
+    users = UserDirectory(db, audit, iterations=pbkdf2_iterations)
     if demo_users and ensure_demo_users(users, audit):
         log.warning("created the demo users (operator 1111, quality 2222, admin 3333): never on a real station")
     session = Session(users, audit, idle_timeout_s=idle_timeout_s)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from hmi.roles import HmiError
+from inspector.file_modes import owner_only
 from inspector.store import ALARMS_COLUMNS, PARTS_COLUMNS, PARTS_PK
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ PartKey = tuple[str, int]  # camera, part id
 _HMI_SCHEMA = """
 CREATE TABLE IF NOT EXISTS hmi_users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, salt BLOB NOT NULL, pin_hash BLOB NOT NULL,
-    iterations INTEGER NOT NULL, created REAL NOT NULL
+    iterations INTEGER NOT NULL, created REAL NOT NULL,
+    seal TEXT, failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS reject_marks (
     camera TEXT NOT NULL, part_id INTEGER NOT NULL,
@@ -165,6 +167,12 @@ class HmiDatabase:
             db["parts"].create(PARTS_COLUMNS, pk=PARTS_PK, if_not_exists=True)
             db["alarms"].create(ALARMS_COLUMNS, pk="id", if_not_exists=True)
             self.conn.executescript(_HMI_SCHEMA)
+            present = {r[1] for r in self.conn.execute("PRAGMA table_info(hmi_users)")}
+            for column, kind in (("seal", "TEXT"), ("failed_logins", "INTEGER NOT NULL DEFAULT 0"),
+                                 ("locked_until", "REAL NOT NULL DEFAULT 0")):
+                if column not in present:  # a database from before sealed accounts: its users must be re-created
+                    self.conn.execute(f"ALTER TABLE hmi_users ADD COLUMN {column} {kind}")
+            owner_only(self.path)
         except (OSError, sqlite3.Error) as err:
             raise HmiError(f"cannot open the database {self.path}: {err}") from err
 

@@ -1,4 +1,15 @@
-"""Users with PINs (salted PBKDF2 hashes, never the PIN), and the login session with idle logout."""
+"""Users with PINs (salted PBKDF2 hashes, never the PIN), and the login session with idle logout.
+
+Each account row is **sealed**: an HMAC under the station's audit key (kept
+outside the database, owner-only) over its name, role and PIN hash. Someone
+who can write the database but not read the key cannot make an admin with
+one UPDATE: the changed row no longer matches its seal, and login refuses it
+(and says so in the audit trail). Role changes go through
+:meth:`UserDirectory.set_role`, audited and resealed. After
+``LOCKOUT_AFTER`` wrong PINs in a row an account is locked for
+``LOCKOUT_S`` (kept in the database, so a restart does not reset it); an
+admin can unlock it (``inspector hmi unlock-user``).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PBKDF2_ITERATIONS = 200_000
 PIN_DIGITS = (4, 8)
+LOCKOUT_AFTER = 5  # wrong PINs in a row
+LOCKOUT_S = 300.0
 
 # The demo's documented users (docs/hmi.md); never created on a real station.
 DEMO_USERS: tuple[tuple[str, str, str], ...] = (
@@ -39,11 +52,21 @@ def hash_pin(pin: str, salt: bytes, iterations: int) -> bytes:
 
 
 class UserDirectory:
-    """The ``hmi_users`` table."""
+    """The ``hmi_users`` table: sealed accounts, lockout after repeated wrong PINs."""
 
-    def __init__(self, db: HmiDatabase, iterations: int = PBKDF2_ITERATIONS) -> None:
+    def __init__(self, db: HmiDatabase, audit: AuditTrail, iterations: int = PBKDF2_ITERATIONS,
+                 lockout_after: int = LOCKOUT_AFTER, lockout_s: float = LOCKOUT_S,
+                 clock: Callable[[], float] = time.time) -> None:
         self.db = db
+        self.audit = audit
         self.iterations = iterations
+        self.lockout_after = lockout_after
+        self.lockout_s = lockout_s
+        self.clock = clock
+
+    def _seal(self, name: str, role: str, salt: bytes, pin_hash: bytes, iterations: int) -> str:
+        fields = [name.encode(), role.encode(), salt.hex().encode(), pin_hash.hex().encode(), str(iterations).encode()]
+        return self.audit.seal("hmi-account", b"\0".join(fields))
 
     def add(self, name: str, role: str, pin: str) -> User:
         name = name.strip()
@@ -54,11 +77,13 @@ class UserDirectory:
         if not (pin.isdigit() and PIN_DIGITS[0] <= len(pin) <= PIN_DIGITS[1]):
             raise HmiError(f"a PIN is {PIN_DIGITS[0]} to {PIN_DIGITS[1]} digits")
         salt = os.urandom(16)
+        pin_hash = hash_pin(pin, salt, self.iterations)
         try:
             with self.db.conn:
                 self.db.conn.execute(
-                    "INSERT INTO hmi_users (name, role, salt, pin_hash, iterations, created) VALUES (?,?,?,?,?,?)",
-                    (name, role, salt, hash_pin(pin, salt, self.iterations), self.iterations, time.time()),
+                    "INSERT INTO hmi_users (name, role, salt, pin_hash, iterations, created, seal) VALUES (?,?,?,?,?,?,?)",
+                    (name, role, salt, pin_hash, self.iterations, time.time(),
+                     self._seal(name, role, salt, pin_hash, self.iterations)),
                 )
         except sqlite3.IntegrityError as err:
             raise HmiError(f"user {name!r} exists already") from err
@@ -71,14 +96,60 @@ class UserDirectory:
         return [User(r[0], r[1]) for r in rows]
 
     def verify(self, name: str, pin: str) -> User:
-        row = self.db.conn.execute("SELECT role, salt, pin_hash, iterations FROM hmi_users WHERE name = ?", (name,)).fetchone()
+        row = self.db.conn.execute(
+            "SELECT role, salt, pin_hash, iterations, seal, failed_logins, locked_until FROM hmi_users WHERE name = ?", (name,)
+        ).fetchone()
         if row is None:
             hash_pin(pin, b"0" * 16, self.iterations)  # same time for unknown users as for a wrong PIN
             raise LoginFailed("unknown user or wrong PIN")
-        role, salt, stored, iterations = row
+        role, salt, stored, iterations, seal, failed, locked_until = row
+        now = self.clock()
+        if locked_until and now < locked_until:
+            self.audit.record(name, "login_locked", "hmi", None, {"locked_until": locked_until})
+            minutes = max(1, round((locked_until - now) / 60))
+            raise LoginFailed(f"{name} is locked for {minutes} more minute(s) after {failed} wrong PINs; an admin can unlock it")
+        if not (seal and hmac.compare_digest(seal, self._seal(name, role, salt, stored, iterations))):
+            self.audit.record(name, "account_tampered", f"user:{name}", None, {"role": role})
+            log.error("HMI account %r does not match its seal: changed outside Inspector; login refused", name)
+            raise LoginFailed(f"the account {name} was changed outside Inspector and is refused; an admin must re-create it")
         if not hmac.compare_digest(hash_pin(pin, salt, iterations), stored):
+            self._failed(name, failed + 1, now)
             raise LoginFailed("unknown user or wrong PIN")
+        if failed:
+            self._update("UPDATE hmi_users SET failed_logins = 0, locked_until = 0 WHERE name = ?", (name,))
         return User(name, role)
+
+    def _failed(self, name: str, failed: int, now: float) -> None:
+        locked_until = now + self.lockout_s if failed >= self.lockout_after else 0.0
+        self._update("UPDATE hmi_users SET failed_logins = ?, locked_until = ? WHERE name = ?", (failed, locked_until, name))
+        if locked_until:
+            self.audit.record("hmi", "user_locked", f"user:{name}", None, {"failed_logins": failed, "locked_until": locked_until})
+            log.warning("HMI account %r locked for %.0fs after %d wrong PINs", name, self.lockout_s, failed)
+
+    def _update(self, sql: str, args: tuple) -> int:
+        try:
+            with self.db.conn:
+                return self.db.conn.execute(sql, args).rowcount
+        except sqlite3.Error as err:
+            raise HmiError(f"cannot update the HMI's users: {err}") from err
+
+    def set_role(self, name: str, role: str, by: str) -> User:
+        """Change a user's role: audited, and the account resealed."""
+        if role not in ROLES:
+            raise HmiError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+        row = self.db.conn.execute("SELECT role, salt, pin_hash, iterations FROM hmi_users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise HmiError(f"no user {name!r}")
+        before, salt, pin_hash, iterations = row
+        self._update("UPDATE hmi_users SET role = ?, seal = ? WHERE name = ?",
+                     (role, self._seal(name, role, salt, pin_hash, iterations), name))
+        self.audit.record(by, "user_role", f"user:{name}", {"role": before}, {"role": role})
+        return User(name, role)
+
+    def unlock(self, name: str, by: str) -> None:
+        if not self._update("UPDATE hmi_users SET failed_logins = 0, locked_until = 0 WHERE name = ?", (name,)):
+            raise HmiError(f"no user {name!r}")
+        self.audit.record(by, "user_unlock", f"user:{name}", None, None)
 
 
 def add_user(users: UserDirectory, audit: AuditTrail, name: str, role: str, pin: str, by: str) -> User:

@@ -245,6 +245,11 @@ class AuditTrail:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def seal(self, purpose: str, data: bytes) -> str:
+        """An HMAC under the station's audit key over ``data``, for records kept beside the trail (user accounts):
+        whoever can write the database but not read the key cannot make a matching seal."""
+        return hmac.new(self._key, purpose.encode() + b"\0" + data, hashlib.sha256).hexdigest()
+
     def record(self, user: str, action: str, target: str, before: Any = None, after: Any = None, t: float | None = None) -> AuditEntry:
         """Append one entry and return it as stored."""
         t = time.time() if t is None else float(t)

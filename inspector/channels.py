@@ -57,7 +57,7 @@ CHANNELS: dict[str, Channel] = {
         Channel("decisions", "recorder", "pull", ("actuator",), "push", hwm_factor=10),
         # alarms go through the actuator, which shows them (events, PLC alarm tag) and has them recorded:
         # an alarm reaches the operator and the PLC while the recorder is down
-        Channel("alarms", "actuator", "pull", ("camera", "detector", "supervisor"), "push", hwm_factor=10),
+        Channel("alarms", "actuator", "pull", ("camera", "detector", "recorder", "supervisor"), "push", hwm_factor=10),
         Channel("inspections", "recorder", "pull", ("detector",), "push", carries_pixels=True),
         Channel("events", "actuator", "pub", ("observer",), "sub", lossless=False),
         Channel("heartbeats", "supervisor", "sub", SERVICES, "pub", lossless=False),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -21,6 +22,7 @@ import numpy as np
 import sqlite_utils
 
 from inspector.errors import StoreError
+from inspector.file_modes import owner_only
 from inspector.messages import Alarm, Decision, Verdict
 from inspector.typed import to_dict
 
@@ -65,14 +67,34 @@ ALARMS_COLUMNS: dict[str, type] = {
 }
 
 
+CORRUPTION_WORDS = ("file is not a database", "malformed")
+
+
 class Store:
     def __init__(self, database: str | Path, image_dir: str | Path) -> None:
         self.image_dir = Path(image_dir)
+        self.quarantined: Path | None = None  # a corrupt database found at open, moved aside
         try:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self._open(Path(database))
+        except StoreError as err:
+            if not any(word in str(err) for word in CORRUPTION_WORDS):
+                raise
+            if getattr(self, "db", None) is not None:
+                self.db.conn.close()
+            self.quarantined = quarantine(Path(database))
+            log.error("store: %s; moved it to %s and started a new one", err, self.quarantined)
+            self._open(Path(database))
+
+    def _open(self, database: Path) -> None:
+        try:
             self.image_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # the parts are still recorded; each image that cannot be written says why
+            log.error("store: image folder %s cannot be made: %s", self.image_dir, err)
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite_utils.Database(sqlite3.connect(str(database), check_same_thread=False))
             self.db.enable_wal()
+            owner_only(database)
             self.db.execute("CREATE TABLE IF NOT EXISTS recorder_state (name TEXT PRIMARY KEY, value REAL NOT NULL)")
             for table, columns, pk, time_column in (("parts", PARTS_COLUMNS, PARTS_PK, "t_trigger"), ("alarms", ALARMS_COLUMNS, "id", "t")):
                 if table not in self.db.table_names():
@@ -158,14 +180,29 @@ class Store:
     def save_image(self, verdict: Verdict, pixels: np.ndarray) -> str:
         """Write the part's image (PNG) and return its path."""
         folder = self.image_dir / verdict.camera / verdict.result.lower()
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{verdict.part_id:010d}.png"
-        if not cv2.imwrite(str(path), pixels):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            written = cv2.imwrite(str(path), pixels)
+        except (OSError, cv2.error) as err:
+            raise StoreError(f"cannot write image {path}: {err}") from err
+        if not written:
             raise StoreError(f"cannot write image {path}")
         return str(path)
 
     def close(self) -> None:
         self.db.conn.close()
+
+
+def quarantine(database: Path) -> Path:
+    """Move a corrupt database (and its WAL files) aside, kept for inspection; return where."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = database.with_name(f"{database.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = database.with_name(database.name + suffix)
+        if source.exists():
+            source.replace(target.with_name(target.name + suffix))
+    return target
 
 
 def _same_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

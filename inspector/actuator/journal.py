@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from inspector.errors import StoreError
+from inspector.file_modes import owner_only
 from inspector.messages import Decision, DecisionResult, PartSeen, decode_json
 from inspector.typed import to_dict
 
@@ -87,7 +88,7 @@ class DecisionJournal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
-            self.path.chmod(0o600)
+            owner_only(self.path)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the actuator's journal {self.path}: {err}") from err
         self._last_prune = 0.0

@@ -16,11 +16,11 @@ import zmq
 from inspector.actuator.journal import unrecorded_decisions
 
 from inspector.errors import MessageError, StoreError
-from inspector.messages import Alarm, Decision, Verdict, decode_json
+from inspector.messages import Alarm, AlarmSeverity, Decision, Verdict, decode_json
 from inspector.services.base import Service
 from inspector.services.detector import INSPECTION_KIND
 from inspector.store import Store, decision_row, verdict_columns
-from inspector.transport import GapCounter, frame_from_parts, recv_message
+from inspector.transport import GapCounter, frame_from_parts, recv_message, send_message
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,13 @@ class RecorderService(Service):
     kind = "recorder"
 
     def setup(self) -> None:
+        self.alarms = self.sockets.open("alarms")  # to the actuator, which shows them and has them recorded here
         self.store = Store(self.config.recorder.database, self.config.recorder.image_dir)
+        if self.store.quarantined is not None:
+            self._alarm("database_corrupt", "critical",
+                        f"the database {self.config.recorder.database} was corrupt: moved to {self.store.quarantined}, "
+                        "a new one started; the decisions still in the actuator's journal are recorded again")
+        self._images_failing = False
         self.decisions = self.sockets.open("decisions")
         self.inspections = self.sockets.open("inspections")
         self.poller = zmq.Poller()
@@ -76,15 +82,13 @@ class RecorderService(Service):
             return
         recorded = self.store.decided((d.camera, d.part_id) for d in journaled)
         missing = [d for d in journaled if (d.camera, d.part_id) not in recorded]
-        alarms = []
         if missing:
             ids = ", ".join(str(d.part_id) for d in missing[:10]) + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
-            text = (f"{len(missing)} decision(s) had not reached the recorder (a service stopped while they were on "
-                    f"their way); recorded from the actuator's journal: parts {ids}")
-            log.warning("%s", text)
-            alarms.append(Alarm(self.config.station.name, "recorder", "decisions_recovered", "warning", text, time.time()))
+            self._alarm("decisions_recovered", "warning",
+                        f"{len(missing)} decision(s) had not reached the recorder (a service stopped while they were on "
+                        f"their way); recorded from the actuator's journal: parts {ids}")
             self.counters["decisions_recovered"] += len(missing)
-        self._write([decision_row(d) for d in missing], alarms)
+        self._write([decision_row(d) for d in missing], [])
         self.store.set_state("reconciled_until", until)
 
     def _drain_decisions(self) -> tuple[list[dict], list[Alarm]]:
@@ -127,10 +131,32 @@ class RecorderService(Service):
                 self.counters["malformed_messages"] += 1
                 log.error("malformed inspection record: %s", err)
                 continue
-            path = self.store.save_image(verdict, pixels)
+            try:
+                path = self.store.save_image(verdict, pixels)
+            except StoreError as err:  # the part's record matters more than its picture: record it without one
+                self.counters["images_failed"] += 1
+                self._images_down(str(err))
+                rows.append({"camera": verdict.camera, "part_id": verdict.part_id, **verdict_columns(verdict)})
+                continue
+            self._images_down("")
             self.counters["images_saved"] += 1
             rows.append({"camera": verdict.camera, "part_id": verdict.part_id, "image_path": path, **verdict_columns(verdict)})
         return rows
+
+    def _images_down(self, error: str) -> None:
+        """An alarm when images start failing to be stored, and its clearing when one is stored again."""
+        if bool(error) == self._images_failing:
+            return
+        self._images_failing = bool(error)
+        if error:
+            self._alarm("image_store_failed", "critical", f"part images cannot be stored ({error}); parts are recorded without them")
+        else:
+            self._alarm("image_store_failed", "info", "part images are stored again", active=False)
+
+    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
+        log.log(logging.INFO if severity == "info" else logging.ERROR, "alarm %s: %s", code, text)
+        if not send_message(self.alarms, Alarm(self.config.station.name, "recorder", code, severity, text, time.time(), active)):
+            self.counters["alarms_undelivered"] += 1
 
     def teardown(self) -> None:
         if hasattr(self, "store"):

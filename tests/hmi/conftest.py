@@ -78,7 +78,7 @@ def audit(tmp_path) -> AuditTrail:
 
 @pytest.fixture
 def users(db, audit) -> UserDirectory:
-    directory = UserDirectory(db, iterations=2_000)  # fewer rounds than a station's, to keep tests quick
+    directory = UserDirectory(db, audit, iterations=2_000)  # fewer rounds than a station's, to keep tests quick
     for name, (role, pin) in PINS.items():
         add_user(directory, audit, name, role, pin, by="test")
     return directory

@@ -32,7 +32,8 @@ def test_add_user_stores_a_pin_hash_and_audits_it(line_config, tmp_path, capsys)
     assert "exists already" in capsys.readouterr().err
     db = HmiDatabase(config.recorder.database)
     try:
-        assert UserDirectory(db).verify("maria", "482913").role == "quality"
+        with open_audit_trail(config) as audit:
+            assert UserDirectory(db, audit).verify("maria", "482913").role == "quality"
     finally:
         db.close()
     with open_audit_trail(config) as audit:

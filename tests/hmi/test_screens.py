@@ -30,7 +30,7 @@ def line(config, tmp_path):
 @pytest.fixture
 def ctx(config, line):
     ctx = open_hmi(config, live=True, shift_start_t=0.0)
-    users = UserDirectory(ctx.db, iterations=2_000)
+    users = UserDirectory(ctx.db, ctx.audit, iterations=2_000)
     for name, (role, pin) in PINS.items():
         add_user(users, ctx.audit, name, role, pin, by="test")
     yield ctx

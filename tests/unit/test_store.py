@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inspector.errors import InspectorError
+from inspector.errors import InspectorError, StoreError
 from inspector.messages import Alarm, Decision, Verdict
 from inspector.part_ids import MAX_PART_ID, PartIdAllocator
 from inspector.store import Store, decision_row, verdict_columns
@@ -206,3 +206,21 @@ def test_a_second_decision_for_a_decided_part_is_refused_not_written_over_the_fi
     (row,) = rows_of(store)
     assert (row["result"], row["image_path"]) == ("REJECT", "/img/3.png")
     assert store.decided([("top", 3), ("top", 4)]) == {("top", 3)}
+
+
+def test_a_corrupt_database_is_moved_aside_and_a_new_one_started(tmp_path):
+    database = tmp_path / "parts.db"
+    database.write_bytes(b"this is not a database" * 100)
+    store = Store(database, tmp_path / "images")
+    try:
+        assert store.quarantined is not None and store.quarantined.read_bytes().startswith(b"this is not a database")
+        store.record([decision_row(a_decision(1))])
+        assert [r["part_id"] for r in rows_of(store)] == [1]
+    finally:
+        store.close()
+
+
+def test_an_image_that_cannot_be_written_is_a_store_error_naming_it(store, tmp_path):
+    (tmp_path / "images" / "top").write_text("a file where the camera's image folder should be")
+    with pytest.raises(StoreError, match=r"cannot write image .*top/reject/0000000001\.png"):
+        store.save_image(a_verdict(part_id=1), np.zeros((32, 32), np.uint8))
