@@ -63,7 +63,9 @@ class ActuatorService(Service):
                 continue
             now = time.time()
             if isinstance(message, PartSeen):
-                self.gaps.observe(f"part_seen:{message.camera}", message.seq)
+                lost = self.gaps.observe(f"part_seen:{message.camera}", message.seq)
+                if lost:
+                    self._part_seen_lost(message, lost)
                 self._journal_seen(message, now)
                 decision = self.tracker.on_part_seen(message, now)
             elif isinstance(message, Verdict):
@@ -77,6 +79,16 @@ class ActuatorService(Service):
                 continue
             if decision is not None:
                 self.delivery.submit(decision)
+
+    def _part_seen_lost(self, part: PartSeen, lost: int) -> None:
+        """Part-seen events that never arrived (lost in a killed actuator): their parts got no decision."""
+        self.delivery.submit_alarm(Alarm(
+            self.config.station.name, "actuator", "part_seen_lost", "critical",
+            f"{lost} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "
+            f"(sequence {part.seq - lost}..{part.seq - 1}): those parts got no decision from Inspector; the PLC's "
+            "sequence tag did not advance for them",
+            time.time(), True, part.part_id,
+        ))
 
     def _journal_seen(self, part: PartSeen, now: float) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
@@ -9,8 +10,9 @@ import time
 
 from inspector.actuator.journal import DecisionJournal, journal_path
 from inspector.line_runner import alarm_rows, part_rows, running_line
-from inspector.messages import PartSeen
-from tests.helpers import wait_until
+from inspector.messages import Decision, PartSeen
+from inspector.transport import send_message
+from tests.helpers import PeerSockets, wait_until
 
 
 def journal_final(config) -> int:
@@ -56,3 +58,26 @@ def test_a_part_seen_but_not_decided_before_a_crash_is_recorded_fail_safe_with_a
     assert (row["part_id"], row["result"], row["source"], row["plc_delivered"]) == (900, "FAILSAFE_REJECT", "deadline", 0)
     assert "not written to the PLC" in row["plc_error"]
     assert alarm["severity"] == "critical" and "900" in alarm["text"]
+
+
+def test_part_seen_events_lost_while_the_actuator_was_down_are_counted_across_its_restart_and_alarmed(line_config, tmp_path):
+    config = line_config(parts=0, budget_ms=300)
+    journal = DecisionJournal(config.station.state_dir, keep_hours=72)  # the last run saw part-seen seq 3 of camera top
+    journal.seen(PartSeen("station-1", "top", 3, 3, time.time() - 60), time.time() - 60)
+    journal.writing(_decision(3))
+    journal.answered(dataclasses.replace(_decision(3), plc_delivered=True))
+    journal.close()
+    camera = PeerSockets(config)
+    part_seen = camera.open("camera", "part_seen")
+    try:
+        with running_line(config, tmp_path, without=("camera:",)):
+            send_message(part_seen, PartSeen("station-1", "top", 7, 7, time.time()), block=True)  # 4, 5, 6 never came
+            alarm = wait_until(lambda: [a for a in alarm_rows(config) if a["code"] == "part_seen_lost"], 60, "the alarm")[0]
+    finally:
+        camera.close()
+    assert "3 part-seen event(s) from camera top were lost before part 7 (sequence 4..6)" in alarm["text"]
+
+
+def _decision(part_id: int) -> Decision:
+    now = time.time()
+    return Decision("station-1", "top", part_id, 1, "PASS", "verdict", now, now, False)
