@@ -11,9 +11,10 @@ The figures come from the line's own records, read afterwards:
 - **decided**: parts with a final decision in the actuator's journal;
 - **recorded**: parts with a decision in the recorder's database (each once);
 - **PLC**: decisions the PLC confirmed, and the breaks in their PLC
-  sequence numbers taken in part order (0: every confirmed decision is one
-  step of the PLC's sequence; the simulator restarts its tags at 0 when it
-  is killed, one break each time);
+  sequence numbers taken in the order the decisions were made (0: each
+  confirmed decision is the next step of the PLC's sequence; a decision
+  the PLC did not confirm leaves no step; the simulator restarts its tags at
+  0 when it is killed, one break each time);
 - **alarms**: alarm codes recorded;
 - **lost** = seen − recorded: a part the line saw and has no record of.
 
@@ -90,7 +91,7 @@ class Station:
 
     def recorded(self) -> list[tuple]:
         return self.query(Path(self.config.recorder.database),
-                          "SELECT part_id, result, plc_delivered, plc_seq FROM parts WHERE result IS NOT NULL")
+                          "SELECT part_id, result, plc_delivered, plc_seq, decision_seq FROM parts WHERE result IS NOT NULL")
 
     def journal(self, outcome_sql: str) -> list[tuple]:
         return self.query(journal_path(self.config.station.state_dir), f"SELECT part_id FROM parts WHERE {outcome_sql}")
@@ -246,7 +247,8 @@ def run_fault(name: str, parts: int, rate_hz: float, root: Path) -> dict:
     decided = {r[0] for r in station.journal("outcome IN ('delivered', 'undelivered', 'unknown')")}
     rows = station.recorded()
     recorded = [r[0] for r in rows]
-    delivered = [r[3] for r in sorted(rows) if r[2] and r[3] is not None]  # PLC sequence numbers in part order
+    # the PLC sequence numbers in the order the decisions were made (the actuator's numbering, kept across restarts)
+    delivered = [r[3] for r in sorted(rows, key=lambda r: r[4] or 0) if r[2] and r[3] is not None]
     breaks = sum(1 for a, b in zip(delivered, delivered[1:]) if b != a + 1)
     return {
         "fault": name,

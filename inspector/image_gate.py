@@ -61,7 +61,7 @@ class ImageGate:
     def _frozen(self, camera: str, pixels: np.ndarray) -> str:
         if self.config.frozen_frames <= 0:
             return ""
-        rows = np.ascontiguousarray(pixels[::4])  # every 4th row: a stalled buffer repeats, sensor noise never does
+        rows = np.ascontiguousarray(pixels[::8])  # every 8th row: a stalled buffer repeats, sensor noise never does
         digest = hashlib.blake2b(memoryview(rows).cast("B"), digest_size=16).digest()
         state = self._cameras.setdefault(camera, _CameraState())
         state.repeats = state.repeats + 1 if digest == state.last_digest else 0
