@@ -205,8 +205,8 @@ class ActuatorConfig:
     fault_hold_s: float = spec(5.0, doc="A fail-safe fault code stays on the PLC this long after the last fail-safe decision.", minimum=0)
     journal_keep_hours: float = spec(
         72.0,
-        doc="The actuator journals every part and decision (station.state_dir/actuator-journal.db, synced before the "
-        "PLC write) so none is lost across crashes; final entries are kept this long.",
+        doc="The actuator journals every part and decision (station.state_dir/actuator-journal.db, committed before "
+        "the PLC write, synced after it) so none is lost across crashes; final entries are kept this long.",
         minimum=1,
     )
 
