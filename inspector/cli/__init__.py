@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose, args.name if args.command == "service" else "", quiet=args.command == "demo")
     try:
         return _dispatch(args)
-    except InspectorError as err:
-        log.error("%s", err)
+    except InspectorError as err:  # said once, on stderr (a service's stderr is its log)
         print(f"inspector: error: {err}", file=sys.stderr)
         return EXIT_REFUSED
 

@@ -2,10 +2,13 @@
 
 Each provider is a plugin: a name, whether it uses an accelerator, and the
 options it is created with. The configured order is filtered by what this
-ONNX Runtime build offers; when no accelerator is left the engine runs on the
-CPU and says so in a warning, and after the session is made the providers it
-really uses are checked (a CUDA build on a machine without a GPU falls back
-silently otherwise).
+ONNX Runtime build offers and by whether each accelerator's library can be
+loaded here (its CUDA, cuDNN or TensorRT libraries present): one that cannot
+is skipped before ONNX Runtime tries it, so a machine without a GPU gets one
+warning line naming what is missing instead of ONNX Runtime's screenful of
+errors. When no accelerator is left the engine runs on the CPU and says so;
+after the session is made the providers it really uses are checked (a CUDA
+build on a machine without a GPU falls back silently otherwise).
 """
 
 from __future__ import annotations
@@ -57,16 +60,55 @@ KNOWN_PROVIDERS: dict[str, ExecutionProvider] = {
 }
 
 
+PROVIDER_LIBRARIES = {  # the shared library ONNX Runtime loads for a provider, beside its own (onnxruntime/capi)
+    "TensorrtExecutionProvider": "libonnxruntime_providers_tensorrt.so",
+    "CUDAExecutionProvider": "libonnxruntime_providers_cuda.so",
+    "OpenVINOExecutionProvider": "libonnxruntime_providers_openvino.so",
+}
+_library_problems: dict[str, str] = {}
+
+
+def library_problem(name: str) -> str:
+    """Why the provider's library cannot be loaded in this process ('' if it can, or if it has none to check)."""
+    library = PROVIDER_LIBRARIES.get(name)
+    if library is None:
+        return ""
+    if name not in _library_problems:
+        import ctypes
+
+        path = Path(ort.__file__).parent / "capi" / library
+        try:
+            if path.exists():  # a build without the file has no such provider: get_available_providers says so
+                ctypes.CDLL(str(path))  # fails, quietly, naming the first missing dependency
+            _library_problems[name] = ""
+        except OSError as err:
+            _library_problems[name] = str(err).split(": cannot open", 1)[0] + " missing" if "cannot open" in str(err) else str(err)
+    return _library_problems[name]
+
+
+def unloadable_providers(preferred: list[str], available: list[str] | None = None) -> dict[str, str]:
+    """The preferred providers in this build whose libraries cannot be loaded here, with why."""
+    available = ort.get_available_providers() if available is None else available
+    return {name: library_problem(name) for name in preferred if name in available and library_problem(name)}
+
+
+def _reasons(problems: dict[str, str]) -> str:
+    return "; ".join(f"{name}: {problem}" for name, problem in problems.items())
+
+
 def select_providers(preferred: list[str], available: list[str] | None = None) -> list[ExecutionProvider]:
-    """The preferred providers this ONNX Runtime offers, in order; CPU always last."""
+    """The preferred providers this ONNX Runtime offers and this machine can load, in order; CPU always last."""
     available = ort.get_available_providers() if available is None else available
     unknown = [name for name in preferred if name not in KNOWN_PROVIDERS]
     if unknown:
         raise ModelError(f"unknown execution provider(s) {unknown}; known: {sorted(KNOWN_PROVIDERS)}")
-    chosen = [KNOWN_PROVIDERS[name] for name in preferred if name in available]
     skipped = [name for name in preferred if name not in available]
     if skipped:
         log.info("execution providers not in this ONNX Runtime build: %s", ", ".join(skipped))
+    unloadable = unloadable_providers(preferred, available)
+    if unloadable:
+        log.info("skipping providers whose libraries cannot be loaded: %s", _reasons(unloadable))
+    chosen = [KNOWN_PROVIDERS[name] for name in preferred if name in available and name not in unloadable]
     if not any(p.name == "CPUExecutionProvider" for p in chosen):
         chosen.append(KNOWN_PROVIDERS["CPUExecutionProvider"])
     return chosen
@@ -133,10 +175,8 @@ def create_session(
     used = session.get_providers()
     wanted_accelerator = any(KNOWN_PROVIDERS[n].accelerated for n in preferred)
     if wanted_accelerator and not any(KNOWN_PROVIDERS.get(n, KNOWN_PROVIDERS["CPUExecutionProvider"]).accelerated for n in used):
-        log.warning(
-            "no GPU/NPU execution provider could be used (configured: %s); running on the CPU",
-            ", ".join(preferred),
-        )
+        why = _reasons(unloadable_providers(preferred)) or "none of them found a device"
+        log.warning("running on the CPU: no GPU/NPU execution provider of %s could be used (%s)", ", ".join(preferred), why)
     if cpu_graph_rewrites and used[0] == "CPUExecutionProvider":
         rewritten, applied = load_rewritten(model_path)
         if applied:
