@@ -9,6 +9,7 @@ import argparse
 import getpass
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -79,6 +80,9 @@ def run_hmi_command(args: argparse.Namespace) -> int:
     from hmi.app import run_window
     from hmi.context import open_hmi
 
+    problem = display_problem()
+    if problem:
+        raise HmiError(f"the HMI cannot open a window: {problem}; {NO_DISPLAY_HELP}")
     ctx = open_hmi(config, live=not args.db_only, idle_timeout_s=args.idle_logout, demo_users=args.demo_users)
     return run_window(ctx, fullscreen=args.fullscreen)
 
@@ -93,9 +97,43 @@ def _ask_pin() -> str:
 # -- the demo's HMI ----------------------------------------------------------------------
 
 
-def display_available() -> bool:
-    """Whether a graphical display is there to show the HMI on."""
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
+NO_DISPLAY_HELP = (
+    "run without the HMI (inspector demo --no-hmi), point DISPLAY at a running X server (for example "
+    "'Xvfb :99 &' and DISPLAY=:99), or set QT_QPA_PLATFORM=offscreen for a window nobody sees"
+)
+
+
+def display_problem() -> str:
+    """Why the HMI cannot open a window here ('' when it can): checked before Qt, which aborts the process."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0]
+    if platform in HEADLESS_PLATFORMS:
+        return ""
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if wayland and platform in ("", "wayland"):
+        path = Path(wayland) if wayland.startswith("/") else Path(os.environ.get("XDG_RUNTIME_DIR", "/run/user/0")) / wayland
+        if path.exists():
+            return ""
+        if platform == "wayland":
+            return f"the Wayland display {wayland!r} has no socket at {path}"
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display: neither DISPLAY nor WAYLAND_DISPLAY is set"
+    host, _, number = display.rpartition(":")
+    number = number.split(".", 1)[0]
+    if not number.isdigit():
+        return f"DISPLAY={display!r} is not a display name like ':0' or 'host:0'"
+    try:
+        if host in ("", "unix"):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(1.0)
+                sock.connect(f"/tmp/.X11-unix/X{number}")
+        else:
+            socket.create_connection((host, 6000 + int(number)), timeout=1.0).close()
+    except OSError as err:
+        return f"cannot reach the X display {display!r} ({err.strerror or err})"
+    return ""
+
 
 
 def start_hmi_process(station_file: Path, log_dir: Path) -> subprocess.Popen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -111,10 +112,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         Supervisor(config, args.config, log_dir).run()
         return 0
     if args.command == "demo":
-        from hmi.cli import display_available
+        from hmi.cli import NO_DISPLAY_HELP, display_problem
         from inspector.cli.demo import run_demo
 
-        return run_demo(args.config, args.data_dir, args.parts, args.rate, hmi=display_available() and not args.no_hmi)
+        # the HMI opens beside the demo when a display is there; a display named but unusable is said, not lost
+        wants_window = not args.no_hmi and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+        problem = display_problem() if wants_window else ""
+        if problem:
+            print(f"inspector demo: no HMI: {problem}; {NO_DISPLAY_HELP}", file=sys.stderr)
+        return run_demo(args.config, args.data_dir, args.parts, args.rate, hmi=wants_window and not problem)
     if args.command == "hmi":
         from hmi.cli import run_hmi_command
 
