@@ -90,7 +90,7 @@ def import_dataset(source: str | Path, out: str | Path, options: ImportOptions) 
     if not source.is_dir():
         raise DatasetError(f"source folder {source} does not exist")
     if out.exists() and not options.replace:
-        raise DatasetError(f"{out} exists already; choose another folder or replace it")
+        raise DatasetError(f"{out} exists already; choose another folder (--out) or replace it (--replace)")
     read = READERS[options.layout](source, options.reader)
     classes = list(options.reader.classes) or read.classes
     problems = list(read.problems)

@@ -271,7 +271,7 @@ def test_the_data_yaml_is_what_ultralytics_reads(tmp_path):
 def test_an_existing_dataset_is_not_overwritten_unless_asked(tmp_path):
     source = yolo_source(tmp_path / "src")
     import_dataset(source, tmp_path / "ds", ImportOptions("yolo"))
-    with pytest.raises(DatasetError, match="exists already"):
+    with pytest.raises(DatasetError, match=r"exists already; choose another folder \(--out\) or replace it \(--replace\)"):
         import_dataset(source, tmp_path / "ds", ImportOptions("yolo"))
     assert import_dataset(source, tmp_path / "ds", ImportOptions("yolo", replace=True)).images == 4
 
