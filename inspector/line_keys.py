@@ -62,30 +62,26 @@ def init_keys(keys_dir: Path) -> list[str]:
     return made
 
 
-def load_key_pair(keys_dir: Path | None, identity: str) -> KeyPair:
-    path = keys_dir_of(keys_dir) / f"{identity}.key_secret"
+def _certificate(keys_dir: Path | None, identity: str, suffix: str, what: str) -> tuple[bytes, bytes | None]:
+    path = keys_dir_of(keys_dir) / f"{identity}.{suffix}"
     try:
-        public, secret = _auth().load_certificate(str(path))
+        return _auth().load_certificate(str(path))
     except (OSError, ValueError) as err:
         raise MessageError(
-            f"the {identity} key pair {path} cannot be read ({err}); make the station's keys with "
+            f"the {identity} {what} {path} cannot be read ({err}); make the station's keys with "
             "'inspector keys init --config STATION.yaml'"
         ) from err
+
+
+def load_key_pair(keys_dir: Path | None, identity: str) -> KeyPair:
+    public, secret = _certificate(keys_dir, identity, "key_secret", "key pair")
     if secret is None:
-        raise MessageError(f"{path} holds no secret key")
+        raise MessageError(f"the {identity} key pair in {keys_dir} holds no secret key")
     return KeyPair(public, secret)
 
 
 def public_key(keys_dir: Path | None, identity: str) -> bytes:
-    path = keys_dir_of(keys_dir) / f"{identity}.key"
-    try:
-        public, _ = _auth().load_certificate(str(path))
-    except (OSError, ValueError) as err:
-        raise MessageError(
-            f"the {identity} public key {path} cannot be read ({err}); make the station's keys with "
-            "'inspector keys init --config STATION.yaml'"
-        ) from err
-    return public
+    return _certificate(keys_dir, identity, "key", "public key")[0]
 
 
 def missing_keys(keys_dir: Path) -> list[str]:

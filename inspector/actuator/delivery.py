@@ -33,7 +33,7 @@ import threading
 import time
 from collections import Counter
 
-from inspector.actuator.journal import DecisionJournal, Recovery
+from inspector.actuator.journal import DecisionJournal, Recovery, part_list
 from inspector.actuator.tracker import failsafe_result
 from inspector.channels import LineSockets
 from inspector.config.schema import Config
@@ -58,11 +58,6 @@ def beat_now(now: float, next_beat: float, period: float, just_delivered: bool) 
     return now >= next_beat or (just_delivered and next_beat - now <= period * EARLY_BEAT_FRACTION)
 
 
-def _part_list(decisions: list[Decision], shown: int = 10) -> str:
-    ids = ", ".join(str(d.part_id) for d in decisions[:shown])
-    return ids + (f" (+{len(decisions) - shown} more)" if len(decisions) > shown else "")
-
-
 class LateWrites:
     """PLC writes confirmed past the budget: the first reported at once, then at most one report per period."""
 
@@ -78,7 +73,7 @@ class LateWrites:
         late, self._since = self._since, []
         self._next_report = now + self.period_s
         worst = max(late, key=lambda d: d.latency_ms or 0.0)
-        return (f"{len(late)} PLC write(s) confirmed after the budget (parts {_part_list(late)}); "
+        return (f"{len(late)} PLC write(s) confirmed after the budget (parts {part_list(late)}); "
                 f"the latest confirmation came {worst.latency_ms:.0f} ms after its trigger")
 
 
@@ -210,13 +205,13 @@ class DecisionDelivery(threading.Thread):
             self._alarm(
                 "parts_undecided_at_restart", "critical",
                 f"{len(recovery.undecided)} part(s) were seen but not decided when the actuator stopped: recorded "
-                f"{recovery.undecided[0].result}, not written to the PLC (check them by hand): parts {_part_list(recovery.undecided)}",
+                f"{recovery.undecided[0].result}, not written to the PLC (check them by hand): parts {part_list(recovery.undecided)}",
             )
         if recovery.unknown:
             self._alarm(
                 "plc_write_interrupted", "critical",
                 f"{len(recovery.unknown)} decision(s) were being written to the PLC when the actuator stopped; whether the "
-                f"PLC took them is unknown: parts {_part_list(recovery.unknown)}",
+                f"PLC took them is unknown: parts {part_list(recovery.unknown)}",
             )
 
     def _check_late(self, decision: Decision) -> None:

@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 
 
+def part_list(decisions: list[Decision], shown: int = 10) -> str:
+    """The decisions' part ids for an alarm text: the first ``shown``, then how many more."""
+    ids = ", ".join(str(d.part_id) for d in decisions[:shown])
+    return ids + (f" (+{len(decisions) - shown} more)" if len(decisions) > shown else "")
+
+
 def journal_path(state_dir: str | Path) -> Path:
     return Path(state_dir) / JOURNAL_FILE
 

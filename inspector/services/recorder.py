@@ -13,7 +13,7 @@ import time
 
 import zmq
 
-from inspector.actuator.journal import unrecorded_decisions
+from inspector.actuator.journal import part_list, unrecorded_decisions
 
 from inspector.errors import MessageError, StoreError
 from inspector.messages import Alarm, AlarmSeverity, Decision, Verdict, decode_json
@@ -83,10 +83,9 @@ class RecorderService(Service):
         recorded = self.store.decided((d.camera, d.part_id) for d in journaled)
         missing = [d for d in journaled if (d.camera, d.part_id) not in recorded]
         if missing:
-            ids = ", ".join(str(d.part_id) for d in missing[:10]) + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
             self._alarm("decisions_recovered", "warning",
                         f"{len(missing)} decision(s) had not reached the recorder (a service stopped while they were on "
-                        f"their way); recorded from the actuator's journal: parts {ids}")
+                        f"their way); recorded from the actuator's journal: parts {part_list(missing)}")
             self.counters["decisions_recovered"] += len(missing)
         self._write([decision_row(d) for d in missing], [])
         self.store.set_state("reconciled_until", until)
