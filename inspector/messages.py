@@ -12,7 +12,7 @@ line's processes; durations are milliseconds.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, TypeVar
 
 from inspector.errors import MessageError
@@ -42,6 +42,18 @@ class FrameHeader:
     dtype: str
     pixel_format: str
     source: str = ""  # where the pixels came from (synthetic part index, file path)
+    # frames handed over in shared memory (see inspector.frame_ring): the ring's id, the slot, the write's generation
+    ring: str = ""
+    ring_slot: int = -1
+    ring_generation: int = 0
+
+    @property
+    def in_ring(self) -> bool:
+        return self.ring_slot >= 0
+
+    def without_ring(self) -> "FrameHeader":
+        """The header of a frame whose pixels travel with it (the detector's copy, sent on to the recorder)."""
+        return replace(self, ring="", ring_slot=-1, ring_generation=0)
 
     @property
     def shape(self) -> tuple[int, ...]:

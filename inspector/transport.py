@@ -71,23 +71,47 @@ def send_frame(sock: zmq.Socket, header: FrameHeader, pixels: np.ndarray) -> boo
     return True
 
 
-def recv_frame(sock: zmq.Socket, flags: int = 0) -> tuple[FrameHeader, np.ndarray]:
-    """Receive one frame; the pixel array is a view on ZeroMQ's buffer (no copy)."""
+def send_frame_header(sock: zmq.Socket, header: FrameHeader) -> bool:
+    """Send the header of a frame whose pixels wait in a shared-memory ring (see :mod:`inspector.frame_ring`)."""
+    try:
+        sock.send_multipart([FRAME_KIND, encode_header(header)], flags=zmq.NOBLOCK)
+    except zmq.Again:
+        return False
+    return True
+
+
+RingRead = Callable[[FrameHeader], np.ndarray]
+
+
+def recv_frame(sock: zmq.Socket, flags: int = 0, read_ring: RingRead | None = None) -> tuple[FrameHeader, np.ndarray]:
+    """Receive one frame; the pixel array is a view on ZeroMQ's buffer (no copy), or a copy out of the ring."""
     parts = sock.recv_multipart(flags=flags, copy=False)
-    return parse_frame(parts)
+    return parse_frame(parts, read_ring)
 
 
-def parse_frame(parts: list[zmq.Frame]) -> tuple[FrameHeader, np.ndarray]:
-    """Decode and check a received frame; raise :class:`MalformedFrame` naming the problem."""
-    if len(parts) != 3:
-        raise MalformedFrame(f"expected 3 frame parts (kind, header, pixels), got {len(parts)}")
+def parse_frame(parts: list[zmq.Frame], read_ring: RingRead | None = None) -> tuple[FrameHeader, np.ndarray]:
+    """Decode and check a received frame; raise :class:`MalformedFrame` naming the problem.
+
+    A frame is (kind, header, pixels), or (kind, header) when the header names a
+    shared-memory ring slot; ``read_ring`` fetches those pixels.
+    """
+    if len(parts) not in (2, 3):
+        raise MalformedFrame(f"expected 2 or 3 frame parts (kind, header[, pixels]), got {len(parts)}")
     if parts[0].bytes != FRAME_KIND:
         raise MalformedFrame(f"expected a frame, got message kind {parts[0].bytes[:32]!r}")
-    return frame_from_parts(parts[1], parts[2])
+    if len(parts) == 3:
+        return frame_from_parts(parts[1], parts[2])
+    header = _frame_header(parts[1])
+    if not header.in_ring:
+        raise MalformedFrame(f"frame of part {header.part_id} has no pixels: neither a pixel buffer nor a ring slot", header)
+    if read_ring is None:
+        raise MalformedFrame(
+            f"frame of part {header.part_id} is in a shared-memory ring; this receiver takes pixels in messages only", header
+        )
+    return header, read_ring(header)
 
 
-def frame_from_parts(header_part: zmq.Frame, pixels_part: zmq.Frame) -> tuple[FrameHeader, np.ndarray]:
-    """Decode a frame header and wrap its pixel buffer as an array (no copy)."""
+def _frame_header(header_part: zmq.Frame) -> FrameHeader:
     try:
         header = decode_json(FrameHeader, header_part.buffer)
     except MessageError as err:
@@ -96,6 +120,12 @@ def frame_from_parts(header_part: zmq.Frame, pixels_part: zmq.Frame) -> tuple[Fr
         header.check()
     except MessageError as err:
         raise MalformedFrame(str(err), header) from err
+    return header
+
+
+def frame_from_parts(header_part: zmq.Frame, pixels_part: zmq.Frame) -> tuple[FrameHeader, np.ndarray]:
+    """Decode a frame header and wrap its pixel buffer as an array (no copy)."""
+    header = _frame_header(header_part)
     buffer = pixels_part.buffer
     if buffer.nbytes != header.nbytes:
         raise MalformedFrame(

@@ -19,6 +19,7 @@ CameraDriverName = Literal["synthetic", "folder", "opencv", "basler", "genicam"]
 TriggerMode = Literal["free_run", "software", "hardware"]
 FailsafeAction = Literal["reject", "pass", "line_stop"]
 TagTypeSource = Literal["declared", "upload"]
+FrameHandoff = Literal["auto", "message"]
 PlcTagType = Literal["DINT", "INT", "SINT", "REAL", "BOOL"]
 
 
@@ -278,6 +279,21 @@ class TransportConfig:
         "is read. Other messages are limited to 4 MiB.",
         minimum=0.1,
         maximum=2048,
+    )
+    frame_handoff: FrameHandoff = spec(
+        "auto",
+        doc="How frames reach the detectors. 'auto': when the frames endpoint is on this host, the camera writes the "
+        "pixels into an owner-only ring under /dev/shm and sends only the frame header (authenticated and encrypted "
+        "by CURVE): the pixels are not encrypted on the decision's path; without /dev/shm room for the ring, or with "
+        "the frames endpoint reachable from other hosts, the pixels travel in the message. 'message': always in the "
+        "message (encrypted when security.curve is on).",
+    )
+    frame_ring_slots: int = spec(
+        16,
+        doc="Frames the shared-memory ring holds per camera; a detector that falls this many frames behind has its "
+        "overwritten frames failed safe. Cover the frames in flight within the decision budget, with margin.",
+        minimum=2,
+        maximum=1024,
     )
 
 

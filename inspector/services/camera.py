@@ -35,7 +35,8 @@ from inspector.errors import CameraError
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, PartSeen
 from inspector.part_ids import PartIdAllocator
 from inspector.services.base import Service
-from inspector.transport import send_frame, send_message
+from inspector.frame_ring import CameraRing
+from inspector.transport import send_frame, send_frame_header, send_message
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class CameraService(Service):
 
     def setup(self) -> None:
         self.frames = self.sockets.open("frames")
+        self.ring = CameraRing(self.config, self.camera.name)
         self.part_seen = self.sockets.open("part_seen")
         self.alarms = self.sockets.open("alarms")
         self.part_ids = PartIdAllocator(Path(self.config.station.state_dir) / f"part-id-{self.camera.name}")
@@ -194,7 +196,9 @@ class CameraService(Service):
             pixel_format=grab.pixel_format,
             source=grab.source,
         )
-        if send_frame(self.frames, header, pixels):
+        in_ring = self.ring.place(header, pixels)
+        sent = send_frame_header(self.frames, in_ring) if in_ring else send_frame(self.frames, header, pixels)
+        if sent:
             self.counters["frames_sent"] += 1
         else:
             self.counters["frames_undelivered"] += 1
@@ -272,3 +276,5 @@ class CameraService(Service):
             if driver is not None:
                 driver.close()
         self.driver = None
+        if hasattr(self, "ring"):
+            self.ring.close()

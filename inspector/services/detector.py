@@ -30,6 +30,7 @@ from inspector.channels import CHANNELS, max_message_bytes
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
+from inspector.frame_ring import StationRings
 from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
 from inspector.services.base import Service
@@ -76,6 +77,7 @@ class DetectorService(Service):
         self.max_frame_bytes = max_message_bytes(self.config, CHANNELS["frames"])
         self._gate_state: dict[str, str] = {}  # per camera: the kind of gate problem now ('' = none)
         self.frames = self.sockets.open("frames")
+        self.rings = StationRings(self.config)
         self.verdicts = self.sockets.open("verdicts")
         self.inspections = self.sockets.open("inspections")
         self.poller = zmq.Poller()
@@ -89,9 +91,9 @@ class DetectorService(Service):
 
     def _on_frame(self) -> None:
         parts = self.frames.recv_multipart(copy=False)
-        t_received = time.time()
         try:
-            header, pixels = parse_frame(parts)
+            header, pixels = parse_frame(parts, self.rings.read)
+            t_received = time.time()  # the pixels in hand: out of the message, or copied out of the ring
         except MalformedFrame as err:
             self.counters["malformed_frames"] += 1
             log.error("malformed frame: %s", err)
@@ -195,7 +197,7 @@ class DetectorService(Service):
         kind, verdict_json = encode(verdict)
         try:
             self.inspections.send_multipart(
-                [INSPECTION_KIND, verdict_json, encode_header(header), pixels], flags=zmq.NOBLOCK, copy=False
+                [INSPECTION_KIND, verdict_json, encode_header(header.without_ring()), pixels], flags=zmq.NOBLOCK, copy=False
             )
         except zmq.Again:
             self.counters["images_undelivered"] += 1
@@ -208,3 +210,5 @@ class DetectorService(Service):
             self.held_images.release_all()  # images of parts already decided are not lost on a stop
         if hasattr(self, "engine"):
             self.engine.close()
+        if hasattr(self, "rings"):
+            self.rings.close()

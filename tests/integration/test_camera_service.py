@@ -10,6 +10,7 @@ os.environ.setdefault("PYLON_CAMEMU", "2")
 
 import pytest  # noqa: E402
 
+from inspector.frame_ring import StationRings  # noqa: E402
 from inspector.messages import PartSeen  # noqa: E402
 from inspector.services.camera import CameraService  # noqa: E402
 from inspector.transport import recv_frame, recv_message  # noqa: E402
@@ -54,7 +55,9 @@ def test_hardware_triggered_frames_are_parts_and_an_incomplete_buffer_still_gets
     for failed in (False, False, True, False):
         fire(failed)
     seen = [recv_message(part_seen) for _ in range(4)]
-    received = [recv_frame(frames)[0] for _ in range(3)]
+    rings = StationRings(service.config)  # the frames' pixels wait in the camera's shared-memory ring
+    received = [recv_frame(frames, read_ring=rings.read)[0] for _ in range(3)]
+    rings.close()
     assert all(isinstance(s, PartSeen) for s in seen)
     assert [s.part_id for s in seen] == [1, 2, 3, 4], "every trigger is a part, the incomplete one too"
     assert [h.part_id for h in received] == [1, 2, 4], "part 3's buffer was incomplete: no frame, so a fail-safe decision"

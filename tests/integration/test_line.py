@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from inspector.config import write_config
+from inspector.frame_ring import ring_path
 from plc_io.logix import RESULT_CODES, read_result_tags
 from tests.helpers import wait_until
 from inspector.line_runner import part_rows, running_line
@@ -18,10 +19,14 @@ from inspector.line_runner import part_rows, running_line
 pytestmark = pytest.mark.slow
 
 
-def test_every_part_gets_one_decision_and_the_plc_holds_the_last(line_config, tmp_path):
+@pytest.mark.parametrize("frame_handoff", ["auto", "message"])
+def test_every_part_gets_one_decision_and_the_plc_holds_the_last(line_config, tmp_path, frame_handoff):
     config = line_config(parts=40, rate_hz=10)
+    config = dataclasses.replace(config, transport=dataclasses.replace(config.transport, frame_handoff=frame_handoff))
+    ring = ring_path(config.station.state_dir, config.cameras[0].name)
     with running_line(config, tmp_path) as supervisor:
         rows = wait_until(lambda: len(part_rows(config)) >= 40 and part_rows(config), 90, "40 decided parts")
+        assert ring.exists() == (frame_handoff == "auto"), "pixels in shared memory on one host unless told otherwise"
         tags = read_result_tags(config.plc)
         assert all(p.restarts == 0 for p in supervisor.processes)
     assert [r["part_id"] for r in rows] == list(range(1, 41))
