@@ -91,6 +91,20 @@ class Recovery:
         return sorted(self.undecided + self.unknown, key=lambda d: (d.camera, d.part_id))
 
 
+def _record(decision: Decision, outcome: str) -> tuple[str, tuple]:
+    return (
+        "INSERT INTO parts (camera, part_id, t_trigger, t_seen, outcome, decision, t_outcome) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (camera, part_id) DO UPDATE SET outcome = excluded.outcome, decision = excluded.decision, "
+        "t_outcome = excluded.t_outcome",
+        (decision.camera, decision.part_id, decision.t_trigger, decision.t_decided, outcome,
+         json.dumps(to_dict(decision)), time.time()),
+    )
+
+
+def _count(name: str, value: int) -> tuple[str, tuple]:
+    return "INSERT INTO counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value)
+
+
 class DecisionJournal:
     """The actuator's side: thread-safe, one connection."""
 
@@ -109,13 +123,22 @@ class DecisionJournal:
             raise StoreError(f"cannot open the actuator's journal {self.path}: {err}") from err
         self._last_prune = 0.0
 
-    def _write(self, sql: str, params: tuple, *, synced: bool = False) -> None:
+    def _write(self, *statements: tuple[str, tuple], synced: bool = False) -> None:
+        """Run ``statements`` as one transaction (one commit)."""
         with self._lock:
             try:
                 if synced:
                     self.db.execute("PRAGMA synchronous=FULL")
                 try:
-                    self.db.execute(sql, params)
+                    self.db.execute("BEGIN")
+                    try:
+                        for sql, params in statements:
+                            self.db.execute(sql, params)
+                        self.db.execute("COMMIT")
+                    except sqlite3.Error:
+                        if self.db.in_transaction:
+                            self.db.execute("ROLLBACK")
+                        raise
                 finally:
                     if synced:
                         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -124,42 +147,26 @@ class DecisionJournal:
 
     def seen(self, part: PartSeen, now: float) -> None:
         self._write(
-            "INSERT OR IGNORE INTO parts (camera, part_id, seen_seq, t_trigger, t_seen, outcome) VALUES (?, ?, ?, ?, ?, 'seen')",
-            (part.camera, part.part_id, part.seq, part.t_trigger, now),
+            ("INSERT OR IGNORE INTO parts (camera, part_id, seen_seq, t_trigger, t_seen, outcome) VALUES (?, ?, ?, ?, ?, 'seen')",
+             (part.camera, part.part_id, part.seq, part.t_trigger, now)),
+            _count(f"seen_seq:{part.camera}", part.seq),
         )
-        self._count(f"seen_seq:{part.camera}", part.seq)
 
     def writing(self, decision: Decision) -> None:
         """The decision, committed before its PLC write (it survives a crash of the process from here on)."""
-        self._count("delivery_seq", decision.seq)
-        self._record(decision, "writing")
+        self._write(_count("delivery_seq", decision.seq), _record(decision, "writing"))
 
     def answered(self, decision: Decision) -> None:
         """The decision as the PLC's answer left it (delivered or not, PLC sequence number), synced to disk."""
-        self._record(decision, "delivered" if decision.plc_delivered else "undelivered", synced=True)
+        self._write(_record(decision, "delivered" if decision.plc_delivered else "undelivered"), synced=True)
         self.prune(time.time())
-
-    def _record(self, decision: Decision, outcome: str, *, synced: bool = False) -> None:
-        self._write(
-            "INSERT INTO parts (camera, part_id, t_trigger, t_seen, outcome, decision, t_outcome) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (camera, part_id) DO UPDATE SET outcome = excluded.outcome, decision = excluded.decision, "
-            "t_outcome = excluded.t_outcome",
-            (decision.camera, decision.part_id, decision.t_trigger, decision.t_decided, outcome,
-             json.dumps(to_dict(decision)), time.time()),
-            synced=synced,
-        )
-
-    def _count(self, name: str, value: int) -> None:
-        self._write("INSERT INTO counters VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
 
     def prune(self, now: float) -> None:
         """Forget final rows older than the keep window (at most once a minute)."""
         if now - self._last_prune < 60:
             return
         self._last_prune = now
-        self._write(
-            f"DELETE FROM parts WHERE outcome IN {FINAL_OUTCOMES} AND t_outcome < ?", (now - self.keep_s,)
-        )
+        self._write((f"DELETE FROM parts WHERE outcome IN {FINAL_OUTCOMES} AND t_outcome < ?", (now - self.keep_s,)))
 
     def recover(self, failsafe_result: DecisionResult, station: str, now: float) -> Recovery:
         """Close what the previous run left open (see the module's doc); the closed decisions are journaled final."""
@@ -185,12 +192,13 @@ class DecisionJournal:
                 ))
         seq = counters.get("delivery_seq", 0)
         closed: dict[str, list[Decision]] = {"undelivered": [], "unknown": []}
+        statements = []
         for outcome, decisions in (("undelivered", undecided), ("unknown", unknown)):
             for decision in decisions:
                 seq += 1
                 closed[outcome].append(replace(decision, seq=seq))
-                self._record(closed[outcome][-1], outcome)
-        self._count("delivery_seq", seq)
+                statements.append(_record(closed[outcome][-1], outcome))
+        self._write(*statements, _count("delivery_seq", seq))
         seen_seq = {name.split(":", 1)[1]: value for name, value in counters.items() if name.startswith("seen_seq:")}
         return Recovery(closed["undelivered"], closed["unknown"], seq, seen_seq)
 
