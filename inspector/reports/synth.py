@@ -31,8 +31,8 @@ from inspector.store import Store
 
 log = logging.getLogger(__name__)
 
-MODEL_V1 = "disc-yolov8n 2026.10.1"
-MODEL_V2 = "disc-yolov8n 2026.11.2"
+MODEL_V1 = "disc-yolov8n v1.3"
+MODEL_V2 = "disc-yolov8n v1.4"
 DEFECT_CLASSES = ("scratch", "dent", "crack", "stain", "missing_hole")
 
 
