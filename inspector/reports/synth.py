@@ -114,7 +114,7 @@ def synth_month(database: Path, period: Period, station: str = "station-1", came
                 cls = DEFECT_CLASSES[int(rng.integers(len(DEFECT_CLASSES)))] if defective[i] else "stain"
                 dets = json.dumps([{"cls": cls, "score": round(float(rng.uniform(0.4, 0.98)), 3), "box": [100.0, 120.0, 160.0, 170.0]}])
             t_trig = float(t[i])
-            rows.append((camera, int(ids[i]), station, res, "failsafe" if failsafe[i] else "verdict",
+            rows.append((camera, int(ids[i]), station, res, "deadline" if failsafe[i] else "verdict",
                          None if failsafe[i] else res, t_trig, t_trig + (lat or 30) / 1000 - 0.02, t_trig + (lat or 30) / 1000 - 0.001,
                          None if lat is None else t_trig + lat / 1000, lat, int(delivered[i]), "" if delivered[i] else "PLC timeout",
                          int(ids[i]), int(ids[i]) if delivered[i] else None, "" if failsafe[i] else str(versions[i]), dets,

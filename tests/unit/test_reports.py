@@ -45,7 +45,7 @@ def write_station(db: Path, station: str = "station-1", offset_s: float = 0.0) -
         failsafe = result.startswith("FAILSAFE")
         t = SHIFT_START + offset_s + 60 * i
         rows.append({"camera": "top", "part_id": i + 1, "station": station, "result": result,
-                     "source": "failsafe" if failsafe else "verdict", "t_trigger": t, "t_plc_written": t + (i + 1) / 1000,
+                     "source": "deadline" if failsafe else "verdict", "t_trigger": t, "t_plc_written": t + (i + 1) / 1000,
                      "latency_ms": float(i + 1), "plc_delivered": 1, "model_version": None if failsafe else ("m1" if i < 50 else "m2")})
     rows.append({"camera": "top", "part_id": 1000, "station": station, "result": "REJECT", "source": "verdict",
                  "t_trigger": SHIFT_START - 30, "latency_ms": 5000.0, "plc_delivered": 1, "model_version": "m0"})
