@@ -21,6 +21,7 @@ from inspector.netutil import free_tcp_port
 from inspector.opcua.certs import CLIENT_URI, client_paths, init_certs, server_paths
 from inspector.opcua.models import selected_model, with_selected_model
 from inspector.opcua.server import NAMESPACE, serve
+from inspector.store import Store
 from inspector.transport import send_message
 
 pytestmark = pytest.mark.timeout(120)
@@ -222,8 +223,12 @@ async def await_child(parent, ns: int, name: str):
     return await parent.get_child(f"{ns}:{name}")
 
 
-def test_anonymous_clients_only_when_configured(station) -> None:
+def test_anonymous_clients_only_when_configured_and_the_last_recorded_result_at_start(station) -> None:
     config = dataclasses.replace(station, opcua=dataclasses.replace(station.opcua, allow_anonymous=True))
+    store = Store(config.recorder.database, config.recorder.image_dir)
+    store.record([{"camera": "top", "part_id": 41, "station": "station-1", "result": "REJECT", "source": "verdict",
+                   "t_trigger": time.time() - 60, "latency_ms": 48.5, "plc_delivered": 1, "model_version": "disc v1.3"}])
+    store.close()
 
     async def scenario() -> None:
         stop, ready = asyncio.Event(), asyncio.Event()
@@ -235,6 +240,9 @@ def test_anonymous_clients_only_when_configured(station) -> None:
                 ns = await anonymous.get_namespace_index(NAMESPACE)
                 state = await anonymous.nodes.objects.get_child([f"{ns}:VisionSystem", f"{ns}:VisionStateMachine", f"{ns}:CurrentState"])
                 assert await state.read_value() == "Initialized"
+                last = await anonymous.nodes.objects.get_child([f"{ns}:VisionSystem", f"{ns}:ResultManagement", f"{ns}:LastResult"])
+                values = [await (await last.get_child(f"{ns}:{n}")).read_value() for n in ("ResultId", "Result", "ModelVersion", "LatencyMs")]
+                assert values == ["top:41", "REJECT", "disc v1.3", 48.5]
         finally:
             stop.set()
             await server
