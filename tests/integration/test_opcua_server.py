@@ -248,3 +248,32 @@ def test_anonymous_clients_only_when_configured_and_the_last_recorded_result_at_
             await server
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_the_line_with_opcua_on_serves_the_last_decided_part(line_config, tmp_path: Path) -> None:
+    """`inspector run` with opcua.enabled: the supervised server follows the real line's parts."""
+    from inspector.line_runner import part_rows, running_line
+    from tests.helpers import wait_until
+
+    config = line_config(parts=20, rate_hz=5)
+    config = dataclasses.replace(config, opcua=dataclasses.replace(
+        config.opcua, enabled=True, endpoint=f"opc.tcp://127.0.0.1:{free_tcp_port()}/inspector/", folder=str(tmp_path / "opcua")))
+    init_certs(config, "scada")
+
+    async def read(names: list[str]) -> list:
+        client = await secure_client(config)
+        async with client:
+            ns = await client.get_namespace_index(NAMESPACE)
+            system = await client.nodes.objects.get_child(f"{ns}:VisionSystem")
+            return [await (await system.get_child([f"{ns}:{p}" for p in name.split("/")])).read_value() for name in names]
+
+    with running_line(config, tmp_path) as supervisor:
+        rows = wait_until(lambda: len(part_rows(config)) >= 20 and part_rows(config), 120, "20 decided parts")
+        last = max(rows, key=lambda r: r["t_trigger"])
+        names = ["ResultManagement/LastResult/ResultId", "ResultManagement/LastResult/Result",
+                 "ResultManagement/LastResult/ModelVersion", "VisionStateMachine/CurrentState"]
+        values = wait_until(lambda: (v := asyncio.run(read(names)))[0] == f"top:{last['part_id']}" and v, 30, "the last part on OPC UA")
+        assert supervisor.process("opcua").restarts == 0
+    assert values[1:3] == [last["result"], last["model_version"]]
+    assert values[3] in ("ContinuousExecution", "Ready")
