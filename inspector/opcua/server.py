@@ -63,6 +63,9 @@ class VisionServer:
         self.nodes: dict[str, object] = {}
         self.counts = {"Inspected": 0, "Rejected": 0, "FailSafe": 0}
         self.events_sent = 0
+        self.failed_messages = 0
+        self._last_state = ""
+        self._pending_last: tuple | None = None
 
     async def setup(self) -> None:
         cfg = self.config.opcua
@@ -164,6 +167,8 @@ class VisionServer:
             self.state.on_alarm(message)
             return
         d = message
+        if not -2**63 <= d.part_id < 2**63:
+            raise OpcUaError(f"part id {d.part_id} does not fit OPC UA's Int64")
         self.state.on_decision(d, now)
         self.counts["Inspected"] += 1
         self.counts["Rejected"] += d.result in REJECTS
@@ -188,9 +193,6 @@ class VisionServer:
         await _write(self.nodes["CurrentState"], current)
         await _write(self.nodes["CurrentStateNumber"], STATE_NUMBERS[current])
         await _write(self.nodes["ErrorText"], self.state.error_text())
-
-    _last_state = ""
-    _pending_last: tuple | None = None
 
 
 async def _write(node, value) -> None:
@@ -223,7 +225,11 @@ async def serve(config: Config, stop: asyncio.Event, feed_factory=None, poll_s: 
             try:
                 while not stop.is_set():
                     for message in feed.drain(500):
-                        await vision.apply(message, time.monotonic())
+                        try:
+                            await vision.apply(message, time.monotonic())
+                        except Exception:  # one message the address space cannot take must not end the server
+                            vision.failed_messages += 1
+                            log.exception("OPC UA server: a %s could not be published", type(message).__name__)
                     await vision.refresh_state(time.monotonic())
                     try:
                         await asyncio.wait_for(stop.wait(), poll_s)

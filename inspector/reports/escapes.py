@@ -5,7 +5,8 @@ escapes import FILE.csv`` into the station's database (table
 ``report_escapes``), so reports count them. Columns (a header row, names in
 any order; only ``time`` is required):
 
-``time``      when the part was made (or the audit date): ``2026-11-12 14:30`` or ``2026-11-12``, plant local time
+``time``      when the part was made (or the audit date): ``2026-11-12 14:30`` or ``2026-11-12``, plant local time;
+              a row whose part the station recorded (``part_id``, and ``camera`` when several) counts at that part's trigger time
 ``count``     how many parts this row stands for (default 1)
 ``part_id``   the part's id, when the audit knows it
 ``camera``    the camera that inspected it
@@ -116,6 +117,7 @@ def import_escapes(database: Path, path: Path, timezone: str) -> ImportResult:
         conn = sqlite3.connect(str(database), timeout=10)
         try:
             ensure_table(conn)
+            _at_recorded_time(conn, rows)
             with conn:
                 before = conn.total_changes
                 conn.executemany(
@@ -129,3 +131,18 @@ def import_escapes(database: Path, path: Path, timezone: str) -> ImportResult:
     except sqlite3.Error as err:
         raise ReportError(f"cannot store escapes in {database}: {err}") from err
     return ImportResult(rows=len(rows), added=added, skipped=len(rows) - added)
+
+
+def _at_recorded_time(conn: sqlite3.Connection, rows: list[dict]) -> None:
+    """A row naming a part the station recorded counts when that part was inspected, not on the audit's date."""
+    if not {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} >= {"parts"}:
+        return
+    for row in rows:
+        if row["part_id"] is None:
+            continue
+        if row["camera"]:
+            found = conn.execute("SELECT t_trigger FROM parts WHERE camera = ? AND part_id = ?", (row["camera"], row["part_id"])).fetchall()
+        else:
+            found = conn.execute("SELECT t_trigger FROM parts WHERE part_id = ?", (row["part_id"],)).fetchall()
+        if len(found) == 1 and found[0][0] is not None:
+            row["t"] = found[0][0]

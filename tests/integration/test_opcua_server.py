@@ -123,6 +123,7 @@ def test_state_last_result_events_and_model_selection(station) -> None:
             assert [(e.PartId, e.Result) for e in handler.events] == [(1, "PASS"), (2, "REJECT"), (3, "FAILSAFE_REJECT")]
             assert handler.events[1].ModelVersion == "disc v1.4" and handler.events[1].ResultId == "top:2"
 
+            send_message(events, decision(2**70, "PASS"))  # a part id no OPC UA Int64 holds: logged, the server goes on
             send_message(events, decision(4, "REJECT"))
             await wait_for(lambda: _equals(await_child(last, ns, "PartId"), 4), "part 4")
             detections = json.loads(await (await last.get_child(f"{ns}:Detections")).read_value())
@@ -139,7 +140,8 @@ def test_state_last_result_events_and_model_selection(station) -> None:
             assert refused.value.code == ua.StatusCodes.BadInvalidArgument
             await subscription.delete()
         stop.set()
-        await server
+        vision = await server
+        assert vision.failed_messages == 1 and vision.events_sent == 4
 
     try:
         asyncio.run(scenario())

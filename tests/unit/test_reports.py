@@ -95,6 +95,8 @@ def test_shift_figures_are_counted_exactly(station_db: Path) -> None:
     assert m.system_cost == pytest.approx(8.0) and m.net == pytest.approx(212) and m.roi == pytest.approx(212 / 8)
     hourly = [b.inspected for b in f.buckets]
     assert hourly == [60, 40, 0, 0, 0, 0, 0, 0]
+    # the audit's part 17 counts when it was inspected (06:16), the two parts without an id at the audit's 07:00
+    assert [b.escapes for b in f.buckets] == [1, 2, 0, 0, 0, 0, 0, 0]
 
 
 def test_a_shift_given_by_times_and_a_night_shift_crossing_midnight(station_db: Path) -> None:
