@@ -103,6 +103,7 @@ def summary_page(f: Figures, stations: list[Figures]) -> Figure:
         if row == 0:
             cell.set_facecolor("#dfe6ee")
             cell.set_text_props(fontweight="bold")
+    _side_tables(fig, f)
     note = (f"Generated {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
             "False rejects: rejects an operator marked as good parts. Availability: gaps between parts longer than "
             "reports.downtime_gap_s inside the planned shifts count as downtime.")
@@ -110,6 +111,26 @@ def summary_page(f: Figures, stations: list[Figures]) -> Figure:
         note += f" Stations: {', '.join(s.station for s in stations)}."
     fig.text(0.05, 0.03, note, fontsize=8, color=GREY, wrap=True)
     return fig
+
+
+def _side_tables(fig: Figure, f: Figures) -> None:
+    """Below the key figures: the longest stops and the alarms raised most often."""
+    stops = sorted(f.stops, key=lambda s: -s[1])[:5]
+    alarms = sorted(f.alarm_codes.items(), key=lambda kv: -kv[1])[:5]
+    for left, title, header, rows in (
+        (0.05, "Longest stops", ["start", "minutes"], [[when(t, f.period.timezone), f"{s / 60:.0f}"] for t, s in stops]),
+        (0.52, "Alarms raised most often", ["alarm", "times"], [[code, f"{n:,}"] for code, n in alarms]),
+    ):
+        ax = fig.add_axes([left, 0.08, 0.43, 0.22])
+        ax.axis("off")
+        ax.set_title(title, fontsize=10, loc="left")
+        if not rows:
+            ax.text(0, 0.8, "none", fontsize=9, color=GREY)
+            continue
+        table = ax.table(cellText=rows, colLabels=header, colWidths=[0.7, 0.3], loc="upper left", cellLoc="left")
+        table.auto_set_font_size(False)
+        table.set_fontsize(9)
+        table.scale(1, 1.3)
 
 
 def production_page(f: Figures) -> Figure:
