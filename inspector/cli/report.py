@@ -29,7 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--month", help="YYYY-MM")
     report.add_argument("--stations", type=Path, nargs="+", metavar="DB", help="recorder databases of several stations (default: the config's)")
     report.add_argument("--out", type=Path, help="reports folder (default: reports.folder)")
-    report.add_argument("--db", type=Path, help="synth-month: the database to write (default: the config's)")
+    report.add_argument("--db", type=Path, help="synth-month and escapes import: the station database to write (default: the config's recorder.database)")
     report.add_argument("--rate", type=float, default=0.2, help="synth-month: parts per second while running")
     report.add_argument("--station", default="station-1", help="synth-month: station name")
     report.add_argument("--seed", type=int, default=2026, help="synth-month: random seed")

@@ -206,6 +206,14 @@ def test_report_command_writes_the_report_and_refuses_bad_arguments(station_db: 
     assert (tmp_path / "out" / "shift" / "2026-11-03_early.pdf").is_file()
     assert main(["report", "--config", str(config), "list"]) == 0
     assert "2026-11-03 early" in capsys.readouterr().out
+    audit = tmp_path / "audit2.csv"
+    audit.write_text("time,count,defect\n2026-11-03 09:00,4,crack\n")
+    assert main(["report", "escapes", "import", str(audit), "--config", str(config)]) == 0
+    assert "1 row(s) read from" in (out := capsys.readouterr().out) and ", 1 added to" in out
+    assert main(["report", "--config", str(config), "--shift", "2026-11-03/early"]) == 0
+    assert "100 parts" in capsys.readouterr().out
+    [f] = report_figures([station_db], parse_shift("2026-11-03/early", reports_config()), reports_config())
+    assert f.escapes == 3 + 4
     for argv, message in (
         (["--shift", "2026-11-03/lunch"], "no shift named 'lunch'"),
         (["--month", "2026-13"], "--month: expected YYYY-MM"),
