@@ -86,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
 def _make(args, reports, period, databases, config) -> int:
     from inspector.reports.library import generate
     from inspector.reports.render import pages, write_pngs
-    from inspector.reports.figures import report_figures
 
     folder = args.out or Path(reports.folder)
     entry, figures = generate(databases, period, reports, folder)

@@ -108,7 +108,7 @@ class VisionServer:
         for name, value, kind in (("ResultId", "", ua.VariantType.String), ("PartId", 0, ua.VariantType.Int64),
                                   ("Camera", "", ua.VariantType.String), ("Result", "", ua.VariantType.String),
                                   ("ModelVersion", "", ua.VariantType.String), ("LatencyMs", 0.0, ua.VariantType.Double),
-                                  ("TriggerTime", dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc), ua.VariantType.DateTime),
+                                  ("TriggerTime", dt.datetime(1970, 1, 1, tzinfo=dt.UTC), ua.VariantType.DateTime),
                                   ("Detections", "[]", ua.VariantType.String)):
             self.nodes[name] = await last.add_variable(idx, name, value, kind)
         counters = await results.add_object(idx, "Counters")
@@ -156,7 +156,7 @@ class VisionServer:
     async def write_last(self, camera: str, part_id: int, result: str, model: str, latency: float | None, t: float, detections: str) -> None:
         values = {"ResultId": f"{camera}:{part_id}", "PartId": part_id, "Camera": camera, "Result": result, "ModelVersion": model,
                   "LatencyMs": float(latency if latency is not None else float("nan")),
-                  "TriggerTime": dt.datetime.fromtimestamp(t, dt.timezone.utc), "Detections": detections}
+                  "TriggerTime": dt.datetime.fromtimestamp(t, dt.UTC), "Detections": detections}
         for name, value in values.items():
             await _write(self.nodes[name], value)
         if model:
@@ -214,9 +214,10 @@ async def serve(config: Config, stop: asyncio.Event, feed_factory=None, poll_s: 
                 await vision.write_last(camera, part_id, result, model or "", latency, t, detections or "[]")
             await vision.refresh_state(time.monotonic())
             if feed_factory is None:
-                from hmi.live import EventFeed  # the observers' subscription, as the HMI holds it
+                # the observers' subscription, as the HMI holds it
+                from hmi.live import EventFeed
 
-                feed_factory = lambda: EventFeed(config)  # noqa: E731
+                feed_factory = lambda: EventFeed(config)
             feed = feed_factory()
             vision.state.feed_open = True
             log.info("OPC UA server on %s (anonymous %s)", config.opcua.endpoint, "allowed" if config.opcua.allow_anonymous else "refused")
@@ -233,7 +234,7 @@ async def serve(config: Config, stop: asyncio.Event, feed_factory=None, poll_s: 
                     await vision.refresh_state(time.monotonic())
                     try:
                         await asyncio.wait_for(stop.wait(), poll_s)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
             finally:
                 feed.close()

@@ -88,7 +88,7 @@ def read_escapes_csv(path: Path, timezone: str) -> list[dict]:
                     raise ReportError(f"{where}: more fields than the header has")
                 if not any((v or "").strip() for v in raw.values()):
                     continue
-                get = lambda name: (raw.get(name) or "").strip()  # noqa: E731
+                get = {name: (raw.get(name) or "").strip() for name in COLUMNS}.__getitem__
                 rows.append({
                     "t": _time(get("time"), timezone, where),
                     "count": _int(get("count"), "count", where, 1) if get("count") else 1,

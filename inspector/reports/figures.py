@@ -51,9 +51,9 @@ class StationData:
     alarms: list[tuple[float, str, str]]  # (t, severity, code)
 
     @classmethod
-    def combine(cls, name: str, parts: list["StationData"]) -> "StationData":
+    def combine(cls, name: str, parts: list[StationData]) -> StationData:
         order = np.argsort(np.concatenate([p.t for p in parts]), kind="stable")
-        cat = lambda attr: np.concatenate([getattr(p, attr) for p in parts])  # noqa: E731
+        cat = lambda attr: np.concatenate([getattr(p, attr) for p in parts])
         return cls(
             name, cat("t")[order], cat("result")[order], cat("latency_ms")[order], cat("model_version")[order],
             np.sort(cat("false_reject_t")), np.sort(cat("defect_t")), np.sort(cat("escape_t")),

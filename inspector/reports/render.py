@@ -104,7 +104,7 @@ def summary_page(f: Figures, stations: list[Figures]) -> Figure:
             cell.set_facecolor("#dfe6ee")
             cell.set_text_props(fontweight="bold")
     _side_tables(fig, f)
-    note = (f"Generated {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+    note = (f"Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}. "
             "False rejects: rejects an operator marked as good parts. Availability: gaps between parts longer than "
             "reports.downtime_gap_s inside the planned shifts count as downtime.")
     if len(stations) > 1:
@@ -143,7 +143,7 @@ def production_page(f: Figures) -> Figure:
     ax1.set_ylim(0, 1.2 * max([b.inspected for b in f.buckets] + [1]))
     ax1.legend(loc="upper right", fontsize=8, ncols=2)
     ax1.grid(axis="y", alpha=0.3)
-    rate = lambda n, b: 100 * n / b.inspected if b.inspected else float("nan")  # noqa: E731
+    rate = lambda n, b: 100 * n / b.inspected if b.inspected else float("nan")
     ax2.plot(x, [rate(b.rejected, b) for b in f.buckets], "o-", color=RED, label="reject rate")
     ax2.set_ylabel("reject rate (%)", color=RED)
     ax3 = ax2.twinx()
@@ -267,8 +267,8 @@ def write_html(figures: list[Figures], rendered: list[tuple[str, Figure]], path:
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{esc(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}th{background:#dfe6ee}img{max-width:100%}</style>",
+        ("<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}th{background:#dfe6ee}img{max-width:100%}</style>"),
         f"</head><body><h1>{esc(title)}</h1>",
         f"<p>Period: {esc(when(f.period.start, f.period.timezone))} to {esc(when(f.period.end, f.period.timezone))} ({esc(f.period.timezone)})</p>",
     ]

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from inspector.config.schema import ReportsConfig, ShiftDefinition
 from inspector.errors import ConfigError, ReportError
 
-
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 

@@ -49,7 +49,7 @@ class SynthSummary:
 
 def _stops(period: Period, rng: np.random.Generator) -> list[tuple[float, float]]:
     """Downtime intervals (start, end): jams, one maintenance stop, one outage."""
-    days = int(round((period.end - period.start) / 86400))
+    days = round((period.end - period.start) / 86400)
     stops = []
     for day in range(days):
         base = period.start + day * 86400
@@ -153,7 +153,9 @@ def synth_month(database: Path, period: Period, station: str = "station-1", came
 def _operator_marks(conn: sqlite3.Connection, camera: str, ids: np.ndarray, t: np.ndarray, result: np.ndarray,
                     defective: np.ndarray, rng: np.random.Generator) -> int:
     """Operators look at most rejects: a good part is marked 'Good part' (false reject), a bad one 'Defect'."""
-    from hmi.data import HmiDatabase  # the HMI's own tables, created as the HMI creates them
+    from hmi.data import (
+        HmiDatabase,  # the HMI's own tables, created as the HMI creates them
+    )
 
     HmiDatabase(Path(conn.execute("PRAGMA database_list").fetchone()[2])).close()
     rejects = np.nonzero(np.isin(result, ("REJECT", "FAILSAFE_REJECT")))[0]

@@ -14,8 +14,8 @@ from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
 from inspector.channels import LineSockets
-from inspector.errors import ConfigError
 from inspector.config.loader import config_from_dict
+from inspector.errors import ConfigError
 from inspector.messages import Alarm, Decision, Detection, Verdict
 from inspector.netutil import free_tcp_port
 from inspector.opcua.certs import CLIENT_URI, client_paths, init_certs, server_paths

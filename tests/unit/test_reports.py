@@ -252,7 +252,7 @@ def test_synthetic_month_and_its_report(tmp_path: Path) -> None:
     db = tmp_path / "synth" / "inspector.db"
     summary = synth_month(db, period, rate=0.01)
     assert 24_000 < summary.parts < 26_800  # 31 days at 0.01 parts/s, less the stops
-    entry, [f] = generate([db], period, reports, tmp_path / "reports", now=period.end + 1)
+    _, [f] = generate([db], period, reports, tmp_path / "reports", now=period.end + 1)
     assert f.inspected == summary.parts and f.rejected == summary.rejects and f.failsafes == summary.failsafes
     assert f.false_rejects == summary.false_rejects_marked > 0 and f.escapes == summary.escapes
     assert [m.version for m in f.models] == ["disc-yolov8n v1.3", "disc-yolov8n v1.4"]
