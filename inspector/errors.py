@@ -53,3 +53,11 @@ class ServiceError(InspectorError):
 
 class TrainingError(InspectorError):
     """Training or export could not run (missing extra, bad data, failed or unfinished run)."""
+
+
+class ReportError(InspectorError):
+    """A report cannot be made: a bad period or argument, a missing or unreadable database, a bad escapes file."""
+
+
+class OpcUaError(InspectorError):
+    """The OPC UA server cannot start: missing certificates, a bad endpoint, a port in use."""

@@ -34,4 +34,6 @@ def local_line_config(
             base.recorder, database=str(data_dir / "inspector.db"), image_dir=str(data_dir / "images")
         ),
         transport=dataclasses.replace(base.transport, **endpoints),
+        reports=dataclasses.replace(base.reports, folder=str(data_dir / "reports")),
+        opcua=dataclasses.replace(base.opcua, folder=str(data_dir / "state" / "opcua")),
     )

@@ -71,6 +71,14 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
     procs.append(ManagedProcess("actuator", service_command("actuator", config_path)))
     for i in range(config.detector.instances):
         procs.append(ManagedProcess(f"detector:{i}", service_command("detector", config_path, "--instance", str(i))))
+    # off the line's path, without heartbeats (restarted when they exit): plant-facing helpers, started before the
+    # cameras so they see the first parts
+    if config.reports.at_shift_end:
+        procs.append(ManagedProcess("shift-reports", [sys.executable, "-m", "inspector", "report", "scheduler", "--config", str(config_path)],
+                                    sends_heartbeats=False))
+    if config.opcua.enabled:
+        procs.append(ManagedProcess("opcua", [sys.executable, "-m", "inspector", "opcua", "serve", "--config", str(config_path)],
+                                    sends_heartbeats=False))
     for cam in config.cameras:
         procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
     return procs

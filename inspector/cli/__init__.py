@@ -10,6 +10,8 @@ from pathlib import Path
 
 from inspector.cli import calibration as calibration_cli
 from inspector.cli import model_tools as model_tools_cli
+from inspector.cli import opcua as opcua_cli
+from inspector.cli import report as report_cli
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.errors import EXIT_REFUSED, InspectorError
 
@@ -85,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--resume", action="store_true", help="continue an interrupted training run")
     calibration_cli.add_parsers(sub)
     model_tools_cli.add_parsers(sub)
+    report_cli.add_parsers(sub)
+    opcua_cli.add_parsers(sub)
     return parser
 
 
@@ -169,4 +173,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return calibration_cli.run(args)
     if args.command in model_tools_cli.COMMANDS:
         return model_tools_cli.run(args)
+    if args.command in report_cli.COMMANDS:
+        return report_cli.run(args)
+    if args.command in opcua_cli.COMMANDS:
+        return opcua_cli.run(args)
     raise AssertionError(args.command)

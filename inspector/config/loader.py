@@ -38,6 +38,11 @@ def config_from_dict(data: Any, base_dir: Path) -> Config:
         raise ConfigError(err.path, err.problem) from err
     _check_cameras(config)
     _check_transport_security(config)
+    from inspector.reports.shifts import check_reports_config, normalise_shifts
+
+    config = dataclasses.replace(config, reports=normalise_shifts(config.reports))
+    check_reports_config(config.reports)
+    _check_opcua(config)
     return _resolve_paths(config, base_dir)
 
 
@@ -64,6 +69,17 @@ def _check_transport_security(config: Config) -> None:
                 f"{endpoint} is reachable from other hosts, and security.curve is off: turn CURVE on "
                 "(security.curve: true, after 'inspector keys init') or keep the line on loopback",
             )
+
+
+def _check_opcua(config: Config) -> None:
+    endpoint = config.opcua.endpoint
+    if not endpoint.startswith("opc.tcp://") or ":" not in endpoint[len("opc.tcp://"):]:
+        raise ConfigError("opcua.endpoint", f"expected opc.tcp://HOST:PORT/PATH, got {endpoint!r}")
+    for name, model in config.opcua.recipes.items():
+        if not name.strip():
+            raise ConfigError("opcua.recipes", "a recipe name is empty")
+        if not model.endswith(".onnx"):
+            raise ConfigError(f"opcua.recipes.{name}", f"expected a model's .onnx file, got {model!r}")
 
 
 def _check_cameras(config: Config) -> None:
@@ -126,6 +142,17 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             image_dir=_resolve(base_dir, config.recorder.image_dir),
         ),
         calibration=calibration,
+        reports=dataclasses.replace(
+            config.reports,
+            folder=_resolve(base_dir, config.reports.folder) if config.reports.folder
+            else str(Path(_resolve(base_dir, config.recorder.database)).parent / "reports"),
+        ),
+        opcua=dataclasses.replace(
+            config.opcua,
+            folder=_resolve(base_dir, config.opcua.folder) if config.opcua.folder
+            else str(Path(_resolve(base_dir, config.station.state_dir)) / "opcua"),
+            recipes={name: _resolve(base_dir, model) for name, model in config.opcua.recipes.items()},
+        ),
     )
 
 

@@ -365,6 +365,62 @@ class CalibrationConfig:
 
 
 @dataclass(frozen=True)
+class ShiftDefinition:
+    name: str = spec(doc="Shift name used in 'inspector report --shift DATE/NAME' (for example 'early').")
+    start: str | int = spec(doc="Start time HH:MM, plant local time (reports.timezone); unquoted YAML 14:00 is read as a time too.")
+    end: str | int = spec(doc="End time HH:MM; earlier than 'start' means the shift ends the next day (a night shift).")
+
+
+@dataclass(frozen=True)
+class ReportCosts:
+    false_reject: float = spec(0.0, doc="Cost of one good part rejected (scrap or re-inspection), in reports.currency.", minimum=0)
+    escape: float = spec(0.0, doc="Cost of one defective part that reached the customer (claim, sorting, goodwill).", minimum=0)
+    system_per_month: float = spec(0.0, doc="What running the station costs per month (for the return on investment; 0 = not shown).", minimum=0)
+
+
+@dataclass(frozen=True)
+class ReportBaseline:
+    label: str = spec("before Inspector", doc="What the baseline is (for example 'manual inspection 2025').")
+    false_reject_rate: float = spec(0.0, doc="Share of inspected parts wrongly rejected before (per part, 0..1).", minimum=0, maximum=1)
+    escape_rate: float = spec(0.0, doc="Share of inspected parts that escaped as defective before (per part, 0..1).", minimum=0, maximum=1)
+
+
+def _default_shifts() -> list[ShiftDefinition]:
+    return [ShiftDefinition("early", "06:00", "14:00"), ShiftDefinition("late", "14:00", "22:00"), ShiftDefinition("night", "22:00", "06:00")]
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    folder: str | None = spec(None, doc="Where generated reports and their index go (None = 'reports' beside the recorder database).")
+    timezone: str = spec("UTC", doc="The plant's time zone (IANA name, for example 'Europe/Berlin'): shifts and months are local time.")
+    shifts: list[ShiftDefinition] = spec(factory=_default_shifts, doc="The plant's shifts.")
+    at_shift_end: bool = spec(
+        False, doc="'inspector run' writes the shift report when each shift ends (and 'inspector report scheduler' does alone)."
+    )
+    downtime_gap_s: float = spec(
+        120.0, doc="A gap between parts longer than this counts as downtime (availability = planned time minus downtime).", minimum=1
+    )
+    currency: str = spec("EUR", doc="Currency of the costs, shown in the reports.")
+    costs: ReportCosts = spec(factory=ReportCosts, doc="What a false reject and an escape cost.")
+    baseline: ReportBaseline = spec(factory=ReportBaseline, doc="The plant's figures before Inspector, the savings are measured against.")
+
+
+@dataclass(frozen=True)
+class OpcUaConfig:
+    enabled: bool = spec(False, doc="Run the OPC UA server (OPC 40100 Machine Vision) beside the line ('inspector run' starts it).")
+    endpoint: str = spec("opc.tcp://127.0.0.1:4840/inspector/", doc="Endpoint URL the server listens on.")
+    folder: str | None = spec(
+        None, doc="Server certificate, private key and trusted client certificates ('inspector opcua certs'); None = 'opcua' in station.state_dir."
+    )
+    allow_anonymous: bool = spec(False, doc="Also accept clients without a certificate, unencrypted (off: Basic256Sha256 SignAndEncrypt with a trusted client certificate only).")
+    recipes: dict[str, str] = spec(
+        factory=dict,
+        doc="Models a client may select by name (name -> model ONNX file); the detector's 'model' is always offered under its folder name. "
+        "A selection takes effect at the line's next start.",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: list[CameraConfig] = spec(doc="Cameras of the station; each runs as its own camera service.")
     detector: DetectorConfig = spec(doc="Detector service: model, execution providers, decision rules.")
@@ -378,6 +434,8 @@ class Config:
     calibration: CalibrationConfig = spec(
         factory=CalibrationConfig, doc="Camera calibration, pixel scale, image health and challenge-part verification."
     )
+    reports: ReportsConfig = spec(factory=ReportsConfig, doc="Shift and monthly reports for management (inspector report).")
+    opcua: OpcUaConfig = spec(factory=OpcUaConfig, doc="OPC UA server for the plant's SCADA/MES (off by default).")
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

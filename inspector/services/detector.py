@@ -35,6 +35,7 @@ from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
+from inspector.opcua.models import with_selected_model
 from inspector.services.model_trust import station_models
 from inspector.transport import GapCounter, MalformedFrame, parse_frame, send_message
 
@@ -59,7 +60,7 @@ class DetectorService(Service):
     def setup(self) -> None:
         self.alarms = self.sockets.open("alarms")
         try:
-            models = station_models(self.config)
+            models = station_models(with_selected_model(self.config))  # a model selected over OPC UA runs from the next start
         except InspectorError as err:
             self._alarm("model_refused", "critical", f"no model the station trusts can be loaded: {err}")
             raise

@@ -1,0 +1,148 @@
+"""Escapes: defective parts that passed the station and were found downstream (customer or audit).
+
+They are imported from a downstream audit's CSV file with ``inspector report
+escapes import FILE.csv`` into the station's database (table
+``report_escapes``), so reports count them. Columns (a header row, names in
+any order; only ``time`` is required):
+
+``time``      when the part was made (or the audit date): ``2026-11-12 14:30`` or ``2026-11-12``, plant local time;
+              a row whose part the station recorded (``part_id``, and ``camera`` when several) counts at that part's trigger time
+``count``     how many parts this row stands for (default 1)
+``part_id``   the part's id, when the audit knows it
+``camera``    the camera that inspected it
+``defect``    what was found
+``note``      free text
+
+A file imported twice adds nothing: a row equal to one already stored is skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from inspector.errors import ReportError
+from inspector.reports.shifts import zone
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS report_escapes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    t REAL NOT NULL, count INTEGER NOT NULL, part_id INTEGER, camera TEXT NOT NULL DEFAULT '',
+    defect TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, imported REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS report_escapes_t ON report_escapes (t);
+CREATE UNIQUE INDEX IF NOT EXISTS report_escapes_same
+    ON report_escapes (t, count, coalesce(part_id, -1), camera, defect, note);
+"""
+COLUMNS = ("time", "count", "part_id", "camera", "defect", "note")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    rows: int
+    added: int
+    skipped: int  # already stored
+
+
+def _time(text: str, timezone: str, where: str) -> float:
+    text = text.strip()
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ReportError(f"{where}: column 'time': expected a date or date and time (2026-11-12 or 2026-11-12 14:30), got {text!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone(timezone))
+    return value.timestamp()
+
+
+def _int(text: str, column: str, where: str, minimum: int) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ReportError(f"{where}: column {column!r}: expected a whole number, got {text!r}") from None
+    if value < minimum:
+        raise ReportError(f"{where}: column {column!r}: must be at least {minimum}, got {value}")
+    return value
+
+
+def read_escapes_csv(path: Path, timezone: str) -> list[dict]:
+    """The rows of an escapes file; every problem names the file, line and column. Nothing is stored if any row is bad."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+            if "time" not in header:
+                raise ReportError(f"{path}: the header row must name a 'time' column (columns: {', '.join(COLUMNS)}); found {header or 'no header'}")
+            unknown = sorted(set(header) - set(COLUMNS))
+            if unknown:
+                raise ReportError(f"{path}: unknown column(s) {', '.join(unknown)} (allowed: {', '.join(COLUMNS)})")
+            reader.fieldnames = header
+            rows = []
+            for line, raw in enumerate(reader, start=2):
+                where = f"{path}, line {line}"
+                if None in raw:
+                    raise ReportError(f"{where}: more fields than the header has")
+                if not any((v or "").strip() for v in raw.values()):
+                    continue
+                get = {name: (raw.get(name) or "").strip() for name in COLUMNS}.__getitem__
+                rows.append({
+                    "t": _time(get("time"), timezone, where),
+                    "count": _int(get("count"), "count", where, 1) if get("count") else 1,
+                    "part_id": _int(get("part_id"), "part_id", where, 0) if get("part_id") else None,
+                    "camera": get("camera"),
+                    "defect": get("defect"),
+                    "note": get("note"),
+                })
+    except OSError as err:
+        raise ReportError(f"cannot read the escapes file {path}: {err.strerror}") from err
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ReportError(f"{path} is not a readable CSV file: {err}") from err
+    return rows
+
+
+def ensure_table(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)
+
+
+def import_escapes(database: Path, path: Path, timezone: str) -> ImportResult:
+    """Store the escapes of ``path`` in the station's database (all or none)."""
+    rows = read_escapes_csv(path, timezone)
+    if not Path(database).exists():
+        raise ReportError(f"the station database {database} does not exist")
+    try:
+        conn = sqlite3.connect(str(database), timeout=10)
+        try:
+            ensure_table(conn)
+            _at_recorded_time(conn, rows)
+            with conn:
+                before = conn.total_changes
+                conn.executemany(
+                    "INSERT OR IGNORE INTO report_escapes (t, count, part_id, camera, defect, note, source, imported) "
+                    "VALUES (:t, :count, :part_id, :camera, :defect, :note, :source, :imported)",
+                    [{**r, "source": str(path), "imported": time.time()} for r in rows],
+                )
+                added = conn.total_changes - before
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        raise ReportError(f"cannot store escapes in {database}: {err}") from err
+    return ImportResult(rows=len(rows), added=added, skipped=len(rows) - added)
+
+
+def _at_recorded_time(conn: sqlite3.Connection, rows: list[dict]) -> None:
+    """A row naming a part the station recorded counts when that part was inspected, not on the audit's date."""
+    if not {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} >= {"parts"}:
+        return
+    for row in rows:
+        if row["part_id"] is None:
+            continue
+        if row["camera"]:
+            found = conn.execute("SELECT t_trigger FROM parts WHERE camera = ? AND part_id = ?", (row["camera"], row["part_id"])).fetchall()
+        else:
+            found = conn.execute("SELECT t_trigger FROM parts WHERE part_id = ?", (row["part_id"],)).fetchall()
+        if len(found) == 1 and found[0][0] is not None:
+            row["t"] = found[0][0]
