@@ -35,10 +35,11 @@ class PartImage(QWidget):
         self.caption = "no image yet"
         self.setMinimumSize(320, 240)
 
-    def show_part(self, image_path: str | None, boxes: list[Outlined], caption: str) -> None:
+    def show_part(self, image_path: str | None, boxes: list[Outlined], caption: str, missing: str = "no image stored") -> None:
+        """Show one part's image and boxes; ``missing`` says why there is no image (pending, fail-safe, ...)."""
         self.pixmap = load_pixmap(image_path)
         self.boxes = boxes
-        self.caption = caption if self.pixmap else f"{caption}: no image stored"
+        self.caption = caption if self.pixmap else f"{caption}: {missing}"
         self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)

@@ -1,4 +1,4 @@
-"""The operator screen: verdict, image, shift counters, latency, status lights, alarms, recent rejects."""
+"""The operator screen: verdict and image of one part, shift counters, latency, status lights, alarms, recent rejects."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
 )
 
 from hmi.data import PartRecord
-from hmi.operator_vm import LIGHTS, OperatorViewModel
-from hmi.screens.image_view import Outlined, PartImage, load_pixmap
-from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT, TOUCH_PX
+from hmi.alarm_text import banner_text
+from hmi.operator_vm import LIGHTS, OperatorViewModel, image_note
+from hmi.screens.image_view import Outlined, PartImage
+from hmi.screens.reject_strip import RejectCard, RejectStrip
+from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
@@ -68,44 +70,6 @@ class StatusLight(QFrame):
         self.state = state
         self.dot.setStyleSheet(f"background: {LIGHT_COLORS[state]}; border-radius: 14px;")
         self.text.setText(f"{state.upper()} · {text}")
-
-
-class RejectCard(QFrame):
-    """One recent reject: thumbnail, part, and the two touch buttons that mark it."""
-
-    def __init__(self, part: PartRecord, on_mark: Callable[[tuple[str, int], str], None], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.part = part
-        self.setObjectName("tile")
-        border = {"false_reject": "#66bb6a", "true_defect": "#ef5350"}.get(part.mark or "", "#37474f")
-        self.setStyleSheet(f"QFrame#tile {{ border: 3px solid {border}; }}")
-        self.setFixedWidth(200)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        thumb = QLabel()
-        thumb.setFixedSize(186, 72)
-        thumb.setAlignment(Qt.AlignCenter)
-        pixmap = load_pixmap(part.image_path)
-        if pixmap is not None:
-            thumb.setPixmap(pixmap.scaled(186, 72, Qt.KeepAspectRatio, Qt.SmoothTransformation))
-        else:
-            thumb.setText("image pending")
-        layout.addWidget(thumb)
-        classes = ", ".join(sorted({d["cls"] for d in part.detections if d.get("causes_reject", True)})) or RESULT_TEXT[part.result].lower()
-        caption = QLabel(f"#{part.part_id} · {classes}")
-        caption.setStyleSheet("font-size: 16px; background: transparent;")
-        layout.addWidget(caption)
-        row = QHBoxLayout()
-        self.false_reject = QPushButton("Good\npart")
-        self.true_defect = QPushButton("Defect")
-        for button, mark in ((self.false_reject, "false_reject"), (self.true_defect, "true_defect")):
-            button.setCheckable(True)
-            button.setChecked(part.mark == mark)
-            button.setMinimumHeight(TOUCH_PX)
-            button.setStyleSheet("font-size: 16px;")
-            button.clicked.connect(lambda _=False, m=mark: on_mark(part.key, m))
-            row.addWidget(button)
-        layout.addLayout(row)
 
 
 class OperatorScreen(QWidget):
@@ -164,25 +128,9 @@ class OperatorScreen(QWidget):
         main.addLayout(counters)
         root.addLayout(main, 1)
 
-        strip_title = QLabel("Recent rejects — tap “Good part” for a false reject, “Defect” to confirm")
-        strip_title.setStyleSheet("font-size: 17px; color: #b0bec5;")
-        root.addWidget(strip_title)
-        self.strip_host = QWidget()
-        self.strip = QHBoxLayout(self.strip_host)
-        self.strip.setContentsMargins(0, 0, 0, 0)
-        self.no_rejects = QLabel("No rejects this shift")
-        self.no_rejects.setStyleSheet("color: #78909c; font-size: 22px;")
-        self.strip.addWidget(self.no_rejects)
-        self.strip.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(self.strip_host)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedHeight(236)  # a card (thumb, caption, two-line touch buttons) plus the scroll bar
-        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        root.addWidget(scroll)
-        self.cards: list[RejectCard] = []
+        self.strip = RejectStrip(vm, self._mark, self._undo)
+        root.addWidget(self.strip)
         self._image_key: tuple | None = None
-        self._strip_state: list | None = None
         vm.on_change(self.render)
         self.render()
 
@@ -197,7 +145,8 @@ class OperatorScreen(QWidget):
         self.indicator.setStyleSheet(f"background: {color}; color: white; font-size: {size}px; font-weight: bold; border-radius: 14px;")
         if part is not None:
             when = time.strftime("%H:%M:%S", time.localtime(part.t_trigger))
-            self.part_caption.setText(f"part {part.part_id} · {part.camera} · {when}")
+            stopped = " · line stopped" if vm.line_stopped else ""
+            self.part_caption.setText(f"part {part.part_id} · {part.camera} · {when}{stopped}")
         self._render_counters()
         self._render_latency()
         for name, light in self.lights.items():
@@ -206,7 +155,7 @@ class OperatorScreen(QWidget):
                 light.set(state.state, state.text)
         self._render_banner()
         self._render_image()
-        self._render_strip()
+        self.strip.render()
 
     def _render_counters(self) -> None:
         c = self.vm.counts
@@ -234,42 +183,40 @@ class OperatorScreen(QWidget):
             return
         color = "#b71c1c" if latest.severity == "critical" else "#e65100"
         self.banner.setStyleSheet(f"background: {color}; border-radius: 8px;")
-        more = f" (+{self.vm.alarm_count - 1} more)" if self.vm.alarm_count > 1 else ""
-        self.banner_text.setText(f"⚠ ALARM {latest.code}: {latest.text}{more}")
+        self.banner_text.setText(banner_text(latest, self.vm.alarm_count))
+        self.banner_text.setToolTip(f"{latest.code}: {latest.text}")
         self.banner.show()
 
     def _render_image(self) -> None:
-        vm = self.vm
-        part = vm.current if vm.current is not None and vm.current.image_path else vm.image_part
-        key = (part.key, part.image_path, len(part.detections)) if part else None
+        """The image of the part the verdict shows (one record for verdict, caption and image)."""
+        part = self.vm.current
+        note = image_note(part, time.time())
+        key = (part.key, part.image_path, len(part.detections), note) if part else None
         if key == self._image_key:
             return
         self._image_key = key
         if part is None:
-            self.image.show_part(None, [], "no image yet")
+            self.image.show_part(None, [], note)
             return
         title = RESULT_TEXT.get(part.result, part.result)
-        self.image.show_part(part.image_path, _boxes(part), f"part {part.part_id} · {title}")
+        self.image.show_part(part.image_path, _boxes(part), f"part {part.part_id} · {title}", note)
 
-    def _render_strip(self) -> None:
-        state = [(p.key, p.mark, p.image_path) for p in self.vm.recent_rejects]
-        if state == self._strip_state:
-            return
-        self._strip_state = state
-        for card in self.cards:
-            self.strip.removeWidget(card)
-            card.deleteLater()
-        self.cards = [RejectCard(p, self._mark) for p in self.vm.recent_rejects]
-        for i, card in enumerate(self.cards):
-            self.strip.insertWidget(i, card)
-        self.no_rejects.setVisible(not self.cards)
+    @property
+    def cards(self) -> list[RejectCard]:
+        return self.strip.cards
 
     # -- actions --------------------------------------------------------------------
     def _mark(self, key: tuple[str, int], mark: str) -> None:
         try:
             self.vm.mark(key, mark)
         except InspectorError as err:  # shown to the user by the window, and logged
-            self._strip_state = None
+            self.render()
+            self.on_error(err)
+
+    def _undo(self, key: tuple[str, int]) -> None:
+        try:
+            self.vm.undo_mark(key)
+        except InspectorError as err:
             self.render()
             self.on_error(err)
 
