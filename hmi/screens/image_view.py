@@ -114,7 +114,7 @@ class BoxEditor(QGraphicsView):
         self._drawing: QGraphicsRectItem | None = None
         self._origin = QPointF()
         self._image_rect = QRectF()
-        self.setMinimumSize(400, 300)
+        self.setMinimumSize(320, 240)
 
     def show_part(self, image_path: str | None, boxes: list[Box], selected: int | None = None) -> None:
         scene = self.scene()

@@ -7,18 +7,22 @@ from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget,
+    QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from hmi.data import PartRecord
 from hmi.alarm_text import banner_text
 from hmi.operator_vm import LIGHTS, OperatorViewModel, image_note
+from hmi.screens.fitted_label import FittedLabel
 from hmi.screens.image_view import Outlined, PartImage
 from hmi.screens.reject_strip import RejectCard, RejectStrip
-from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT
+from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT, TOUCH_PX
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
+LEFT_W = 300  # verdict, latency and lights
+COUNTER_W = 132  # two columns of counters: the image gets the rest (418 px at 1024 x 768)
+LIGHT_H = 40
 
 
 def _boxes(part: PartRecord) -> list[Outlined]:
@@ -31,13 +35,17 @@ def _boxes(part: PartRecord) -> list[Outlined]:
 
 
 class Tile(QFrame):
+    """A titled figure. Its title wraps rather than widen the tile, so six fit beside the image at 1024 px."""
+
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("tile")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 6, 12, 6)
+        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setSpacing(0)
         self.title = QLabel(title)
         self.title.setObjectName("tileTitle")
+        self.title.setWordWrap(True)
         self.value = QLabel("–")
         self.value.setObjectName("tileValue")
         layout.addWidget(self.title)
@@ -45,31 +53,30 @@ class Tile(QFrame):
 
 
 class StatusLight(QFrame):
+    """A light: coloured dot, name, and up to two lines of what it means (the whole text in its tooltip)."""
+
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("tile")
+        self.setFixedHeight(LIGHT_H)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setContentsMargins(8, 2, 8, 2)
         self.dot = QLabel()
-        self.dot.setFixedSize(28, 28)
+        self.dot.setFixedSize(24, 24)
         self.name = QLabel(name)
-        self.setMinimumWidth(176)
-        self.name.setStyleSheet("font-weight: bold; background: transparent;")
-        self.text = QLabel("")
+        self.name.setFixedWidth(82)
+        self.name.setStyleSheet("font-weight: bold; font-size: 17px; background: transparent;")
+        self.text = FittedLabel("")
         self.text.setStyleSheet("font-size: 14px; color: #b0bec5; background: transparent;")
-        self.text.setWordWrap(True)
-        column = QVBoxLayout()
-        column.setSpacing(0)
-        column.addWidget(self.name)
-        column.addWidget(self.text)
         layout.addWidget(self.dot)
-        layout.addLayout(column, 1)
+        layout.addWidget(self.name)
+        layout.addWidget(self.text, 1)
         self.state = "idle"
 
     def set(self, state: str, text: str) -> None:
         self.state = state
-        self.dot.setStyleSheet(f"background: {LIGHT_COLORS[state]}; border-radius: 14px;")
-        self.text.setText(f"{state.upper()} · {text}")
+        self.dot.setStyleSheet(f"background: {LIGHT_COLORS[state]}; border-radius: 12px;")
+        self.text.set_full_text(f"{state.upper()} · {text}")
 
 
 class OperatorScreen(QWidget):
@@ -81,48 +88,55 @@ class OperatorScreen(QWidget):
         root.setContentsMargins(8, 8, 8, 8)
 
         self.banner = QFrame()
+        self.banner.setFixedHeight(TOUCH_PX + 12)
         banner_row = QHBoxLayout(self.banner)
-        self.banner_text = QLabel("")
-        self.banner_text.setWordWrap(True)
-        self.banner_text.setStyleSheet("font-size: 22px; font-weight: bold; background: transparent;")
+        banner_row.setContentsMargins(10, 6, 6, 6)
+        self.banner_text = FittedLabel("")
+        self.banner_text.setStyleSheet("font-size: 18px; font-weight: bold; background: transparent;")
         self.ack_button = QPushButton("Acknowledge")
         self.ack_button.clicked.connect(self._acknowledge)
         banner_row.addWidget(self.banner_text, 1)
         banner_row.addWidget(self.ack_button)
 
         main = QHBoxLayout()
-        left = QVBoxLayout()
+        main.setSpacing(8)
+        left_host = QWidget()
+        left_host.setFixedWidth(LEFT_W)
+        left = QVBoxLayout(left_host)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(6)
         self.indicator = QLabel("—")
         self.indicator.setAlignment(Qt.AlignCenter)
-        self.indicator.setMinimumSize(360, 110)
+        self.indicator.setFixedHeight(96)
         left.addWidget(self.indicator)
         self.part_caption = QLabel("waiting for the first part")
         self.part_caption.setAlignment(Qt.AlignCenter)
+        self.part_caption.setFixedHeight(26)
+        self.part_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         left.addWidget(self.part_caption)
         self.latency = Tile("Trigger → PLC latency")
         left.addWidget(self.latency)
         self.lights = {name: StatusLight(name) for name in LIGHTS}
-        lights = QGridLayout()
-        for i, light in enumerate(self.lights.values()):
-            lights.addWidget(light, i // 2, i % 2)
-        left.addLayout(lights)
+        for light in self.lights.values():
+            left.addWidget(light)
         left.addStretch(1)
-        main.addLayout(left)
+        main.addWidget(left_host)
 
         center = QVBoxLayout()
-        center.addWidget(self.banner)  # above the image: prominent, and the screen still fits 1280x800
+        center.addWidget(self.banner)  # above the image: prominent, and the screen still fits 1024x768
         self.image = PartImage()
         center.addWidget(self.image, 1)
         main.addLayout(center, 1)
 
         counters = QGridLayout()
+        counters.setSpacing(6)
         self.counters = {
             "inspected": Tile("Inspected"), "passed": Tile("Passed"), "rejected": Tile("Rejected"),
             "failsafe_rejects": Tile("Fail-safe rejects"), "false_rejects": Tile("False rejects"),
             "false_reject_rate": Tile("False-reject rate"),
         }
         for i, tile in enumerate(self.counters.values()):
-            tile.setMinimumWidth(170)
+            tile.setFixedWidth(COUNTER_W)
             counters.addWidget(tile, i // 2, i % 2)
         counters.setRowStretch(3, 1)
         main.addLayout(counters)
@@ -141,7 +155,9 @@ class OperatorScreen(QWidget):
         result = part.result if part else None
         color = COLORS.get(result or "none", COLORS["none"])
         self.indicator.setText(RESULT_TEXT.get(result, "—") if result else "—")
-        size = 64 if result in (None, "PASS", "REJECT") else 36
+        size = 60 if result in (None, "PASS", "REJECT") else 32
+        if vm.line_stopped:
+            color = COLORS["none"]  # the verdict of the last part, greyed: nothing is passing now
         self.indicator.setStyleSheet(f"background: {color}; color: white; font-size: {size}px; font-weight: bold; border-radius: 14px;")
         if part is not None:
             when = time.strftime("%H:%M:%S", time.localtime(part.t_trigger))
@@ -183,8 +199,7 @@ class OperatorScreen(QWidget):
             return
         color = "#b71c1c" if latest.severity == "critical" else "#e65100"
         self.banner.setStyleSheet(f"background: {color}; border-radius: 8px;")
-        self.banner_text.setText(banner_text(latest, self.vm.alarm_count))
-        self.banner_text.setToolTip(f"{latest.code}: {latest.text}")
+        self.banner_text.set_full_text(banner_text(latest, self.vm.alarm_count))
         self.banner.show()
 
     def _render_image(self) -> None:

@@ -21,10 +21,13 @@ from PySide6.QtWidgets import (
 from hmi.data import PartKey, PartRecord
 from hmi.operator_vm import MARK_TEXT, OperatorViewModel, image_note
 from hmi.screens.image_view import load_pixmap
-from hmi.screens.style import BUTTON_GAP_PX, CARD_GAP_PX, RESULT_TEXT, TOUCH_PX, kinetic
+from hmi.screens.style import BUTTON_GAP_PX, CARD_GAP_PX, RESULT_TEXT, TOUCH_PX, fixed_button, kinetic
 
 HOLD_AFTER_TOUCH_S = 2.0
-CARD_W, CARD_H = 272, 214
+CARD_W, CARD_H = 272, 204
+TITLE_H = 24
+CARD_BORDER_PX = 3
+NEW_BUTTON_W = 96
 THUMB_H = 64
 _PRESS = {QEvent.MouseButtonPress, QEvent.TouchBegin}
 _RELEASE = {QEvent.MouseButtonRelease, QEvent.TouchEnd, QEvent.TouchCancel}
@@ -51,7 +54,7 @@ class RejectCard(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(4)
-        inner = CARD_W - 16
+        inner = CARD_W - 16 - 2 * CARD_BORDER_PX
         self.thumb = QLabel()
         self.thumb.setFixedSize(inner, THUMB_H)
         self.thumb.setAlignment(Qt.AlignCenter)
@@ -71,8 +74,7 @@ class RejectCard(QFrame):
         self.true_defect = QPushButton("Defect")
         self.undo = QPushButton("Undo")
         for button in (self.false_reject, self.true_defect, self.undo):
-            button.setFixedSize(width, TOUCH_PX)
-            button.setStyleSheet("font-size: 16px; padding: 2px 4px; min-width: 0;")
+            fixed_button(button, width, TOUCH_PX, "font-size: 16px;")
             row.addWidget(button)
         for button, mark in ((self.false_reject, "false_reject"), (self.true_defect, "true_defect")):
             button.setCheckable(True)
@@ -90,7 +92,7 @@ class RejectCard(QFrame):
         """Show ``part`` (the same part, newer facts: its image, its mark) and the Undo time left."""
         self.part = part
         border = {"false_reject": "#66bb6a", "true_defect": "#ef5350"}.get(part.mark or "", "#37474f")
-        self.setStyleSheet(f"QFrame#tile {{ border: 3px solid {border}; }}")
+        self.setStyleSheet(f"QFrame#tile {{ border: {CARD_BORDER_PX}px solid {border}; }}")
         if part.image_path != self._image:
             self._image = part.image_path
             pixmap = load_pixmap(part.image_path)
@@ -118,20 +120,17 @@ class RejectStrip(QWidget):
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(4)
-        title_row = QHBoxLayout()
         title = QLabel("Recent rejects — “Good part” for a false reject, “Defect” to confirm; swipe to scroll")
         title.setStyleSheet("font-size: 17px; color: #b0bec5;")
-        title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.new_rejects = QPushButton("")
-        self.new_rejects.setStyleSheet("background: #0277bd; font-size: 17px;")
+        title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        title.setFixedHeight(TITLE_H)
+        column.addWidget(title)
+        row = QHBoxLayout()
+        row.setSpacing(CARD_GAP_PX)
+        self.new_rejects = QPushButton("")  # left of the cards, where the new ones will go in
+        fixed_button(self.new_rejects, NEW_BUTTON_W, CARD_H, "font-size: 17px;")
         self.new_rejects.clicked.connect(self.resume)
-        policy = self.new_rejects.sizePolicy()
-        policy.setRetainSizeWhenHidden(True)
-        self.new_rejects.setSizePolicy(policy)
-        self.new_rejects.hide()
-        title_row.addWidget(title, 1)
-        title_row.addWidget(self.new_rejects)
-        column.addLayout(title_row)
+        row.addWidget(self.new_rejects, 0, Qt.AlignTop)
         self.host = QWidget()
         self.row = QHBoxLayout(self.host)
         self.row.setContentsMargins(0, 0, 0, 0)
@@ -149,7 +148,9 @@ class RejectStrip(QWidget):
         self.scroll.viewport().installEventFilter(self)
         self.scroll.horizontalScrollBar().valueChanged.connect(lambda value: value == 0 and self.render())
         kinetic(self.scroll)
-        column.addWidget(self.scroll)
+        row.addWidget(self.scroll, 1)
+        column.addLayout(row)
+        self.setFixedHeight(TITLE_H + column.spacing() + self.scroll.height())  # never pushed around by the screen above
         self.cards: list[RejectCard] = []
         self.pressed = False
         self.hold_until = 0.0
@@ -183,11 +184,13 @@ class RejectStrip(QWidget):
         if not self.paused() and shown != list(latest):
             self._rebuild(list(latest.values()))
         waiting = [key for key in latest if key not in set(shown) and latest[key].t_trigger > self._newest_shown()]
-        if self.paused() and waiting:
-            self.new_rejects.setText(f"{len(waiting)} new reject{'s' if len(waiting) != 1 else ''} ›")
-            self.new_rejects.show()
+        # always in its place (the cards never shift): live, paused, or what waits and a tap to show it
+        paused = self.paused()
+        if paused and waiting:
+            self.new_rejects.setText(f"{len(waiting)}\nnew\nreject{'s' if len(waiting) != 1 else ''}\n‹ show")
         else:
-            self.new_rejects.hide()
+            self.new_rejects.setText("paused" if paused else "live")
+        self.new_rejects.setEnabled(paused and bool(waiting))
         for card in self.cards:
             part = vm.marked.get(card.part.key) if card.part.key not in latest else latest[card.part.key]
             card.show_part(part or card.part, vm.undo_left_s(card.part.key), now)
@@ -212,5 +215,5 @@ class RejectStrip(QWidget):
                 card = RejectCard(part, self.on_mark, self.on_undo)
                 for widget in (card, card.false_reject, card.true_defect, card.undo):
                     widget.installEventFilter(self)
-            self.row.insertWidget(i, card)
+            self.row.insertWidget(i, card, 0, Qt.AlignTop | Qt.AlignLeft)  # a scroll bar appearing moves no card
             self.cards.append(card)
