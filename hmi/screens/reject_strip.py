@@ -86,10 +86,20 @@ class RejectCard(QFrame):
         layout.addLayout(row)
         layout.addStretch(1)
         self._image: str | None = "-"
+        self._state: tuple | None = None
         self.show_part(part, 0.0, time.time())
 
     def show_part(self, part: PartRecord, undo_left_s: float, now: float) -> None:
-        """Show ``part`` (the same part, newer facts: its image, its mark) and the Undo time left."""
+        """Show ``part`` (the same part, newer facts: its image, its mark) and the Undo time left.
+
+        Only what changed is touched: a card re-styled on every refresh would relayout the strip under a swipe.
+        """
+        undo = round(undo_left_s) if undo_left_s > 0 else 0
+        note = "" if part.image_path else image_note(part, now)
+        state = (part, undo, note)
+        if state == self._state:
+            return
+        self._state = state
         self.part = part
         border = {"false_reject": "#66bb6a", "true_defect": "#ef5350"}.get(part.mark or "", "#37474f")
         self.setStyleSheet(f"QFrame#tile {{ border: {CARD_BORDER_PX}px solid {border}; }}")
@@ -99,14 +109,14 @@ class RejectCard(QFrame):
             if pixmap is not None:
                 self.thumb.setPixmap(pixmap.scaled(self.thumb.width(), THUMB_H, Qt.KeepAspectRatio, Qt.SmoothTransformation))
         if self.thumb.pixmap().isNull():
-            self.thumb.setText(image_note(part, now))
+            self.thumb.setText(note)
         classes = ", ".join(sorted({d["cls"] for d in part.detections if d.get("causes_reject", True)}))
         self.caption.setText(f"#{part.part_id} · {classes or RESULT_TEXT.get(part.result, part.result).lower()}")
         self.status.setText(mark_status(part))
         self.false_reject.setChecked(part.mark == "false_reject")
         self.true_defect.setChecked(part.mark == "true_defect")
-        self.undo.setText(f"Undo\n{undo_left_s:.0f} s")
-        self.undo.setVisible(undo_left_s > 0)
+        self.undo.setText(f"Undo\n{undo} s")
+        self.undo.setVisible(undo > 0)
 
 
 class RejectStrip(QWidget):
@@ -173,6 +183,7 @@ class RejectStrip(QWidget):
         """Bring in the rejects that were held back, from the start of the strip."""
         self.hold_until = 0.0
         self.pressed = False
+        QScroller.scroller(self.scroll.viewport()).stop()  # no momentum left from a swipe
         self.scroll.horizontalScrollBar().setValue(0)
         self.render()
 

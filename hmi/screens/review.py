@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 from hmi.data import ReviewFilter
 from hmi.review_vm import ReviewViewModel
 from hmi.screens.image_view import BoxEditor
-from hmi.screens.style import BUTTON_GAP_PX, RESULT_TEXT
+from hmi.screens.style import BUTTON_GAP_PX, RESULT_TEXT, kinetic
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
@@ -56,6 +56,8 @@ class ReviewScreen(QWidget):
         left.addLayout(form)
         self.queue = QListWidget()
         self.queue.setStyleSheet("QListWidget::indicator { width: 36px; height: 36px; }")
+        self.queue.setVerticalScrollMode(QListWidget.ScrollPerPixel)
+        kinetic(self.queue)  # swipe the queue with a (gloved) finger
         self.queue.currentItemChanged.connect(lambda item, _prev: item is not None and self._guard(lambda: self.vm.open(tuple(item.data(Qt.UserRole)))))
         self.queue.itemChanged.connect(lambda _item: self._sync_selection())
         left.addWidget(self.queue, 1)
