@@ -179,10 +179,10 @@ class OperatorViewModel(Observable):
             for key in list(self.marked):
                 self.marked[key] = self._confirmed(key) or self.marked[key]
             self.image_part = self.db.latest_with_image()
-            if self.current is None or not self.live:
-                latest = self.db.latest_parts(1)
-                self.current = latest[0] if latest else self.current
-            elif self.current.key in stored or (not self.current.image_path and self.current.key not in self._unrecorded):
+            latest = self.db.latest_parts(1)
+            if latest and (self.current is None or not self.live or latest[0].t_trigger > self.current.t_trigger):
+                self.current = latest[0]  # the database is ahead of the live stream (it dropped, or is not connected)
+            elif self.current is not None and (self.current.key in stored or not self.current.image_path and self.current.key not in self._unrecorded):
                 self.current = self.db.part(self.current.key) or self.current  # its stored copy, with its image
             if not self._latencies:
                 self._latencies.extend(self.db.latencies(self.shift_start_t))

@@ -90,3 +90,20 @@ def test_undo_on_the_card_takes_the_mark_back(qtbot, window, flowing, ctx):
     qtbot.mouseClick(card.undo, Qt.LeftButton)
     assert ctx.db.mark_of(card.part.key) is None
     assert card.status.text() == "not marked" and not card.undo.isVisible()
+
+
+def test_the_verdict_its_caption_and_its_image_are_always_one_part(qtbot, window, flowing, ctx):
+    log_in(qtbot, window, "olga")
+    screen = window.operator
+    seen = set()
+    for _ in range(20):
+        part = ctx.operator.current
+        qtbot.waitUntil(lambda: part is None or ctx.operator.current.key != part.key, timeout=15_000)  # the next part
+        qtbot.wait(10)
+        current = ctx.operator.current
+        shown = screen.part_caption.text().split()[1]
+        assert screen.image.caption.startswith(f"part {shown} · "), (screen.part_caption.text(), screen.image.caption)
+        if ctx.operator.current is current:
+            assert shown == str(current.part_id)
+        seen.add(shown)
+    assert len(seen) > 5

@@ -101,3 +101,18 @@ def test_alarms_read_as_plain_sentences_with_their_count():
 def test_every_alarm_kind_has_a_sentence_without_its_raw_code(code):
     sentence = alarm_sentence(_alarm(code, "details", 5, "detector:0"))
     assert code not in sentence and sentence[0].isupper()
+
+
+def test_every_alarm_code_the_line_raises_has_a_sentence():
+    """The codes are read from the services' source: a new alarm kind without a sentence fails here."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    raised = set()
+    for folder in ("inspector", "calibration", "plc_io", "camera_drivers"):
+        for source in (root / folder).rglob("*.py"):
+            raised |= set(re.findall(r'"([a-z][a-z_]+)", (?:"(?:warning|critical|info)"|severity)', source.read_text()))
+    raised -= {"info"}  # an AlarmSeverity literal list, not a code
+    assert {"failsafe_decision", "service_down", "plc_write_late", "part_seen_lost", "camera_lost"} <= raised
+    assert raised - set(ALARM_SENTENCES) == set()
