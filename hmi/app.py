@@ -22,7 +22,7 @@ from inspector.errors import InspectorError
 log = logging.getLogger(__name__)
 
 SCREEN_PERMISSIONS = {"operator": Permission.VIEW_OPERATOR, "review": Permission.VIEW_REVIEW}
-USER_LABEL_W = 230
+USER_LABEL_W = 200
 _ACTIVITY = {QEvent.MouseButtonPress, QEvent.KeyPress, QEvent.TouchBegin}
 
 
@@ -53,6 +53,7 @@ class HmiWindow(QMainWindow):
         self.review_button.clicked.connect(lambda: self.open_screen("review"))
         self.user_label = QLabel("")
         self.user_label.setFixedWidth(USER_LABEL_W)  # the buttons stay put whatever the user's name
+        self.user_label.setStyleSheet("font-size: 17px;")
         self.user_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.logout_button = QPushButton("Log out")
         self.logout_button.clicked.connect(self.logout)
@@ -109,9 +110,10 @@ class HmiWindow(QMainWindow):
     def _update_bar(self) -> None:
         session = self.ctx.session
         user = session.user
-        text = f"{user.name} · {ROLE_TITLES[user.role]}" if user else "not logged in"
-        self.user_label.setToolTip(text)
-        self.user_label.setText(self.user_label.fontMetrics().elidedText(text, Qt.ElideMiddle, USER_LABEL_W - 8))
+        lines = [user.name, ROLE_TITLES[user.role]] if user else ["not logged in"]
+        self.user_label.setToolTip(" · ".join(lines))
+        metrics = self.user_label.fontMetrics()
+        self.user_label.setText("\n".join(metrics.elidedText(line, Qt.ElideMiddle, USER_LABEL_W - 8) for line in lines))
         self.logout_button.setEnabled(user is not None)
         self.operator_button.setEnabled(session.can(Permission.VIEW_OPERATOR))
         self.review_button.setEnabled(session.can(Permission.VIEW_REVIEW))

@@ -33,14 +33,16 @@ class PartImage(QWidget):
         super().__init__(parent)
         self.pixmap: QPixmap | None = None
         self.boxes: list[Outlined] = []
-        self.caption = "no image yet"
+        self.caption = ""
+        self.missing = "no image yet"
         self.setMinimumSize(320, 240)
 
     def show_part(self, image_path: str | None, boxes: list[Outlined], caption: str, missing: str = "no image stored") -> None:
         """Show one part's image and boxes; ``missing`` says why there is no image (pending, fail-safe, ...)."""
         self.pixmap = load_pixmap(image_path)
         self.boxes = boxes
-        self.caption = caption if self.pixmap else f"{caption}: {missing}"
+        self.caption = caption
+        self.missing = "" if self.pixmap else missing
         self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
@@ -75,6 +77,12 @@ class PartImage(QWidget):
                 painter.drawText(text_rect, Qt.AlignCenter, label)
         painter.setPen(QColor("#eceff1"))
         painter.drawText(QRectF(8, 0, self.width() - 16, 34), Qt.AlignVCenter | Qt.AlignLeft, self.caption)
+        if self.missing:  # why this part has no image, where the image would be
+            font = QFont(self.font())
+            font.setPixelSize(24)
+            painter.setFont(font)
+            painter.setPen(QColor("#90a4ae"))
+            painter.drawText(QRectF(8, 36, self.width() - 16, self.height() - 44), Qt.AlignCenter | Qt.TextWordWrap, self.missing)
         painter.end()
 
 

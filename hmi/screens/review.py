@@ -17,17 +17,18 @@ from hmi.screens.style import BUTTON_GAP_PX, RESULT_TEXT, kinetic
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
-TIME_RANGES = {"last hour": 3600.0, "last 8 hours": 8 * 3600.0, "last 24 hours": 24 * 3600.0, "all": None}
-VERDICTS = {"all": "all", "rejects": "reject", "fail-safe": "failsafe", "sampled passes": "pass"}
-REVIEWED = {"any": None, "not reviewed": False, "reviewed": True}
-QUEUE_W, TOOLS_W = 340, 250  # the image editor gets the rest (at least 320 px at 1024 x 768)
+# each entry says what it filters, so the combos need no labels beside them
+TIME_RANGES = {"last hour": 3600.0, "last 8 hours": 8 * 3600.0, "last 24 hours": 24 * 3600.0, "any time": None}
+VERDICTS = {"any verdict": "all", "rejects": "reject", "fail-safe": "failsafe", "sampled passes": "pass"}
+REVIEWED = {"reviewed or not": None, "not reviewed": False, "reviewed": True}
+ANY_CLASS = "any class"
+QUEUE_W, TOOLS_W = 380, 270  # the image editor gets the rest (at least 320 px at 1024 x 768)
 
 
-def _filter_combo(name: str, choices: list[str], current: str) -> QComboBox:
-    """A filter's combo box; each entry says which filter it is ("time: last hour"), its value is the choice."""
+def _filter_combo(choices: list[str], current: str) -> QComboBox:
     combo = QComboBox()
     for choice in choices:
-        combo.addItem(f"{name}: {choice}", choice)
+        combo.addItem(choice, choice)
     combo.setCurrentIndex(choices.index(current))
     combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(8)
@@ -43,13 +44,14 @@ class ReviewScreen(QWidget):
         root = QHBoxLayout(self)
 
         left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
         left.setSpacing(BUTTON_GAP_PX)
         form = QGridLayout()  # two by two, each combo naming its filter: the queue keeps the height
         form.setSpacing(BUTTON_GAP_PX)
-        self.time_filter = _filter_combo("time", list(TIME_RANGES), "all")
-        self.class_filter = _filter_combo("class", ["any", *vm.classes], "any")
-        self.verdict_filter = _filter_combo("verdict", list(VERDICTS), "all")
-        self.reviewed_filter = _filter_combo("reviewed", list(REVIEWED), "any")
+        self.time_filter = _filter_combo(list(TIME_RANGES), "any time")
+        self.class_filter = _filter_combo([ANY_CLASS, *vm.classes], ANY_CLASS)
+        self.verdict_filter = _filter_combo(list(VERDICTS), "any verdict")
+        self.reviewed_filter = _filter_combo(list(REVIEWED), "reviewed or not")
         for i, combo in enumerate((self.time_filter, self.class_filter, self.verdict_filter, self.reviewed_filter)):
             form.addWidget(combo, i // 2, i % 2)
             combo.currentIndexChanged.connect(lambda _=0: self._guard(self.reload))
@@ -82,6 +84,7 @@ class ReviewScreen(QWidget):
         root.addWidget(self.editor, 1)
 
         right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
         right.setSpacing(BUTTON_GAP_PX)
         self.info = QLabel("pick an image from the queue")
         self.info.setWordWrap(True)
@@ -135,7 +138,7 @@ class ReviewScreen(QWidget):
         cls = self.class_filter.currentData()
         return ReviewFilter(
             since=None if span is None else self.clock() - span,
-            cls=None if cls == "any" else cls,
+            cls=None if cls == ANY_CLASS else cls,
             verdict=VERDICTS[self.verdict_filter.currentData()],
             reviewed=REVIEWED[self.reviewed_filter.currentData()],
         )

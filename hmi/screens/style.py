@@ -48,16 +48,16 @@ RESULT_TEXT = {"PASS": "PASS", "REJECT": "REJECT", "FAILSAFE_REJECT": "FAIL-SAFE
 STYLESHEET = f"""
 QWidget {{ font-size: 20px; color: #eceff1; background: #263238; }}
 QPushButton {{
-    min-height: {TOUCH_PX - 12}px; min-width: {TOUCH_PX - 36}px; padding: 4px 16px; border-radius: 8px;
+    min-height: {TOUCH_PX - 12}px; min-width: {TOUCH_PX - 24}px; padding: 4px 10px; border-radius: 8px;
     background: #455a64; border: 2px solid #607d8b; font-weight: bold;
 }}
 QPushButton:pressed {{ background: #607d8b; }}
 QPushButton:checked {{ background: #0277bd; border-color: #4fc3f7; }}
 QPushButton:disabled {{ color: #78909c; background: #37474f; border-color: #455a64; }}
-QComboBox {{ min-height: {TOUCH_PX - 4}px; padding: 0 12px; background: #37474f; border: 2px solid #607d8b; border-radius: 8px; }}
+QComboBox {{ min-height: {TOUCH_PX - 4}px; padding: 0 8px; font-size: 17px; background: #37474f; border: 2px solid #607d8b; border-radius: 8px; }}
 QComboBox QAbstractItemView {{ font-size: 20px; background: #37474f; }}
 QComboBox QAbstractItemView::item {{ min-height: {TOUCH_PX}px; }}
-QListWidget {{ background: #37474f; border: none; }}
+QListWidget {{ background: #37474f; border: none; font-size: 17px; }}
 QListWidget::item {{ min-height: {TOUCH_PX}px; padding: 4px; border-bottom: 1px solid #455a64; }}
 QListWidget::item:selected {{ background: #0277bd; }}
 QLabel#tileValue {{ font-size: 34px; font-weight: bold; }}

@@ -37,10 +37,21 @@ def _text_fits(label: QLabel) -> bool:
 
 
 def _button_text_fits(button: QAbstractButton) -> bool:
+    """The text with the button's own padding and border (from the style sheet) fits the button."""
     lines = button.text().split("\n")
     metrics = button.fontMetrics()
     wide = max((metrics.horizontalAdvance(line) for line in lines), default=0)
-    return wide + 8 <= button.width() and metrics.height() * len(lines) <= button.height()
+    if wide + 16 > button.width() or metrics.height() * len(lines) > button.height() - 8:  # padding 4, border 2
+        return False
+    fixed = button.minimumWidth() == button.maximumWidth()  # sized by the screen, with a 4 px padding
+    return fixed or button.sizeHint().width() <= button.width()  # else the style sheet's padding counts too
+
+
+def _combo_text_fits(combo: QComboBox) -> bool:
+    """Every choice shows whole once chosen (beside the padding and the drop-down arrow)."""
+    metrics = combo.fontMetrics()
+    wide = max((metrics.horizontalAdvance(combo.itemText(i)) for i in range(combo.count())), default=0)
+    return wide + 44 <= combo.width()  # padding 8 + border 2 on each side, the arrow 20
 
 
 def layout_problems(root: QWidget) -> list[str]:
@@ -70,6 +81,8 @@ def layout_problems(root: QWidget) -> list[str]:
                         problems.append(f"{name(a)} and {name(b)} are {gap} px apart (< {BUTTON_GAP_PX})")
         if isinstance(widget, QLabel) and not _text_fits(widget):
             problems.append(f"{name(widget)} {widget.size().toTuple()} cuts its text off")
+        if isinstance(widget, QComboBox) and not _combo_text_fits(widget):
+            problems.append(f"{name(widget)} {widget.size().toTuple()} cuts a choice off")
         if isinstance(widget, QAbstractButton) and not isinstance(widget.parentWidget(), QScrollBar):
             least = touch_min_px(widget)
             if min(widget.width(), widget.height()) < least:

@@ -96,9 +96,10 @@ def test_the_verdict_its_caption_and_its_image_are_always_one_part(qtbot, window
     log_in(qtbot, window, "olga")
     screen = window.operator
     seen = set()
+    qtbot.waitUntil(lambda: ctx.operator.current is not None, timeout=15_000)
     for _ in range(20):
         part = ctx.operator.current
-        qtbot.waitUntil(lambda: part is None or ctx.operator.current.key != part.key, timeout=15_000)  # the next part
+        qtbot.waitUntil(lambda: ctx.operator.current.key != part.key, timeout=15_000)  # the next part arrived
         qtbot.wait(10)
         current = ctx.operator.current
         shown = screen.part_caption.text().split()[1]

@@ -59,6 +59,8 @@ def test_a_missing_image_is_pending_only_while_it_is_still_expected(line, db):
     assert image_note(failsafe, 100.0 + IMAGE_WAIT_S / 2) == "image pending"
     assert image_note(failsafe, 100.0 + IMAGE_WAIT_S + 1) == "no image (fail-safe)"
     assert image_note(reject, 100.0 + IMAGE_WAIT_S + 1) == "no image stored"
+    line.record(a_decision(5, "PASS", t_trigger=100.0), image=False)
+    assert image_note(db.part(("top", 5)), 100.0) == "no image (passes are sampled)", "no image is awaited for a pass"
 
 
 def test_the_verdict_and_its_image_are_the_same_part(line, db, session, audit):
