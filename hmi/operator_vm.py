@@ -35,6 +35,7 @@ PLC_STALE_S = 5.0  # no PLC write for this long: the PLC light is stale (grey), 
 RECORDER_LAG_S = 5.0  # a live part not stored after this long: storage is behind
 RECENT = 20
 IMAGE_WAIT_S = 5.0  # a reject's image is "pending" this long after its trigger, then it is missing
+REJECT_HOLD_S = 5.0  # the big panel holds the latest reject (with its image) this long, then shows the latest part
 UNDO_S = 10.0  # a mark can be undone for this long after it was made
 MARKED_KEPT = 24  # marked parts whose confirmation the screen keeps (the strip shows 12)
 MARK_TEXT = {"false_reject": "Good part", "true_defect": "Defect"}
@@ -106,7 +107,8 @@ class OperatorViewModel(Observable):
         self.live = live
         self.clock = clock
         self.shift_start_t = shift_start(clock()) if shift_start_t is None else shift_start_t
-        self.current: PartRecord | None = None
+        self.current: PartRecord | None = None  # the latest part
+        self.shown: PartRecord | None = None  # the one part the big verdict, its caption and its image show
         self.image_part: PartRecord | None = None
         self.counts = ShiftCounts()
         self.recent_rejects: list[PartRecord] = []
@@ -141,6 +143,7 @@ class OperatorViewModel(Observable):
                 self._on_alarm(message)
         self._recount()
         self._compute_lights()
+        self._choose_shown()
         self._notify()
 
     def _on_decision(self, decision: Decision) -> None:
@@ -202,6 +205,7 @@ class OperatorViewModel(Observable):
             log.warning("%s", err)
         self._recount()
         self._compute_lights()
+        self._choose_shown()
         self._notify()
 
     def _recount(self) -> None:
@@ -218,6 +222,17 @@ class OperatorViewModel(Observable):
         live_rejects = [self._with_live_mark(r) for r in live if r.is_reject and r.key not in stored_keys]
         merged = self._db_rejects + live_rejects
         self.recent_rejects = sorted(merged, key=lambda r: r.t_trigger, reverse=True)[:12]
+
+    def _choose_shown(self) -> None:
+        """The part of the big panel: the newest reject whose record is complete (its image stored, or no
+        longer expected) for ``REJECT_HOLD_S`` after its trigger, so the operator can see what was rejected
+        even at line rate; otherwise the latest part. Verdict, caption and image always come from it."""
+        now = self.clock()
+        complete = [r for r in self.recent_rejects if r.image_path or now - r.t_trigger >= IMAGE_WAIT_S]
+        if complete and now - complete[0].t_trigger <= REJECT_HOLD_S:
+            self.shown = complete[0]
+        else:
+            self.shown = self.current
 
     def _update_latency(self, last_ms: float | None) -> None:
         values = sorted(self._latencies)

@@ -22,7 +22,7 @@ from inspector.errors import InspectorError
 ErrorSink = Callable[[Exception], None]
 LEFT_W = 300  # verdict, latency and lights
 COUNTER_W = 132  # two columns of counters: the image gets the rest (418 px at 1024 x 768)
-LIGHT_H = 40
+LIGHT_H = 38
 
 
 def _boxes(part: PartRecord) -> list[Outlined]:
@@ -104,16 +104,22 @@ class OperatorScreen(QWidget):
         left_host.setFixedWidth(LEFT_W)
         left = QVBoxLayout(left_host)
         left.setContentsMargins(0, 0, 0, 0)
-        left.setSpacing(6)
+        left.setSpacing(5)
         self.indicator = QLabel("—")
         self.indicator.setAlignment(Qt.AlignCenter)
-        self.indicator.setFixedHeight(96)
+        self.indicator.setFixedHeight(90)
         left.addWidget(self.indicator)
         self.part_caption = QLabel("waiting for the first part")
         self.part_caption.setAlignment(Qt.AlignCenter)
-        self.part_caption.setFixedHeight(26)
+        self.part_caption.setFixedHeight(24)
         self.part_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         left.addWidget(self.part_caption)
+        self.latest_caption = QLabel("")  # when the panel holds a reject: the line's latest part, in small
+        self.latest_caption.setAlignment(Qt.AlignCenter)
+        self.latest_caption.setFixedHeight(20)
+        self.latest_caption.setStyleSheet("font-size: 15px; color: #b0bec5;")
+        self.latest_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        left.addWidget(self.latest_caption)
         self.latency = Tile("Trigger → PLC latency")
         left.addWidget(self.latency)
         self.lights = {name: StatusLight(name) for name in LIGHTS}
@@ -151,7 +157,7 @@ class OperatorScreen(QWidget):
     # -- rendering ------------------------------------------------------------------
     def render(self) -> None:
         vm = self.vm
-        part = vm.current
+        part = vm.shown
         result = part.result if part else None
         color = COLORS.get(result or "none", COLORS["none"])
         self.indicator.setText(RESULT_TEXT.get(result, "—") if result else "—")
@@ -163,6 +169,11 @@ class OperatorScreen(QWidget):
             when = time.strftime("%H:%M:%S", time.localtime(part.t_trigger))
             stopped = " · line stopped" if vm.line_stopped else ""
             self.part_caption.setText(f"part {part.part_id} · {part.camera} · {when}{stopped}")
+        latest = vm.current
+        if latest is not None and part is not None and latest.key != part.key:
+            self.latest_caption.setText(f"latest: part {latest.part_id} · {RESULT_TEXT.get(latest.result, latest.result)}")
+        else:
+            self.latest_caption.setText("")
         self._render_counters()
         self._render_latency()
         for name, light in self.lights.items():
@@ -204,7 +215,7 @@ class OperatorScreen(QWidget):
 
     def _render_image(self) -> None:
         """The image of the part the verdict shows (one record for verdict, caption and image)."""
-        part = self.vm.current
+        part = self.vm.shown
         note = image_note(part, time.time())
         key = (part.key, part.image_path, len(part.detections), note) if part else None
         if key == self._image_key:

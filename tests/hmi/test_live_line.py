@@ -15,6 +15,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 
 from hmi.app import HmiWindow
 from hmi.screens.reject_strip import RejectStrip
+from hmi.screens.style import RESULT_TEXT
 from tests.hmi.conftest import a_decision
 from tests.hmi.test_screens import config, ctx, line, log_in  # noqa: F401 (fixtures: the real station's database)
 
@@ -93,18 +94,23 @@ def test_undo_on_the_card_takes_the_mark_back(qtbot, window, flowing, ctx):
 
 
 def test_the_verdict_its_caption_and_its_image_are_always_one_part(qtbot, window, flowing, ctx):
+    """Half the parts are rejects: the panel shows the newest reject whose image is stored, never mixed."""
     log_in(qtbot, window, "olga")
     screen = window.operator
-    seen = set()
-    qtbot.waitUntil(lambda: ctx.operator.current is not None, timeout=15_000)
+    seen, with_image = set(), 0
+    qtbot.waitUntil(lambda: ctx.operator.shown is not None, timeout=15_000)
     for _ in range(20):
-        part = ctx.operator.current
-        qtbot.waitUntil(lambda: ctx.operator.current.key != part.key, timeout=15_000)  # the next part arrived
-        qtbot.wait(10)
-        current = ctx.operator.current
-        shown = screen.part_caption.text().split()[1]
-        assert screen.image.caption.startswith(f"part {shown} · "), (screen.part_caption.text(), screen.image.caption)
-        if ctx.operator.current is current:
-            assert shown == str(current.part_id)
-        seen.add(shown)
+        part = ctx.operator.shown
+        qtbot.waitUntil(lambda: ctx.operator.shown.key != part.key, timeout=15_000)  # the panel moved on
+        shown = ctx.operator.shown
+        number = screen.part_caption.text().split()[1]
+        assert number == str(shown.part_id)
+        assert screen.image.caption.startswith(f"part {number} · "), (screen.part_caption.text(), screen.image.caption)
+        assert screen.indicator.text() == RESULT_TEXT[shown.result]
+        latest = ctx.operator.current
+        if latest.key != shown.key:
+            assert screen.latest_caption.text() == f"latest: part {latest.part_id} · {RESULT_TEXT[latest.result]}"
+        with_image += screen.image.pixmap is not None
+        seen.add(number)
     assert len(seen) > 5
+    assert with_image >= 10, "at line rate the panel shows rejects with their images, not 'image pending'"

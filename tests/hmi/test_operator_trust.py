@@ -11,7 +11,7 @@ import pytest
 
 from hmi.alarm_text import ALARM_SENTENCES, alarm_sentence, banner_text
 from hmi.data import AlarmRecord
-from hmi.operator_vm import IMAGE_WAIT_S, PLC_STALE_S, UNDO_S, OperatorViewModel, image_note
+from hmi.operator_vm import IMAGE_WAIT_S, PLC_STALE_S, REJECT_HOLD_S, UNDO_S, OperatorViewModel, image_note
 from hmi.roles import HmiError
 from hmi.screens.reject_strip import mark_status
 from tests.hmi.conftest import a_decision, login
@@ -63,13 +63,20 @@ def test_a_missing_image_is_pending_only_while_it_is_still_expected(line, db):
     assert image_note(db.part(("top", 5)), 100.0) == "no image (passes are sampled)", "no image is awaited for a pass"
 
 
-def test_the_verdict_and_its_image_are_the_same_part(line, db, session, audit):
-    vm = operator_vm(db, session, audit)
-    line.record(a_decision(55, "REJECT"))  # stored with its image
+def test_the_panel_holds_the_latest_reject_with_its_image_then_shows_the_latest_part(line, db, session, audit):
+    now = [1000.0]
+    vm = operator_vm(db, session, audit, clock=lambda: now[0])
+    line.record(a_decision(54, "REJECT", t_trigger=999.9), image=False)  # its image still on its way
     vm.refresh()
-    vm.handle([a_decision(59, "PASS")])  # newer, no image
+    assert vm.shown.part_id == 54 and vm.shown.image_path is None, "nothing complete to hold: the latest part"
+    line.record(a_decision(55, "REJECT", t_trigger=1000.0))  # stored with its image
+    vm.handle([a_decision(59, "PASS", t_trigger=1000.5)])  # newer, no image
     vm.refresh()
-    assert vm.current.part_id == 59 and vm.current.image_path is None, "never part 55's image beside part 59's verdict"
+    assert vm.current.part_id == 59
+    assert vm.shown.part_id == 55 and vm.shown.image_path, "the reject and its own image, one record"
+    now[0] += REJECT_HOLD_S + 1
+    vm.refresh()
+    assert vm.shown.part_id == 59 and vm.shown.image_path is None, "never part 55's image beside part 59's verdict"
 
 
 def test_a_stopped_line_and_an_unwritten_plc_show_as_stale(db, session, audit):
