@@ -12,6 +12,8 @@ import logging
 import time
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from hmi.app import HmiWindow, qt_application
@@ -71,11 +73,13 @@ def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0,
     try:
         window._login("operator", pins["operator"])
         _run_for(app, settle_s)  # live decisions and the database fill the screen
-        if ctx.operator.recent_rejects:  # a mark on a card, with its Undo, to show them
-            ctx.operator.mark(ctx.operator.recent_rejects[1 if len(ctx.operator.recent_rejects) > 1 else 0].key, "false_reject")
-        for width, height in sizes:
+        for i, (width, height) in enumerate(sizes):
             window.resize(width, height)
             _run_for(app, 1.5)
+            cards = window.operator.cards
+            if len(cards) > 1 + i:  # tap "Good part" on a card: its mark, its Undo, the strip held still
+                QTest.mouseClick(cards[1 + i].false_reject, Qt.LeftButton)
+                _run_for(app, 0.5)
             saved.append(out_dir / f"hmi-operator-{width}x{height}.png")
             window.grab().save(str(saved[-1]))
         window.logout()

@@ -37,15 +37,19 @@ def _boxes(part: PartRecord) -> list[Outlined]:
 class Tile(QFrame):
     """A titled figure. Its title wraps rather than widen the tile, so six fit beside the image at 1024 px."""
 
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, parent: QWidget | None = None, fitted: bool = False) -> None:
         super().__init__(parent)
         self.setObjectName("tile")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 4, 10, 4)
         layout.setSpacing(0)
-        self.title = QLabel(title)
+        if fitted:  # one line, shortened with "…" rather than growing the tile
+            self.title = FittedLabel(title)
+            self.title.setFixedHeight(20)
+        else:
+            self.title = QLabel(title)
+            self.title.setWordWrap(True)
         self.title.setObjectName("tileTitle")
-        self.title.setWordWrap(True)
         self.value = QLabel("–")
         self.value.setObjectName("tileValue")
         layout.addWidget(self.title)
@@ -120,7 +124,8 @@ class OperatorScreen(QWidget):
         self.latest_caption.setStyleSheet("font-size: 15px; color: #b0bec5;")
         self.latest_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         left.addWidget(self.latest_caption)
-        self.latency = Tile("Trigger → PLC latency")
+        self.latency = Tile("Trigger → PLC latency", fitted=True)
+        self.latency.value.setStyleSheet("font-size: 30px;")
         left.addWidget(self.latency)
         self.lights = {name: StatusLight(name) for name in LIGHTS}
         for light in self.lights.values():
@@ -200,8 +205,9 @@ class OperatorScreen(QWidget):
             self.latency.value.setText(f"– / {lat.budget_ms:.0f} ms")
             return
         color = "#ff5252" if lat.over_budget else "#69f0ae"
-        self.latency.value.setText(f"<span style='color:{color}'>{lat.last_ms:.0f}</span> / {lat.budget_ms:.0f} ms")
-        self.latency.title.setText(f"Trigger → PLC · p50 {lat.p50_ms:.0f} · p99 {lat.p99_ms:.0f} ms")
+        last = f"{lat.last_ms:.0f}" if lat.last_ms < 10_000 else f"{lat.last_ms / 1000:.0f} s"  # a stall fits the tile too
+        self.latency.value.setText(f"<span style='color:{color}'>{last}</span> / {lat.budget_ms:.0f} ms")
+        self.latency.title.set_full_text(f"Trigger → PLC · p50 {lat.p50_ms:.0f} · p99 {lat.p99_ms:.0f}")
 
     def _render_banner(self) -> None:
         latest = self.vm.alarm_latest

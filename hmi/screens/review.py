@@ -59,6 +59,8 @@ class ReviewScreen(QWidget):
         self.queue = QListWidget()
         self.queue.setStyleSheet("QListWidget::indicator { width: 36px; height: 36px; }")
         self.queue.setVerticalScrollMode(QListWidget.ScrollPerPixel)
+        self.queue.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # a long class list is elided, not scrolled
+        self.queue.setTextElideMode(Qt.ElideRight)
         kinetic(self.queue)  # swipe the queue with a (gloved) finger
         self.queue.currentItemChanged.connect(lambda item, _prev: item is not None and self._guard(lambda: self.vm.open(tuple(item.data(Qt.UserRole)))))
         self.queue.itemChanged.connect(lambda _item: self._sync_selection())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QComboBox, QLabel, QScrollBar, QWidget
 
@@ -24,8 +26,8 @@ def _is_scrolled_content(widget: QWidget) -> bool:
 
 
 def _text_fits(label: QLabel) -> bool:
-    text = label.text()
-    if not text or label.pixmap() is not None and not label.pixmap().isNull() or label.textFormat() == Qt.RichText or "<" in text:
+    text = re.sub(r"<[^>]+>", "", label.text())  # rich text: its characters, in the label's font
+    if not text or label.pixmap() is not None and not label.pixmap().isNull():
         return True
     rect = label.contentsRect()
     metrics = label.fontMetrics()

@@ -25,6 +25,7 @@ SIZES = [(1024, 768), (1280, 800), (1920, 1080)]
 def test_the_operator_screen_stays_whole_with_the_strip_full_and_parts_flowing(qtbot, window, flowing, line, ctx, size):
     line.store.record([], [Alarm("station-1", "actuator", "failsafe_decision", "warning",
                                  "part 296: FAILSAFE_REJECT (no verdict within the budget)", 1.0e10, True, 296)])
+    line.record(a_decision(999, "PASS", latency_ms=123456.0))  # long figures in the latency tile
     log_in(qtbot, window, "olga")
     window.resize(*size)
     strip = window.operator.strip
