@@ -76,11 +76,11 @@ def image_note(part: PartRecord | None, now: float) -> str:
         return "no image yet"
     if part.image_path:
         return ""
-    if not part.is_reject:
-        return "no image (passes are sampled)"
-    if now - part.t_trigger < IMAGE_WAIT_S:
+    if part.is_reject and now - part.t_trigger < IMAGE_WAIT_S:
         return "image pending"
-    return "no image (fail-safe)" if part.source != "verdict" else "no image stored"
+    if part.source != "verdict":
+        return "no image (fail-safe)"
+    return "no image stored" if part.is_reject else "no image (passes are sampled)"
 
 
 def record_from_decision(decision: Decision) -> PartRecord:

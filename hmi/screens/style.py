@@ -7,7 +7,6 @@ from PySide6.QtWidgets import QAbstractScrollArea, QPushButton, QScroller, QScro
 #: every touch target is at least this many pixels in both directions: 15 mm on a panel of up to
 #: 108 dpi (15 mm = 0.59 in; 0.59 x 108 = 64); the layout test checks it at the screen's own DPI too
 TOUCH_PX = 64
-MIN_TOUCH_PX = TOUCH_PX
 TOUCH_MM = 15.0
 #: gap between neighbouring touch targets and between cards
 BUTTON_GAP_PX = 10

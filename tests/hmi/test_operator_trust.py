@@ -61,6 +61,8 @@ def test_a_missing_image_is_pending_only_while_it_is_still_expected(line, db):
     assert image_note(reject, 100.0 + IMAGE_WAIT_S + 1) == "no image stored"
     line.record(a_decision(5, "PASS", t_trigger=100.0), image=False)
     assert image_note(db.part(("top", 5)), 100.0) == "no image (passes are sampled)", "no image is awaited for a pass"
+    line.record(a_decision(6, "FAILSAFE_PASS", t_trigger=100.0), image=False)
+    assert image_note(db.part(("top", 6)), 100.0) == "no image (fail-safe)"
 
 
 def test_the_panel_holds_the_latest_reject_with_its_image_then_shows_the_latest_part(line, db, session, audit):

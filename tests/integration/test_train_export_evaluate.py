@@ -214,3 +214,14 @@ def test_metrics_in_the_package_are_finite_or_null(work):
     for split in meta["metrics"].values():
         assert all(v is None or math.isfinite(v) for v in (split["false_reject_rate"], split["escape_rate"], split["auroc"]))
     assert dataclasses.is_dataclass(load_model_package(work / "package/model.onnx").metadata)
+
+
+def test_export_says_its_figures_rounded(work):
+    """What export prints (and logs, from Inspector's own modules) carries at most four decimals."""
+    import re
+
+    run = inspector("export", "--run", "runs/first", "--out", "package-again", cwd=work)
+    assert "model package" in run.stdout and "thresholds:" in run.stdout
+    ours = [line for line in run.stderr.splitlines() if " inspector." in line]
+    long_figures = [line for line in [*run.stdout.splitlines(), *ours] if re.search(r"\d\.\d{5,}", line)]
+    assert long_figures == []
