@@ -13,7 +13,7 @@ rejected when any model rejects it. Written to the output folder:
   recall, the operating point meeting a target false-reject rate, the worst
   escapes and false rejects
 - ``metrics.json``: the same numbers, for machines
-- ``scores.csv``: per image: file, truth, defect score, decision
+- ``scores.csv``: per image: dataset path (``images/<split>/...``), the file it was imported from, truth, defect score, decision
 - ``roc.png`` and ``scores.png``: ROC curve and defect-score distributions
 
 Plots need matplotlib (in the ``train`` extra); it is imported only here.
