@@ -14,6 +14,8 @@ class FittedLabel(QLabel):
         self.set_full_text(text)
 
     def set_full_text(self, text: str) -> None:
+        if text == self.full_text and self.text():
+            return  # unchanged (renders come every 100 ms); a resize fits it again
         self.full_text = text
         self.setToolTip(text)
         self._fit()
