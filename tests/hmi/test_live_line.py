@@ -114,3 +114,16 @@ def test_the_verdict_its_caption_and_its_image_are_always_one_part(qtbot, window
         seen.add(number)
     assert len(seen) > 5
     assert with_image >= 10, "at line rate the panel shows rejects with their images, not 'image pending'"
+
+
+def test_a_stopped_line_shows_stale_lights_and_says_line_stopped(qtbot, window, line, ctx):
+    import time
+
+    line.record(a_decision(77, "PASS", t_trigger=time.time() - 60))  # the last part, a minute ago
+    log_in(qtbot, window, "olga")
+    screen = window.operator
+    qtbot.waitUntil(lambda: screen.part_caption.text().startswith("part 77 "), timeout=10_000)
+    assert screen.part_caption.text().endswith("line stopped")
+    assert screen.lights["camera"].state == "stale" and "line stopped: no part for" in screen.lights["camera"].text.full_text
+    assert screen.lights["PLC"].state == "stale" and "no PLC write for 6" in screen.lights["PLC"].text.full_text
+    assert "#546e7a" in screen.indicator.styleSheet(), "the last verdict greyed: nothing is passing now"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QScroller
@@ -78,3 +79,44 @@ def test_box_labels_are_readable_and_do_not_overlap(qtbot, window, line, ctx):
         for i, a in enumerate(on_screen):
             for b in on_screen[i + 1:]:
                 assert not a.intersects(b), f"labels overlap at {size}: {a} {b}"
+
+
+@pytest.fixture(scope="module")
+def finger():
+    """A touchscreen, as Qt sees one (events come as touch, not as a mouse)."""
+    return QTest.createTouchDevice()
+
+
+def finger_swipe(qtbot, finger, widget, start: QPoint, end: QPoint, steps: int = 12) -> None:
+    window = widget.window()
+    at = lambda p: widget.mapTo(window, p)  # noqa: E731
+    QTest.touchEvent(window, finger).press(0, at(start)).commit()
+    for i in range(1, steps + 1):
+        QTest.touchEvent(window, finger).move(0, at(start + (end - start) * i / steps)).commit()
+        qtbot.wait(15)
+    QTest.touchEvent(window, finger).release(0, at(end)).commit()
+
+
+def test_a_finger_swipes_the_strip_and_a_finger_tap_marks_a_card(qtbot, window, line, ctx, finger):
+    for part_id in range(1, 13):
+        line.record(a_decision(part_id, "REJECT"))
+    log_in(qtbot, window, "olga")
+    strip = window.operator.strip
+    bar = strip.scroll.horizontalScrollBar()
+    qtbot.waitUntil(lambda: len(strip.cards) == 12 and bar.maximum() > 0, timeout=10_000)
+    viewport = strip.scroll.viewport()
+    left, right = QPoint(20, 100), QPoint(viewport.width() - 20, 100)
+    finger_swipe(qtbot, finger, viewport, right, left)
+    qtbot.waitUntil(lambda: bar.value() > 200, timeout=10_000)
+    finger_swipe(qtbot, finger, viewport, left, right)  # and back to the start
+    scroller = QScroller.scroller(viewport)
+    qtbot.waitUntil(lambda: bar.value() == 0 and scroller.state() == QScroller.Inactive, timeout=10_000)  # at rest
+    # (a tap on a strip still gliding stops it, as on any touch list, and marks nothing)
+
+    card = strip.cards[2]
+    button = card.false_reject
+    centre = button.mapTo(window, button.rect().center())
+    QTest.touchEvent(window, finger).press(0, centre).commit()
+    QTest.touchEvent(window, finger).release(0, centre).commit()
+    qtbot.waitUntil(lambda: ctx.db.mark_of(card.part.key) == "false_reject", timeout=10_000)
+    assert card.status.text() == "✔ marked Good part by olga"
