@@ -10,7 +10,7 @@ missing from the table falls back to its own text, never to a raw code alone.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from hmi.data import AlarmRecord
 

@@ -20,7 +20,7 @@ class FittedLabel(QLabel):
         self.setToolTip(text)
         self._fit()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit()
 

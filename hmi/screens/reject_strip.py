@@ -11,17 +11,32 @@ marked on it and by whom, as the database has it, and offers Undo for
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
-    QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QScroller, QSizePolicy, QVBoxLayout, QWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QScroller,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
 )
 
 from hmi.data import PartKey, PartRecord
 from hmi.operator_vm import MARK_TEXT, OperatorViewModel, image_note
 from hmi.screens.image_view import load_pixmap
-from hmi.screens.style import BUTTON_GAP_PX, CARD_GAP_PX, RESULT_TEXT, TOUCH_PX, fixed_button, kinetic
+from hmi.screens.style import (
+    BUTTON_GAP_PX,
+    CARD_GAP_PX,
+    RESULT_TEXT,
+    TOUCH_PX,
+    fixed_button,
+    kinetic,
+)
 
 HOLD_AFTER_TOUCH_S = 2.0
 CARD_W, CARD_H = 272, 204
@@ -166,7 +181,7 @@ class RejectStrip(QWidget):
         self.hold_until = 0.0
 
     # -- when the strip may change -----------------------------------------------------
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in _PRESS:
             self.pressed = True
         elif event.type() in _RELEASE:

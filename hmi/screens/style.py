@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QAbstractScrollArea, QPushButton, QScroller, QScrollerProperties
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QPushButton,
+    QScroller,
+    QScrollerProperties,
+)
 
 #: every touch target is at least this many pixels in both directions: 15 mm on a panel of up to
 #: 108 dpi (15 mm = 0.59 in; 0.59 x 108 = 64); the layout test checks it at the screen's own DPI too

@@ -12,7 +12,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from inspector.errors import TrainingError
 
@@ -26,7 +26,7 @@ class RunLock:
         self.path = Path(run_dir) / LOCK_FILE
         self._file: IO[str] | None = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")
         try:

@@ -8,6 +8,8 @@ the next one, and the strip scrolls when its cards do not fit.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
@@ -39,7 +41,7 @@ def test_the_operator_screen_stays_whole_with_the_strip_full_and_parts_flowing(q
     cards_wide = 12 * CARD_W + 11 * CARD_GAP_PX
     assert cards_wide > strip.scroll.viewport().width() and bar.isVisible() and bar.maximum() > 0, "twelve cards scroll"
     places = [card.mapTo(window, QPoint(0, 0)).x() for card in strip.cards]
-    assert all(b - a == CARD_W + CARD_GAP_PX for a, b in zip(places, places[1:])), "fixed-size cards with a fixed gap"
+    assert all(b - a == CARD_W + CARD_GAP_PX for a, b in pairwise(places)), "fixed-size cards with a fixed gap"
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])

@@ -61,7 +61,7 @@ def test_good_part_marks_the_card_the_finger_is_on_while_parts_keep_arriving(qtb
         seen, place = card.part.key, card.mapTo(window, QPoint(0, 0))
         qtbot.mousePress(card.false_reject, Qt.LeftButton)
         newest = vm.recent_rejects[0].key
-        qtbot.waitUntil(lambda: vm.recent_rejects[0].key != newest, timeout=15_000)  # rejects arrived under the finger
+        qtbot.waitUntil(lambda newest=newest: vm.recent_rejects[0].key != newest, timeout=15_000)  # rejects arrive under the finger
         window.operator.strip.host.layout().activate()
         assert card in strip.cards and card.part.key == seen, f"trial {trial}: the card under the finger changed"
         assert card.mapTo(window, QPoint(0, 0)) == place, f"trial {trial}: the card moved under the finger"
@@ -101,7 +101,7 @@ def test_the_verdict_its_caption_and_its_image_are_always_one_part(qtbot, window
     qtbot.waitUntil(lambda: ctx.operator.shown is not None, timeout=15_000)
     for _ in range(20):
         part = ctx.operator.shown
-        qtbot.waitUntil(lambda: ctx.operator.shown.key != part.key, timeout=15_000)  # the panel moved on
+        qtbot.waitUntil(lambda part=part: ctx.operator.shown.key != part.key, timeout=15_000)  # the panel moved on
         shown = ctx.operator.shown
         number = screen.part_caption.text().split()[1]
         assert number == str(shown.part_id)

@@ -11,7 +11,14 @@ import pytest
 
 from hmi.alarm_text import ALARM_SENTENCES, alarm_sentence, banner_text
 from hmi.data import AlarmRecord
-from hmi.operator_vm import IMAGE_WAIT_S, PLC_STALE_S, REJECT_HOLD_S, UNDO_S, OperatorViewModel, image_note
+from hmi.operator_vm import (
+    IMAGE_WAIT_S,
+    PLC_STALE_S,
+    REJECT_HOLD_S,
+    UNDO_S,
+    OperatorViewModel,
+    image_note,
+)
 from hmi.roles import HmiError
 from hmi.screens.reject_strip import mark_status
 from tests.hmi.conftest import a_decision, login

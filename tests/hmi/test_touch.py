@@ -17,7 +17,7 @@ def swipe(qtbot, widget, start: QPoint, end: QPoint, steps: int = 12) -> None:
     """Drag a finger (the left button) from ``start`` to ``end`` across ``widget``, through its window as a
     screen's events come: each one goes to whatever is under the finger (a card, a label, the strip)."""
     window = widget.window().windowHandle()
-    to_window = lambda p: widget.mapTo(widget.window(), p)  # noqa: E731
+    to_window = lambda p: widget.mapTo(widget.window(), p)
     QTest.mousePress(window, Qt.LeftButton, Qt.NoModifier, to_window(start))
     for i in range(1, steps + 1):
         QTest.mouseMove(window, to_window(start + (end - start) * i / steps))
@@ -89,7 +89,7 @@ def finger():
 
 def finger_swipe(qtbot, finger, widget, start: QPoint, end: QPoint, steps: int = 12) -> None:
     window = widget.window()
-    at = lambda p: widget.mapTo(window, p)  # noqa: E731
+    at = lambda p: widget.mapTo(window, p)
     QTest.touchEvent(window, finger).press(0, at(start)).commit()
     for i in range(1, steps + 1):
         QTest.touchEvent(window, finger).move(0, at(start + (end - start) * i / steps)).commit()

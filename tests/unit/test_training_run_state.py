@@ -14,6 +14,11 @@ from inspector.training.package import export_package
 from inspector.training.run_lock import RunLock, training_now
 from inspector.training.runs import RunRecord, write_run
 
+HOLD_THE_LOCK = (
+    "import sys, time; from inspector.training.run_lock import RunLock; "
+    "lock = RunLock(sys.argv[1]).__enter__(); print('held', flush=True); time.sleep(600)"
+)
+
 
 @pytest.fixture
 def unfinished_run(tmp_path):
@@ -41,8 +46,7 @@ def test_export_of_an_interrupted_run_says_it_was_interrupted_and_how_to_resume(
 def test_a_killed_trainer_leaves_no_lock_behind(unfinished_run):
     """Another process takes the lock and dies (as training killed by a power cut would): the run is free."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from inspector.training.run_lock import RunLock; "
-         "l = RunLock(sys.argv[1]).__enter__(); print('held', flush=True); time.sleep(600)", str(unfinished_run)],
+        [sys.executable, "-c", HOLD_THE_LOCK, str(unfinished_run)],
         stdout=subprocess.PIPE, text=True,
     )
     try:
