@@ -7,19 +7,22 @@ import os
 import sys
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication, QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget,
+)
 
 from hmi.context import HmiContext
 from hmi.roles import ROLE_TITLES, AccessDenied, Permission
 from hmi.screens.login import LoginScreen
 from hmi.screens.operator import OperatorScreen
 from hmi.screens.review import ReviewScreen
-from hmi.screens.style import STYLESHEET
+from hmi.screens.style import BUTTON_GAP_PX, STYLESHEET, TOUCH_PX
 from inspector.errors import InspectorError
 
 log = logging.getLogger(__name__)
 
 SCREEN_PERMISSIONS = {"operator": Permission.VIEW_OPERATOR, "review": Permission.VIEW_REVIEW}
+USER_LABEL_W = 200
 _ACTIVITY = {QEvent.MouseButtonPress, QEvent.KeyPress, QEvent.TouchBegin}
 
 
@@ -32,19 +35,26 @@ class HmiWindow(QMainWindow):
         column = QVBoxLayout(central)
         column.setContentsMargins(6, 6, 6, 6)
         bar = QHBoxLayout()
+        bar.setSpacing(BUTTON_GAP_PX)
         title = QLabel(f"Inspector · {ctx.station}")
-        title.setStyleSheet("font-size: 24px; font-weight: bold;")
+        title.setStyleSheet("font-size: 22px; font-weight: bold;")
+        title.setMaximumWidth(300)
         bar.addWidget(title)
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setAlignment(Qt.AlignCenter)
-        self.message.setStyleSheet("font-size: 18px; color: #ffab91;")
+        self.message.setStyleSheet("font-size: 16px; color: #ffab91;")
+        self.message.setFixedHeight(TOUCH_PX)  # a long message wraps inside the bar, never pushes the screen down
+        self.message.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         bar.addWidget(self.message, 1)
         self.operator_button = QPushButton("Operator")
         self.review_button = QPushButton("Review")
         self.operator_button.clicked.connect(lambda: self.open_screen("operator"))
         self.review_button.clicked.connect(lambda: self.open_screen("review"))
         self.user_label = QLabel("")
+        self.user_label.setFixedWidth(USER_LABEL_W)  # the buttons stay put whatever the user's name
+        self.user_label.setStyleSheet("font-size: 17px;")
+        self.user_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.logout_button = QPushButton("Log out")
         self.logout_button.clicked.connect(self.logout)
         for widget in (self.operator_button, self.review_button, self.user_label, self.logout_button):
@@ -100,7 +110,10 @@ class HmiWindow(QMainWindow):
     def _update_bar(self) -> None:
         session = self.ctx.session
         user = session.user
-        self.user_label.setText(f"{user.name} · {ROLE_TITLES[user.role]}" if user else "not logged in")
+        lines = [user.name, ROLE_TITLES[user.role]] if user else ["not logged in"]
+        self.user_label.setToolTip(" · ".join(lines))
+        metrics = self.user_label.fontMetrics()
+        self.user_label.setText("\n".join(metrics.elidedText(line, Qt.ElideMiddle, USER_LABEL_W - 8) for line in lines))
         self.logout_button.setEnabled(user is not None)
         self.operator_button.setEnabled(session.can(Permission.VIEW_OPERATOR))
         self.review_button.setEnabled(session.can(Permission.VIEW_REVIEW))

@@ -90,6 +90,7 @@ class PartRecord:
     model_version: str
     plc_delivered: bool
     mark: str | None = None
+    mark_user: str | None = None
     label: str | None = None
     label_boxes: list[Box] = field(default_factory=list)
 
@@ -145,7 +146,7 @@ class ReviewFilter:
 
 _PART_SELECT = """
 SELECT p.camera, p.part_id, p.result, p.source, p.t_trigger, p.latency_ms, p.detections, p.image_path,
-       p.model_version, p.plc_delivered, m.mark, l.label, l.boxes AS label_boxes
+       p.model_version, p.plc_delivered, m.mark, m.user AS mark_user, l.label, l.boxes AS label_boxes
 FROM parts p
 LEFT JOIN reject_marks m ON m.camera = p.camera AND m.part_id = p.part_id
 LEFT JOIN part_labels l ON l.camera = p.camera AND l.part_id = p.part_id
@@ -305,6 +306,15 @@ class HmiDatabase:
     def clear_label(self, key: PartKey) -> None:
         self._write("DELETE FROM part_labels WHERE camera = ? AND part_id = ?", key, f"clear the label of part {key[1]}")
 
+    def marks(self, keys: list[PartKey]) -> dict[PartKey, tuple[str, str]]:
+        """The stored mark and who made it, for those of ``keys`` that are marked."""
+        found: dict[PartKey, tuple[str, str]] = {}
+        for key in keys:
+            rows = self._rows("SELECT mark, user FROM reject_marks WHERE camera = ? AND part_id = ?", key)
+            if rows:
+                found[key] = (rows[0][0], rows[0][1])
+        return found
+
     def mark_of(self, key: PartKey) -> str | None:
         rows = self._rows("SELECT mark FROM reject_marks WHERE camera = ? AND part_id = ?", key)
         return rows[0][0] if rows else None
@@ -327,5 +337,5 @@ def _record(row: sqlite3.Row) -> PartRecord:
         t_trigger=row["t_trigger"] or 0.0, latency_ms=row["latency_ms"],
         detections=json.loads(row["detections"]) if row["detections"] else [],
         image_path=row["image_path"], model_version=row["model_version"] or "", plc_delivered=bool(row["plc_delivered"]),
-        mark=row["mark"], label=row["label"], label_boxes=boxes,
+        mark=row["mark"], mark_user=row["mark_user"], label=row["label"], label_boxes=boxes,
     )

@@ -1,4 +1,4 @@
-"""Screenshots of both screens for the docs: ``python -m hmi.screenshots --config STATION --out docs/``.
+"""Screenshots of both screens for the docs: ``python -m hmi.screenshots --config STATION --out docs/screenshots``.
 
 Runs the HMI window on the given station (live beside a running line, or on
 its database), logs in as the demo's operator, then its quality engineer,
@@ -12,6 +12,8 @@ import logging
 import time
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from hmi.app import HmiWindow, qt_application
@@ -54,30 +56,42 @@ def _open_a_defective_part(ctx) -> str:
     return "no defective part in the queue"
 
 
-def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0) -> list[Path]:
+SIZES = ((1280, 800), (1920, 1080))
+
+
+def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0,
+                     sizes: tuple[tuple[int, int], ...] = SIZES) -> list[Path]:
+    """Operator and review screens at each of ``sizes``, saved as ``hmi-<screen>-<w>x<h>.png`` in ``out_dir``."""
     app = qt_application()
     ctx = open_hmi(load_config(config_path), demo_users=True)
     pins = {name: pin for name, _, pin in DEMO_USERS}
     window = HmiWindow(ctx)
-    window.resize(1280, 800)
+    window.resize(*sizes[0])
     window.show()
+    out_dir.mkdir(parents=True, exist_ok=True)
     saved = []
     try:
         window._login("operator", pins["operator"])
         _run_for(app, settle_s)  # live decisions and the database fill the screen
-        if ctx.operator.recent_rejects:
-            ctx.operator.mark(ctx.operator.recent_rejects[-1].key, "false_reject")
-        _run_for(app, 1.0)
-        saved.append(out_dir / "hmi-operator.png")
-        window.grab().save(str(saved[-1]))
+        for i, (width, height) in enumerate(sizes):
+            window.resize(width, height)
+            _run_for(app, 1.5)
+            cards = window.operator.cards
+            if len(cards) > 1 + i:  # tap "Good part" on a card: its mark, its Undo, the strip held still
+                QTest.mouseClick(cards[1 + i].false_reject, Qt.LeftButton)
+                _run_for(app, 0.5)
+            saved.append(out_dir / f"hmi-operator-{width}x{height}.png")
+            window.grab().save(str(saved[-1]))
         window.logout()
         window._login("quality", pins["quality"])
         window.open_screen("review")
         staged = _open_a_defective_part(ctx)
         log.info("review screenshot: %s", staged)
-        _run_for(app, 1.0)
-        saved.append(out_dir / "hmi-review.png")
-        window.grab().save(str(saved[-1]))
+        for width, height in sizes:
+            window.resize(width, height)
+            _run_for(app, 1.0)
+            saved.append(out_dir / f"hmi-review-{width}x{height}.png")
+            window.grab().save(str(saved[-1]))
         window.logout()
     finally:
         window.close()

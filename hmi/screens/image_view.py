@@ -9,6 +9,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
 
 from hmi.data import Box
+from hmi.screens.style import BOX_LABEL_PX
 
 BOX_COLOR = QColor("#ff1744")
 DRAFT_COLOR = QColor("#00e5ff")
@@ -32,13 +33,16 @@ class PartImage(QWidget):
         super().__init__(parent)
         self.pixmap: QPixmap | None = None
         self.boxes: list[Outlined] = []
-        self.caption = "no image yet"
+        self.caption = ""
+        self.missing = "no image yet"
         self.setMinimumSize(320, 240)
 
-    def show_part(self, image_path: str | None, boxes: list[Outlined], caption: str) -> None:
+    def show_part(self, image_path: str | None, boxes: list[Outlined], caption: str, missing: str = "no image stored") -> None:
+        """Show one part's image and boxes; ``missing`` says why there is no image (pending, fail-safe, ...)."""
         self.pixmap = load_pixmap(image_path)
         self.boxes = boxes
-        self.caption = caption if self.pixmap else f"{caption}: no image stored"
+        self.caption = caption
+        self.missing = "" if self.pixmap else missing
         self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
@@ -51,9 +55,10 @@ class PartImage(QWidget):
             ox, oy = (self.width() - w) / 2, 36 + (self.height() - 36 - h) / 2
             painter.drawPixmap(QRectF(ox, oy, w, h), self.pixmap, QRectF(self.pixmap.rect()))
             font = QFont(self.font())
-            font.setPixelSize(18)
+            font.setPixelSize(BOX_LABEL_PX)
             font.setBold(True)
             painter.setFont(font)
+            taken: list = []
             for label, (x1, y1, x2, y2), outline in self.boxes:
                 rect = QRectF(ox + x1 * scale, oy + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale)
                 painter.setPen(QPen(BOX_COLOR, 4))
@@ -64,11 +69,20 @@ class PartImage(QWidget):
                     painter.drawRect(rect)
                 text_rect = painter.fontMetrics().boundingRect(label).adjusted(-6, -2, 6, 2)
                 text_rect.moveBottomLeft(rect.topLeft().toPoint())
+                while any(text_rect.intersects(other) for other in taken):  # stacked, never on top of another
+                    text_rect.translate(0, text_rect.height() + 2)
+                taken.append(text_rect)
                 painter.fillRect(text_rect, BOX_COLOR)
                 painter.setPen(QColor("white"))
                 painter.drawText(text_rect, Qt.AlignCenter, label)
         painter.setPen(QColor("#eceff1"))
         painter.drawText(QRectF(8, 0, self.width() - 16, 34), Qt.AlignVCenter | Qt.AlignLeft, self.caption)
+        if self.missing:  # why this part has no image, where the image would be
+            font = QFont(self.font())
+            font.setPixelSize(24)
+            painter.setFont(font)
+            painter.setPen(QColor("#90a4ae"))
+            painter.drawText(QRectF(8, 36, self.width() - 16, self.height() - 44), Qt.AlignCenter | Qt.TextWordWrap, self.missing)
         painter.end()
 
 
@@ -83,13 +97,25 @@ class BoxItem(QGraphicsRectItem):
         self.setPen(QPen(DRAFT_COLOR, 3))
         self.setBrush(QBrush(QColor(0, 229, 255, 40)))
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable)
-        label = QGraphicsSimpleTextItem(box.cls, self)
-        label.setBrush(QBrush(DRAFT_COLOR))
+        # the label keeps its size on screen whatever the image's zoom, on a dark plate so it reads on any image
+        self.plate = QGraphicsRectItem(self)
+        self.plate.setFlag(QGraphicsItem.ItemIgnoresTransformations)
+        self.plate.setBrush(QBrush(QColor(16, 32, 39, 220)))
+        self.plate.setPen(QPen(Qt.NoPen))
+        self.label = QGraphicsSimpleTextItem(box.cls, self.plate)
+        self.label.setBrush(QBrush(DRAFT_COLOR))
         font = QFont()
-        font.setPixelSize(22)
+        font.setPixelSize(BOX_LABEL_PX)
         font.setBold(True)
-        label.setFont(font)
-        label.setPos(0, -22)
+        self.label.setFont(font)
+        self.label.setPos(4, 1)
+        text = self.label.boundingRect()
+        self.plate.setRect(QRectF(0, 0, text.width() + 8, text.height() + 2))
+
+    def label_size(self) -> tuple[float, float]:
+        """The label's width and height in screen pixels."""
+        rect = self.plate.rect()
+        return rect.width(), rect.height()
 
     def scene_box(self) -> QRectF:
         return self.mapRectToScene(self.rect())
@@ -113,7 +139,7 @@ class BoxEditor(QGraphicsView):
         self._drawing: QGraphicsRectItem | None = None
         self._origin = QPointF()
         self._image_rect = QRectF()
-        self.setMinimumSize(400, 300)
+        self.setMinimumSize(320, 240)
 
     def show_part(self, image_path: str | None, boxes: list[Box], selected: int | None = None) -> None:
         scene = self.scene()
@@ -133,6 +159,21 @@ class BoxEditor(QGraphicsView):
             item.setSelected(i == selected)
             self.box_items.append(item)
         self.fitInView(self._image_rect, Qt.KeepAspectRatio)
+        self.place_labels()
+
+    def place_labels(self) -> None:
+        """Put each box's label above its box (inside it at the image's top edge), stacked so no two overlap."""
+        scale = self.transform().m11() or 1.0
+        taken: list[QRectF] = []
+        for item in self.box_items:
+            width, height = item.label_size()
+            corner = self.mapFromScene(item.mapToScene(item.rect().topLeft()))
+            top = corner.y() - height if corner.y() - height >= self.mapFromScene(self._image_rect.topLeft()).y() else corner.y()
+            rect = QRectF(corner.x(), top, width, height)
+            while any(rect.intersects(other) for other in taken):
+                rect.translate(0, height + 2)
+            taken.append(rect)
+            item.plate.setPos((rect.left() - corner.x()) / scale, (rect.top() - corner.y()) / scale)
 
     def selected_index(self) -> int | None:
         chosen = [item.index for item in self.box_items if item.isSelected()]
@@ -142,10 +183,11 @@ class BoxEditor(QGraphicsView):
         super().resizeEvent(event)
         if not self._image_rect.isEmpty():
             self.fitInView(self._image_rect, Qt.KeepAspectRatio)
+            self.place_labels()
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
         item = self.itemAt(event.position().toPoint())
-        if isinstance(item, (BoxItem, QGraphicsSimpleTextItem)) or self._image_rect.isEmpty():
+        if isinstance(item, (BoxItem, QGraphicsSimpleTextItem)) or isinstance(item, QGraphicsRectItem) and isinstance(item.parentItem(), BoxItem) or self._image_rect.isEmpty():
             super().mousePressEvent(event)
             return
         self.scene().clearSelection()

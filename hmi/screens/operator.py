@@ -1,4 +1,4 @@
-"""The operator screen: verdict, image, shift counters, latency, status lights, alarms, recent rejects."""
+"""The operator screen: verdict and image of one part, shift counters, latency, status lights, alarms, recent rejects."""
 
 from __future__ import annotations
 
@@ -7,16 +7,22 @@ from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
 )
 
 from hmi.data import PartRecord
-from hmi.operator_vm import LIGHTS, OperatorViewModel
-from hmi.screens.image_view import Outlined, PartImage, load_pixmap
+from hmi.alarm_text import banner_text
+from hmi.operator_vm import LIGHTS, OperatorViewModel, image_note
+from hmi.screens.fitted_label import FittedLabel
+from hmi.screens.image_view import Outlined, PartImage
+from hmi.screens.reject_strip import RejectCard, RejectStrip
 from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT, TOUCH_PX
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
+LEFT_W = 300  # verdict, latency and lights
+COUNTER_W = 132  # two columns of counters: the image gets the rest (418 px at 1024 x 768)
+LIGHT_H = 38
 
 
 def _boxes(part: PartRecord) -> list[Outlined]:
@@ -29,12 +35,20 @@ def _boxes(part: PartRecord) -> list[Outlined]:
 
 
 class Tile(QFrame):
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+    """A titled figure. Its title wraps rather than widen the tile, so six fit beside the image at 1024 px."""
+
+    def __init__(self, title: str, parent: QWidget | None = None, fitted: bool = False) -> None:
         super().__init__(parent)
         self.setObjectName("tile")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 6, 12, 6)
-        self.title = QLabel(title)
+        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setSpacing(0)
+        if fitted:  # one line, shortened with "…" rather than growing the tile
+            self.title = FittedLabel(title)
+            self.title.setFixedHeight(20)
+        else:
+            self.title = QLabel(title)
+            self.title.setWordWrap(True)
         self.title.setObjectName("tileTitle")
         self.value = QLabel("–")
         self.value.setObjectName("tileValue")
@@ -43,69 +57,30 @@ class Tile(QFrame):
 
 
 class StatusLight(QFrame):
+    """A light: coloured dot, name, and up to two lines of what it means (the whole text in its tooltip)."""
+
     def __init__(self, name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("tile")
+        self.setFixedHeight(LIGHT_H)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setContentsMargins(8, 2, 8, 2)
         self.dot = QLabel()
-        self.dot.setFixedSize(28, 28)
+        self.dot.setFixedSize(24, 24)
         self.name = QLabel(name)
-        self.setMinimumWidth(176)
-        self.name.setStyleSheet("font-weight: bold; background: transparent;")
-        self.text = QLabel("")
+        self.name.setFixedWidth(82)
+        self.name.setStyleSheet("font-weight: bold; font-size: 17px; background: transparent;")
+        self.text = FittedLabel("")
         self.text.setStyleSheet("font-size: 14px; color: #b0bec5; background: transparent;")
-        self.text.setWordWrap(True)
-        column = QVBoxLayout()
-        column.setSpacing(0)
-        column.addWidget(self.name)
-        column.addWidget(self.text)
         layout.addWidget(self.dot)
-        layout.addLayout(column, 1)
+        layout.addWidget(self.name)
+        layout.addWidget(self.text, 1)
         self.state = "idle"
 
     def set(self, state: str, text: str) -> None:
         self.state = state
-        self.dot.setStyleSheet(f"background: {LIGHT_COLORS[state]}; border-radius: 14px;")
-        self.text.setText(f"{state.upper()} · {text}")
-
-
-class RejectCard(QFrame):
-    """One recent reject: thumbnail, part, and the two touch buttons that mark it."""
-
-    def __init__(self, part: PartRecord, on_mark: Callable[[tuple[str, int], str], None], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.part = part
-        self.setObjectName("tile")
-        border = {"false_reject": "#66bb6a", "true_defect": "#ef5350"}.get(part.mark or "", "#37474f")
-        self.setStyleSheet(f"QFrame#tile {{ border: 3px solid {border}; }}")
-        self.setFixedWidth(200)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        thumb = QLabel()
-        thumb.setFixedSize(186, 72)
-        thumb.setAlignment(Qt.AlignCenter)
-        pixmap = load_pixmap(part.image_path)
-        if pixmap is not None:
-            thumb.setPixmap(pixmap.scaled(186, 72, Qt.KeepAspectRatio, Qt.SmoothTransformation))
-        else:
-            thumb.setText("image pending")
-        layout.addWidget(thumb)
-        classes = ", ".join(sorted({d["cls"] for d in part.detections if d.get("causes_reject", True)})) or RESULT_TEXT[part.result].lower()
-        caption = QLabel(f"#{part.part_id} · {classes}")
-        caption.setStyleSheet("font-size: 16px; background: transparent;")
-        layout.addWidget(caption)
-        row = QHBoxLayout()
-        self.false_reject = QPushButton("Good\npart")
-        self.true_defect = QPushButton("Defect")
-        for button, mark in ((self.false_reject, "false_reject"), (self.true_defect, "true_defect")):
-            button.setCheckable(True)
-            button.setChecked(part.mark == mark)
-            button.setMinimumHeight(TOUCH_PX)
-            button.setStyleSheet("font-size: 16px;")
-            button.clicked.connect(lambda _=False, m=mark: on_mark(part.key, m))
-            row.addWidget(button)
-        layout.addLayout(row)
+        self.dot.setStyleSheet(f"background: {LIGHT_COLORS[state]}; border-radius: 12px;")
+        self.text.set_full_text(f"{state.upper()} · {text}")
 
 
 class OperatorScreen(QWidget):
@@ -117,87 +92,93 @@ class OperatorScreen(QWidget):
         root.setContentsMargins(8, 8, 8, 8)
 
         self.banner = QFrame()
+        self.banner.setFixedHeight(TOUCH_PX + 12)
         banner_row = QHBoxLayout(self.banner)
-        self.banner_text = QLabel("")
-        self.banner_text.setWordWrap(True)
-        self.banner_text.setStyleSheet("font-size: 22px; font-weight: bold; background: transparent;")
+        banner_row.setContentsMargins(10, 6, 6, 6)
+        self.banner_text = FittedLabel("")
+        self.banner_text.setStyleSheet("font-size: 18px; font-weight: bold; background: transparent;")
         self.ack_button = QPushButton("Acknowledge")
         self.ack_button.clicked.connect(self._acknowledge)
         banner_row.addWidget(self.banner_text, 1)
         banner_row.addWidget(self.ack_button)
 
         main = QHBoxLayout()
-        left = QVBoxLayout()
+        main.setSpacing(8)
+        left_host = QWidget()
+        left_host.setFixedWidth(LEFT_W)
+        left = QVBoxLayout(left_host)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(5)
         self.indicator = QLabel("—")
         self.indicator.setAlignment(Qt.AlignCenter)
-        self.indicator.setMinimumSize(360, 110)
+        self.indicator.setFixedHeight(90)
         left.addWidget(self.indicator)
         self.part_caption = QLabel("waiting for the first part")
         self.part_caption.setAlignment(Qt.AlignCenter)
+        self.part_caption.setFixedHeight(24)
+        self.part_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         left.addWidget(self.part_caption)
-        self.latency = Tile("Trigger → PLC latency")
+        self.latest_caption = QLabel("")  # when the panel holds a reject: the line's latest part, in small
+        self.latest_caption.setAlignment(Qt.AlignCenter)
+        self.latest_caption.setFixedHeight(20)
+        self.latest_caption.setStyleSheet("font-size: 15px; color: #b0bec5;")
+        self.latest_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        left.addWidget(self.latest_caption)
+        self.latency = Tile("Trigger → PLC latency", fitted=True)
+        self.latency.value.setStyleSheet("font-size: 30px;")
         left.addWidget(self.latency)
         self.lights = {name: StatusLight(name) for name in LIGHTS}
-        lights = QGridLayout()
-        for i, light in enumerate(self.lights.values()):
-            lights.addWidget(light, i // 2, i % 2)
-        left.addLayout(lights)
+        for light in self.lights.values():
+            left.addWidget(light)
         left.addStretch(1)
-        main.addLayout(left)
+        main.addWidget(left_host)
 
         center = QVBoxLayout()
-        center.addWidget(self.banner)  # above the image: prominent, and the screen still fits 1280x800
+        center.addWidget(self.banner)  # above the image: prominent, and the screen still fits 1024x768
         self.image = PartImage()
         center.addWidget(self.image, 1)
         main.addLayout(center, 1)
 
         counters = QGridLayout()
+        counters.setSpacing(6)
         self.counters = {
             "inspected": Tile("Inspected"), "passed": Tile("Passed"), "rejected": Tile("Rejected"),
             "failsafe_rejects": Tile("Fail-safe rejects"), "false_rejects": Tile("False rejects"),
             "false_reject_rate": Tile("False-reject rate"),
         }
         for i, tile in enumerate(self.counters.values()):
-            tile.setMinimumWidth(170)
+            tile.setFixedWidth(COUNTER_W)
             counters.addWidget(tile, i // 2, i % 2)
         counters.setRowStretch(3, 1)
         main.addLayout(counters)
         root.addLayout(main, 1)
 
-        strip_title = QLabel("Recent rejects — tap “Good part” for a false reject, “Defect” to confirm")
-        strip_title.setStyleSheet("font-size: 17px; color: #b0bec5;")
-        root.addWidget(strip_title)
-        self.strip_host = QWidget()
-        self.strip = QHBoxLayout(self.strip_host)
-        self.strip.setContentsMargins(0, 0, 0, 0)
-        self.no_rejects = QLabel("No rejects this shift")
-        self.no_rejects.setStyleSheet("color: #78909c; font-size: 22px;")
-        self.strip.addWidget(self.no_rejects)
-        self.strip.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(self.strip_host)
-        scroll.setWidgetResizable(True)
-        scroll.setFixedHeight(236)  # a card (thumb, caption, two-line touch buttons) plus the scroll bar
-        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        root.addWidget(scroll)
-        self.cards: list[RejectCard] = []
+        self.strip = RejectStrip(vm, self._mark, self._undo)
+        root.addWidget(self.strip)
         self._image_key: tuple | None = None
-        self._strip_state: list | None = None
         vm.on_change(self.render)
         self.render()
 
     # -- rendering ------------------------------------------------------------------
     def render(self) -> None:
         vm = self.vm
-        part = vm.current
+        part = vm.shown
         result = part.result if part else None
         color = COLORS.get(result or "none", COLORS["none"])
         self.indicator.setText(RESULT_TEXT.get(result, "—") if result else "—")
-        size = 64 if result in (None, "PASS", "REJECT") else 36
+        size = 60 if result in (None, "PASS", "REJECT") else 32
+        if vm.line_stopped:
+            color = COLORS["none"]  # the verdict of the last part, greyed: nothing is passing now
         self.indicator.setStyleSheet(f"background: {color}; color: white; font-size: {size}px; font-weight: bold; border-radius: 14px;")
         if part is not None:
             when = time.strftime("%H:%M:%S", time.localtime(part.t_trigger))
-            self.part_caption.setText(f"part {part.part_id} · {part.camera} · {when}")
+            stopped = " · line stopped" if vm.line_stopped else ""
+            self.part_caption.setText(f"part {part.part_id} · {part.camera} · {when}{stopped}")
+        latest = vm.current
+        if latest is not None and part is not None and latest.key != part.key:
+            self.latest_caption.setText(f"latest: part {latest.part_id} · {RESULT_TEXT.get(latest.result, latest.result)}")
+        else:
+            self.latest_caption.setText("")
         self._render_counters()
         self._render_latency()
         for name, light in self.lights.items():
@@ -206,7 +187,7 @@ class OperatorScreen(QWidget):
                 light.set(state.state, state.text)
         self._render_banner()
         self._render_image()
-        self._render_strip()
+        self.strip.render()
 
     def _render_counters(self) -> None:
         c = self.vm.counts
@@ -224,8 +205,9 @@ class OperatorScreen(QWidget):
             self.latency.value.setText(f"– / {lat.budget_ms:.0f} ms")
             return
         color = "#ff5252" if lat.over_budget else "#69f0ae"
-        self.latency.value.setText(f"<span style='color:{color}'>{lat.last_ms:.0f}</span> / {lat.budget_ms:.0f} ms")
-        self.latency.title.setText(f"Trigger → PLC · p50 {lat.p50_ms:.0f} · p99 {lat.p99_ms:.0f} ms")
+        last = f"{lat.last_ms:.0f}" if lat.last_ms < 10_000 else f"{lat.last_ms / 1000:.0f} s"  # a stall fits the tile too
+        self.latency.value.setText(f"<span style='color:{color}'>{last}</span> / {lat.budget_ms:.0f} ms")
+        self.latency.title.set_full_text(f"Trigger → PLC · p50 {lat.p50_ms:.0f} · p99 {lat.p99_ms:.0f}")
 
     def _render_banner(self) -> None:
         latest = self.vm.alarm_latest
@@ -234,42 +216,39 @@ class OperatorScreen(QWidget):
             return
         color = "#b71c1c" if latest.severity == "critical" else "#e65100"
         self.banner.setStyleSheet(f"background: {color}; border-radius: 8px;")
-        more = f" (+{self.vm.alarm_count - 1} more)" if self.vm.alarm_count > 1 else ""
-        self.banner_text.setText(f"⚠ ALARM {latest.code}: {latest.text}{more}")
+        self.banner_text.set_full_text(banner_text(latest, self.vm.alarm_count))
         self.banner.show()
 
     def _render_image(self) -> None:
-        vm = self.vm
-        part = vm.current if vm.current is not None and vm.current.image_path else vm.image_part
-        key = (part.key, part.image_path, len(part.detections)) if part else None
+        """The image of the part the verdict shows (one record for verdict, caption and image)."""
+        part = self.vm.shown
+        note = image_note(part, time.time())
+        key = (part.key, part.image_path, len(part.detections), note) if part else None
         if key == self._image_key:
             return
         self._image_key = key
         if part is None:
-            self.image.show_part(None, [], "no image yet")
+            self.image.show_part(None, [], note)
             return
         title = RESULT_TEXT.get(part.result, part.result)
-        self.image.show_part(part.image_path, _boxes(part), f"part {part.part_id} · {title}")
+        self.image.show_part(part.image_path, _boxes(part), f"part {part.part_id} · {title}", note)
 
-    def _render_strip(self) -> None:
-        state = [(p.key, p.mark, p.image_path) for p in self.vm.recent_rejects]
-        if state == self._strip_state:
-            return
-        self._strip_state = state
-        for card in self.cards:
-            self.strip.removeWidget(card)
-            card.deleteLater()
-        self.cards = [RejectCard(p, self._mark) for p in self.vm.recent_rejects]
-        for i, card in enumerate(self.cards):
-            self.strip.insertWidget(i, card)
-        self.no_rejects.setVisible(not self.cards)
+    @property
+    def cards(self) -> list[RejectCard]:
+        return self.strip.cards
 
     # -- actions --------------------------------------------------------------------
     def _mark(self, key: tuple[str, int], mark: str) -> None:
         try:
             self.vm.mark(key, mark)
         except InspectorError as err:  # shown to the user by the window, and logged
-            self._strip_state = None
+            self.render()
+            self.on_error(err)
+
+    def _undo(self, key: tuple[str, int]) -> None:
+        try:
+            self.vm.undo_mark(key)
+        except InspectorError as err:
             self.render()
             self.on_error(err)
 

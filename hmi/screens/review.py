@@ -7,19 +7,32 @@ from typing import Callable
 
 from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtWidgets import (
-    QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+    QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
 from hmi.data import ReviewFilter
 from hmi.review_vm import ReviewViewModel
 from hmi.screens.image_view import BoxEditor
-from hmi.screens.style import RESULT_TEXT
+from hmi.screens.style import BUTTON_GAP_PX, RESULT_TEXT, kinetic
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
-TIME_RANGES = {"last hour": 3600.0, "last 8 hours": 8 * 3600.0, "last 24 hours": 24 * 3600.0, "all": None}
-VERDICTS = {"all": "all", "rejects": "reject", "fail-safe": "failsafe", "sampled passes": "pass"}
-REVIEWED = {"any": None, "not reviewed": False, "reviewed": True}
+# each entry says what it filters, so the combos need no labels beside them
+TIME_RANGES = {"last hour": 3600.0, "last 8 hours": 8 * 3600.0, "last 24 hours": 24 * 3600.0, "any time": None}
+VERDICTS = {"any verdict": "all", "rejects": "reject", "fail-safe": "failsafe", "sampled passes": "pass"}
+REVIEWED = {"reviewed or not": None, "not reviewed": False, "reviewed": True}
+ANY_CLASS = "any class"
+QUEUE_W, TOOLS_W = 380, 270  # the image editor gets the rest (at least 320 px at 1024 x 768)
+
+
+def _filter_combo(choices: list[str], current: str) -> QComboBox:
+    combo = QComboBox()
+    for choice in choices:
+        combo.addItem(choice, choice)
+    combo.setCurrentIndex(choices.index(current))
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    return combo
 
 
 class ReviewScreen(QWidget):
@@ -31,27 +44,30 @@ class ReviewScreen(QWidget):
         root = QHBoxLayout(self)
 
         left = QVBoxLayout()
-        form = QFormLayout()
-        self.time_filter = QComboBox()
-        self.time_filter.addItems(list(TIME_RANGES))
-        self.time_filter.setCurrentText("all")
-        self.class_filter = QComboBox()
-        self.class_filter.addItems(["any class", *vm.classes])
-        self.verdict_filter = QComboBox()
-        self.verdict_filter.addItems(list(VERDICTS))
-        self.reviewed_filter = QComboBox()
-        self.reviewed_filter.addItems(list(REVIEWED))
-        for label, combo in (("Time", self.time_filter), ("Class", self.class_filter), ("Verdict", self.verdict_filter), ("Reviewed", self.reviewed_filter)):
-            form.addRow(label, combo)
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(BUTTON_GAP_PX)
+        form = QGridLayout()  # two by two, each combo naming its filter: the queue keeps the height
+        form.setSpacing(BUTTON_GAP_PX)
+        self.time_filter = _filter_combo(list(TIME_RANGES), "any time")
+        self.class_filter = _filter_combo([ANY_CLASS, *vm.classes], ANY_CLASS)
+        self.verdict_filter = _filter_combo(list(VERDICTS), "any verdict")
+        self.reviewed_filter = _filter_combo(list(REVIEWED), "reviewed or not")
+        for i, combo in enumerate((self.time_filter, self.class_filter, self.verdict_filter, self.reviewed_filter)):
+            form.addWidget(combo, i // 2, i % 2)
             combo.currentIndexChanged.connect(lambda _=0: self._guard(self.reload))
         left.addLayout(form)
         self.queue = QListWidget()
         self.queue.setStyleSheet("QListWidget::indicator { width: 36px; height: 36px; }")
+        self.queue.setVerticalScrollMode(QListWidget.ScrollPerPixel)
+        self.queue.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # a long class list is elided, not scrolled
+        self.queue.setTextElideMode(Qt.ElideRight)
+        kinetic(self.queue)  # swipe the queue with a (gloved) finger
         self.queue.currentItemChanged.connect(lambda item, _prev: item is not None and self._guard(lambda: self.vm.open(tuple(item.data(Qt.UserRole)))))
         self.queue.itemChanged.connect(lambda _item: self._sync_selection())
         left.addWidget(self.queue, 1)
         left.addWidget(QLabel("Ticked images:"))
         bulk = QHBoxLayout()
+        bulk.setSpacing(BUTTON_GAP_PX)
         self.select_all = QPushButton("Tick all")
         self.select_all.clicked.connect(self._tick_all)
         self.bulk_good = QPushButton("Good")
@@ -63,17 +79,20 @@ class ReviewScreen(QWidget):
         left.addLayout(bulk)
         left_host = QWidget()
         left_host.setLayout(left)
-        left_host.setFixedWidth(440)
+        left_host.setFixedWidth(QUEUE_W)
         root.addWidget(left_host)
 
         self.editor = BoxEditor(self._on_add, self._on_move)
         root.addWidget(self.editor, 1)
 
         right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(BUTTON_GAP_PX)
         self.info = QLabel("pick an image from the queue")
         self.info.setWordWrap(True)
         right.addWidget(self.info)
         label_row = QHBoxLayout()
+        label_row.setSpacing(BUTTON_GAP_PX)
         self.good = QPushButton("Good")
         self.defective = QPushButton("Defective")
         for button, label in ((self.good, "good"), (self.defective, "defective")):
@@ -81,7 +100,9 @@ class ReviewScreen(QWidget):
             button.clicked.connect(lambda _=False, lab=label: self._guard(lambda: self.vm.set_label(lab)))
             label_row.addWidget(button)
         right.addLayout(label_row)
-        right.addWidget(QLabel("Class (new or selected box)"))
+        class_label = QLabel("Class of a new or selected box")
+        class_label.setWordWrap(True)
+        right.addWidget(class_label)
         self.box_class = QComboBox()
         self.box_class.addItems(vm.classes)
         self.box_class.activated.connect(lambda _=0: self._set_selected_class())
@@ -107,7 +128,7 @@ class ReviewScreen(QWidget):
         right.addWidget(self.status)
         right_host = QWidget()
         right_host.setLayout(right)
-        right_host.setFixedWidth(300)
+        right_host.setFixedWidth(TOOLS_W)
         root.addWidget(right_host)
 
         self._rendered_queue: list | None = None
@@ -115,13 +136,13 @@ class ReviewScreen(QWidget):
 
     # -- the filter ---------------------------------------------------------------------
     def current_filter(self) -> ReviewFilter:
-        span = TIME_RANGES[self.time_filter.currentText()]
-        cls = self.class_filter.currentText()
+        span = TIME_RANGES[self.time_filter.currentData()]
+        cls = self.class_filter.currentData()
         return ReviewFilter(
             since=None if span is None else self.clock() - span,
-            cls=None if cls == "any class" else cls,
-            verdict=VERDICTS[self.verdict_filter.currentText()],
-            reviewed=REVIEWED[self.reviewed_filter.currentText()],
+            cls=None if cls == ANY_CLASS else cls,
+            verdict=VERDICTS[self.verdict_filter.currentData()],
+            reviewed=REVIEWED[self.reviewed_filter.currentData()],
         )
 
     def reload(self) -> None:

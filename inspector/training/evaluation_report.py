@@ -13,7 +13,7 @@ rejected when any model rejects it. Written to the output folder:
   recall, the operating point meeting a target false-reject rate, the worst
   escapes and false rejects
 - ``metrics.json``: the same numbers, for machines
-- ``scores.csv``: per image: file, truth, defect score, decision
+- ``scores.csv``: per image: dataset path (``images/<split>/...``), the file it was imported from, truth, defect score, decision
 - ``roc.png`` and ``scores.png``: ROC curve and defect-score distributions
 
 Plots need matplotlib (in the ``train`` extra); it is imported only here.
@@ -111,14 +111,27 @@ def evaluate_model(
     return result
 
 
+def _dataset_path(image: DatasetImage) -> str:
+    """The image's path in the dataset folder, which names its split: ``images/test/part_0042.png``."""
+    return image.path.relative_to(image.path.parents[2]).as_posix()
+
+
+def _imported_from(image: DatasetImage) -> str:
+    """Where the import took the image from, said as such: a test image's source file may sit in the source's
+    ``images/train/`` folder, which is not this dataset's train split."""
+    if not image.source or image.source == image.path.name:
+        return ""
+    return f" (imported from `{image.source}` of the source folder)"
+
+
 def _write_scores(path: Path, images: list[DatasetImage], scored: list[ScoredImage], thresholds: dict[str, float]) -> None:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["file", "source", "truth", "true_classes", "defect_score", "top_class", "rejected"])
+        writer.writerow(["file", "imported_from", "truth", "true_classes", "defect_score", "top_class", "rejected"])
         for image, s in zip(images, scored):
             top = max(s.class_scores, key=s.class_scores.get, default="")
             writer.writerow([
-                image.path.name, image.source, "defective" if s.defective else "good", " ".join(sorted(s.true_classes)),
+                _dataset_path(image), image.source, "defective" if s.defective else "good", " ".join(sorted(s.true_classes)),
                 _score(s.defect_score), top if math.isfinite(s.defect_score) else "", int(s.rejected(thresholds)),
             ])
 
@@ -240,7 +253,7 @@ def _markdown(result: dict[str, Any], images: list[DatasetImage], scored: list[S
     for title, chosen in (("Escapes (lowest score first)", escapes), ("False rejects (highest score first)", false_rejects)):
         lines += [f"## {title}: {len(chosen)}", ""]
         lines += [
-            f"- `{i.path.relative_to(i.path.parents[2]).as_posix()}` (source `{i.source or i.path.name}`) "
+            f"- `{_dataset_path(i)}`{_imported_from(i)} "
             f"{' '.join(sorted(s.true_classes)) or 'good'}: score {_score(s.defect_score)}"
             for i, s in chosen[:LISTED_MISTAKES]
         ]

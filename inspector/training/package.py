@@ -51,6 +51,7 @@ from inspector.evaluation import (
     threshold_for_false_reject_rate,
 )
 from inspector.training.backends import backend_for
+from inspector.training.run_lock import training_now
 from inspector.training.runs import read_run
 from inspector.typed import to_dict
 
@@ -128,7 +129,10 @@ def export_package(
     """
     run = read_run(run_dir)
     if run.state != "finished" and checkpoint is None:
-        raise TrainingError(f"the training run in {run_dir} has not finished (resume it with 'inspector train --resume')")
+        running = training_now(run_dir)
+        if running:
+            raise TrainingError(f"the training run in {run_dir} is still running ({running}); export it when it has finished")
+        raise TrainingError(f"the training run in {run_dir} was interrupted before it finished (resume it with 'inspector train --resume')")
     dataset = load_dataset(run.dataset["path"])
     if dataset.version != run.dataset["version"]:
         raise TrainingError(f"the run trained on dataset {run.dataset['version']}, {dataset.root} is now {dataset.version}")

@@ -31,6 +31,7 @@ import yaml
 from inspector.datasets_tool import load_dataset
 from inspector.errors import ConfigError, TrainingError
 from inspector.training.backends import Progress, ProgressCallback, TrainingBackend, backend_for, backend_names
+from inspector.training.run_lock import RunLock, training_now
 from inspector.typed import FieldProblem, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,9 @@ def train_run(config: TrainRunConfig, resume: bool = False, progress: ProgressCa
         if not resume:
             raise TrainingError(f"{run_dir} holds a training run already: resume it, or choose another run folder")
         previous = read_run(run_dir)
+        running = training_now(run_dir)
+        if running:
+            raise TrainingError(f"the run in {run_dir} is still training ({running}); wait for it, or stop it first")
         if previous.state == "finished":
             raise TrainingError(f"the run in {run_dir} has finished; nothing to resume (its model: {previous.checkpoint})")
         if previous.dataset.get("version") != dataset.version:
@@ -212,7 +216,8 @@ def train_run(config: TrainRunConfig, resume: bool = False, progress: ProgressCa
             progress(step)
 
     started = time.time()
-    checkpoint = backend.train(dataset, run_dir, config.settings, resume, report)
+    with RunLock(run_dir):  # export and resume can tell "still training" from "interrupted"
+        checkpoint = backend.train(dataset, run_dir, config.settings, resume, report)
     seconds = time.time() - started
     record = dataclasses.replace(
         record,

@@ -98,7 +98,13 @@ def test_a_verdict_arriving_updates_the_indicator_and_counters(qtbot, window, ac
     assert counter(window, "inspected") == "1", "stored and live copies of the part count once"
 
     send_message(actuator_events, a_decision(8, "PASS"))
-    qtbot.waitUntil(lambda: window.operator.indicator.text() == "PASS", timeout=10_000)
+    qtbot.waitUntil(lambda: "part 8 " in window.operator.latest_caption.text() or window.operator.indicator.text() == "PASS",
+                    timeout=10_000)
+    if window.operator.indicator.text() == "REJECT":  # the panel holds the reject and its image a few seconds
+        assert window.operator.part_caption.text().startswith("part 7 ") and window.operator.image.pixmap is not None
+        assert window.operator.latest_caption.text() == "latest: part 8 · PASS"
+    qtbot.waitUntil(lambda: window.operator.indicator.text() == "PASS", timeout=15_000)
+    assert window.operator.part_caption.text().startswith("part 8 ") and window.operator.latest_caption.text() == ""
     assert (counter(window, "inspected"), counter(window, "passed")) == ("2", "1")
 
 

@@ -125,7 +125,7 @@ def test_lights_follow_fail_safes_plc_delivery_and_alarms(db, session, audit):
     assert vm.lights["PLC"].state == "fault"
     now[0] += 10
     vm.handle([Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC unreachable", now[0])])
-    assert vm.lights["camera"].state == "idle"
+    assert vm.lights["camera"].state == "stale" and vm.lights["camera"].text == "line stopped: no part for 10 s"
     assert vm.lights["storage"].state == "warn", "live parts the recorder has not stored for 10 s"
     assert vm.alarm_count == 1 and "PLC unreachable" in vm.alarm_latest.text
 

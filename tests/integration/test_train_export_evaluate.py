@@ -121,7 +121,8 @@ def test_evaluate_decides_each_part_exactly_as_the_line_s_detector_does(work):
     rows = list(csv.DictReader((work / "report-line/scores.csv").open()))
     line = DefectDetector(DetectorConfig(model=str(work / "package/model.onnx"), providers=["CPUExecutionProvider"]))
     test = load_dataset(work / "dataset").split("test")
-    assert [r["file"] for r in rows] == [i.path.name for i in test]
+    assert [r["file"] for r in rows] == [f"images/test/{i.path.name}" for i in test], "the split's own path"
+    assert all(r["imported_from"].startswith("images/train/") for r in rows), "the source folder's own path, apart"
     for row, image in zip(rows, test):
         inspection = line.inspect(image.read())
         assert bool(int(row["rejected"])) == inspection.rejected
@@ -155,7 +156,9 @@ def test_an_interrupted_training_run_resumes_where_it_stopped(work):
         train_run(config, progress=power_cut)
     assert read_run(work / "runs/resumed").state == "training"
     assert (work / "runs/resumed/train/weights/last.pt").is_file()
-    inspector("train", "--resume", "--run-dir", "runs/resumed", cwd=work)
+    resumed = inspector("train", "--resume", "--run-dir", "runs/resumed", cwd=work)
+    assert "epoch 2/2" in resumed.stderr and "epoch 3/2" not in resumed.stderr, "the final validation is no epoch 3 of 2"
+    assert "final validation of the best epoch" in resumed.stderr
     run = read_run(work / "runs/resumed")
     assert run.state == "finished" and [s.resumed for s in run.sessions] == [True]
     epochs = (work / "runs/resumed/train/results.csv").read_text().strip().splitlines()[1:]
@@ -211,3 +214,14 @@ def test_metrics_in_the_package_are_finite_or_null(work):
     for split in meta["metrics"].values():
         assert all(v is None or math.isfinite(v) for v in (split["false_reject_rate"], split["escape_rate"], split["auroc"]))
     assert dataclasses.is_dataclass(load_model_package(work / "package/model.onnx").metadata)
+
+
+def test_export_says_its_figures_rounded(work):
+    """What export prints (and logs, from Inspector's own modules) carries at most four decimals."""
+    import re
+
+    run = inspector("export", "--run", "runs/first", "--out", "package-again", cwd=work)
+    assert "model package" in run.stdout and "thresholds:" in run.stdout
+    ours = [line for line in run.stderr.splitlines() if " inspector." in line]
+    long_figures = [line for line in [*run.stdout.splitlines(), *ours] if re.search(r"\d\.\d{5,}", line)]
+    assert long_figures == []

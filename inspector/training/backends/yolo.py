@@ -63,6 +63,29 @@ def training_data_yaml(dataset: Dataset, run_dir: Path, good_fraction: float, se
     return out
 
 
+class EpochReporter:
+    """Turns ultralytics' epoch callbacks into progress lines: "epoch 12/38: validation fitness ...".
+
+    Ultralytics calls ``on_fit_epoch_end`` once more after the last epoch, for the final validation of
+    ``best.pt``, with its epoch counter raised by one (it would read "epoch 39/38", or "22/38" after an
+    early stop). That call follows no ``on_train_epoch_end`` of its own, which is how it is told apart.
+    """
+
+    def __init__(self, progress: ProgressCallback) -> None:
+        self.progress = progress
+        self._trained_epoch: int | None = None
+
+    def trained(self, trainer: Any) -> None:
+        self._trained_epoch = trainer.epoch
+
+    def validated(self, trainer: Any) -> None:
+        fitness = trainer.fitness if trainer.fitness is not None else float("nan")
+        if trainer.epoch != self._trained_epoch:
+            log.info("final validation of the best epoch: validation fitness %.4g", fitness)
+            return
+        self.progress(Progress(trainer.epoch + 1, trainer.epochs, "epoch", {"validation fitness": fitness}))
+
+
 @register_backend
 class YoloBackend(TrainingBackend):
     family = "yolo"
@@ -90,11 +113,9 @@ class YoloBackend(TrainingBackend):
             raise TrainingError(f"dataset {dataset.version} has no labelled defect box in its train split: a detector has nothing to learn")
         data_yaml = training_data_yaml(dataset, run_dir, settings.good_image_fraction, settings.seed)
 
-        def on_epoch_end(trainer: Any) -> None:
-            fitness = trainer.fitness if trainer.fitness is not None else float("nan")
-            progress(Progress(trainer.epoch + 1, trainer.epochs, "epoch", {"validation fitness": fitness}))
-
-        return train(data_yaml, run_dir, settings, resume=resume, verbose=True, callbacks={"on_fit_epoch_end": [on_epoch_end]})
+        reporter = EpochReporter(progress)
+        callbacks = {"on_train_epoch_end": [reporter.trained], "on_fit_epoch_end": [reporter.validated]}
+        return train(data_yaml, run_dir, settings, resume=resume, verbose=True, callbacks=callbacks)
 
     def export(self, checkpoint: Path, settings: YoloSettings, dataset: Dataset, onnx_path: Path) -> ExportedGraph:
         import shutil

@@ -1,0 +1,68 @@
+"""Alarms in plain language for the operator: one sentence per alarm kind, in one table.
+
+The line's alarms carry a code (``failsafe_decision``, ``service_down``, ...)
+and an engineer's text. The operator's banner says what happened in words,
+with the part when there is one, and how many more alarms wait behind it:
+"Fail-safe reject: part 296 got no verdict in time (and 28 more)". A code
+missing from the table falls back to its own text, never to a raw code alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from hmi.data import AlarmRecord
+
+
+def _failsafe(alarm: AlarmRecord) -> str:
+    outcome = "pass" if "FAILSAFE_PASS" in alarm.text else "reject"
+    why = re.search(r"\((.*)\)\s*$", alarm.text)
+    reason = why.group(1) if why else ""
+    what = "got no verdict in time" if not reason or "within the budget" in reason else f"got no verdict ({reason})"
+    return f"Fail-safe {outcome}: part {alarm.part_id if alarm.part_id is not None else '?'} {what}"
+
+
+def _part(alarm: AlarmRecord) -> str:
+    return f"part {alarm.part_id}" if alarm.part_id is not None else "a part"
+
+
+#: alarm code -> the operator's sentence (a template over ``part``, ``source`` and ``text``, or a function)
+ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
+    "failsafe_decision": _failsafe,
+    "line_stop_requested": "Line stop requested: {part} got a fail-safe decision",
+    "service_down": "Service {source} stopped and is being restarted: {text}",
+    "plc_connection_lost": "PLC not reachable: decisions cannot be written ({text})",
+    "plc_write_late": "PLC written late for {part}: the reject gate may have missed it",
+    "plc_ack_timeout": "The PLC did not acknowledge {part}",
+    "plc_write_interrupted": "A PLC write was interrupted: check {part} at the reject gate",
+    "part_seen_lost": "Parts passed without a decision: {text}",
+    "parts_undecided_at_restart": "Parts were left without a decision at a restart: {text}",
+    "decisions_recovered": "Decisions recovered after a restart: {text}",
+    "camera_lost": "Camera lost: {text}",
+    "image_gate": "Camera image unusable: {text}",
+    "image_store_failed": "Part images are not being stored: {text}",
+    "journal_write_failed": "Decisions cannot be journaled: {text}",
+    "database_corrupt": "The inspection database is damaged: {text}",
+    "model_refused": "No trusted model could be loaded: {text}",
+}
+#: families of codes (``image_health.focus``): the sentence of their prefix
+ALARM_PREFIXES = {"image_health.": "Camera image check out of limits: {text}"}
+
+
+def alarm_sentence(alarm: AlarmRecord) -> str:
+    """The operator's sentence for one alarm."""
+    entry = ALARM_SENTENCES.get(alarm.code) or next(
+        (sentence for prefix, sentence in ALARM_PREFIXES.items() if alarm.code.startswith(prefix)), None
+    )
+    if entry is None:
+        return f"Alarm from {alarm.source}: {alarm.text}"
+    if callable(entry):
+        return entry(alarm)
+    return entry.format(part=_part(alarm), source=alarm.source, text=alarm.text)
+
+
+def banner_text(latest: AlarmRecord, count: int) -> str:
+    """The banner: the newest alarm's sentence and how many more wait to be acknowledged."""
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    return f"⚠ {alarm_sentence(latest)}{more}"
