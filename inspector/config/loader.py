@@ -126,6 +126,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             image_dir=_resolve(base_dir, config.recorder.image_dir),
         ),
         calibration=calibration,
+        models=dataclasses.replace(config.models, folder=_resolve(base_dir, config.models.folder) if config.models.folder else None),
     )
 
 

@@ -349,6 +349,27 @@ class CalibrationConfig:
 
 
 @dataclass(frozen=True)
+class ModelRegistryConfig:
+    folder: str | None = spec(
+        None, doc="The station's model registry (every installed signed package, content-addressed, and the owner-only "
+        "production pointer); None = 'model-registry' in station.state_dir. See docs/model-registry.md."
+    )
+    follow_production: bool = spec(
+        True,
+        doc="The detector runs the registry's production model of each slot (primary, additional-N) in place of the "
+        "configured one once a model is promoted ('inspector model promote'), and swaps to a newly promoted one "
+        "between parts. Slots nothing was promoted to run the configured model.",
+    )
+    check_interval_s: float = spec(
+        1.0, doc="How often the detector looks at the production pointer between parts (seconds).", minimum=0.05, maximum=60
+    )
+    marked_parts: int = spec(
+        20, doc="The first this many parts decided by a newly swapped-in model carry their count in 'first_on_model'.",
+        minimum=1, maximum=100000,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: list[CameraConfig] = spec(doc="Cameras of the station; each runs as its own camera service.")
     detector: DetectorConfig = spec(doc="Detector service: model, execution providers, decision rules.")
@@ -361,6 +382,9 @@ class Config:
     supervisor: SupervisorConfig = spec(factory=SupervisorConfig, doc="Supervision: heartbeats and restarts.")
     calibration: CalibrationConfig = spec(
         factory=CalibrationConfig, doc="Camera calibration, pixel scale, image health and challenge-part verification."
+    )
+    models: ModelRegistryConfig = spec(
+        factory=ModelRegistryConfig, doc="The model registry: installed packages, promotion, rollback, hot swap."
     )
 
     def camera(self, name: str) -> CameraConfig:

@@ -32,9 +32,10 @@ from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
 from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
+from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
-from inspector.services.model_trust import station_models
+from inspector.services.model_trust import configured_models, station_models
 from inspector.transport import GapCounter, MalformedFrame, parse_frame, send_message
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,9 @@ class DetectorService(Service):
 
     def setup(self) -> None:
         self.alarms = self.sockets.open("alarms")
+        self.follower = ProductionFollower(self.config, self._alarm)
         try:
-            models = station_models(self.config)
+            models = station_models(self.follower.start_config())
         except InspectorError as err:
             self._alarm("model_refused", "critical", f"no model the station trusts can be loaded: {err}")
             raise
@@ -69,6 +71,9 @@ class DetectorService(Service):
             )
         self.engine = DefectDetector(models.detector)
         self.engine.warm_up((self.config.cameras[0].height, self.config.cameras[0].width))
+        self.follower.started(configured_models(models.detector))
+        self._reference = np.zeros((self.config.cameras[0].height, self.config.cameras[0].width), np.uint8)
+        self._parts_on_model = -1  # counts parts after a swap; -1: no swap since start
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
@@ -83,6 +88,9 @@ class DetectorService(Service):
         log.info("detector ready: model %s on %s", self.engine.model_version, ", ".join(self.engine.providers))
 
     def step(self, timeout_s: float) -> None:
+        ready = self.follower.poll(time.monotonic(), self._reference)
+        if ready is not None:
+            self._swap(ready)
         if self.poller.poll(self.held_images.wait_s(timeout_s, time.monotonic()) * 1000):
             self._on_frame()
         self.held_images.release_due(time.monotonic())
@@ -121,8 +129,10 @@ class DetectorService(Service):
             self._send_failsafe(header, problem)
             return
         self._on_gate(header.camera, "")
+        frame = optics.prepare(pixels)
+        self._reference = frame  # the start-up self-test of a newly promoted model runs on the latest frame
         try:
-            result = self.engine.inspect(optics.prepare(pixels), mm_per_px=optics.mm_per_px)
+            result = self.engine.inspect(frame, mm_per_px=optics.mm_per_px)
         except Exception as err:  # whatever one frame does, the part is failed safe and the next frame is inspected
             self.counters["inspection_errors"] += 1
             log.exception("part %d: inspection failed", header.part_id)
@@ -148,11 +158,29 @@ class DetectorService(Service):
             timings_ms={k: round(v, 3) for k, v in timings.items()},
             source=header.source,
             reason=reason,
+            first_on_model=self._first_on_model(),
         )
         self._deliver(verdict)
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
             self.held_images.hold(lambda: self._send_image(verdict, header, pixels), time.monotonic())
+
+    def _first_on_model(self) -> int:
+        """1..N for the first parts decided by a model swapped in while running (``models.marked_parts``), else 0."""
+        if self._parts_on_model < 0:
+            return 0
+        self._parts_on_model += 1
+        return self._parts_on_model if self._parts_on_model <= self.config.models.marked_parts else 0
+
+    def _swap(self, ready: ReadyModels) -> None:
+        """Between two parts: the checked, warmed models take the next part; the old ones are closed."""
+        old, self.engine = self.engine, ready.engine
+        self.gate = VerificationGate(self.config, None, self.engine.model_version)
+        self._parts_on_model = 0
+        self.counters["model_swaps"] += 1
+        old.close()
+        self._alarm("model_swapped", "info", f"now deciding with {self.engine.model_version} (was {old.model_version})",
+                    active=False)
 
     def _on_gate(self, camera: str, problem: str) -> None:
         """An alarm when a camera's frames start failing the image gate, and its clearing when they pass again."""
@@ -206,5 +234,7 @@ class DetectorService(Service):
             self.alarms.close(linger=500)  # a refusal alarm sent just before a failed start still goes out
         if hasattr(self, "inspections"):
             self.held_images.release_all()  # images of parts already decided are not lost on a stop
+        if hasattr(self, "follower"):
+            self.follower.close()
         if hasattr(self, "engine"):
             self.engine.close()

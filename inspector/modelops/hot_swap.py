@@ -1,0 +1,197 @@
+"""The detector follows the registry's production pointer and swaps models between parts.
+
+Between two parts the detector calls :meth:`ProductionFollower.poll`. When the
+sealed pointer (:mod:`inspector.modelops.pointer`) names other packages than
+the ones running, a background thread loads the new set beside the running
+one and checks it: signature by a trusted key, hashes and content address,
+ONNX Runtime session, warm-up, and a start-up self-test on a reference frame
+(the last frame the line saw). Meanwhile the running models keep deciding
+every part. Only when the new set passed does ``poll`` hand it over, and the
+detector switches before its next part: no part goes without a decision.
+
+A set that fails to load or fails a check never decides a part: the
+follower rolls the changed slots back to their last-known-good package in
+the registry (audited, user ``detector``) and raises a critical
+``model_rollback`` alarm. A pointer that lost its seal is ignored (the line
+keeps its models) with a critical ``model_pointer`` alarm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from inspector.config.schema import Config
+from inspector.engine.detector import DefectDetector
+from inspector.errors import ModelError
+from inspector.modelops.registry import PACKAGES, ModelRegistry, slot_names
+from inspector.services.model_trust import check_packages
+
+log = logging.getLogger(__name__)
+
+Alarm = Callable[[str, str, str], None]  # code, severity, text
+
+
+@dataclass
+class ReadyModels:
+    """A checked, warmed detector for ``paths``, ready to take the next part."""
+
+    engine: DefectDetector
+    paths: list[Path]
+
+
+def self_test(engine: DefectDetector, frame: np.ndarray) -> None:
+    """The new models judge a reference frame: it must come back, with no score that is not a number."""
+    inspection = engine.inspect(frame)
+    for judgement in inspection.judgements:
+        scores = [judgement.part_score, *(d.score for d in judgement.detections)]
+        if any(math.isnan(s) for s in scores) or any(math.isinf(d.score) for d in judgement.detections):
+            raise ModelError(f"start-up self-test: {judgement.model} gives scores that are not numbers on the reference frame")
+
+
+def _with_models(config: Config, paths: list[Path]) -> Config:
+    detector = dataclasses.replace(
+        config.detector, model=str(paths[0]),
+        additional_models=[dataclasses.replace(m, model=str(p)) for m, p in zip(config.detector.additional_models, paths[1:])],
+    )
+    return dataclasses.replace(config, detector=detector)
+
+
+class ProductionFollower:
+    """What the detector runs, per the registry's production pointer (see the module's description)."""
+
+    def __init__(self, config: Config, alarm: Alarm) -> None:
+        self.config = config
+        self.alarm = alarm
+        self.enabled = config.models.follow_production
+        self.registry = ModelRegistry(config) if self.enabled else None
+        self.running: list[Path] = []
+        self._next_check = 0.0
+        self._seen: tuple[int, int] | None = None  # the pointer file's (mtime_ns, size) last looked at
+        self._pointer_problem = ""
+        self._loader: threading.Thread | None = None
+        self._outcome: ReadyModels | Exception | None = None
+        self._loading: list[Path] = []
+        self._refused: list[Path] = []  # the last set that failed its checks: not tried again until the pointer moves on
+
+    def start_config(self) -> Config:
+        """The config to start with: its models replaced by the registry's production ones."""
+        if not self.enabled or not self.registry.pointer_path.exists():
+            return self.config
+        try:
+            paths = self.registry.production_paths()
+        except ModelError as err:
+            self._on_pointer_problem(str(err))
+            return self.config
+        self._seen = self._stamp()
+        return _with_models(self.config, paths)
+
+    def started(self, running: list[Path]) -> None:
+        self.running = list(running)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.registry.pointer_path)
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def _on_pointer_problem(self, problem: str) -> None:
+        if problem != self._pointer_problem:
+            self._pointer_problem = problem
+            self.alarm("model_pointer", "critical", f"{problem}; the detector keeps the models it runs")
+
+    def poll(self, now: float, reference: np.ndarray) -> ReadyModels | None:
+        """Between parts: a new, checked model set to switch to now, or None (keep deciding with the running one)."""
+        if not self.enabled:
+            return None
+        if self._loader is not None:
+            if self._loader.is_alive():
+                return None
+            return self._finish_load()
+        if now < self._next_check:
+            return None
+        self._next_check = now + self.config.models.check_interval_s
+        stamp = self._stamp()
+        if stamp is None or stamp == self._seen:
+            return None
+        self._seen = stamp
+        try:
+            paths = self.registry.production_paths()
+        except ModelError as err:
+            self._on_pointer_problem(str(err))
+            return None
+        self._pointer_problem = ""
+        if paths == self.running or paths == self._refused:
+            return None
+        self._start_load(paths, reference)
+        return None
+
+    def _start_load(self, paths: list[Path], reference: np.ndarray) -> None:
+        log.info("production models changed: loading %s beside the running ones", ", ".join(str(p) for p in paths))
+        self._loading, self._outcome = paths, None
+        frame = np.array(reference, copy=True)
+        self._loader = threading.Thread(target=self._load, args=(paths, frame), name="model-loader", daemon=True)
+        self._loader.start()
+
+    def _load(self, paths: list[Path], frame: np.ndarray) -> None:
+        try:
+            trusted = None
+            if self.config.detector.require_signed_models:
+                from inspector.model_signing import load_trusted_keys
+
+                trusted = load_trusted_keys(self.config.detector.trusted_keys)
+            for path in paths:
+                if path.parent.parent == self.registry.folder / PACKAGES:
+                    self.registry.check(path.parent.name)  # signature, hashes, content address
+            if trusted is not None:
+                check_packages(paths, trusted)
+            engine = DefectDetector(_with_models(self.config, paths).detector)
+            try:
+                engine.warm_up(frame.shape)
+                self_test(engine, frame)
+            except Exception:
+                engine.close()
+                raise
+            self._outcome = ReadyModels(engine, paths)
+        except Exception as err:  # whatever the new set does, the running one keeps deciding
+            self._outcome = err
+
+    def _finish_load(self) -> ReadyModels | None:
+        self._loader, outcome = None, self._outcome
+        if isinstance(outcome, ReadyModels):
+            self.running = outcome.paths
+            return outcome
+        reason = f"{type(outcome).__name__}: {outcome}" if not isinstance(outcome, ModelError) else str(outcome)
+        log.error("new production models refused: %s", reason)
+        rolled = []
+        for slot, new, old in zip(slot_names(self.config), self._loading, self.running):
+            if new == old:
+                continue
+            pid = new.parent.name if new.parent.parent == self.registry.folder / PACKAGES else ""
+            try:
+                now_runs = self.registry.rollback("detector", slot, f"automatic: {reason}", only_if=pid, automatic=True)
+                rolled.append(f"slot {slot} back to {now_runs}")
+            except ModelError as err:
+                rolled.append(f"slot {slot} not rolled back: {err}")
+        self._refused = self._loading
+        self.alarm("model_rollback", "critical",
+                   f"the promoted model failed its checks and never decided a part ({reason}); {'; '.join(rolled)}")
+        return None
+
+    def close(self) -> None:
+        if self._loader is not None:
+            self._loader.join(60)
+            if isinstance(self._outcome, ReadyModels):
+                self._outcome.engine.close()
+        if self.registry is not None:
+            self.registry.close()
+
