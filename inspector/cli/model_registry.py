@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-COMMANDS = ("list", "install", "show", "promote", "rollback")
+COMMANDS = ("list", "install", "show", "promote", "rollback", "gate")
 
 
 def _when(t: float) -> str:
@@ -34,12 +34,74 @@ def add_registry_commands(model_sub: argparse._SubParsersAction) -> None:
         "promote", help="make an installed package a slot's production model; a running detector swaps to it between parts"))
     promote.add_argument("package", help="package id (or a unique prefix) or name@version")
     promote.add_argument("--slot", default="primary", help="model slot: primary (default) or additional-N")
-    promote.add_argument("--reason", default="", help="why, for the audit trail")
+    promote.add_argument("--reason", default="", help="why, for the audit trail (required with --force)")
+    promote.add_argument("--force", action="store_true",
+                         help="promote without a passing gate (models.require_gate); needs --reason, audited as forced")
     who(promote)
     rollback = station(model_sub.add_parser("rollback", help="return a slot to its last-known-good model"))
     rollback.add_argument("--slot", default="primary", help="model slot: primary (default) or additional-N")
     rollback.add_argument("--reason", required=True, help="why, for the audit trail")
     who(rollback)
+    gate = station(model_sub.add_parser(
+        "gate", help="run a candidate and the slot's production model on the golden set; promote needs a passing gate"))
+    gate.add_argument("package", help="the installed candidate: package id (or a unique prefix) or name@version")
+    gate.add_argument("--slot", default="primary", help="model slot: primary (default) or additional-N")
+    gate.add_argument("--golden", type=int, help="golden-set version number (default: the latest)")
+    who(gate)
+
+
+def add_golden_parser(sub: argparse._SubParsersAction) -> None:
+    """``inspector golden add|list|build``: the station's golden set."""
+    golden = sub.add_parser("golden", help="the station's golden set: labelled images a candidate model is gated on")
+    golden_sub = golden.add_subparsers(dest="golden_command", required=True)
+    add = golden_sub.add_parser("add", help="add images to the golden set's draft (then 'golden build')")
+    add.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("--reviewed", action="store_true", help="parts labelled on the review screen (recorder database)")
+    source.add_argument("--dataset", type=Path, help="an Inspector dataset folder (inspector dataset import); with --split")
+    source.add_argument("--challenge", type=Path, help="a folder of challenge-part images; with --expect")
+    add.add_argument("--split", default="test", help="--dataset: which split (default test)")
+    add.add_argument("--expect", choices=["pass", "reject"], help="--challenge: the decision every image must get")
+    add.add_argument("--since", type=float, default=0.0, help="--reviewed: labels made after this Unix time only")
+    add.add_argument("--user", default=getpass.getuser(), help="who adds, for the audit trail (default: you)")
+    for name, text in (("list", "golden-set versions and the draft"), ("build", "make the next version from the latest one and the draft")):
+        p = golden_sub.add_parser(name, help=text)
+        p.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+        if name == "build":
+            p.add_argument("--user", default=getpass.getuser(), help="who builds, for the audit trail (default: you)")
+
+
+def run_golden(args: argparse.Namespace) -> int:
+    from inspector.config import load_config
+    from inspector.errors import ConfigError
+    from inspector.modelops.registry import ModelRegistry
+
+    config = load_config(args.config)
+    with ModelRegistry(config) as registry:
+        golden = registry.golden()
+        if args.golden_command == "add":
+            if args.reviewed:
+                added = golden.add_reviewed(Path(config.recorder.database), args.user, args.since)
+            elif args.dataset is not None:
+                added = golden.add_dataset_split(args.dataset, args.split, args.user)
+            else:
+                if args.expect is None:
+                    raise ConfigError("--expect", "say which decision the challenge parts must get (pass or reject)")
+                added = golden.add_challenge_folder(args.challenge, args.expect, args.user)
+            print(f"added {added} image(s); the draft holds {len(golden.draft())}: 'inspector golden build' makes a version")
+            return 0
+        if args.golden_command == "build":
+            version = golden.build(args.user)
+            counts = version.counts()
+            print(f"built {version.version}: {counts['items']} images ({counts['good']} good, {counts['defective']} defective, "
+                  f"{counts['challenge']} challenge parts)")
+            return 0
+        for version in golden.versions():
+            c = version.counts()
+            print(f"{version.version:<28} {c['items']:>5} images ({c['good']} good, {c['defective']} defective, "
+                  f"{c['challenge']} challenge)  built {_when(version.built_at)} by {version.built_by}")
+        print(f"draft: {len(golden.draft())} image(s) not yet in a version")
+        return 0
 
 
 def run_registry(args: argparse.Namespace) -> int:
@@ -57,8 +119,21 @@ def run_registry(args: argparse.Namespace) -> int:
             package = registry.find(args.package)
             print(json.dumps(asdict(package), indent=2))
             return 0
+        if command == "gate":
+            from inspector.modelops.gate import run_gate
+
+            golden = registry.golden()
+            version = golden.version(args.golden) if args.golden is not None else None
+            report, path = run_gate(registry, golden, args.package, args.user, args.slot, version)
+            c = report.counts
+            print(f"gate {'PASSED' if report.passed else 'FAILED'}: {report.candidate_label} against {report.production_label} "
+                  f"on {report.golden_version}" + ("" if report.passed else ": " + "; ".join(report.reasons)))
+            print(f"  defects caught: production {c['production_caught']}, candidate {c['candidate_caught']} of {c['defective']}; "
+                  f"false rejects: production {c['production_false_rejects']}, candidate {c['candidate_false_rejects']} of {c['good']}")
+            print(f"report: {path.with_suffix('.md')}")
+            return 0 if report.passed else 1
         if command == "promote":
-            package = registry.promote(args.package, args.user, args.slot, args.reason)
+            package = registry.promote(args.package, args.user, args.slot, args.reason, force=args.force)
             print(f"slot {args.slot}: {package.label} ({package.short_id}) is production; a running detector swaps to it between parts")
             return 0
         if command == "rollback":

@@ -367,6 +367,17 @@ class ModelRegistryConfig:
         20, doc="The first this many parts decided by a newly swapped-in model carry their count in 'first_on_model'.",
         minimum=1, maximum=100000,
     )
+    require_gate: bool = spec(
+        True,
+        doc="'inspector model promote' refuses a candidate without a passing gate ('inspector model gate') against the "
+        "slot's production model on the latest golden set, unless forced with a reason (audited).",
+    )
+    gate_false_reject_tolerance: float = spec(
+        0.0,
+        doc="The gate lets a candidate reject at most production's false rejects plus this share of the golden set's "
+        "good images (0.01 = one more per hundred good images).",
+        minimum=0, maximum=1,
+    )
 
 
 @dataclass(frozen=True)

@@ -245,14 +245,34 @@ class ModelRegistry:
         return [self.onnx_path(production.slot(s).package) if production.slot(s).package
                 else configured_path(self.config, s) for s in slot_names(self.config)]
 
-    def promote(self, ref: str, user: str, slot: str = PRIMARY, reason: str = "") -> RegisteredPackage:
-        """Make an installed, verifying package the slot's production model; the one it replaces becomes last-known-good."""
+    def golden(self):
+        """The station's golden set (:mod:`inspector.modelops.golden`), kept in the registry."""
+        from inspector.modelops.golden import GoldenSet
+
+        return GoldenSet(self.folder / "golden", self.trail)
+
+    def promote(self, ref: str, user: str, slot: str = PRIMARY, reason: str = "", *, force: bool = False) -> RegisteredPackage:
+        """Make an installed, verifying package the slot's production model; the one it replaces becomes last-known-good.
+
+        With ``models.require_gate`` the package needs a passing gate against the slot's production model on the
+        latest golden set; ``force`` (with a ``reason``) promotes without one, and the audit trail says so."""
         configured_path(self.config, slot)  # the slot exists
         package = self.find(ref)
         try:
             self.check(package.package_id)
         except ModelError as err:
             raise ModelError(f"{package.label} ({package.short_id}) is not promoted: {err}") from err
+        gate_report, forced = "", False
+        if self.config.models.require_gate:
+            from inspector.modelops.gate import passing_gate
+
+            passed, why = passing_gate(self, self.golden(), package.package_id, slot)
+            if passed is None and not force:
+                raise ModelError(f"{package.label} ({package.short_id}) is not promoted: {why}; "
+                                 "or promote it with --force and a --reason (audited)")
+            if passed is None and not reason.strip():
+                raise ModelError(f"a forced promotion of {package.label} needs a reason (--reason)")
+            gate_report, forced = (passed.golden_version if passed else ""), passed is None
         with self._locked():
             production = self.production()
             current = production.slot(slot)
@@ -262,8 +282,9 @@ class ModelRegistry:
             state = SlotState(package.package_id, history, time.time(), user, reason)
             write_pointer(self.pointer_path, Production(production.serial + 1, {**production.slots, slot: state}), self._seal)
             self.trail.record(user, "model_promote", slot, {"package": current.package, "label": self._label(current.package)},
-                              {"package": package.package_id, "label": package.label, "reason": reason})
-        log.info("slot %s: %s promoted by %s", slot, package.label, user)
+                              {"package": package.package_id, "label": package.label, "reason": reason,
+                               "gate_golden_version": gate_report, "forced": forced})
+        log.info("slot %s: %s promoted by %s%s", slot, package.label, user, " without a passing gate" if forced else "")
         return package
 
     def rollback(self, user: str, slot: str = PRIMARY, reason: str = "", *, only_if: str | None = None,

@@ -47,14 +47,14 @@ def test_promote_mid_run_swaps_between_parts_and_rollback_returns_to_the_last_kn
     write_config(config, config_file)
     with ModelRegistry(config) as registry:
         a, _ = registry.install(bundled_model(config), "quality")
-        registry.promote(a.label, "quality", reason="the line's baseline")
+        registry.promote(a.label, "quality", reason="the line's baseline", force=True)
     b_onnx = variant(config, tmp_path, "B-candidate")
     assert "installed: " in cli(config_file, "install", str(b_onnx), "--user", "quality")
     b_label = a.label.split("@")[0] + "@B-candidate"
 
     with running_line(config, tmp_path / "run"):
         wait_until(lambda: parts_on(config, a.label) >= 5, 120, "5 parts decided by A")
-        assert "is production" in cli(config_file, "promote", b_label, "--user", "quality", "--reason", "gate passed")
+        assert "is production" in cli(config_file, "promote", b_label, "--user", "quality", "--reason", "trial", "--force")
         wait_until(lambda: parts_on(config, b_label) >= 6, 120, "6 parts decided by B")
         last_b = max(r["part_id"] for r in part_rows(config) if r["model_version"] == b_label)
         assert "rolled back to " + a.label in cli(config_file, "rollback", "--user", "admin", "--reason", "escapes reported")
@@ -80,12 +80,12 @@ def test_a_promoted_model_that_cannot_load_is_rolled_back_automatically_with_an_
     with ModelRegistry(config) as registry:
         a, _ = registry.install(bundled_model(config), "quality")
         bad, _ = registry.install(broken, "quality")
-        registry.promote(a.label, "quality")
+        registry.promote(a.label, "quality", reason="baseline", force=True)
 
     with running_line(config, tmp_path / "run"):
         wait_until(lambda: parts_on(config, a.label) >= 5, 120, "5 parts decided by A")
         with ModelRegistry(config) as registry:
-            registry.promote(bad.label, "quality", reason="try the new one")
+            registry.promote(bad.label, "quality", reason="try the new one", force=True)
         alarm = wait_until(lambda: [x for x in alarm_rows(config) if x["code"] == "model_rollback"], 120, "the rollback alarm")
         seen = len(part_rows(config))
         wait_until(lambda: len(part_rows(config)) >= seen + 5, 120, "5 more parts after the rollback")

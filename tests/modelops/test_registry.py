@@ -75,13 +75,13 @@ def test_promote_and_rollback_keep_the_last_known_good_and_are_audited(station, 
         a, _ = registry.install(bundled_model(station), "quality")
         b_pkg, _ = registry.install(b, "quality")
         assert registry.production_paths() == [bundled_model(station)], "nothing promoted: the configured model runs"
-        registry.promote(a.label, "quality", reason="baseline")
-        registry.promote(b_pkg.package_id[:10], "quality", reason="better on scratches")
+        registry.promote(a.label, "quality", reason="baseline", force=True)
+        registry.promote(b_pkg.package_id[:10], "quality", reason="better on scratches", force=True)
         slot = registry.describe_slots()[0]
         assert (slot["label"], slot["last_known_good"], slot["promoted_by"]) == (b_pkg.label, a.label, "quality")
         assert registry.production_paths() == [registry.onnx_path(b_pkg.package_id)]
         with pytest.raises(ModelError, match="already the production model"):
-            registry.promote(b_pkg.label, "quality")
+            registry.promote(b_pkg.label, "quality", reason="again", force=True)
         assert registry.rollback("admin", reason="operators report escapes") == a.label
         assert registry.production_paths() == [registry.onnx_path(a.package_id)]
         assert registry.rollback("admin", reason="back to the config") == "the configured model"
@@ -89,7 +89,7 @@ def test_promote_and_rollback_keep_the_last_known_good_and_are_audited(station, 
         with pytest.raises(ModelError, match="no earlier production model"):
             registry.rollback("admin", reason="again")
         with pytest.raises(ModelError, match="no model slot 'additional-1'"):
-            registry.promote(a.label, "quality", slot="additional-1")
+            registry.promote(a.label, "quality", slot="additional-1", reason="x", force=True)
     with open_audit_trail(station) as trail:
         actions = [(e.action, e.user, e.after.get("label")) for e in trail.entries() if e.action.startswith("model_")]
         assert trail.verify() is None
@@ -109,7 +109,7 @@ def test_a_package_changed_inside_the_registry_is_not_promoted(station, tmp_path
         meta["class_thresholds"] = {c: 2.0 for c in meta["classes"]}
         meta_file.write_text(json.dumps(meta))
         with pytest.raises(ModelError, match="is not promoted: .*changed after it was signed"):
-            registry.promote(a.label, "quality")
+            registry.promote(a.label, "quality", reason="x", force=True)
         assert registry.production_paths() == [bundled_model(station)]
 
 
@@ -117,7 +117,7 @@ def test_the_production_pointer_is_owner_only_and_a_hand_edit_is_refused(station
     with ModelRegistry(station) as registry:
         a, _ = registry.install(bundled_model(station), "quality")
         b_pkg, _ = registry.install(variant(station, tmp_path, "B"), "quality")
-        registry.promote(a.label, "quality")
+        registry.promote(a.label, "quality", reason="x", force=True)
         pointer = registry.pointer_path
         assert stat.S_IMODE(pointer.stat().st_mode) == 0o600
         document = json.loads(pointer.read_text())
