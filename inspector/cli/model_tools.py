@@ -143,10 +143,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
+    from inspector.cli.model_registry import COMMANDS as REGISTRY_COMMANDS
+    from inspector.cli.model_registry import run_registry
     from inspector.engine.model_package import load_model_package
     from inspector.errors import ConfigError
     from inspector.model_signing import generate_key_pair, load_trusted_keys, sign_package, verify_package
-    from inspector.cli.model_registry import COMMANDS as REGISTRY_COMMANDS, run_registry
 
     if args.model_command in REGISTRY_COMMANDS:
         return run_registry(args)

@@ -23,9 +23,9 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -49,7 +49,12 @@ class ReadyModels:
 
 
 def self_test(engine: DefectDetector, frame: np.ndarray) -> None:
-    """The new models judge a reference frame: it must come back, with no score that is not a number."""
+    """The new models on a reference frame: every raw output a number, and a judgement with numbers only."""
+    for slot in engine.slots:
+        for tensor in slot.family.preprocess(frame):
+            for output in slot.runtime.run(tensor):
+                if not np.all(np.isfinite(output)):
+                    raise ModelError(f"start-up self-test: {slot.label} gives outputs that are not numbers on the reference frame")
     inspection = engine.inspect(frame)
     for judgement in inspection.judgements:
         scores = [judgement.part_score, *(d.score for d in judgement.detections)]

@@ -33,15 +33,26 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from inspector.config.schema import Config
 from inspector.engine.model_package import load_model_package, metadata_path, sha256_of
 from inspector.errors import ModelError
-from inspector.model_signing import SignatureCheck, load_trusted_keys, signature_path, verify_package
-from inspector.modelops.pointer import SEAL_PURPOSE, Production, SlotState, read_pointer, write_pointer
+from inspector.model_signing import (
+    SignatureCheck,
+    load_trusted_keys,
+    signature_path,
+    verify_package,
+)
+from inspector.modelops.pointer import (
+    SEAL_PURPOSE,
+    Production,
+    SlotState,
+    read_pointer,
+    write_pointer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +133,7 @@ class ModelRegistry:
             self._trail.close()
             self._trail = None
 
-    def __enter__(self) -> "ModelRegistry":
+    def __enter__(self) -> ModelRegistry:
         return self
 
     def __exit__(self, *exc: object) -> None:

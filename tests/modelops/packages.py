@@ -31,17 +31,36 @@ def trusting_test_key(config: Config, tmp_path: Path) -> Config:
     return dataclasses.replace(config, detector=detector)
 
 
-def variant(config: Config, tmp_path: Path, version: str, *, sign: bool = True, broken_onnx: bool = False, **meta_changes) -> Path:
+def nan_onnx(source: Path, target: Path) -> None:
+    """The model with its output multiplied by NaN: it loads and runs, and every score it gives is not a number."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    out = graph.output[0].name
+    for node in graph.node:
+        node.output[:] = [f"{o}_raw" if o == out else o for o in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array([np.nan], np.float32), "nan_factor"))
+    graph.node.append(helper.make_node("Mul", [f"{out}_raw", "nan_factor"], [out]))
+    onnx.save(model, str(target))
+
+
+def variant(config: Config, tmp_path: Path, version: str, *, sign: bool = True, broken_onnx: bool = False,
+            nan_outputs: bool = False, **meta_changes) -> Path:
     """A copy of the bundled model with another version (and ``meta_changes``), signed by the test key.
 
     ``broken_onnx``: the ONNX file is not a model at all (its sha256 recorded in the metadata and signed, so only
-    loading it shows the problem)."""
+    loading it shows the problem). ``nan_outputs``: a model that loads and runs but scores nothing as a number."""
     source = bundled_model(config)
     folder = tmp_path / "packages" / version
     folder.mkdir(parents=True)
     onnx = folder / "model.onnx"
     if broken_onnx:
         onnx.write_bytes(b"this is not an ONNX model" * 100)
+    elif nan_outputs:
+        nan_onnx(source, onnx)
     else:
         shutil.copyfile(source, onnx)
     meta = json.loads(source.with_suffix(".json").read_text())

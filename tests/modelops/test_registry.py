@@ -10,10 +10,10 @@ import stat
 import pytest
 
 from calibration.station import open_audit_trail
+from inspector.engine.model_package import sha256_of
 from inspector.errors import ModelError
 from inspector.model_signing import generate_key_pair, sign_package
 from inspector.modelops.registry import ModelRegistry, package_id, registry_folder
-from inspector.engine.model_package import sha256_of
 from tests.modelops.packages import bundled_model, trusting_test_key, variant
 
 
