@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-COMMANDS = ("list", "install", "show", "promote", "rollback", "gate")
+COMMANDS = ("list", "install", "show", "promote", "rollback", "gate", "shadow")
 
 
 def _when(t: float) -> str:
@@ -48,6 +48,14 @@ def add_registry_commands(model_sub: argparse._SubParsersAction) -> None:
     gate.add_argument("--slot", default="primary", help="model slot: primary (default) or additional-N")
     gate.add_argument("--golden", type=int, help="golden-set version number (default: the latest)")
     who(gate)
+    shadow = station(model_sub.add_parser(
+        "shadow", help="run a candidate beside production on live frames, without affecting decisions; a report after N parts"))
+    shadow.add_argument("package", nargs="?", help="the installed candidate: package id (or a unique prefix) or name@version")
+    shadow.add_argument("--parts", type=int, default=500, help="parts to compare before the report (default 500)")
+    shadow.add_argument("--slot", default="primary", help="model slot whose production decision it is compared with")
+    shadow.add_argument("--stop", action="store_true", help="stop the shadow run")
+    shadow.add_argument("--status", action="store_true", help="the ordered shadow run and its counts so far")
+    who(shadow)
 
 
 def add_golden_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,6 +112,40 @@ def run_golden(args: argparse.Namespace) -> int:
         return 0
 
 
+def _shadow(registry, args: argparse.Namespace) -> int:
+    from inspector.errors import ConfigError
+    from inspector.modelops.shadow import (
+        read_order,
+        run_folder,
+        shadow_summary,
+        start_shadow,
+        stop_shadow,
+    )
+
+    if args.stop:
+        order = stop_shadow(registry, args.user)
+        print(f"shadow run {order.run} stopped" if order else "no shadow run was ordered")
+        return 0
+    if args.status or args.package is None:
+        if not args.status:
+            raise ConfigError("package", "name the candidate to shadow (or --status, --stop)")
+        order = read_order(registry)
+        if order is None:
+            print("no shadow run is ordered")
+            return 0
+        folder = run_folder(registry, order.run)
+        print(f"shadow run {order.run}: {registry.package(order.candidate).label} for {order.parts} parts, slot {order.slot}")
+        if (folder / "shadow.db").is_file():
+            print("  " + ", ".join(f"{k} {v}" for k, v in shadow_summary(folder).items()))
+        if (folder / "report.md").is_file():
+            print(f"  report: {folder / 'report.md'}")
+        return 0
+    order = start_shadow(registry, args.package, args.user, args.parts, args.slot)
+    print(f"shadow run {order.run} ordered: the running detector compares the candidate over the next {order.parts} parts; "
+          f"report in {run_folder(registry, order.run)}")
+    return 0
+
+
 def run_registry(args: argparse.Namespace) -> int:
     from inspector.config import load_config
     from inspector.modelops.registry import ModelRegistry
@@ -132,6 +174,8 @@ def run_registry(args: argparse.Namespace) -> int:
                   f"false rejects: production {c['production_false_rejects']}, candidate {c['candidate_false_rejects']} of {c['good']}")
             print(f"report: {path.with_suffix('.md')}")
             return 0 if report.passed else 1
+        if command == "shadow":
+            return _shadow(registry, args)
         if command == "promote":
             package = registry.promote(args.package, args.user, args.slot, args.reason, force=args.force)
             print(f"slot {args.slot}: {package.label} ({package.short_id}) is production; a running detector swaps to it between parts")

@@ -166,8 +166,9 @@ def markdown(report: GateReport) -> str:
         "",
         f"**{'PASSED' if report.passed else 'FAILED'}**" + ("" if report.passed else ": " + "; ".join(report.reasons)),
         "",
-        f"Golden set {report.golden_version}: {c['items']} images ({c['good']} good, {c['defective']} defective, "
-        f"{c['challenge']} challenge parts). Run by {report.run_by} at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(report.run_at))}.",
+        (f"Golden set {report.golden_version}: {c['items']} images ({c['good']} good, {c['defective']} defective, "
+         f"{c['challenge']} challenge parts). Run by {report.run_by} at "
+         f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(report.run_at))}."),
         "",
         "| | production | candidate |",
         "|---|---|---|",

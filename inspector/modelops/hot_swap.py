@@ -167,7 +167,7 @@ class ProductionFollower:
                 engine.close()
                 raise
             self._outcome = ReadyModels(engine, paths)
-        except Exception as err:  # whatever the new set does, the running one keeps deciding
+        except Exception as err:  # noqa: BLE001 - whatever the new set does, the running one keeps deciding
             self._outcome = err
 
     def _finish_load(self) -> ReadyModels | None:

@@ -60,7 +60,7 @@ class Production:
                 "slots": {name: state.to_json() for name, state in sorted(self.slots.items())}}
 
 
-def _canonical(body: dict) -> bytes:
+def canonical(body: dict) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -79,7 +79,7 @@ def parse_pointer(raw: bytes, where: Path, seal: Sealer) -> Production:
         production = Production(int(document["serial"]), slots)
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ModelError(f"the production pointer {where} is malformed: {err}") from err
-    if stored_seal != seal(_canonical(production.body())):
+    if stored_seal != seal(canonical(production.body())):
         raise ModelError(
             f"the production pointer {where} does not carry the station's seal: it was changed outside "
             "'inspector model promote|rollback' (or with another station's audit key)"
@@ -106,7 +106,7 @@ def read_pointer(path: Path, seal: Sealer) -> Production:
 def write_pointer(path: Path, production: Production, seal: Sealer) -> None:
     """Write the sealed state atomically (a reader sees the old file or the new one), owner-only."""
     body = production.body()
-    document = {**body, "seal": seal(_canonical(body))}
+    document = {**body, "seal": seal(canonical(body))}
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

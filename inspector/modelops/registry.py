@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Self
 
 from inspector.config.schema import Config
 from inspector.engine.model_package import load_model_package, metadata_path, sha256_of
@@ -133,7 +134,7 @@ class ModelRegistry:
             self._trail.close()
             self._trail = None
 
-    def __enter__(self) -> ModelRegistry:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

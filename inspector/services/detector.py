@@ -33,6 +33,7 @@ from inspector.errors import InspectorError
 from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
 from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
+from inspector.modelops.shadow import ShadowRunner
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
 from inspector.services.model_trust import configured_models, station_models
@@ -74,6 +75,7 @@ class DetectorService(Service):
         self.follower.started(configured_models(models.detector))
         self._reference = np.zeros((self.config.cameras[0].height, self.config.cameras[0].width), np.uint8)
         self._parts_on_model = -1  # counts parts after a swap; -1: no swap since start
+        self.shadow = ShadowRunner(self.config, self._alarm)
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
@@ -91,6 +93,7 @@ class DetectorService(Service):
         ready = self.follower.poll(time.monotonic(), self._reference)
         if ready is not None:
             self._swap(ready)
+        self.shadow.poll(time.monotonic())
         if self.poller.poll(self.held_images.wait_s(timeout_s, time.monotonic()) * 1000):
             self._on_frame()
         self.held_images.release_due(time.monotonic())
@@ -161,6 +164,7 @@ class DetectorService(Service):
             first_on_model=self._first_on_model(),
         )
         self._deliver(verdict)
+        self.shadow.offer(header, frame, result.judgements)  # after the verdict left: the shadow never delays it
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
             self.held_images.hold(lambda: self._send_image(verdict, header, pixels), time.monotonic())
@@ -230,6 +234,8 @@ class DetectorService(Service):
             log.warning("part %d: recorder queue full, image not stored", verdict.part_id)
 
     def teardown(self) -> None:
+        if hasattr(self, "shadow"):
+            self.shadow.close()  # its last alarms go out before the alarm socket closes
         if hasattr(self, "alarms"):
             self.alarms.close(linger=500)  # a refusal alarm sent just before a failed start still goes out
         if hasattr(self, "inspections"):
