@@ -381,6 +381,35 @@ class ModelRegistryConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    enabled: bool = spec(
+        True, doc="Watch the line for drift away from a reference (image brightness and contrast, score distribution, "
+        "reject rate) and raise a warning alarm naming what moved. See docs/model-registry.md."
+    )
+    reference_parts: int = spec(
+        200, doc="Per camera, the first this many parts after the detector starts (and, for scores and reject rate, after "
+        "a model swap) are the reference.", minimum=5, maximum=1_000_000,
+    )
+    window_parts: int = spec(200, doc="The latest this many parts are compared with the reference.", minimum=5, maximum=100_000)
+    max_brightness_shift: float = spec(
+        15.0, doc="Alarm when the window's mean grey level is this many 8-bit levels from the reference's.", minimum=0.1
+    )
+    max_contrast_change: float = spec(
+        0.3, doc="Alarm when the window's mean contrast (grey-level standard deviation) differs from the reference's by "
+        "this share.", minimum=0.01,
+    )
+    max_score_psi: float = spec(
+        0.25, doc="Alarm when the population stability index of the window's part scores against the reference scores "
+        "exceeds this (0.1 small, 0.25 large shift). The reference scores are the production model's gate scores when "
+        "it was gated ('inspector model gate'), else the reference parts'.", minimum=0.01,
+    )
+    max_reject_rate_change: float = spec(
+        0.25, doc="Alarm when the window's reject rate differs from the reference parts' by more than this (absolute).",
+        minimum=0.01, maximum=1,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: list[CameraConfig] = spec(doc="Cameras of the station; each runs as its own camera service.")
     detector: DetectorConfig = spec(doc="Detector service: model, execution providers, decision rules.")
@@ -397,6 +426,7 @@ class Config:
     models: ModelRegistryConfig = spec(
         factory=ModelRegistryConfig, doc="The model registry: installed packages, promotion, rollback, hot swap."
     )
+    drift: DriftConfig = spec(factory=DriftConfig, doc="Drift of images, scores and reject rate away from a reference: alarms.")
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

@@ -214,3 +214,12 @@ def passing_gate(registry: ModelRegistry, golden: GoldenSet, candidate_id: str, 
     if not current[-1].passed:
         return None, f"it failed its gate: {'; '.join(current[-1].reasons)}"
     return current[-1], ""
+
+
+def production_gate_scores(registry: ModelRegistry, onnx: Path) -> list[float]:
+    """The model's scores on the golden set from its latest passing gate (drift's score reference); [] if never gated."""
+    try:
+        reports = [r for r in gate_reports(registry, content_id(onnx)) if r.passed]
+    except (OSError, ModelError):
+        return []
+    return reports[-1].candidate_scores if reports else []

@@ -32,6 +32,7 @@ from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
 from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
+from inspector.modelops.drift import DriftMonitor
 from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
 from inspector.modelops.shadow import ShadowRunner
 from inspector.services.base import Service
@@ -76,6 +77,7 @@ class DetectorService(Service):
         self._reference = np.zeros((self.config.cameras[0].height, self.config.cameras[0].width), np.uint8)
         self._parts_on_model = -1  # counts parts after a swap; -1: no swap since start
         self.shadow = ShadowRunner(self.config, self._alarm)
+        self.drift = DriftMonitor(self.config.drift, self._alarm, self._gate_scores())
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
@@ -165,6 +167,7 @@ class DetectorService(Service):
         )
         self._deliver(verdict)
         self.shadow.offer(header, frame, result.judgements)  # after the verdict left: the shadow never delays it
+        self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id)
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
             self.held_images.hold(lambda: self._send_image(verdict, header, pixels), time.monotonic())
@@ -176,12 +179,20 @@ class DetectorService(Service):
         self._parts_on_model += 1
         return self._parts_on_model if self._parts_on_model <= self.config.models.marked_parts else 0
 
+    def _gate_scores(self) -> list[float]:
+        """The main model's scores on the golden set when it passed a gate: drift's score reference."""
+        from inspector.modelops.gate import production_gate_scores
+        from inspector.modelops.registry import ModelRegistry
+
+        return production_gate_scores(ModelRegistry(self.config), self.engine.package.onnx_path)
+
     def _swap(self, ready: ReadyModels) -> None:
         """Between two parts: the checked, warmed models take the next part; the old ones are closed."""
         old, self.engine = self.engine, ready.engine
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
         self._parts_on_model = 0
         self.counters["model_swaps"] += 1
+        self.drift.new_model(self._gate_scores())
         old.close()
         self._alarm("model_swapped", "info", f"now deciding with {self.engine.model_version} (was {old.model_version})",
                     active=False)
@@ -212,9 +223,9 @@ class DetectorService(Service):
         )
         self._deliver(verdict)
 
-    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
+    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True, part_id: int | None = None) -> None:
         log.log(logging.ERROR if severity == "critical" else logging.WARNING, "%s", text)
-        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time(), active)
+        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time(), active, part_id)
         if not send_message(self.alarms, alarm):
             self.counters["alarms_undelivered"] += 1
 
