@@ -128,3 +128,30 @@ def test_the_production_pointer_is_owner_only_and_a_hand_edit_is_refused(station
         os.chmod(pointer, 0o644)
         with pytest.raises(ModelError, match="must be owner-only"):
             registry.production()
+
+
+def test_the_cli_lists_installs_shows_and_orders_a_shadow_run(station, tmp_path, capsys):
+    from inspector.cli import main
+    from inspector.config import write_config
+
+    config_file = tmp_path / "station.yaml"
+    write_config(station, config_file)
+    b = variant(station, tmp_path, "B")
+    assert main(["model", "install", str(b), "--config", str(config_file), "--user", "quality"]) == 0
+    assert "installed: " in capsys.readouterr().out
+    assert main(["model", "install", str(variant(station, tmp_path, "unsigned", sign=False)), "--config", str(config_file)]) == 2
+    assert "not installed: " in capsys.readouterr().err
+    assert main(["model", "list", "--config", str(config_file)]) == 0
+    listed = capsys.readouterr().out
+    label = json.loads(b.with_suffix(".json").read_text())["name"] + "@B"
+    assert "primary        the configured model" in listed and label in listed and "quality" in listed
+    assert main(["model", "show", label, "--config", str(config_file)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["label"] == label and shown["installed_by"] == "quality" and shown["family"] == "yolo"
+    assert main(["model", "shadow", label, "--parts", "50", "--config", str(config_file), "--user", "quality"]) == 0
+    assert "ordered" in capsys.readouterr().out
+    assert main(["model", "shadow", "--status", "--config", str(config_file)]) == 0
+    assert f"{label} for 50 parts" in capsys.readouterr().out
+    assert main(["model", "shadow", "--stop", "--config", str(config_file)]) == 0
+    assert main(["model", "rollback", "--reason", "nothing to go back to", "--config", str(config_file)]) == 2
+    assert "no earlier production model" in capsys.readouterr().err
