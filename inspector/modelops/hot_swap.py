@@ -177,20 +177,47 @@ class ProductionFollower:
             return outcome
         reason = f"{type(outcome).__name__}: {outcome}" if not isinstance(outcome, ModelError) else str(outcome)
         log.error("new production models refused: %s", reason)
+        changed = [slot for slot, new, old in zip(slot_names(self.config), self._loading, self.running) if new != old]
+        rolled = self._roll_back(changed, self._loading, reason)
+        self._refused = self._loading
+        self.alarm("model_rollback", "critical",
+                   f"the promoted model failed its checks and never decided a part ({reason}); {'; '.join(rolled)}")
+        return None
+
+    def _registered(self, path: Path) -> str:
+        """The package id of a model file in the registry ('' for a configured model)."""
+        return path.parent.name if path.parent.parent == self.registry.folder / PACKAGES else ""
+
+    def _roll_back(self, slots: list[str], paths: list[Path], reason: str) -> list[str]:
         rolled = []
-        for slot, new, old in zip(slot_names(self.config), self._loading, self.running):
-            if new == old:
-                continue
-            pid = new.parent.name if new.parent.parent == self.registry.folder / PACKAGES else ""
+        for slot in slots:
+            pid = self._registered(paths[slot_names(self.config).index(slot)])
             try:
                 now_runs = self.registry.rollback("detector", slot, f"automatic: {reason}", only_if=pid, automatic=True)
                 rolled.append(f"slot {slot} back to {now_runs}")
             except ModelError as err:
                 rolled.append(f"slot {slot} not rolled back: {err}")
-        self._refused = self._loading
-        self.alarm("model_rollback", "critical",
-                   f"the promoted model failed its checks and never decided a part ({reason}); {'; '.join(rolled)}")
-        return None
+        return rolled
+
+    def refused_at_start(self, started_with: Config, reason: str) -> None:
+        """The production models were refused at start (the detector runs the last-known-good copies): roll back
+        in the registry every slot whose production package fails its checks, so the record says what runs."""
+        if not self.enabled or started_with is self.config:
+            return
+        paths = [Path(p) for p in (started_with.detector.model, *(m.model for m in started_with.detector.additional_models))]
+        failing = []
+        for slot, path in zip(slot_names(self.config), paths):
+            pid = self._registered(path)
+            if not pid:
+                continue
+            try:
+                self.registry.check(pid)
+            except ModelError:
+                failing.append(slot)
+        if failing:
+            rolled = self._roll_back(failing, paths, reason)
+            self.alarm("model_rollback", "critical",
+                       f"the production model was refused at start ({reason}); {'; '.join(rolled)}")
 
     def close(self) -> None:
         if self._loader is not None:

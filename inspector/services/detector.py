@@ -61,16 +61,19 @@ class DetectorService(Service):
     def setup(self) -> None:
         self.alarms = self.sockets.open("alarms")
         self.follower = ProductionFollower(self.config, self._alarm)
+        start = self.follower.start_config()
         try:
-            models = station_models(self.follower.start_config())
+            models = station_models(start)
         except InspectorError as err:
             self._alarm("model_refused", "critical", f"no model the station trusts can be loaded: {err}")
+            self.follower.refused_at_start(start, str(err))  # a restart then runs the last-known-good package
             raise
         if models.fallback:
             self._alarm(
                 "model_refused", "critical",
                 f"configured model refused ({models.refused}); running the last-known-good model(s) instead",
             )
+            self.follower.refused_at_start(start, models.refused)
         self.engine = DefectDetector(models.detector)
         self.engine.warm_up((self.config.cameras[0].height, self.config.cameras[0].width))
         self.follower.started(configured_models(models.detector))

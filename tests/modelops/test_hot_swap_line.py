@@ -9,7 +9,9 @@ never decides a part: the detector rolls the registry back and raises an alarm.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import subprocess
 import sys
 
@@ -100,3 +102,29 @@ def test_a_promoted_model_that_cannot_load_is_rolled_back_automatically_with_an_
     with open_audit_trail(config) as trail:
         rollback = trail.latest("model_rollback")
     assert rollback.user == "detector" and rollback.after["automatic"] is True and rollback.after["label"] == a.label
+
+
+def test_a_production_package_changed_in_the_registry_is_refused_at_start_and_rolled_back(line_config, tmp_path):
+    config = trusting_test_key(line_config(parts=5, rate_hz=8, budget_ms=5000), tmp_path)
+    with ModelRegistry(config) as registry:
+        a, _ = registry.install(bundled_model(config), "quality")
+        b, _ = registry.install(variant(config, tmp_path, "B"), "quality")
+        registry.promote(a.label, "quality", reason="baseline", force=True)
+    with running_line(config, tmp_path / "first"):  # A runs, and is kept as the last-known-good set
+        wait_until(lambda: len(part_rows(config)) >= 5, 120, "5 parts decided by A")
+    with ModelRegistry(config) as registry:
+        registry.promote(b.label, "quality", reason="trial", force=True)
+        meta = registry.onnx_path(b.package_id).with_suffix(".json")
+        meta.chmod(0o600)
+        document = json.loads(meta.read_text())
+        document["class_thresholds"] = {c: 2.0 for c in document["classes"]}  # B now passes everything
+        meta.write_text(json.dumps(document))
+
+    more = dataclasses.replace(config, cameras=[dataclasses.replace(c, max_parts=10) for c in config.cameras])
+    with running_line(more, tmp_path / "second"):
+        rows = wait_until(lambda: len(part_rows(more)) >= 15 and part_rows(more), 120, "10 more parts")
+        rollback = wait_until(lambda: [x for x in alarm_rows(more) if x["code"] == "model_rollback"], 60, "the rollback alarm")
+    assert "refused at start" in rollback[0]["text"] and f"back to {a.label}" in rollback[0]["text"]
+    assert {r["model_version"] for r in rows} == {a.label} and {r["source"] for r in rows} == {"verdict"}
+    with ModelRegistry(more) as registry:
+        assert registry.describe_slots()[0]["label"] == a.label
