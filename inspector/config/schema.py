@@ -367,6 +367,16 @@ class ModelRegistryConfig:
         20, doc="The first this many parts decided by a newly swapped-in model carry their count in 'first_on_model'.",
         minimum=1, maximum=100000,
     )
+    max_reject_rate_departure: float = spec(
+        0.2,
+        doc="After a swap to a model that ran in shadow, roll it back automatically (with an alarm) when its reject rate "
+        "over the first 'departure_parts' parts differs from the rate its shadow run measured by more than this (absolute).",
+        minimum=0.01, maximum=1,
+    )
+    departure_parts: int = spec(
+        100, doc="Parts after a swap over which the new model's reject rate is compared with its shadow run's.",
+        minimum=5, maximum=100000,
+    )
     require_gate: bool = spec(
         True,
         doc="'inspector model promote' refuses a candidate without a passing gate ('inspector model gate') against the "

@@ -48,6 +48,29 @@ class ReadyModels:
     paths: list[Path]
 
 
+class DepartureWatch:
+    """After a swap: the new main model's reject rate over its first parts against what its shadow run measured."""
+
+    def __init__(self, expected: float, run: str, parts: int, limit: float, path: Path) -> None:
+        self.expected, self.run, self.parts, self.limit, self.path = expected, run, parts, limit, path
+        self.decided = self.rejected = 0
+
+    def add(self, rejected: bool) -> str | None:
+        """Count one part; once 'parts' are counted, the reason to roll back (or None), then nothing more."""
+        if self.decided >= self.parts:
+            return None
+        self.decided += 1
+        self.rejected += bool(rejected)
+        if self.decided < self.parts:
+            return None
+        rate = self.rejected / self.decided
+        if abs(rate - self.expected) <= self.limit:
+            log.info("new model's reject rate %.3f is within %.3f of its shadow run's %.3f", rate, self.limit, self.expected)
+            return None
+        return (f"its reject rate over its first {self.decided} parts, {100 * rate:.0f} %, departs from the "
+                f"{100 * self.expected:.0f} % its shadow run {self.run} measured by more than {100 * self.limit:.0f} points")
+
+
 def self_test(engine: DefectDetector, frame: np.ndarray) -> None:
     """The new models on a reference frame: every raw output a number, and a judgement with numbers only."""
     for slot in engine.slots:
@@ -198,6 +221,25 @@ class ProductionFollower:
             except ModelError as err:
                 rolled.append(f"slot {slot} not rolled back: {err}")
         return rolled
+
+    def departure_watch(self, paths: list[Path]) -> DepartureWatch | None:
+        """A watch on the new main model when it ran in shadow (its shadow reject rate is the expectation)."""
+        pid = self._registered(paths[0]) if self.enabled else ""
+        if not pid:
+            return None
+        from inspector.modelops.shadow import shadow_reject_rate
+
+        measured = shadow_reject_rate(self.registry, pid)
+        if measured is None:
+            return None
+        models = self.config.models
+        return DepartureWatch(measured[0], measured[1], models.departure_parts, models.max_reject_rate_departure, paths[0])
+
+    def roll_back_departed(self, watch: DepartureWatch, reason: str) -> None:
+        """The running main model departed from its shadow run: back to the last-known-good (the detector swaps
+        back once that is loaded and checked; until then the running model keeps deciding)."""
+        rolled = self._roll_back([slot_names(self.config)[0]], [watch.path], reason)
+        self.alarm("model_rollback", "critical", f"the promoted model was rolled back: {reason}; {'; '.join(rolled)}")
 
     def refused_at_start(self, started_with: Config, reason: str) -> None:
         """The production models were refused at start (the detector runs the last-known-good copies): roll back

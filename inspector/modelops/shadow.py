@@ -394,3 +394,20 @@ class ShadowRunner:
         self._stop_worker()
         self.poll(float("-inf"))
         self.registry.close()
+
+
+def shadow_reject_rate(registry: ModelRegistry, package_id: str) -> tuple[float, str] | None:
+    """The reject rate the latest finished shadow run of a package measured, and the run; None if it never ran in shadow."""
+    root = registry.folder / SHADOW
+    reports = []
+    for path in root.glob("*/report.json") if root.is_dir() else []:
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if report.get("candidate") == package_id and report.get("candidate_reject_rate") is not None:
+            reports.append(report)
+    if not reports:
+        return None
+    latest = max(reports, key=lambda r: r.get("finished_at", 0))
+    return float(latest["candidate_reject_rate"]), str(latest["run"])

@@ -79,6 +79,7 @@ class DetectorService(Service):
         self.follower.started(configured_models(models.detector))
         self._reference = np.zeros((self.config.cameras[0].height, self.config.cameras[0].width), np.uint8)
         self._parts_on_model = -1  # counts parts after a swap; -1: no swap since start
+        self._departure = None  # after a swap to a model that ran in shadow: its reject rate against the shadow's
         self.shadow = ShadowRunner(self.config, self._alarm)
         self.drift = DriftMonitor(self.config.drift, self._alarm, self._gate_scores())
         folder = calibration_paths(self.config).folder
@@ -170,6 +171,10 @@ class DetectorService(Service):
         )
         self._deliver(verdict)
         self.shadow.offer(header, frame, result.judgements)  # after the verdict left: the shadow never delays it
+        if self._departure is not None:
+            departed = self._departure.add(result.rejected)
+            if departed:
+                self.follower.roll_back_departed(self._departure, departed)
         self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id)
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
@@ -195,6 +200,7 @@ class DetectorService(Service):
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
         self._parts_on_model = 0
         self.counters["model_swaps"] += 1
+        self._departure = self.follower.departure_watch(ready.paths)
         self.drift.new_model(self._gate_scores())
         old.close()
         self._alarm("model_swapped", "info", f"now deciding with {self.engine.model_version} (was {old.model_version})",

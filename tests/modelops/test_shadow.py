@@ -8,6 +8,7 @@ counts them instead of making anyone wait.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -115,3 +116,44 @@ def test_the_shadow_order_is_sealed_and_stoppable(line_config, tmp_path):
             read_order(registry)
         start_shadow(registry, candidate.label, "quality", parts=5)
         assert stop_shadow(registry, "quality") is not None and read_order(registry) is None
+
+
+@pytest.mark.slow
+def test_a_promoted_model_whose_reject_rate_departs_from_its_shadow_run_is_rolled_back(line_config, tmp_path):
+    """Shadowed on good parts only (it rejected next to none), promoted onto a run of defective parts: its reject
+    rate departs from the shadow's by far more than the limit, so after 'departure_parts' parts it is rolled back."""
+    config = trusting_test_key(line_config(parts=0, rate_hz=8, budget_ms=5000), tmp_path)
+    models = dataclasses.replace(config.models, departure_parts=12, max_reject_rate_departure=0.3)
+    good_parts = dataclasses.replace(config, models=models,
+                                     cameras=[dataclasses.replace(c, defect_rate=0.0) for c in config.cameras])
+    with ModelRegistry(config) as registry:
+        a, _ = registry.install(Path(config.detector.model), "quality")
+        b, _ = registry.install(variant(config, tmp_path, "B"), "quality")
+        registry.promote(a.label, "quality", reason="baseline", force=True)
+        order = start_shadow(registry, b.label, "quality", parts=8)
+    folder = run_folder(ModelRegistry(config), order.run)
+    with running_line(good_parts, tmp_path / "shadow"):
+        wait_until(lambda: (folder / "report.json").is_file(), 180, "the shadow report")
+    assert json.loads((folder / "report.json").read_text())["candidate_reject_rate"] <= 0.125
+
+    bad_parts = dataclasses.replace(good_parts, cameras=[dataclasses.replace(c, defect_rate=1.0) for c in config.cameras])
+    shadowed = {r["part_id"] for r in part_rows(good_parts)}
+    with running_line(bad_parts, tmp_path / "promoted"):
+        first = len(part_rows(bad_parts)) + 3
+        wait_until(lambda: len(part_rows(bad_parts)) >= first, 120, "parts decided by A")
+        with ModelRegistry(bad_parts) as registry:
+            registry.promote(b.label, "quality", reason="shadow looked fine", force=True)
+        alarm = wait_until(lambda: [x for x in alarm_rows(bad_parts) if x["code"] == "model_rollback"], 180, "the rollback")
+        wait_until(lambda: [r for r in part_rows(bad_parts) if r["model_version"] == a.label
+                            and r["part_id"] > max(q["part_id"] for q in part_rows(bad_parts) if q["model_version"] == b.label)],
+                   120, "A deciding again")
+    rows = [r for r in part_rows(bad_parts) if r["part_id"] not in shadowed]
+    assert "departs from the" in alarm[0]["text"] and f"back to {a.label}" in alarm[0]["text"]
+    on_b = [r for r in rows if r["model_version"] == b.label]
+    assert len(on_b) >= 12, "B decided its departure_parts parts before the verdict on it"
+    assert [r["part_id"] for r in rows] == list(range(rows[0]["part_id"], rows[-1]["part_id"] + 1))
+    assert {r["source"] for r in rows} == {"verdict"}
+    with ModelRegistry(bad_parts) as registry:
+        assert registry.describe_slots()[0]["label"] == a.label
+    with open_audit_trail(bad_parts) as trail:
+        assert trail.latest("model_rollback").after["automatic"] is True
