@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-COMMANDS = ("list", "install", "show", "promote", "rollback", "gate", "shadow")
+COMMANDS = ("list", "install", "show", "promote", "rollback", "gate", "shadow", "triage")
 
 
 def _when(t: float) -> str:
@@ -56,6 +56,10 @@ def add_registry_commands(model_sub: argparse._SubParsersAction) -> None:
     shadow.add_argument("--stop", action="store_true", help="stop the shadow run")
     shadow.add_argument("--status", action="store_true", help="the ordered shadow run and its counts so far")
     who(shadow)
+    triage = station(model_sub.add_parser(
+        "triage", help="unlabelled parts scored close to a reject threshold, least certain first: review these"))
+    triage.add_argument("--band", type=float, help="distance to the threshold (default: models.triage_band)")
+    triage.add_argument("--limit", type=int, default=50, help="at most this many parts (default 50)")
 
 
 def add_golden_parser(sub: argparse._SubParsersAction) -> None:
@@ -174,6 +178,15 @@ def run_registry(args: argparse.Namespace) -> int:
                   f"false rejects: production {c['production_false_rejects']}, candidate {c['candidate_false_rejects']} of {c['good']}")
             print(f"report: {path.with_suffix('.md')}")
             return 0 if report.passed else 1
+        if command == "triage":
+            from inspector.modelops.triage import uncertain_parts
+
+            queue = uncertain_parts(registry.config, args.band, args.limit)
+            for p in queue:
+                print(f"{p.camera}:{p.part_id:<8} {p.result:<16} {p.cls:<14} score {p.score:.3f} threshold {p.threshold:.3f} "
+                      f"(±{p.uncertainty:.3f})  {p.image_path}")
+            print(f"{len(queue)} part(s) to review")
+            return 0
         if command == "shadow":
             return _shadow(registry, args)
         if command == "promote":

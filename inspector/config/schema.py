@@ -377,6 +377,10 @@ class ModelRegistryConfig:
         100, doc="Parts after a swap over which the new model's reject rate is compared with its shadow run's.",
         minimum=5, maximum=100000,
     )
+    triage_band: float = spec(
+        0.1, doc="A decided part whose closest score lies within this of its class's reject threshold (model score units) "
+        "is queued for review, least certain first ('inspector model triage', the review screen).", minimum=0,
+    )
     require_gate: bool = spec(
         True,
         doc="'inspector model promote' refuses a candidate without a passing gate ('inspector model gate') against the "
