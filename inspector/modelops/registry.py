@@ -300,8 +300,10 @@ class ModelRegistry:
         return package
 
     def rollback(self, user: str, slot: str = PRIMARY, reason: str = "", *, only_if: str | None = None,
-                 automatic: bool = False) -> str:
+                 automatic: bool = False, signature: str = "") -> str:
         """Return the slot to its last-known-good package (or the configured model); returns what it runs now (label).
+
+        ``signature``: how the user signed the action (an HMI's re-entered PIN), recorded in the audit entry.
 
         ``only_if``: roll back only while the slot still runs this package (a detector rolling back a model that
         failed its checks must not undo a promotion made since)."""
@@ -317,7 +319,8 @@ class ModelRegistry:
             state = SlotState(back, current.history[:-1], time.time(), user, reason)
             write_pointer(self.pointer_path, Production(production.serial + 1, {**production.slots, slot: state}), self._seal)
             self.trail.record(user, "model_rollback", slot, {"package": current.package, "label": self._label(current.package)},
-                              {"package": back, "label": self._label(back), "reason": reason, "automatic": automatic})
+                              {"package": back, "label": self._label(back), "reason": reason, "automatic": automatic,
+                               **({"signature": signature} if signature else {})})
         log.warning("slot %s rolled back from %s to %s by %s: %s", slot, self._label(current.package), self._label(back), user, reason)
         return self._label(back)
 

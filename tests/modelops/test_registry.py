@@ -155,3 +155,35 @@ def test_the_cli_lists_installs_shows_and_orders_a_shadow_run(station, tmp_path,
     assert main(["model", "shadow", "--stop", "--config", str(config_file)]) == 0
     assert main(["model", "rollback", "--reason", "nothing to go back to", "--config", str(config_file)]) == 2
     assert "no earlier production model" in capsys.readouterr().err
+
+
+def test_a_rollback_signed_on_the_hmi_needs_the_pin_a_quality_or_admin_role_and_a_reason(station, tmp_path):
+    from hmi.data import HmiDatabase
+    from hmi.roles import LoginFailed
+    from hmi.users import UserDirectory
+
+    from inspector.modelops.signed_actions import rollback_signed
+
+    with ModelRegistry(station) as registry:
+        a, _ = registry.install(bundled_model(station), "quality")
+        b, _ = registry.install(variant(station, tmp_path, "B"), "quality")
+        registry.promote(a.label, "quality", reason="baseline", force=True)
+        registry.promote(b.label, "quality", reason="trial", force=True)
+        db = HmiDatabase(station.recorder.database)
+        accounts = UserDirectory(db, registry.trail, iterations=1000)
+        accounts.add("olga", "operator", "1111")
+        accounts.add("quinn", "quality", "2222")
+        with pytest.raises(LoginFailed):
+            rollback_signed(registry, accounts, "quinn", "9999", "escapes")
+        with pytest.raises(ModelError, match="olga \\(operator\\) may not roll back"):
+            rollback_signed(registry, accounts, "olga", "1111", "escapes")
+        with pytest.raises(ModelError, match="needs a reason"):
+            rollback_signed(registry, accounts, "quinn", "2222", " ")
+        assert registry.describe_slots()[0]["label"] == b.label, "nothing rolled back so far"
+        assert rollback_signed(registry, accounts, "quinn", "2222", "escapes reported") == a.label
+        db.conn.close()
+    with open_audit_trail(station) as trail:
+        entry = trail.latest("model_rollback")
+        denied = trail.latest("model_rollback_denied")
+    assert entry.user == "quinn" and entry.after["signature"] == "PIN re-entered" and entry.after["reason"] == "escapes reported"
+    assert denied.user == "olga"
