@@ -161,7 +161,6 @@ def test_a_rollback_signed_on_the_hmi_needs_the_pin_a_quality_or_admin_role_and_
     from hmi.data import HmiDatabase
     from hmi.roles import LoginFailed
     from hmi.users import UserDirectory
-
     from inspector.modelops.signed_actions import rollback_signed
 
     with ModelRegistry(station) as registry:
