@@ -31,7 +31,7 @@ import numpy as np
 
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
-from inspector.errors import ModelError
+from inspector.errors import InspectorError, ModelError
 from inspector.modelops.registry import PACKAGES, ModelRegistry, slot_names
 from inspector.services.model_trust import check_packages
 
@@ -116,7 +116,7 @@ class ProductionFollower:
             return self.config
         try:
             paths = self.registry.production_paths()
-        except ModelError as err:
+        except InspectorError as err:
             self._on_pointer_problem(str(err))
             return self.config
         self._seen = self._stamp()
@@ -154,7 +154,7 @@ class ProductionFollower:
         self._seen = stamp
         try:
             paths = self.registry.production_paths()
-        except ModelError as err:
+        except InspectorError as err:
             self._on_pointer_problem(str(err))
             return None
         self._pointer_problem = ""
@@ -218,7 +218,7 @@ class ProductionFollower:
             try:
                 now_runs = self.registry.rollback("detector", slot, f"automatic: {reason}", only_if=pid, automatic=True)
                 rolled.append(f"slot {slot} back to {now_runs}")
-            except ModelError as err:
+            except InspectorError as err:  # the audit trail too: the line keeps deciding, the alarm says what failed
                 rolled.append(f"slot {slot} not rolled back: {err}")
         return rolled
 
@@ -254,7 +254,7 @@ class ProductionFollower:
                 continue
             try:
                 self.registry.check(pid)
-            except ModelError:
+            except InspectorError:
                 failing.append(slot)
         if failing:
             rolled = self._roll_back(failing, paths, reason)

@@ -34,7 +34,7 @@ import numpy as np
 
 from inspector.config.schema import Config
 from inspector.engine.decision_rules import Judgement
-from inspector.errors import ModelError
+from inspector.errors import InspectorError, ModelError
 from inspector.messages import FrameHeader
 from inspector.modelops.pointer import canonical
 from inspector.modelops.registry import ModelRegistry, slot_names
@@ -281,7 +281,7 @@ class ShadowRunner:
         self._stamp = stamp
         try:
             order = read_order(self.registry) if stamp is not None else None
-        except ModelError as err:
+        except InspectorError as err:
             if str(err) != self._order_problem:
                 self._order_problem = str(err)
                 self.alarm("model_shadow", "warning", f"{err}; no shadow run")

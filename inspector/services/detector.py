@@ -170,15 +170,23 @@ class DetectorService(Service):
             first_on_model=self._first_on_model(),
         )
         self._deliver(verdict)
-        self.shadow.offer(header, frame, result.judgements)  # after the verdict left: the shadow never delays it
-        if self._departure is not None:
-            departed = self._departure.add(result.rejected)
-            if departed:
-                self.follower.roll_back_departed(self._departure, departed)
-        self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id)
+        self._watch(header, frame, result)
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
             self.held_images.hold(lambda: self._send_image(verdict, header, pixels), time.monotonic())
+
+    def _watch(self, header: FrameHeader, frame: np.ndarray, result) -> None:
+        """After the verdict left: the shadow's frame, the new model's reject rate, drift. None of it can stop the line."""
+        try:
+            self.shadow.offer(header, frame, result.judgements)
+            if self._departure is not None:
+                departed = self._departure.add(result.rejected)
+                if departed:
+                    self.follower.roll_back_departed(self._departure, departed)
+            self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id)
+        except Exception:  # noqa: BLE001 - the part is decided; watching it must not take the detector down
+            self.counters["watch_errors"] += 1
+            log.exception("part %d: shadow, rollback watch or drift check failed", header.part_id)
 
     def _first_on_model(self) -> int:
         """1..N for the first parts decided by a model swapped in while running (``models.marked_parts``), else 0."""
