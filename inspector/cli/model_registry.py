@@ -62,6 +62,32 @@ def add_registry_commands(model_sub: argparse._SubParsersAction) -> None:
     triage.add_argument("--limit", type=int, default=50, help="at most this many parts (default 50)")
 
 
+def add_retrain_parser(sub: argparse._SubParsersAction) -> None:
+    retrain = sub.add_parser(
+        "retrain", help="reviewed labels -> dataset version -> training -> package -> (signed) install -> gate -> shadow",
+        description="Turn the parts labelled on the review screen into a new dataset version, train and export a "
+        "candidate, and, with a signing key, install it, gate it on the golden set and start its shadow run. "
+        "Promotion stays a person's decision. See docs/model-registry.md.",
+    )
+    retrain.add_argument("--config", type=Path, required=True, help="station config (YAML)")
+    retrain.add_argument("--run-config", type=Path, help="training run config (family, settings; see docs/training.md)")
+    retrain.add_argument("--work-dir", type=Path, required=True, help="datasets, training runs and packages go here")
+    retrain.add_argument("--sign-key", type=Path, help="private key to sign the package (without it: stop after export)")
+    retrain.add_argument("--signer", default="", help="who signs (default: --user)")
+    retrain.add_argument("--shadow-parts", type=int, default=0, help="after a passing gate, shadow this many parts")
+    retrain.add_argument("--user", default=getpass.getuser(), help="who retrains, for the audit trail (default: you)")
+
+
+def run_retrain(args: argparse.Namespace) -> int:
+    from inspector.config import load_config
+    from inspector.modelops.retrain import retrain
+
+    result = retrain(load_config(args.config), args.run_config, args.work_dir, args.user, sign_key=args.sign_key,
+                     signer=args.signer, shadow_parts=args.shadow_parts)
+    print("\n".join(result.lines()))
+    return 1 if result.gate_passed is False else 0
+
+
 def add_golden_parser(sub: argparse._SubParsersAction) -> None:
     """``inspector golden add|list|build``: the station's golden set."""
     golden = sub.add_parser("golden", help="the station's golden set: labelled images a candidate model is gated on")

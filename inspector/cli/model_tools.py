@@ -15,7 +15,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("dataset", "train", "export", "evaluate", "model", "golden")
+COMMANDS = ("dataset", "train", "export", "evaluate", "model", "golden", "retrain")
 
 
 def _fractions(text: str) -> tuple[float, float, float]:
@@ -30,10 +30,11 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register the dataset, training, export, evaluation, model (signatures, registry) and golden-set commands."""
-    from inspector.cli.model_registry import add_golden_parser
+    from inspector.cli.model_registry import add_golden_parser, add_retrain_parser
 
     add_model_parser(sub)
     add_golden_parser(sub)
+    add_retrain_parser(sub)
     dataset = sub.add_parser("dataset", help="dataset tools")
     dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
     imp = dataset_sub.add_parser("import", help="turn a labelled image folder into an Inspector dataset (images, labels, manifest)")
@@ -128,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
         from inspector.cli.model_registry import run_golden
 
         return run_golden(args)
+    if args.command == "retrain":
+        from inspector.cli.model_registry import run_retrain
+
+        return run_retrain(args)
     started = time.perf_counter()
     if args.command == "dataset":
         code = _dataset_import(args)
