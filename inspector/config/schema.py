@@ -421,6 +421,10 @@ class DriftConfig:
         0.25, doc="Alarm when the window's reject rate differs from the reference parts' by more than this (absolute).",
         minimum=0.01, maximum=1,
     )
+    max_latency_increase: float = spec(
+        1.0, doc="Alarm when the models' mean time per part over the window exceeds the reference parts' by this share "
+        "(1.0 = twice as long): a slower accelerator, thermal throttling, a competing process.", minimum=0.05,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ verdict has been sent compares them:
 * **scores**: population stability index (PSI, up to 10 bins, about 20 window
   parts a bin) of the first model's part scores against the reference scores: the production model's scores on the golden set
   when it passed a gate (the gate's distribution), else the reference parts',
-* **reject rate**: absolute difference from the reference parts'.
+* **reject rate**: absolute difference from the reference parts',
+* **latency**: the models' mean time per part (pre-processing, inference,
+  post-processing), as a share above the reference parts'.
 
 Each check raises a warning alarm (``drift_brightness``, ``drift_contrast``,
-``drift_scores``, ``drift_reject_rate``) when it crosses its limit and clears
-it when it is back. A model swap starts a new score and reject-rate
-reference. The image statistics are taken on every fourth pixel of every
+``drift_scores``, ``drift_reject_rate``, ``drift_latency``) when it crosses its limit and clears
+it when it is back. A model swap starts a new score, reject-rate and
+latency reference. The image statistics are taken on every fourth pixel of every
 fourth row, after the verdict left.
 """
 
@@ -58,29 +60,30 @@ class _Series:
     ref_contrast: list[float] = field(default_factory=list)
     ref_scores: list[float] = field(default_factory=list)
     ref_rejects: list[bool] = field(default_factory=list)
+    ref_latency: list[float] = field(default_factory=list)
     brightness: deque = field(default_factory=deque)
     contrast: deque = field(default_factory=deque)
     scores: deque = field(default_factory=deque)
     rejects: deque = field(default_factory=deque)
+    latency: deque = field(default_factory=deque)
 
-    def add(self, brightness: float, contrast: float, score: float, rejected: bool) -> None:
+    def add(self, brightness: float, contrast: float, score: float, rejected: bool, latency_ms: float) -> None:
         if len(self.ref_brightness) < self.reference_size:
             self.ref_brightness.append(brightness)
             self.ref_contrast.append(contrast)
         if len(self.ref_scores) < self.reference_size:
             self.ref_scores.append(score)
             self.ref_rejects.append(rejected)
+            self.ref_latency.append(latency_ms)
         for values, value in ((self.brightness, brightness), (self.contrast, contrast), (self.scores, score),
-                              (self.rejects, rejected)):
+                              (self.rejects, rejected), (self.latency, latency_ms)):
             values.append(value)
             if len(values) > self.window_size:
                 values.popleft()
 
     def new_model(self) -> None:
-        self.ref_scores.clear()
-        self.ref_rejects.clear()
-        self.scores.clear()
-        self.rejects.clear()
+        for values in (self.ref_scores, self.ref_rejects, self.ref_latency, self.scores, self.rejects, self.latency):
+            values.clear()
 
 
 class DriftMonitor:
@@ -99,7 +102,8 @@ class DriftMonitor:
         for series in self.series.values():
             series.new_model()
 
-    def observe(self, camera: str, frame: np.ndarray, score: float, rejected: bool, part_id: int) -> dict[str, float]:
+    def observe(self, camera: str, frame: np.ndarray, score: float, rejected: bool, part_id: int,
+                latency_ms: float = 0.0) -> dict[str, float]:
         """Add one decided part; returns the drift measures now (empty until reference and window are full)."""
         if not self.config.enabled:
             return {}
@@ -107,11 +111,12 @@ class DriftMonitor:
         if sample.dtype == np.uint16:
             sample = sample / 257.0
         series = self.series.setdefault(camera, _Series(self.config.reference_parts, self.config.window_parts))
-        series.add(float(sample.mean()), float(sample.std()), score if math.isfinite(score) else -1.0, rejected)
+        series.add(float(sample.mean()), float(sample.std()), score if math.isfinite(score) else -1.0, rejected, latency_ms)
         measures = self._measures(series)
         limits = {
             "brightness": self.config.max_brightness_shift, "contrast": self.config.max_contrast_change,
             "scores": self.config.max_score_psi, "reject_rate": self.config.max_reject_rate_change,
+            "latency": self.config.max_latency_increase,
         }
         for name, value in measures.items():
             self._judge(camera, name, value, limits[name], part_id)
@@ -130,6 +135,9 @@ class DriftMonitor:
             out["scores"] = psi(self.gate_scores or s.ref_scores, list(s.scores), bins)
         if score_reference_full and len(s.rejects) >= full:
             out["reject_rate"] = abs(float(np.mean(s.rejects)) - float(np.mean(s.ref_rejects)))
+            reference_latency = float(np.mean(s.ref_latency))
+            if reference_latency > 0:
+                out["latency"] = max(0.0, float(np.mean(s.latency)) / reference_latency - 1.0)
         return out
 
     def _judge(self, camera: str, name: str, value: float, limit: float, part_id: int) -> None:
@@ -138,7 +146,8 @@ class DriftMonitor:
             return
         self.active[(camera, name)] = drifted
         what = {"brightness": f"mean brightness moved {value:.1f} grey levels", "contrast": f"contrast changed {100 * value:.0f} %",
-                "scores": f"part-score distribution PSI {value:.2f}", "reject_rate": f"reject rate moved {100 * value:.0f} points"}[name]
+                "scores": f"part-score distribution PSI {value:.2f}", "reject_rate": f"reject rate moved {100 * value:.0f} points",
+                "latency": f"time per part rose {100 * value:.0f} %"}[name]
         if drifted:
             self.alarm(f"drift_{name}", "warning",
                        f"camera {camera}: {what} from the reference over the last {self.config.window_parts} parts "

@@ -183,7 +183,8 @@ class DetectorService(Service):
                 departed = self._departure.add(result.rejected)
                 if departed:
                     self.follower.roll_back_departed(self._departure, departed)
-            self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id)
+            self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id,
+                               sum(result.timings_ms.values()))
         except Exception:  # noqa: BLE001 - the part is decided; watching it must not take the detector down
             self.counters["watch_errors"] += 1
             log.exception("part %d: shadow, rollback watch or drift check failed", header.part_id)

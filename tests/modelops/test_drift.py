@@ -66,6 +66,25 @@ def test_scores_and_reject_rate_drift_against_the_gate_distribution_and_the_refe
     assert sorted(alarms) == ["drift_reject_rate", "drift_scores"]
 
 
+def test_a_slower_model_raises_the_latency_alarm():
+    config = DriftConfig(reference_parts=10, window_parts=10, max_latency_increase=0.5, max_score_psi=100)
+    alarms: list = []
+    monitor = DriftMonitor(config, lambda code, severity, text, active=True, part_id=None: alarms.append((code, active)))
+    frame = np.full((480, 640), 100, np.uint8)
+    for part in range(10):
+        monitor.observe("top", frame, 0.1, False, part, latency_ms=40.0)
+    for part in range(10, 14):
+        monitor.observe("top", frame, 0.1, False, part, latency_ms=45.0)
+    assert alarms == [], "12 % slower is within the limit"
+    for part in range(14, 24):
+        monitor.observe("top", frame, 0.1, False, part, latency_ms=90.0)
+    assert alarms == [("drift_latency", True)]
+    monitor.new_model()  # a swap: a new reference, the alarm stays until a measure says otherwise
+    for part in range(24, 44):
+        monitor.observe("top", frame, 0.1, False, part, latency_ms=90.0)
+    assert alarms == [("drift_latency", True), ("drift_latency", False)]
+
+
 @pytest.mark.slow
 def test_a_brightness_shift_from_the_camera_raises_the_drift_alarm_on_the_line_within_the_window(line_config, tmp_path):
     folder = tmp_path / "parts"
