@@ -130,6 +130,7 @@ class Verdict:
     timings_ms: dict[str, float] = field(default_factory=dict)
     reason: str = ""
     source: str = ""  # the frame's source (synthetic part index, file path)
+    first_on_model: int = 0  # 1..N for the first parts a newly swapped-in model decided (models.marked_parts), else 0
 
     @property
     def causes(self) -> list[Detection]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("dataset", "train", "export", "evaluate", "model")
+COMMANDS = ("dataset", "train", "export", "evaluate", "model", "golden", "retrain")
 
 
 def _fractions(text: str) -> tuple[float, float, float]:
@@ -29,8 +29,12 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register the dataset, training, export, evaluation and model-signature commands."""
+    """Register the dataset, training, export, evaluation, model (signatures, registry) and golden-set commands."""
+    from inspector.cli.model_registry import add_golden_parser, add_retrain_parser
+
     add_model_parser(sub)
+    add_golden_parser(sub)
+    add_retrain_parser(sub)
     dataset = sub.add_parser("dataset", help="dataset tools")
     dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True)
     imp = dataset_sub.add_parser("import", help="turn a labelled image folder into an Inspector dataset (images, labels, manifest)")
@@ -97,8 +101,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def add_model_parser(sub: argparse._SubParsersAction) -> None:
-    """``inspector model keygen|sign|verify``: the signatures a station checks before it loads a package."""
-    model = sub.add_parser("model", help="model package signatures: make a key pair, sign a package, verify one")
+    """``inspector model keygen|sign|verify``: the signatures a station checks before it loads a package;
+    ``list|install|show|promote|rollback``: the station's registry."""
+    model = sub.add_parser("model", help="model packages: signatures (keygen, sign, verify) and the station's registry "
+                           "(list, install, show, promote, rollback)")
     model_sub = model.add_subparsers(dest="model_command", required=True)
     keygen = model_sub.add_parser("keygen", help="make an Ed25519 key pair (the private half readable by you only)")
     keygen.add_argument("--out", type=Path, required=True, help="folder for <name>.private.pem and <name>.public.pem")
@@ -111,11 +117,22 @@ def add_model_parser(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("package", type=Path, help="the package's ONNX file")
     verify.add_argument("--trust", type=Path, action="append", help="public key file or folder (repeatable)")
     verify.add_argument("--config", type=Path, help="use the station config's detector.trusted_keys")
+    from inspector.cli.model_registry import add_registry_commands
+
+    add_registry_commands(model_sub)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "model":
         return _model(args)
+    if args.command == "golden":
+        from inspector.cli.model_registry import run_golden
+
+        return run_golden(args)
+    if args.command == "retrain":
+        from inspector.cli.model_registry import run_retrain
+
+        return run_retrain(args)
     started = time.perf_counter()
     if args.command == "dataset":
         code = _dataset_import(args)
@@ -131,10 +148,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
+    from inspector.cli.model_registry import COMMANDS as REGISTRY_COMMANDS
+    from inspector.cli.model_registry import run_registry
     from inspector.engine.model_package import load_model_package
     from inspector.errors import ConfigError
     from inspector.model_signing import generate_key_pair, load_trusted_keys, sign_package, verify_package
 
+    if args.model_command in REGISTRY_COMMANDS:
+        return run_registry(args)
     if args.model_command == "keygen":
         private, public = generate_key_pair(args.out, args.name)
         print(f"private key {private} (keep it where packages are signed, never on a station)")

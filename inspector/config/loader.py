@@ -153,6 +153,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             else str(Path(_resolve(base_dir, config.station.state_dir)) / "opcua"),
             recipes={name: _resolve(base_dir, model) for name, model in config.opcua.recipes.items()},
         ),
+        models=dataclasses.replace(config.models, folder=_resolve(base_dir, config.models.folder) if config.models.folder else None),
     )
 
 

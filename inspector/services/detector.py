@@ -33,10 +33,13 @@ from inspector.errors import InspectorError
 from inspector.frame_ring import StationRings
 from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
+from inspector.modelops.drift import DriftMonitor
+from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
+from inspector.modelops.shadow import ShadowRunner
+from inspector.opcua.models import with_selected_model
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
-from inspector.opcua.models import with_selected_model
-from inspector.services.model_trust import station_models
+from inspector.services.model_trust import configured_models, station_models
 from inspector.transport import GapCounter, MalformedFrame, parse_frame, send_message
 
 log = logging.getLogger(__name__)
@@ -59,18 +62,29 @@ class DetectorService(Service):
 
     def setup(self) -> None:
         self.alarms = self.sockets.open("alarms")
+        # a model selected over OPC UA runs from the next start; registry promotions apply on top of it
+        self.follower = ProductionFollower(with_selected_model(self.config), self._alarm)
+        start = self.follower.start_config()
         try:
-            models = station_models(with_selected_model(self.config))  # a model selected over OPC UA runs from the next start
+            models = station_models(start)
         except InspectorError as err:
             self._alarm("model_refused", "critical", f"no model the station trusts can be loaded: {err}")
+            self.follower.refused_at_start(start, str(err))  # a restart then runs the last-known-good package
             raise
         if models.fallback:
             self._alarm(
                 "model_refused", "critical",
                 f"configured model refused ({models.refused}); running the last-known-good model(s) instead",
             )
+            self.follower.refused_at_start(start, models.refused)
         self.engine = DefectDetector(models.detector)
         self.engine.warm_up((self.config.cameras[0].height, self.config.cameras[0].width))
+        self.follower.started(configured_models(models.detector))
+        self._reference = np.zeros((self.config.cameras[0].height, self.config.cameras[0].width), np.uint8)
+        self._parts_on_model = -1  # counts parts after a swap; -1: no swap since start
+        self._departure = None  # after a swap to a model that ran in shadow: its reject rate against the shadow's
+        self.shadow = ShadowRunner(self.config, self._alarm)
+        self.drift = DriftMonitor(self.config.drift, self._alarm, self._gate_scores())
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
@@ -86,6 +100,10 @@ class DetectorService(Service):
         log.info("detector ready: model %s on %s", self.engine.model_version, ", ".join(self.engine.providers))
 
     def step(self, timeout_s: float) -> None:
+        ready = self.follower.poll(time.monotonic(), self._reference)
+        if ready is not None:
+            self._swap(ready)
+        self.shadow.poll(time.monotonic())
         if self.poller.poll(self.held_images.wait_s(timeout_s, time.monotonic()) * 1000):
             self._on_frame()
         self.held_images.release_due(time.monotonic())
@@ -124,8 +142,10 @@ class DetectorService(Service):
             self._send_failsafe(header, problem)
             return
         self._on_gate(header.camera, "")
+        frame = optics.prepare(pixels)
+        self._reference = frame  # the start-up self-test of a newly promoted model runs on the latest frame
         try:
-            result = self.engine.inspect(optics.prepare(pixels), mm_per_px=optics.mm_per_px)
+            result = self.engine.inspect(frame, mm_per_px=optics.mm_per_px)
         except Exception as err:  # whatever one frame does, the part is failed safe and the next frame is inspected
             self.counters["inspection_errors"] += 1
             log.exception("part %d: inspection failed", header.part_id)
@@ -151,11 +171,53 @@ class DetectorService(Service):
             timings_ms={k: round(v, 3) for k, v in timings.items()},
             source=header.source,
             reason=reason,
+            first_on_model=self._first_on_model(),
         )
         self._deliver(verdict)
+        self._watch(header, frame, result)
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
             self.held_images.hold(lambda: self._send_image(verdict, header, pixels), time.monotonic())
+
+    def _watch(self, header: FrameHeader, frame: np.ndarray, result) -> None:
+        """After the verdict left: the shadow's frame, the new model's reject rate, drift. None of it can stop the line."""
+        try:
+            self.shadow.offer(header, frame, result.judgements)
+            if self._departure is not None:
+                departed = self._departure.add(result.rejected)
+                if departed:
+                    self.follower.roll_back_departed(self._departure, departed)
+            self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id,
+                               sum(result.timings_ms.values()))
+        except Exception:  # noqa: BLE001 - the part is decided; watching it must not take the detector down
+            self.counters["watch_errors"] += 1
+            log.exception("part %d: shadow, rollback watch or drift check failed", header.part_id)
+
+    def _first_on_model(self) -> int:
+        """1..N for the first parts decided by a model swapped in while running (``models.marked_parts``), else 0."""
+        if self._parts_on_model < 0:
+            return 0
+        self._parts_on_model += 1
+        return self._parts_on_model if self._parts_on_model <= self.config.models.marked_parts else 0
+
+    def _gate_scores(self) -> list[float]:
+        """The main model's scores on the golden set when it passed a gate: drift's score reference."""
+        from inspector.modelops.gate import production_gate_scores
+        from inspector.modelops.registry import ModelRegistry
+
+        return production_gate_scores(ModelRegistry(self.config), self.engine.package.onnx_path)
+
+    def _swap(self, ready: ReadyModels) -> None:
+        """Between two parts: the checked, warmed models take the next part; the old ones are closed."""
+        old, self.engine = self.engine, ready.engine
+        self.gate = VerificationGate(self.config, None, self.engine.model_version)
+        self._parts_on_model = 0
+        self.counters["model_swaps"] += 1
+        self._departure = self.follower.departure_watch(ready.paths)
+        self.drift.new_model(self._gate_scores())
+        old.close()
+        self._alarm("model_swapped", "info", f"now deciding with {self.engine.model_version} (was {old.model_version})",
+                    active=False)
 
     def _on_gate(self, camera: str, problem: str) -> None:
         """An alarm when a camera's frames start failing the image gate, and its clearing when they pass again."""
@@ -183,9 +245,9 @@ class DetectorService(Service):
         )
         self._deliver(verdict)
 
-    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
+    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True, part_id: int | None = None) -> None:
         log.log(logging.ERROR if severity == "critical" else logging.WARNING, "%s", text)
-        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time(), active)
+        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time(), active, part_id)
         if not send_message(self.alarms, alarm):
             self.counters["alarms_undelivered"] += 1
 
@@ -205,10 +267,14 @@ class DetectorService(Service):
             log.warning("part %d: recorder queue full, image not stored", verdict.part_id)
 
     def teardown(self) -> None:
+        if hasattr(self, "shadow"):
+            self.shadow.close()  # its last alarms go out before the alarm socket closes
         if hasattr(self, "alarms"):
             self.alarms.close(linger=500)  # a refusal alarm sent just before a failed start still goes out
         if hasattr(self, "inspections"):
             self.held_images.release_all()  # images of parts already decided are not lost on a stop
+        if hasattr(self, "follower"):
+            self.follower.close()
         if hasattr(self, "engine"):
             self.engine.close()
         if hasattr(self, "rings"):
