@@ -45,9 +45,17 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "journal_write_failed": "Decisions cannot be journaled: {text}",
     "database_corrupt": "The inspection database is damaged: {text}",
     "model_refused": "No trusted model could be loaded: {text}",
+    "model_swapped": "The line changed its model between parts: {text}",
+    "model_rollback": "A new model was taken back, the previous one decides again: {text}",
+    "model_pointer": "The production model record was refused: {text}",
+    "model_shadow": "A trial run of a new model stopped: {text}",
+    "shadow_report": "A trial run of a new model finished: {text}",
 }
 #: families of codes (``image_health.focus``): the sentence of their prefix
-ALARM_PREFIXES = {"image_health.": "Camera image check out of limits: {text}"}
+ALARM_PREFIXES = {
+    "image_health.": "Camera image check out of limits: {text}",
+    "drift_": "Parts or images differ from what the model learned: {text}",
+}
 
 
 def alarm_sentence(alarm: AlarmRecord) -> str:

@@ -417,6 +417,10 @@ class OpcUaConfig:
         factory=dict,
         doc="Models a client may select by name (name -> model ONNX file); the detector's 'model' is always offered under its folder name. "
         "A selection takes effect at the line's next start.",
+    )
+
+
+@dataclass(frozen=True)
 class ModelRegistryConfig:
     folder: str | None = spec(
         None, doc="The station's model registry (every installed signed package, content-addressed, and the owner-only "

@@ -134,3 +134,9 @@ def test_every_alarm_code_the_line_raises_has_a_sentence():
     raised -= {"info"}  # an AlarmSeverity literal list, not a code
     assert {"failsafe_decision", "service_down", "plc_write_late", "part_seen_lost", "camera_lost"} <= raised
     assert raised - set(ALARM_SENTENCES) == set()
+
+
+@pytest.mark.parametrize("code", ["drift_brightness", "drift_scores", "image_health.focus"])
+def test_alarm_families_named_by_prefix_read_as_sentences(code):
+    sentence = alarm_sentence(_alarm(code, "details", None, "detector:0"))
+    assert code not in sentence and sentence[0].isupper() and sentence.endswith("details")
