@@ -63,7 +63,7 @@ def _check_transport_security(config: Config) -> None:
         return
     for f in dataclasses.fields(config.transport):
         endpoint = getattr(config.transport, f.name)
-        if isinstance(endpoint, str) and not is_local_endpoint(endpoint):
+        if isinstance(endpoint, str) and "://" in endpoint and not is_local_endpoint(endpoint):  # endpoints, not options
             raise ConfigError(
                 f"transport.{f.name}",
                 f"{endpoint} is reachable from other hosts, and security.curve is off: turn CURVE on "
