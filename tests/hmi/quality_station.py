@@ -1,0 +1,89 @@
+"""A station for the quality screens' tests and screenshots: a real registry with three signed packages (two
+promoted, so one is production and one last-known-good), a stored gate report, a finished shadow run with a
+disagreement, and a drift series with one alarm."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from inspector.config.schema import Config
+from inspector.engine.decision_rules import Judgement
+from inspector.messages import Alarm, Detection
+from inspector.modelops.drift_series import DriftSeriesWriter, drift_series_path
+from inspector.modelops.gate import GateReport, _store, content_id
+from inspector.modelops.registry import ModelRegistry, RegisteredPackage
+from inspector.modelops.shadow import ShadowRecord, run_folder, shadow_summary, start_shadow
+from inspector.store import Store
+from tests.helpers import header_for
+from tests.modelops.packages import bundled_model, variant
+
+
+def registry_with_history(config: Config, tmp_path: Path, trail, user: str = "quinn") -> dict[str, RegisteredPackage]:
+    """A (the bundled model), B and C installed; B then C promoted (C runs, B is last-known-good)."""
+    with ModelRegistry(config, trail=trail) as registry:
+        a, _ = registry.install(bundled_model(config), user)
+        b, _ = registry.install(variant(config, tmp_path, "2.0-b"), user)
+        c, _ = registry.install(variant(config, tmp_path, "3.0-c"), user)
+        registry.promote(b.package_id, user, reason="first registry release", force=True)
+        registry.promote(c.package_id, user, reason="fewer false rejects on the golden set", force=True)
+    return {"A": a, "B": b, "C": c}
+
+
+def store_gate_report(config: Config, trail, candidate: RegisteredPackage, production: RegisteredPackage) -> Path:
+    """A gate report of ``candidate`` against ``production`` stored where ``inspector model gate`` stores it."""
+    registry = ModelRegistry(config, trail=trail)
+    counts = {"items": 12, "good": 8, "defective": 4, "challenge": 2, "production_caught": 4, "candidate_caught": 4,
+              "production_false_rejects": 1, "candidate_false_rejects": 0}
+    report = GateReport(candidate.package_id, candidate.label, content_id(registry.onnx_path(production.package_id)),
+                        production.label, "primary", "golden-v3", 0.0, True, [], counts, [], [], "quinn", time.time())
+    return _store(registry, report)
+
+
+def shadow_run(config: Config, trail, candidate: RegisteredPackage, parts: int = 6, skipped: int = 2) -> Path:
+    """A finished shadow run of ``candidate``: ``parts`` compared, the first two disagreeing (both ways), with images."""
+    registry = ModelRegistry(config, trail=trail)
+    order = start_shadow(registry, candidate.package_id, "quinn", parts=parts)
+    folder = run_folder(registry, order.run)
+    record = ShadowRecord(folder)
+    frame = np.full((240, 320), 90, np.uint8)
+    frame[100:140, 120:200] = 210
+    scratch = [Detection("scratch", 0.91, (120.0, 100.0, 200.0, 140.0), 3200.0, True)]
+    for part_id in range(1, parts + 1):
+        production_rejects = part_id in (1, 3)
+        candidate_rejects = part_id in (2, 3)
+        production = Judgement("prod", scratch if production_rejects else [], {}, production_rejects, 0.9 if production_rejects else 0.1)
+        shadow = Judgement(candidate.label, scratch if candidate_rejects else [], {}, candidate_rejects, 0.8 if candidate_rejects else 0.2)
+        record.add(header_for(part_id, frame), frame, production, shadow,
+                   "prod: scratch" if production_rejects else "", f"{candidate.label}: scratch" if candidate_rejects else "")
+    record.count_skipped(skipped)
+    record.close()
+    report = {"run": order.run, "candidate": candidate.package_id, "label": candidate.label, "slot": "primary",
+              "finished_at": time.time(), **shadow_summary(folder)}
+    (folder / "report.json").write_text(json.dumps(report))
+    return folder
+
+
+def drift_series_with_alarm(config: Config, store: Store, camera: str = "top", points: int = 30) -> None:
+    """The detector's drift series for ``camera``: brightness drifting past its limit over the last points, the
+    others steady; the recorder's alarms: drift_brightness raised, drift_contrast raised then cleared."""
+    writer = DriftSeriesWriter(drift_series_path(config), every=1, keep=1000)
+    now = time.time()
+    limit = config.drift.max_brightness_shift
+    for i in range(points):
+        brightness = 2.0 + i * (limit * 1.4 / points)
+        writer.add(camera, 1000 + i * 10, {"brightness": brightness, "contrast": 0.05 + 0.002 * i, "scores": 0.04 + 0.001 * (i % 5),
+                                           "reject_rate": 0.02, "latency": 0.1}, t=now - (points - i) * 60)
+    writer.close()
+    t = now - 120
+    store.record([], [
+        Alarm("station-1", "detector", "drift_contrast", "warning", f"camera {camera}: contrast changed 40 % from the reference",
+              t - 600, True, 1100),
+        Alarm("station-1", "detector", "drift_contrast", "info", f"camera {camera}: contrast back within its limit", t - 300, False, 1150),
+        Alarm("station-1", "detector", "drift_brightness", "warning",
+              f"camera {camera}: mean brightness moved {limit * 1.2:.1f} grey levels from the reference over the last "
+              f"{config.drift.window_parts} parts (limit {limit:g}); check lighting, camera and parts, consider retraining", t, True, 1250),
+    ])
