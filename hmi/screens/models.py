@@ -29,13 +29,19 @@ def _when(t: float) -> str:
 
 
 def slot_text(slot: SlotView) -> str:
-    """Three lines per slot: what runs (version, family), who signed and installed it, since when, last-known-good."""
+    """One line each: the slot and what runs, family and signer, installed, promoted, last-known-good."""
     p = slot.package
-    first = f"{slot.slot}: {slot.label}" + (f" · {p.family}" if p else " (from the station config)")
-    second = f"signed by {p.signer} · installed by {p.installed_by} {_when(p.installed_at)}" if p else "not from the registry"
-    since = f"since {_when(slot.promoted_at)} by {slot.promoted_by}" if slot.promoted_at else "never promoted"
-    third = f"{since} · last-known-good: {slot.last_known_good or 'none'}"
-    return "\n".join((first, second, third))
+    lines = [f"{slot.slot}: {slot.label}"]
+    if p is not None:
+        lines += [f"{p.family} · signed by {p.signer}", f"installed by {p.installed_by} {_when(p.installed_at)}"]
+    else:
+        lines += ["from the station config (not from the registry)"]
+    lines.append(f"promoted by {slot.promoted_by} {_when(slot.promoted_at)}" if slot.promoted_at else "never promoted")
+    lines.append(f"last-known-good: {slot.last_known_good or 'none'}")
+    return "\n".join(lines)
+
+
+SLOT_LINES = 5
 
 
 def _list(height: int | None = None) -> QListWidget:
@@ -43,7 +49,7 @@ def _list(height: int | None = None) -> QListWidget:
     widget.setVerticalScrollMode(QListWidget.ScrollPerPixel)
     widget.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
     widget.setTextElideMode(Qt.ElideRight)
-    widget.setWordWrap(False)
+    widget.setWordWrap(True)  # a long package name wraps rather than hide what follows
     kinetic(widget)
     if height:
         widget.setFixedHeight(height)
@@ -150,7 +156,7 @@ class ModelScreen(QWidget):
         left.setContentsMargins(0, 0, 0, 0)
         left.setSpacing(BUTTON_GAP_PX)
         left.addWidget(_heading("Production (per model slot)"))
-        self.slots = _list(3 * 26 + 24)
+        self.slots = _list(SLOT_LINES * 22 + 20)
         left.addWidget(self.slots)
         self.rollback = QPushButton("Roll back to last-known-good")
         self.rollback.setStyleSheet("background: #8e2424;")
@@ -228,7 +234,7 @@ class ModelScreen(QWidget):
         self.packages.clear()
         for view in vm.packages:
             p = view.package
-            text = f"{p.label} · {p.family} · {view.role}\n{view.gate_text}\n{view.shadow_text}"
+            text = f"{p.label}\n{p.family} · {view.role}\n{view.gate_text}\n{view.shadow_text}"
             item = QListWidgetItem(text)
             item.setData(Qt.UserRole, p.package_id)
             item.setToolTip(f"{text}\nid {p.package_id}\nsigned by {p.signer} (key {p.key_id})\n"
@@ -260,8 +266,8 @@ class ModelScreen(QWidget):
     def _show_disagreement(self, row: int) -> None:
         if 0 <= row < len(self.vm.disagreements):
             d = self.vm.disagreements[row]
-            caption = (f"part {d.part_id}: production {Disagreement.verdict(d.production_rejects, d.production_reason)}, "
-                       f"candidate {Disagreement.verdict(d.candidate_rejects, d.candidate_reason)}")
+            caption = (f"part {d.part_id}: production {'REJECT' if d.production_rejects else 'PASS'}, "
+                       f"candidate {'REJECT' if d.candidate_rejects else 'PASS'}")
             self.image.show_part(d.image_path, [], caption)
 
     def _choose_later(self, package_id: str) -> None:

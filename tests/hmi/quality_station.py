@@ -8,8 +8,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from inspector.config.schema import Config
 from inspector.engine.decision_rules import Judgement
 from inspector.messages import Alarm, Detection
@@ -18,6 +16,7 @@ from inspector.modelops.gate import GateReport, _store, content_id
 from inspector.modelops.registry import ModelRegistry, RegisteredPackage
 from inspector.modelops.shadow import ShadowRecord, run_folder, shadow_summary, start_shadow
 from inspector.store import Store
+from inspector.synthetic.parts import PartGenerator
 from tests.helpers import header_for
 from tests.modelops.packages import bundled_model, variant
 
@@ -49,14 +48,15 @@ def shadow_run(config: Config, trail, candidate: RegisteredPackage, parts: int =
     order = start_shadow(registry, candidate.package_id, "quinn", parts=parts)
     folder = run_folder(registry, order.run)
     record = ShadowRecord(folder)
-    frame = np.full((240, 320), 90, np.uint8)
-    frame[100:140, 120:200] = 210
+    generator = PartGenerator(seed=7301)
+    defective = [i for i in range(200) if generator.is_defective(i)]
     scratch = [Detection("scratch", 0.91, (120.0, 100.0, 200.0, 140.0), 3200.0, True)]
     for part_id in range(1, parts + 1):
         production_rejects = part_id in (1, 3)
         candidate_rejects = part_id in (2, 3)
         production = Judgement("prod", scratch if production_rejects else [], {}, production_rejects, 0.9 if production_rejects else 0.1)
         shadow = Judgement(candidate.label, scratch if candidate_rejects else [], {}, candidate_rejects, 0.8 if candidate_rejects else 0.2)
+        frame = generator.part(defective[part_id]).image  # a real synthetic part with a defect
         record.add(header_for(part_id, frame), frame, production, shadow,
                    "prod: scratch" if production_rejects else "", f"{candidate.label}: scratch" if candidate_rejects else "")
     record.count_skipped(skipped)

@@ -98,11 +98,12 @@ def test_the_model_screen_shows_production_last_known_good_and_candidates_with_g
     screen = window.quality.models
     a, b, c = packages["A"], packages["B"], packages["C"]
     [slot] = item_texts(screen.slots)
-    assert slot.startswith(f"primary: {c.label} · yolo")
-    assert f"signed by {c.signer}" in slot and "installed by quinn" in slot and "by quinn" in slot
-    assert f"last-known-good: {b.label}" in slot
+    assert slot.split("\n") == [f"primary: {c.label}", f"yolo · signed by {c.signer}",
+                                 f"installed by quinn {time.strftime('%Y-%m-%d %H:%M', time.localtime(c.installed_at))}",
+                                 slot.split("\n")[3], f"last-known-good: {b.label}"]
+    assert slot.split("\n")[3].startswith("promoted by quinn ")
     rows = item_texts(screen.packages)
-    assert [r.split(" · ")[0] for r in rows] == [c.label, b.label, a.label], "newest install first"
+    assert [r.split("\n")[0] for r in rows] == [c.label, b.label, a.label], "newest install first"
     assert "production (primary)" in rows[0] and "last-known-good (primary)" in rows[1] and "candidate" in rows[2]
     assert "gate PASSED on golden golden-v3" in rows[0] and "never gated" in rows[1]
     assert "shadow report: 6 parts, 2 disagreements, 2 skipped" in rows[0] and "never in shadow" in rows[2]
