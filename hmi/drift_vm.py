@@ -18,7 +18,12 @@ from hmi.roles import Permission
 from hmi.users import Session
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
-from inspector.modelops.drift_series import DriftPoint, drift_limits, drift_series_path, read_drift_series
+from inspector.modelops.drift_series import (
+    DriftPoint,
+    drift_limits,
+    drift_series_path,
+    read_drift_series,
+)
 
 #: what each measure is called on the screen, and its unit
 MEASURE_TITLES = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hmi.observable import Observable
@@ -202,7 +202,7 @@ class ModelViewModel(Observable):
             return
         try:
             rows = disagreements(shadow.folder)
-        except Exception as err:  # noqa: BLE001 - sqlite3 errors of a run being written; the list says so
+        except Exception as err:
             raise HmiError(f"the disagreements of shadow run {shadow.run} cannot be read: {err}") from err
         self.disagreements = [
             Disagreement(r["camera"], r["part_id"], r["t"], bool(r["production_rejects"]), bool(r["candidate_rejects"]),

@@ -17,7 +17,12 @@ from inspector.config import DEFAULT_CONFIG, load_config, write_config
 from inspector.line_setup import local_line_config
 from inspector.store import Store, decision_row
 from tests.hmi.conftest import a_decision
-from tests.hmi.quality_station import drift_series_with_alarm, registry_with_history, shadow_run, store_gate_report
+from tests.hmi.quality_station import (
+    drift_series_with_alarm,
+    registry_with_history,
+    shadow_run,
+    store_gate_report,
+)
 from tests.modelops.packages import trusting_test_key
 
 

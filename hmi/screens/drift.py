@@ -4,11 +4,19 @@ and the drift alarms active now."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from hmi.drift_vm import MEASURE_TITLES, DriftViewModel, Trend
 from hmi.screens.style import BUTTON_GAP_PX, LIGHT_COLORS, kinetic
@@ -40,7 +48,7 @@ class TrendPlot(QWidget):
         latest = "no value yet" if t.latest is None else f"{t.latest:.3g}"
         return f"{MEASURE_TITLES[t.measure]}: {latest} (limit {t.limit:g})"
 
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.Antialiasing)
         painter.fillRect(self.rect(), QColor("#37474f"))
@@ -57,7 +65,7 @@ class TrendPlot(QWidget):
         area = QRectF(44, title_h + 4, self.width() - 54, self.height() - title_h - 26)
         values = [v for _, v in t.points]
         top = max([t.limit * 1.25, *values]) or 1.0
-        y = lambda v: area.bottom() - (v / top) * area.height()  # noqa: E731
+        y = lambda v: area.bottom() - (v / top) * area.height()
         painter.setPen(QPen(FAINT, 1))
         painter.drawRect(area)
         painter.setPen(TEXT)
@@ -75,7 +83,7 @@ class TrendPlot(QWidget):
             return
         t0, t1 = t.points[0][0], t.points[-1][0]
         span = (t1 - t0) or 1.0
-        x = lambda when: area.left() + (when - t0) / span * area.width()  # noqa: E731
+        x = lambda when: area.left() + (when - t0) / span * area.width()
         painter.setPen(QPen(LINE, 2))
         if len(t.points) == 1:
             painter.drawEllipse(QPointF(x(t0), y(values[0])), 3, 3)

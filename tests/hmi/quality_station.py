@@ -14,7 +14,12 @@ from inspector.messages import Alarm, Detection
 from inspector.modelops.drift_series import DriftSeriesWriter, drift_series_path
 from inspector.modelops.gate import GateReport, _store, content_id
 from inspector.modelops.registry import ModelRegistry, RegisteredPackage
-from inspector.modelops.shadow import ShadowRecord, run_folder, shadow_summary, start_shadow
+from inspector.modelops.shadow import (
+    ShadowRecord,
+    run_folder,
+    shadow_summary,
+    start_shadow,
+)
 from inspector.store import Store
 from inspector.synthetic.parts import PartGenerator
 from tests.helpers import header_for

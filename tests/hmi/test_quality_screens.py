@@ -27,7 +27,12 @@ from inspector.reports.library import generate
 from inspector.reports.shifts import Period
 from tests.hmi.conftest import PINS, Line, a_decision
 from tests.hmi.layout_check import layout_problems
-from tests.hmi.quality_station import drift_series_with_alarm, registry_with_history, shadow_run, store_gate_report
+from tests.hmi.quality_station import (
+    drift_series_with_alarm,
+    registry_with_history,
+    shadow_run,
+    store_gate_report,
+)
 from tests.hmi.test_screens import log_in
 from tests.modelops.packages import trusting_test_key
 
