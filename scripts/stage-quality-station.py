@@ -21,7 +21,6 @@ from tests.hmi.quality_station import (
     drift_series_with_alarm,
     registry_with_history,
     shadow_run,
-    store_gate_report,
 )
 from tests.modelops.packages import trusting_test_key
 
@@ -37,7 +36,6 @@ def main(folder: Path) -> Path:
         store.record([decision_row(a_decision(part_id, "REJECT" if part_id % 7 == 0 else "PASS"))])
     with open_audit_trail(config) as trail:
         packages = registry_with_history(config, folder, trail, user="quality")
-        store_gate_report(config, trail, packages["C"], packages["B"])
         shadow_run(config, trail, packages["C"], parts=40, skipped=3)
     drift_series_with_alarm(config, store)
     store.close()

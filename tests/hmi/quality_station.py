@@ -1,6 +1,6 @@
 """A station for the quality screens' tests and screenshots: a real registry with three signed packages (two
-promoted, so one is production and one last-known-good), a stored gate report, a finished shadow run with a
-disagreement, and a drift series with one alarm."""
+promoted, so one is production and one last-known-good), a gate run on a small golden set of challenge parts,
+a finished shadow run with disagreements, and a drift series with one alarm."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import json
 import time
 from pathlib import Path
 
+import cv2
+
 from inspector.config.schema import Config
 from inspector.engine.decision_rules import Judgement
 from inspector.messages import Alarm, Detection
 from inspector.modelops.drift_series import DriftSeriesWriter, drift_series_path
-from inspector.modelops.gate import GateReport, _store, content_id
+from inspector.modelops.gate import run_gate
 from inspector.modelops.registry import ModelRegistry, RegisteredPackage
 from inspector.modelops.shadow import (
     ShadowRecord,
@@ -27,24 +29,28 @@ from tests.modelops.packages import bundled_model, variant
 
 
 def registry_with_history(config: Config, tmp_path: Path, trail, user: str = "quinn") -> dict[str, RegisteredPackage]:
-    """A (the bundled model), B and C installed; B then C promoted (C runs, B is last-known-good)."""
+    """A (the bundled model), B and C installed; B promoted (forced, with a reason), then C gated against B on a
+    golden set of challenge parts and promoted on its passing gate: C runs, B is last-known-good."""
+    generator = PartGenerator(seed=7301)
+    for expect, defective in (("reject", True), ("pass", False)):
+        folder = tmp_path / f"challenge-{expect}"
+        folder.mkdir(parents=True, exist_ok=True)
+        found = [i for i in range(100, 200) if generator.is_defective(i) == defective][:2]
+        for index in found:
+            cv2.imwrite(str(folder / f"part_{index}.png"), generator.part(index).image)
     with ModelRegistry(config, trail=trail) as registry:
         a, _ = registry.install(bundled_model(config), user)
         b, _ = registry.install(variant(config, tmp_path, "2.0-b"), user)
         c, _ = registry.install(variant(config, tmp_path, "3.0-c"), user)
         registry.promote(b.package_id, user, reason="first registry release", force=True)
-        registry.promote(c.package_id, user, reason="fewer false rejects on the golden set", force=True)
+        golden = registry.golden()
+        golden.add_challenge_folder(tmp_path / "challenge-reject", "reject", user)
+        golden.add_challenge_folder(tmp_path / "challenge-pass", "pass", user)
+        golden.build(user)
+        report, _ = run_gate(registry, golden, c.package_id, user)
+        assert report.passed, report.reasons
+        registry.promote(c.package_id, user, reason="passed its gate on the golden set")
     return {"A": a, "B": b, "C": c}
-
-
-def store_gate_report(config: Config, trail, candidate: RegisteredPackage, production: RegisteredPackage) -> Path:
-    """A gate report of ``candidate`` against ``production`` stored where ``inspector model gate`` stores it."""
-    registry = ModelRegistry(config, trail=trail)
-    counts = {"items": 12, "good": 8, "defective": 4, "challenge": 2, "production_caught": 4, "candidate_caught": 4,
-              "production_false_rejects": 1, "candidate_false_rejects": 0}
-    report = GateReport(candidate.package_id, candidate.label, content_id(registry.onnx_path(production.package_id)),
-                        production.label, "primary", "golden-v3", 0.0, True, [], counts, [], [], "quinn", time.time())
-    return _store(registry, report)
 
 
 def shadow_run(config: Config, trail, candidate: RegisteredPackage, parts: int = 6, skipped: int = 2) -> Path:

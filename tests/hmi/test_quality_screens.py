@@ -31,7 +31,6 @@ from tests.hmi.quality_station import (
     drift_series_with_alarm,
     registry_with_history,
     shadow_run,
-    store_gate_report,
 )
 from tests.hmi.test_screens import log_in
 from tests.modelops.packages import trusting_test_key
@@ -80,7 +79,6 @@ def window(qtbot, ctx, opened):
 @pytest.fixture
 def packages(config, tmp_path, ctx):
     found = registry_with_history(config, tmp_path, ctx.audit)
-    store_gate_report(config, ctx.audit, found["C"], found["B"])
     shadow_run(config, ctx.audit, found["C"])
     return found
 
@@ -97,7 +95,7 @@ def item_texts(widget) -> list[str]:
 
 
 # -- models -------------------------------------------------------------------------------------------
-def test_the_model_screen_shows_production_last_known_good_and_candidates_with_gate_and_shadow(qtbot, window, packages):
+def test_the_model_screen_shows_production_last_known_good_and_candidates_with_gate_and_shadow(qtbot, window, packages, config):
     log_in(qtbot, window, "quinn")
     open_quality(qtbot, window)
     screen = window.quality.models
@@ -110,7 +108,8 @@ def test_the_model_screen_shows_production_last_known_good_and_candidates_with_g
     rows = item_texts(screen.packages)
     assert [r.split("\n")[0] for r in rows] == [c.label, b.label, a.label], "newest install first"
     assert "production (primary)" in rows[0] and "last-known-good (primary)" in rows[1] and "candidate" in rows[2]
-    assert "gate PASSED on golden golden-v3" in rows[0] and "never gated" in rows[1]
+    golden = ModelRegistry(config).golden().latest().version
+    assert f"gate PASSED on golden {golden}" in rows[0] and "never gated" in rows[1]
     assert "shadow report: 6 parts, 2 disagreements, 2 skipped" in rows[0] and "never in shadow" in rows[2]
 
     screen.packages.setCurrentRow(0)
@@ -118,7 +117,7 @@ def test_the_model_screen_shows_production_last_known_good_and_candidates_with_g
     qtbot.mouseClick(screen.gate_button, Qt.LeftButton)
     report = screen.gate_text.toPlainText()
     assert report.startswith(f"# Gate: {c.label} against {b.label} (primary)") and "**PASSED**" in report
-    assert "| false rejects | 1 / 8 | 0 / 8 |" in report and "Stored in " in report
+    assert f"Golden set {golden}: 4 images (2 good, 2 defective, 4 challenge parts)" in report and "Stored in " in report
 
     qtbot.mouseClick(screen.disagreement_button, Qt.LeftButton)
     listed = item_texts(screen.disagreements)
