@@ -68,7 +68,7 @@ class PackageView:
     def gate_text(self) -> str:
         if self.gate is None:
             return "never gated"
-        return f"gate {'PASSED' if self.gate.passed else 'FAILED'} on golden {self.gate.golden_version}"
+        return f"gate {'PASSED' if self.gate.passed else 'FAILED'} on {self.gate.golden_version}"
 
     @property
     def shadow_text(self) -> str:

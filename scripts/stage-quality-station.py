@@ -36,7 +36,7 @@ def main(folder: Path) -> Path:
         store.record([decision_row(a_decision(part_id, "REJECT" if part_id % 7 == 0 else "PASS"))])
     with open_audit_trail(config) as trail:
         packages = registry_with_history(config, folder, trail, user="quality")
-        shadow_run(config, trail, packages["C"], parts=40, skipped=3)
+        shadow_run(config, trail, packages["C"], packages["B"], parts=40, skipped=3)
     drift_series_with_alarm(config, store)
     store.close()
     return station

@@ -53,8 +53,10 @@ def registry_with_history(config: Config, tmp_path: Path, trail, user: str = "qu
     return {"A": a, "B": b, "C": c}
 
 
-def shadow_run(config: Config, trail, candidate: RegisteredPackage, parts: int = 6, skipped: int = 2) -> Path:
-    """A finished shadow run of ``candidate``: ``parts`` compared, the first two disagreeing (both ways), with images."""
+def shadow_run(config: Config, trail, candidate: RegisteredPackage, production: RegisteredPackage, parts: int = 6,
+               skipped: int = 2) -> Path:
+    """A finished shadow run of ``candidate`` beside ``production``: ``parts`` compared, the first two disagreeing
+    (both ways), with images of real synthetic parts."""
     registry = ModelRegistry(config, trail=trail)
     order = start_shadow(registry, candidate.package_id, "quinn", parts=parts)
     folder = run_folder(registry, order.run)
@@ -65,11 +67,11 @@ def shadow_run(config: Config, trail, candidate: RegisteredPackage, parts: int =
     for part_id in range(1, parts + 1):
         production_rejects = part_id in (1, 3)
         candidate_rejects = part_id in (2, 3)
-        production = Judgement("prod", scratch if production_rejects else [], {}, production_rejects, 0.9 if production_rejects else 0.1)
+        judged = Judgement(production.label, scratch if production_rejects else [], {}, production_rejects, 0.9 if production_rejects else 0.1)
         shadow = Judgement(candidate.label, scratch if candidate_rejects else [], {}, candidate_rejects, 0.8 if candidate_rejects else 0.2)
         frame = generator.part(defective[part_id]).image  # a real synthetic part with a defect
-        record.add(header_for(part_id, frame), frame, production, shadow,
-                   "prod: scratch" if production_rejects else "", f"{candidate.label}: scratch" if candidate_rejects else "")
+        record.add(header_for(part_id, frame), frame, judged, shadow,
+                   f"{production.label}: scratch" if production_rejects else "", f"{candidate.label}: scratch" if candidate_rejects else "")
     record.count_skipped(skipped)
     record.close()
     report = {"run": order.run, "candidate": candidate.package_id, "label": candidate.label, "slot": "primary",

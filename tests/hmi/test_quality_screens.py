@@ -79,7 +79,7 @@ def window(qtbot, ctx, opened):
 @pytest.fixture
 def packages(config, tmp_path, ctx):
     found = registry_with_history(config, tmp_path, ctx.audit)
-    shadow_run(config, ctx.audit, found["C"])
+    shadow_run(config, ctx.audit, found["C"], found["B"])
     return found
 
 
@@ -109,7 +109,7 @@ def test_the_model_screen_shows_production_last_known_good_and_candidates_with_g
     assert [r.split("\n")[0] for r in rows] == [c.label, b.label, a.label], "newest install first"
     assert "production (primary)" in rows[0] and "last-known-good (primary)" in rows[1] and "candidate" in rows[2]
     golden = ModelRegistry(config).golden().latest().version
-    assert f"gate PASSED on golden {golden}" in rows[0] and "never gated" in rows[1]
+    assert f"gate PASSED on {golden}" in rows[0] and "never gated" in rows[1]
     assert "shadow report: 6 parts, 2 disagreements, 2 skipped" in rows[0] and "never in shadow" in rows[2]
 
     screen.packages.setCurrentRow(0)
@@ -122,7 +122,7 @@ def test_the_model_screen_shows_production_last_known_good_and_candidates_with_g
     qtbot.mouseClick(screen.disagreement_button, Qt.LeftButton)
     listed = item_texts(screen.disagreements)
     assert len(listed) == 2
-    assert "part 1 (top)" in listed[0] and "production: REJECT (prod: scratch)" in listed[0] and "candidate: PASS" in listed[0]
+    assert "part 1 (top)" in listed[0] and f"production: REJECT ({packages['B'].label}: scratch)" in listed[0] and "candidate: PASS" in listed[0]
     assert "part 2 (top)" in listed[1] and "production: PASS" in listed[1] and f"candidate: REJECT ({c.label}: scratch)" in listed[1]
     screen.disagreements.setCurrentRow(1)
     assert screen.image.pixmap is not None and not screen.image.pixmap.isNull(), "the disagreement's image is shown"
