@@ -82,21 +82,26 @@ def shadow_run(config: Config, trail, candidate: RegisteredPackage, production: 
 
 def drift_series_with_alarm(config: Config, store: Store, camera: str = "top", points: int = 30) -> None:
     """The detector's drift series for ``camera``: brightness drifting past its limit over the last points, the
-    others steady; the recorder's alarms: drift_brightness raised, drift_contrast raised then cleared."""
+    others steady; the recorder's alarms: drift_brightness raised where it crossed, drift_contrast raised and cleared
+    before the series began."""
     writer = DriftSeriesWriter(drift_series_path(config), every=1, keep=1000)
     now = time.time()
     limit = config.drift.max_brightness_shift
+    crossed = None  # when, how far and at which part brightness first passed its limit: the alarm's moment
     for i in range(points):
-        brightness = 2.0 + i * (limit * 1.4 / points)
-        writer.add(camera, 1000 + i * 10, {"brightness": brightness, "contrast": 0.05 + 0.002 * i, "scores": 0.04 + 0.001 * (i % 5),
-                                           "reject_rate": 0.02, "latency": 0.1}, t=now - (points - i) * 60)
+        brightness, t, part_id = 2.0 + i * (limit * 1.4 / points), now - (points - i) * 60, 1000 + i * 10
+        writer.add(camera, part_id, {"brightness": brightness, "contrast": 0.05 + 0.002 * i, "scores": 0.04 + 0.001 * (i % 5),
+                                     "reject_rate": 0.02, "latency": 0.1}, t=t)
+        if crossed is None and brightness > limit:
+            crossed = (t, brightness, part_id)
     writer.close()
-    t = now - 120
+    t, moved, part_id = crossed
     store.record([], [
         Alarm("station-1", "detector", "drift_contrast", "warning", f"camera {camera}: contrast changed 40 % from the reference",
-              t - 600, True, 1100),
-        Alarm("station-1", "detector", "drift_contrast", "info", f"camera {camera}: contrast back within its limit", t - 300, False, 1150),
+              now - (points + 30) * 60, True, 700),  # before the series: a lamp changed, then put right
+        Alarm("station-1", "detector", "drift_contrast", "info", f"camera {camera}: contrast back within its limit",
+              now - (points + 10) * 60, False, 900),
         Alarm("station-1", "detector", "drift_brightness", "warning",
-              f"camera {camera}: mean brightness moved {limit * 1.2:.1f} grey levels from the reference over the last "
-              f"{config.drift.window_parts} parts (limit {limit:g}); check lighting, camera and parts, consider retraining", t, True, 1250),
+              f"camera {camera}: mean brightness moved {moved:.1f} grey levels from the reference over the last "
+              f"{config.drift.window_parts} parts (limit {limit:g}); check lighting, camera and parts, consider retraining", t, True, part_id),
     ])
