@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from PySide6.QtWidgets import (
@@ -21,6 +22,7 @@ from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
 PAGES = ("models", "drift", "reports")
+DRIFT_REFRESH_S = 5.0  # the drift page re-reads its series and alarms this often while shown
 TITLES = {"models": "Models", "drift": "Drift", "reports": "Reports · escapes"}
 
 
@@ -52,6 +54,7 @@ class QualityScreen(QWidget):
             self.stack.addWidget(page)
         layout.addWidget(self.stack, 1)
         self.page = "models"
+        self._drift_read = 0.0
 
     def open_page(self, name: str) -> bool:
         try:
@@ -71,6 +74,8 @@ class QualityScreen(QWidget):
         self.pages[self.page].reload()
 
     def refresh(self) -> None:
-        """The window's one-second refresh: only the drift page follows the line on its own."""
-        if self.page == "drift":
+        """The window's refresh: only the drift page follows the line on its own, every few seconds."""
+        now = time.monotonic()
+        if self.page == "drift" and now - self._drift_read >= DRIFT_REFRESH_S:
+            self._drift_read = now
             self.drift.reload()

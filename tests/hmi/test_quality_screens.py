@@ -20,6 +20,7 @@ from PySide6.QtCore import Qt
 from hmi.app import HmiWindow
 from hmi.context import open_hmi
 from hmi.users import UserDirectory, add_user
+from inspector.errors import InspectorError
 from inspector.messages import Detection
 from inspector.modelops.registry import ModelRegistry
 from inspector.reports.figures import report_figures
@@ -295,3 +296,29 @@ def test_the_quality_pages_stay_whole(qtbot, window, packages, config, line, siz
     qtbot.mouseClick(window.quality.models.rollback, Qt.LeftButton)  # the signature panel
     problems = layout_problems(window)
     assert not problems, "rollback signature:\n" + "\n".join(problems)
+
+
+def test_an_escape_by_time_counts_in_plant_time_a_repeat_is_refused_and_an_operator_may_not_enter_one(ctx, config, line):
+    import datetime as dt
+
+    from hmi.roles import AccessDenied
+    from inspector.errors import ReportError
+    from inspector.reports.shifts import zone
+
+    reports = ctx.reports
+    ctx.session.login("quinn", PINS["quinn"][1])
+    row = reports.report_escape("", "2026-11-12 14:30", "top", "dent", "customer audit 4711")
+    made = dt.datetime(2026, 11, 12, 14, 30, tzinfo=zone(config.reports.timezone)).timestamp()
+    assert row["t"] == made and row["part_id"] is None and row["camera"] == "top"
+    with pytest.raises(ReportError, match="already recorded"):
+        reports.report_escape("", "2026-11-12 14:30", "top", "dent", "customer audit 4711")
+    with pytest.raises(InspectorError, match="expected 2026-11-12 or 2026-11-12 14:30"):
+        reports.report_escape("", "12.11.2026", "top", "dent", "")
+    ctx.session.logout()
+    ctx.session.login("olga", PINS["olga"][1])
+    with pytest.raises(AccessDenied):
+        reports.report_escape("", "2026-11-12 15:00", "top", "dent", "")
+    conn = sqlite3.connect(config.recorder.database)
+    assert conn.execute("SELECT count(*) FROM report_escapes").fetchone()[0] == 1
+    conn.close()
+    assert [e.after["note"] for e in ctx.audit.entries("escape_report")] == ["customer audit 4711"]
