@@ -72,7 +72,8 @@ class HmiWindow(QMainWindow):
         if ctx.models is not None:
             from hmi.screens.quality import QualityScreen
 
-            self.quality = QualityScreen(ctx, self.show_error, [c.name for c in ctx.models.config.cameras])
+            self.quality = QualityScreen(ctx, self.show_error, [c.name for c in ctx.models.config.cameras],
+                                         on_review=self.review_part)
             self.screens["quality"] = self.quality
         for screen in self.screens.values():
             self.stack.addWidget(screen)
@@ -110,6 +111,23 @@ class HmiWindow(QMainWindow):
                 self.show_error(err)
                 return False
         self.show_screen(name)
+        return True
+
+    def review_part(self, key: tuple[str, int]) -> bool:
+        """Open the review screen on one part (a shadow disagreement, say), if the recorder kept its image."""
+        part = self.ctx.db.part(key)
+        if part is None or not part.image_path:
+            self.show_error(InspectorError(
+                f"part {key[1]} ({key[0]}): the recorder kept no image of it (passes are sampled), so it cannot be "
+                "labelled on the review screen; its image is on the model page"))
+            return False
+        if not self.open_screen("review"):
+            return False
+        try:
+            self.ctx.review.open(key)
+        except InspectorError as err:
+            self.show_error(err)
+            return False
         return True
 
     def show_screen(self, name: str) -> None:

@@ -153,10 +153,13 @@ class SignaturePanel(QWidget):
 
 
 class ModelScreen(QWidget):
-    def __init__(self, vm: ModelViewModel, on_error: ErrorSink, parent: QWidget | None = None) -> None:
+    def __init__(self, vm: ModelViewModel, on_error: ErrorSink, on_review: Callable[[tuple[str, int]], None] | None = None,
+                 parent: QWidget | None = None) -> None:
+        """``on_review(key)``: open a part on the review screen, to label it (then it can join the golden set)."""
         super().__init__(parent)
         self.vm = vm
         self.on_error = on_error
+        self.on_review = on_review
         root = QHBoxLayout(self)
         root.setContentsMargins(0, 0, 0, 0)
         root.setSpacing(BUTTON_GAP_PX)
@@ -212,7 +215,14 @@ class ModelScreen(QWidget):
         self.disagreements = _list()
         self.disagreements.setMinimumWidth(200)
         self.disagreements.currentRowChanged.connect(self._show_disagreement)
-        page.addWidget(self.disagreements, 2)
+        listing = QVBoxLayout()
+        listing.setSpacing(BUTTON_GAP_PX)
+        listing.addWidget(self.disagreements, 1)
+        self.review_part = QPushButton("Label it in Review")
+        self.review_part.clicked.connect(self._review_chosen)
+        self.review_part.setVisible(on_review is not None)
+        listing.addWidget(self.review_part)
+        page.addLayout(listing, 2)
         self.image = PartImage()
         page.addWidget(self.image, 3)
         self.pages.addWidget(self.disagreement_page)
@@ -259,6 +269,7 @@ class ModelScreen(QWidget):
                 f"part {d.part_id} ({d.camera}) {_when(d.t)}\nproduction: {Disagreement.verdict(d.production_rejects, d.production_reason)}\n"
                 f"candidate: {Disagreement.verdict(d.candidate_rejects, d.candidate_reason)}")
         self.disagreements.blockSignals(False)
+        self.review_part.setEnabled(bool(vm.disagreements))
         if vm.disagreements:
             self.disagreements.setCurrentRow(0)
         else:
@@ -282,6 +293,15 @@ class ModelScreen(QWidget):
     def _choose_later(self, package_id: str) -> None:
         """After the list's signal: choosing re-renders the list the signal came from."""
         QTimer.singleShot(0, lambda: self._guard(lambda: self.vm.choose(package_id)))
+
+    def _review_chosen(self) -> None:
+        row = self.disagreements.currentRow()
+        if not 0 <= row < len(self.vm.disagreements):
+            self.on_error(InspectorError("choose a disagreement first"))
+            return
+        d = self.vm.disagreements[row]
+        if self.on_review is not None:
+            self.on_review((d.camera, d.part_id))
 
     def show_page(self, page: QWidget) -> None:
         self.pages.setCurrentWidget(page)

@@ -28,7 +28,7 @@ TITLES = {"models": "Models", "drift": "Drift", "reports": "Reports · escapes"}
 
 class QualityScreen(QWidget):
     def __init__(self, ctx: HmiContext, on_error: ErrorSink, cameras: list[str], opener=open_with_desktop,
-                 parent: QWidget | None = None) -> None:
+                 on_review=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.on_error = on_error
         layout = QVBoxLayout(self)
@@ -46,7 +46,7 @@ class QualityScreen(QWidget):
         tabs.addStretch(1)
         layout.addLayout(tabs)
         self.stack = QStackedWidget()
-        self.models = ModelScreen(ctx.models, on_error)
+        self.models = ModelScreen(ctx.models, on_error, on_review)
         self.drift = DriftScreen(ctx.drift, on_error)
         self.reports = ReportsScreen(ctx.reports, on_error, cameras, opener)
         self.pages = {"models": self.models, "drift": self.drift, "reports": self.reports}

@@ -322,3 +322,19 @@ def test_an_escape_by_time_counts_in_plant_time_a_repeat_is_refused_and_an_opera
     assert conn.execute("SELECT count(*) FROM report_escapes").fetchone()[0] == 1
     conn.close()
     assert [e.after["note"] for e in ctx.audit.entries("escape_report")] == ["customer audit 4711"]
+
+
+def test_a_shadow_disagreement_opens_on_the_review_screen_when_the_recorder_kept_its_image(qtbot, window, packages, line):
+    line.record(a_decision(1, "REJECT"))  # production rejected part 1: the recorder kept its image
+    log_in(qtbot, window, "quinn")
+    open_quality(qtbot, window)
+    screen = window.quality.models
+    screen.packages.setCurrentRow(0)
+    qtbot.waitUntil(lambda: len(window.ctx.models.disagreements) == 2)
+    qtbot.mouseClick(screen.disagreement_button, Qt.LeftButton)
+    screen.disagreements.setCurrentRow(1)  # part 2: production passed it, no image was kept
+    qtbot.mouseClick(screen.review_part, Qt.LeftButton)
+    assert window.current_screen() == "quality" and "kept no image of it" in window.message.text()
+    screen.disagreements.setCurrentRow(0)
+    qtbot.mouseClick(screen.review_part, Qt.LeftButton)
+    assert window.current_screen() == "review" and window.ctx.review.current.key == ("top", 1)
