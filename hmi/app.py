@@ -1,4 +1,4 @@
-"""The HMI window: a top bar (screens, user), the login, operator and review screens, and its timers."""
+"""The HMI window: a top bar (screens, user), the login, operator, review and quality screens, and its timers."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from inspector.errors import InspectorError
 
 log = logging.getLogger(__name__)
 
-SCREEN_PERMISSIONS = {"operator": Permission.VIEW_OPERATOR, "review": Permission.VIEW_REVIEW}
+SCREEN_PERMISSIONS = {"operator": Permission.VIEW_OPERATOR, "review": Permission.VIEW_REVIEW,
+                      "quality": Permission.VIEW_QUALITY}
 USER_LABEL_W = 200
 _ACTIVITY = {QEvent.MouseButtonPress, QEvent.KeyPress, QEvent.TouchBegin}
 
@@ -51,13 +52,16 @@ class HmiWindow(QMainWindow):
         self.review_button = QPushButton("Review")
         self.operator_button.clicked.connect(lambda: self.open_screen("operator"))
         self.review_button.clicked.connect(lambda: self.open_screen("review"))
+        self.quality_button = QPushButton("Quality")  # models, drift, reports and escapes
+        self.quality_button.clicked.connect(lambda: self.open_screen("quality"))
+        self.quality_button.setVisible(ctx.models is not None)
         self.user_label = QLabel("")
         self.user_label.setFixedWidth(USER_LABEL_W)  # the buttons stay put whatever the user's name
         self.user_label.setStyleSheet("font-size: 17px;")
         self.user_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.logout_button = QPushButton("Log out")
         self.logout_button.clicked.connect(self.logout)
-        for widget in (self.operator_button, self.review_button, self.user_label, self.logout_button):
+        for widget in (self.operator_button, self.review_button, self.quality_button, self.user_label, self.logout_button):
             bar.addWidget(widget)
         column.addLayout(bar)
         self.stack = QStackedWidget()
@@ -65,6 +69,12 @@ class HmiWindow(QMainWindow):
         self.operator = OperatorScreen(ctx.operator, self.show_error)
         self.review = ReviewScreen(ctx.review, self.show_error)
         self.screens = {"login": self.login, "operator": self.operator, "review": self.review}
+        if ctx.models is not None:
+            from hmi.screens.quality import QualityScreen
+
+            self.quality = QualityScreen(ctx, self.show_error, [c.name for c in ctx.models.config.cameras],
+                                         on_review=self.review_part)
+            self.screens["quality"] = self.quality
         for screen in self.screens.values():
             self.stack.addWidget(screen)
         column.addWidget(self.stack, 1)
@@ -94,13 +104,30 @@ class HmiWindow(QMainWindow):
             if self.ctx.session.user is None:
                 self.show_screen("login")
             return False
-        if name == "review":
+        if name in ("review", "quality"):
             try:
-                self.review.reload()
+                self.screens[name].reload()
             except InspectorError as err:
                 self.show_error(err)
                 return False
         self.show_screen(name)
+        return True
+
+    def review_part(self, key: tuple[str, int]) -> bool:
+        """Open the review screen on one part (a shadow disagreement, say), if the recorder kept its image."""
+        part = self.ctx.db.part(key)
+        if part is None or not part.image_path:
+            self.show_error(InspectorError(
+                f"part {key[1]} ({key[0]}): the recorder kept no image of it (passes are sampled), so it cannot be "
+                "labelled on the review screen; its image is on the model page"))
+            return False
+        if not self.open_screen("review"):
+            return False
+        try:
+            self.ctx.review.open(key)
+        except InspectorError as err:
+            self.show_error(err)
+            return False
         return True
 
     def show_screen(self, name: str) -> None:
@@ -117,11 +144,11 @@ class HmiWindow(QMainWindow):
         self.logout_button.setEnabled(user is not None)
         self.operator_button.setEnabled(session.can(Permission.VIEW_OPERATOR))
         self.review_button.setEnabled(session.can(Permission.VIEW_REVIEW))
+        self.quality_button.setEnabled(session.can(Permission.VIEW_QUALITY))
         current = self.current_screen()
-        self.operator_button.setCheckable(True)
-        self.review_button.setCheckable(True)
-        self.operator_button.setChecked(current == "operator")
-        self.review_button.setChecked(current == "review")
+        for button, screen in ((self.operator_button, "operator"), (self.review_button, "review"), (self.quality_button, "quality")):
+            button.setCheckable(True)
+            button.setChecked(current == screen)
 
     # -- session --------------------------------------------------------------------
     def _login(self, name: str, pin: str) -> str | None:
@@ -157,6 +184,11 @@ class HmiWindow(QMainWindow):
 
     def refresh(self) -> None:
         self.ctx.operator.refresh()
+        if self.current_screen() == "quality":
+            try:
+                self.quality.refresh()
+            except InspectorError as err:
+                self.show_error(err)
 
     def show_error(self, err: Exception) -> None:
         log.warning("%s", err)

@@ -8,13 +8,17 @@ from pathlib import Path
 
 from calibration.station import calibration_paths, open_audit_trail
 from hmi.data import HmiDatabase
+from hmi.drift_vm import DriftViewModel
 from hmi.live import EventFeed
+from hmi.model_vm import ModelViewModel
 from hmi.operator_vm import OperatorViewModel
+from hmi.reports_vm import ReportsViewModel
 from hmi.review_vm import ReviewViewModel
 from hmi.users import PBKDF2_ITERATIONS, Session, UserDirectory, ensure_demo_users
 from inspector.audit import AuditTrail
 from inspector.config.schema import Config
 from inspector.engine.model_package import load_model_package
+from inspector.modelops.triage import uncertain_parts
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,9 @@ class HmiContext:
     operator: OperatorViewModel
     review: ReviewViewModel
     feed: EventFeed | None
+    models: ModelViewModel | None = None
+    drift: DriftViewModel | None = None
+    reports: ReportsViewModel | None = None
 
     def close(self) -> None:
         if self.feed is not None:
@@ -60,6 +67,8 @@ def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0
     models = [config.detector.model, *(m.model for m in config.detector.additional_models)]
     classes = list(dict.fromkeys(c for path in models for c in load_model_package(path).metadata.classes))
     operator = OperatorViewModel(db, session, audit, budget_ms=config.actuator.budget_ms, shift_start_t=shift_start_t, live=live)
-    review = ReviewViewModel(db, session, audit, classes, datasets_dir(config))
+    review = ReviewViewModel(db, session, audit, classes, datasets_dir(config), triage=lambda: uncertain_parts(config))
     feed = EventFeed(config) if live else None
-    return HmiContext(config.station.name, db, audit, users, session, operator, review, feed)
+    return HmiContext(config.station.name, db, audit, users, session, operator, review, feed,
+                      ModelViewModel(config, session, users, audit), DriftViewModel(config, db, session),
+                      ReportsViewModel(config, session, audit, classes))

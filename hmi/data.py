@@ -273,6 +273,12 @@ class HmiDatabase:
         rows = self._rows("SELECT t, source, code, severity, text, active, part_id FROM alarms WHERE t > ? ORDER BY t", (since,))
         return [AlarmRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
 
+    def alarms_with_prefix(self, prefix: str) -> list[AlarmRecord]:
+        """Every alarm row whose code starts with ``prefix`` (raised and cleared), oldest first."""
+        rows = self._rows("SELECT t, source, code, severity, text, active, part_id FROM alarms WHERE code LIKE ? ESCAPE '\\' "
+                          "ORDER BY t", (prefix.replace("_", "\\_") + "%",))
+        return [AlarmRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+
     def unacknowledged_alarms(self, since: float) -> tuple[int, AlarmRecord | None]:
         """How many active warnings/critical alarms were raised after ``since``, and the newest of them."""
         cond = "FROM alarms WHERE t > ? AND active = 1 AND severity != 'info'"

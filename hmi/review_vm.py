@@ -3,7 +3,10 @@
 A queue of rejects and sampled passes, filtered; one open image whose label
 (good / defective) and boxes are edited as a draft and saved; bulk labels;
 export of every reviewed image as a dataset version. Every save and export
-is checked against the role and written to the audit trail.
+is checked against the role and written to the audit trail. The verdict
+filter ``uncertain`` is triage: the unlabelled parts scored closest to a
+reject threshold (:func:`inspector.modelops.triage.uncertain_parts`), least
+certain first.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from hmi.observable import Observable
 from hmi.data import Box, HmiDatabase, Label, PartKey, PartRecord, ReviewFilter
@@ -27,7 +31,9 @@ def _label_state(label: str | None, boxes: list[Box]) -> dict:
 
 
 class ReviewViewModel(Observable):
-    def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, classes: list[str], datasets_dir: Path) -> None:
+    def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, classes: list[str], datasets_dir: Path,
+                 triage: Callable[[], list] | None = None) -> None:
+        """``triage()``: the uncertain parts, least certain first (``UncertainPart``s); None: no triage filter."""
         super().__init__()
         self.db = db
         self.session = session
@@ -42,19 +48,34 @@ class ReviewViewModel(Observable):
         self.draft_boxes: list[Box] = []
         self.dirty = False
         self.last_export: ExportResult | None = None
+        self.triage = triage
+        self.uncertainty: dict[PartKey, object] = {}  # for the triage filter: the part's UncertainPart
 
     # -- the queue --------------------------------------------------------------------
     def load(self, flt: ReviewFilter | None = None) -> None:
         self.session.require(Permission.VIEW_REVIEW)
         if flt is not None:
             self.filter = flt
-        self.queue = self.db.review_queue(self.filter)
+        self.queue = self._triage_queue() if self.filter.verdict == "uncertain" else self.db.review_queue(self.filter)
         keys = {p.key for p in self.queue}
         self.selected &= keys
         if self.current is not None and self.current.key in keys and not self.dirty:
             self.open(self.current.key)
             return
         self._notify()
+
+    def _triage_queue(self) -> list[PartRecord]:
+        if self.triage is None:
+            raise HmiError("triage is not available here (no station config)")
+        uncertain = self.triage()
+        self.uncertainty = {(u.camera, u.part_id): u for u in uncertain}
+        queue = []
+        for u in uncertain:
+            part = self.db.part((u.camera, u.part_id))
+            if part is not None and (self.filter.since is None or part.t_trigger >= self.filter.since) and (
+                    not self.filter.cls or u.cls == self.filter.cls) and self.filter.reviewed is not True:
+                queue.append(part)
+        return queue[: self.filter.limit]
 
     def open(self, key: PartKey) -> None:
         """Make ``key`` the open image; the draft starts from its saved label, else from the model's detections."""

@@ -2,7 +2,7 @@
 
 Three roles, each a superset of the one before: the line ``operator`` sees
 the line and marks rejects, the ``quality`` engineer also reviews, relabels
-and exports datasets, the ``admin`` (integrator) also manages users. Every
+and exports datasets, sees the model, drift and reports screens, rolls a model back and enters escapes, the ``admin`` (integrator) also manages users. Every
 screen and every state-changing action asks :func:`allowed` first.
 """
 
@@ -25,11 +25,15 @@ class Permission(str, Enum):
     VIEW_REVIEW = "open the review screen"
     RELABEL = "relabel images"
     EXPORT_DATASET = "export a dataset version"
+    VIEW_QUALITY = "open the model, drift and reports screens"
+    ROLLBACK_MODEL = "roll a model back to last-known-good"
+    REPORT_ESCAPE = "enter an escaped defect"
     MANAGE_USERS = "manage users"
 
 
 _OPERATOR = {Permission.VIEW_OPERATOR, Permission.MARK_REJECT, Permission.ACK_ALARM}
-_QUALITY = _OPERATOR | {Permission.VIEW_REVIEW, Permission.RELABEL, Permission.EXPORT_DATASET}
+_QUALITY = _OPERATOR | {Permission.VIEW_REVIEW, Permission.RELABEL, Permission.EXPORT_DATASET, Permission.VIEW_QUALITY,
+                        Permission.ROLLBACK_MODEL, Permission.REPORT_ESCAPE}
 GRANTS: dict[str, frozenset[Permission]] = {
     "operator": frozenset(_OPERATOR),
     "quality": frozenset(_QUALITY),

@@ -1,4 +1,8 @@
-"""Screenshots of both screens for the docs: ``python -m hmi.screenshots --config STATION --out docs/screenshots``.
+"""Screenshots for the docs: ``python -m hmi.screenshots --config STATION --out docs/screenshots [--quality]``.
+
+``--quality``: the model and drift pages of the quality screen instead (``hmi-models-<w>x<h>.png``,
+``hmi-drift-<w>x<h>.png``), logged in as the demo's quality engineer, the newest package chosen and its
+shadow disagreements shown.
 
 Runs the HMI window on the given station (live beside a running line, or on
 its database), logs in as the demo's operator, then its quality engineer,
@@ -99,14 +103,54 @@ def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0,
     return saved
 
 
+def take_quality_screenshots(config_path: Path, out_dir: Path, sizes: tuple[tuple[int, int], ...] = SIZES) -> list[Path]:
+    """The model page (newest package chosen, its shadow disagreements shown) and the drift page at each size."""
+    app = qt_application()
+    ctx = open_hmi(load_config(config_path), live=False, demo_users=True)
+    pins = {name: pin for name, _, pin in DEMO_USERS}
+    window = HmiWindow(ctx)
+    window.resize(*sizes[0])
+    window.show()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = []
+    try:
+        window._login("quality", pins["quality"])
+        window.open_screen("quality")
+        quality = window.quality
+        for width, height in sizes:
+            window.resize(width, height)
+            quality.open_page("models")
+            models = quality.models
+            if models.packages.count():
+                models.packages.setCurrentRow(0)
+            _run_for(app, 0.5)
+            models.show_page(models.disagreement_page)
+            if models.disagreements.count():
+                models.disagreements.setCurrentRow(0)
+            _run_for(app, 0.5)
+            saved.append(out_dir / f"hmi-models-{width}x{height}.png")
+            window.grab().save(str(saved[-1]))
+            quality.open_page("drift")
+            _run_for(app, 0.5)
+            saved.append(out_dir / f"hmi-drift-{width}x{height}.png")
+            window.grab().save(str(saved[-1]))
+        window.logout()
+    finally:
+        window.close()
+        ctx.close()
+    return saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--settle", type=float, default=8.0, help="seconds of live events before the first screenshot")
+    parser.add_argument("--quality", action="store_true", help="the model and drift pages instead of operator and review")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    for path in take_screenshots(args.config, args.out, args.settle):
+    taken = take_quality_screenshots(args.config, args.out) if args.quality else take_screenshots(args.config, args.out, args.settle)
+    for path in taken:
         print(path)
 
 

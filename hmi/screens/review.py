@@ -19,7 +19,8 @@ from inspector.errors import InspectorError
 ErrorSink = Callable[[Exception], None]
 # each entry says what it filters, so the combos need no labels beside them
 TIME_RANGES = {"last hour": 3600.0, "last 8 hours": 8 * 3600.0, "last 24 hours": 24 * 3600.0, "any time": None}
-VERDICTS = {"any verdict": "all", "rejects": "reject", "fail-safe": "failsafe", "sampled passes": "pass"}
+VERDICTS = {"any verdict": "all", "rejects": "reject", "fail-safe": "failsafe", "sampled passes": "pass",
+            "least certain": "uncertain"}  # triage: scores closest to a threshold first
 REVIEWED = {"reviewed or not": None, "not reviewed": False, "reviewed": True}
 ANY_CLASS = "any class"
 QUEUE_W, TOOLS_W = 380, 270  # the image editor gets the rest (at least 320 px at 1024 x 768)
@@ -151,7 +152,7 @@ class ReviewScreen(QWidget):
     # -- rendering ------------------------------------------------------------------
     def render(self) -> None:
         vm = self.vm
-        state = [(p.key, p.label) for p in vm.queue]
+        state = [(p.key, p.label) for p in vm.queue] + [vm.filter.verdict]
         if state != self._rendered_queue:
             self._rendered_queue = state
             self.queue.blockSignals(True)
@@ -160,6 +161,9 @@ class ReviewScreen(QWidget):
                 when = time.strftime("%H:%M:%S", time.localtime(part.t_trigger))
                 classes = ",".join(sorted({d["cls"] for d in part.detections})) or "-"
                 reviewed = f"✔ {part.label}" if part.label else "not reviewed"
+                unsure = vm.uncertainty.get(part.key) if vm.filter.verdict == "uncertain" else None
+                if unsure is not None:  # triage: how close the model came to deciding otherwise
+                    reviewed = f"{unsure.cls} {unsure.score:.2f} vs {unsure.threshold:.2f}"
                 item = QListWidgetItem(f"#{part.part_id} {RESULT_TEXT.get(part.result, part.result)} · {classes}\n{when} · {reviewed}")
                 item.setData(Qt.UserRole, part.key)
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)

@@ -497,6 +497,14 @@ class DriftConfig:
         1.0, doc="Alarm when the models' mean time per part over the window exceeds the reference parts' by this share "
         "(1.0 = twice as long): a slower accelerator, thermal throttling, a competing process.", minimum=0.05,
     )
+    series_every_parts: int = spec(
+        10, doc="Every this many parts per camera the detector appends the drift measures to drift.db beside the recorder "
+        "database, for the HMI's trend plots (0 = keep no series). After the verdict left; a failed write is logged only.",
+        minimum=0, maximum=100_000,
+    )
+    series_points: int = spec(
+        5000, doc="The drift series keeps this many latest points per camera (older ones are deleted).", minimum=10, maximum=10_000_000,
+    )
 
 
 @dataclass(frozen=True)

@@ -146,3 +146,52 @@ def _at_recorded_time(conn: sqlite3.Connection, rows: list[dict]) -> None:
             found = conn.execute("SELECT t_trigger FROM parts WHERE part_id = ?", (row["part_id"],)).fetchall()
         if len(found) == 1 and found[0][0] is not None:
             row["t"] = found[0][0]
+
+
+def _part_time(conn: sqlite3.Connection, part_id: int, camera: str) -> float:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    found = [] if "parts" not in tables else conn.execute(
+        "SELECT t_trigger FROM parts WHERE part_id = ?" + (" AND camera = ?" if camera else ""),
+        (part_id, camera) if camera else (part_id,)).fetchall()
+    if len(found) != 1 or found[0][0] is None:
+        where = f" of camera {camera}" if camera else ""
+        why = "is not in the station's records" if not found else "was seen by several cameras: name the camera"
+        raise ReportError(f"part {part_id}{where} {why}; or give the time it was made")
+    return float(found[0][0])
+
+
+def record_escape(database: Path, *, t: float | None, part_id: int | None, camera: str = "", defect: str = "",
+                  note: str = "", count: int = 1, source: str = "hmi") -> dict:
+    """Store one escape entered by hand (the HMI's "Escape reported"), counted by the reports like an imported row.
+
+    Give the part's id (it counts at the part's inspection time) or the time it was made. Returns the stored row;
+    :class:`ReportError` for an entry without part or time, an unknown part, or one equal to an escape already stored."""
+    if part_id is None and t is None:
+        raise ReportError("an escape needs the part's id or the time it was made")
+    if part_id is not None and part_id < 0:
+        raise ReportError(f"part id must be 0 or more, got {part_id}")
+    if count < 1:
+        raise ReportError(f"count must be at least 1, got {count}")
+    if not Path(database).exists():
+        raise ReportError(f"the station database {database} does not exist")
+    row = {"t": t, "count": count, "part_id": part_id, "camera": camera.strip(), "defect": defect.strip(), "note": note.strip()}
+    try:
+        conn = sqlite3.connect(str(database), timeout=10)
+        try:
+            ensure_table(conn)
+            if part_id is not None:
+                row["t"] = _part_time(conn, part_id, row["camera"])
+            with conn:
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO report_escapes (t, count, part_id, camera, defect, note, source, imported) "
+                    "VALUES (:t, :count, :part_id, :camera, :defect, :note, :source, :imported)",
+                    {**row, "source": source, "imported": time.time()},
+                )
+                if cursor.rowcount == 0:
+                    raise ReportError("this escape is already recorded (same part, time, defect and note)")
+                row["id"] = cursor.lastrowid
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        raise ReportError(f"cannot store the escape in {database}: {err}") from err
+    return row

@@ -34,6 +34,7 @@ from inspector.frame_ring import StationRings
 from inspector.image_gate import ImageGate
 from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
 from inspector.modelops.drift import DriftMonitor
+from inspector.modelops.drift_series import DriftSeriesWriter, drift_series_path
 from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
 from inspector.modelops.shadow import ShadowRunner
 from inspector.opcua.models import with_selected_model
@@ -85,6 +86,8 @@ class DetectorService(Service):
         self._departure = None  # after a swap to a model that ran in shadow: its reject rate against the shadow's
         self.shadow = ShadowRunner(self.config, self._alarm)
         self.drift = DriftMonitor(self.config.drift, self._alarm, self._gate_scores())
+        self.drift_series = DriftSeriesWriter(drift_series_path(self.config), self.config.drift.series_every_parts,
+                                              self.config.drift.series_points)
         folder = calibration_paths(self.config).folder
         self.optics = {cam.name: camera_optics(self.config, folder, cam.name) for cam in self.config.cameras}
         self.gate = VerificationGate(self.config, None, self.engine.model_version)
@@ -187,8 +190,9 @@ class DetectorService(Service):
                 departed = self._departure.add(result.rejected)
                 if departed:
                     self.follower.roll_back_departed(self._departure, departed)
-            self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id,
-                               sum(result.timings_ms.values()))
+            measures = self.drift.observe(header.camera, frame, result.defect_score, result.rejected, header.part_id,
+                                          sum(result.timings_ms.values()))
+            self.drift_series.add(header.camera, header.part_id, measures)
         except Exception:  # noqa: BLE001 - the part is decided; watching it must not take the detector down
             self.counters["watch_errors"] += 1
             log.exception("part %d: shadow, rollback watch or drift check failed", header.part_id)
@@ -275,6 +279,8 @@ class DetectorService(Service):
             self.held_images.release_all()  # images of parts already decided are not lost on a stop
         if hasattr(self, "follower"):
             self.follower.close()
+        if hasattr(self, "drift_series"):
+            self.drift_series.close()
         if hasattr(self, "engine"):
             self.engine.close()
         if hasattr(self, "rings"):

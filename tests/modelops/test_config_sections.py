@@ -33,6 +33,8 @@ def test_the_defaults_follow_promotions_require_a_gate_and_watch_for_drift(tmp_p
     ("models", {"promote_automatically": True}, "models.promote_automatically"),
     ("drift", {"window_parts": 1}, "drift.window_parts"),
     ("drift", {"max_score_psi": "high"}, "drift.max_score_psi"),
+    ("drift", {"series_every_parts": -1}, "drift.series_every_parts"),
+    ("drift", {"series_points": 2}, "drift.series_points"),
 ])
 def test_a_bad_value_is_refused_naming_its_field(tmp_path, section, values, field):
     with pytest.raises(ConfigError) as err:
