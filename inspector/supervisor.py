@@ -71,6 +71,8 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
     procs.append(ManagedProcess("actuator", service_command("actuator", config_path)))
     for i in range(config.detector.instances):
         procs.append(ManagedProcess(f"detector:{i}", service_command("detector", config_path, "--instance", str(i))))
+    if config.plant.mqtt.enabled:
+        procs.append(ManagedProcess("publisher", service_command("publisher", config_path)))
     for cam in config.cameras:
         procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
     return procs
@@ -81,6 +83,7 @@ SERVICE_DOWN_MEANS = {
     "actuator": "No decision reaches the PLC while it is down: the PLC's watchdog (heartbeat tag) must stop the line.",
     "detector": "Its parts are rejected fail-safe at their deadline meanwhile.",
     "camera": "No parts are inspected from this camera meanwhile.",
+    "publisher": "The line runs on; results wait in the database and are published to the plant when it is back.",
 }
 
 
@@ -104,7 +107,7 @@ class Supervisor:
             log.warning("ended %d process(es) an earlier supervisor of this station left running: %s", len(ended), ", ".join(ended))
         self.ctx = zmq.Context()
         if config.security.curve:
-            missing = missing_keys(Path(config.security.keys_dir))
+            missing = missing_keys(Path(config.security.keys_dir), ("publisher",) if config.plant.mqtt.enabled else ())
             if missing:
                 raise ServiceError(
                     f"the station's line keys are missing in {config.security.keys_dir} ({', '.join(missing)}): "

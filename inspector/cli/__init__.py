@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", type=Path, help="service logs (default: 'logs' beside the database)")
 
     service = sub.add_parser("service", help="run one service in this process")
-    service.add_argument("name", choices=["camera", "detector", "actuator", "recorder"])
+    service.add_argument("name", choices=["camera", "detector", "actuator", "recorder", "publisher"])
     service.add_argument("--config", type=Path, required=True, help="station config (YAML)")
     service.add_argument("--camera", help="camera service: which camera (default: the first)")
     service.add_argument("--instance", default="", help="detector service: instance name")
@@ -133,7 +133,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(to_dict(load_config(args.file)), sort_keys=False))
         return 0
     if args.command == "keys":
-        from inspector.line_keys import IDENTITIES, init_keys, public_key
+        from inspector.line_keys import IDENTITIES, OPTIONAL_IDENTITIES, has_keys, init_keys, public_key
 
         config = load_config(args.config)
         keys_dir = Path(config.security.keys_dir)
@@ -142,6 +142,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"line keys in {keys_dir}: made {', '.join(made) if made else 'none (all present)'}")
         else:
             for identity in IDENTITIES:
+                if identity in OPTIONAL_IDENTITIES and not has_keys(keys_dir, identity):
+                    print(f"{identity:<11} (none yet: 'inspector keys init' makes it)")
+                    continue
                 print(f"{identity:<11} {public_key(keys_dir, identity).decode()}")
         if not config.security.curve:
             print("note: security.curve is off in this config: the line does not use these keys")

@@ -38,6 +38,7 @@ def config_from_dict(data: Any, base_dir: Path) -> Config:
         raise ConfigError(err.path, err.problem) from err
     _check_cameras(config)
     _check_transport_security(config)
+    _check_plant(config)
     return _resolve_paths(config, base_dir)
 
 
@@ -64,6 +65,23 @@ def _check_transport_security(config: Config) -> None:
                 f"{endpoint} is reachable from other hosts, and security.curve is off: turn CURVE on "
                 "(security.curve: true, after 'inspector keys init') or keep the line on loopback",
             )
+
+
+TOPIC_FORBIDDEN = ("/", "+", "#", "\0")
+
+
+def _check_plant(config: Config) -> None:
+    mqtt = config.plant.mqtt
+    for f in dataclasses.fields(mqtt.topic):
+        segment = getattr(mqtt.topic, f.name)
+        if segment is None:
+            continue
+        if not segment or any(c in segment for c in TOPIC_FORBIDDEN):
+            raise ConfigError(f"plant.mqtt.topic.{f.name}", f"{segment!r} is not one MQTT topic level (not empty; no '/', '+', '#')")
+    if mqtt.password_file and not mqtt.username:
+        raise ConfigError("plant.mqtt.password_file", "a password needs 'plant.mqtt.username'")
+    if mqtt.tls is not None and bool(mqtt.tls.cert_file) != bool(mqtt.tls.key_file):
+        raise ConfigError("plant.mqtt.tls", "a client certificate needs both 'cert_file' and 'key_file'")
 
 
 def _check_cameras(config: Config) -> None:
@@ -126,7 +144,33 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             image_dir=_resolve(base_dir, config.recorder.image_dir),
         ),
         calibration=calibration,
+        plant=_resolve_plant(config, base_dir),
     )
+
+
+def _resolve_plant(config: Config, base_dir: Path):
+    mqtt = config.plant.mqtt
+    tls = mqtt.tls
+    if tls is not None:
+        tls = dataclasses.replace(
+            tls,
+            ca_file=_resolve(base_dir, tls.ca_file),
+            cert_file=_resolve(base_dir, tls.cert_file) if tls.cert_file else None,
+            key_file=_resolve(base_dir, tls.key_file) if tls.key_file else None,
+        )
+    state_dir = Path(_resolve(base_dir, config.station.state_dir))
+    outbox = dataclasses.replace(
+        mqtt.outbox, path=_resolve(base_dir, mqtt.outbox.path) if mqtt.outbox.path else str(state_dir / "mqtt-outbox.db")
+    )
+    mqtt = dataclasses.replace(
+        mqtt,
+        tls=tls,
+        outbox=outbox,
+        password_file=_resolve(base_dir, mqtt.password_file) if mqtt.password_file else None,
+        topic=dataclasses.replace(mqtt.topic, cell=mqtt.topic.cell or config.station.name),
+        client_id=mqtt.client_id or f"inspector-{config.station.name}",
+    )
+    return dataclasses.replace(config.plant, mqtt=mqtt)
 
 
 def write_config(config: Config, path: Path) -> None:

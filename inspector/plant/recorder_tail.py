@@ -1,0 +1,128 @@
+"""Reading what the recorder stored, in order, for the publisher: decided parts and alarms.
+
+The publisher takes its results from the recorder's database rather than from
+the line's sockets: every decision is there exactly once, durably, whatever
+crashed on the way (the recorder reconciles with the actuator's journal), so
+the publisher can fall behind, restart or stop without costing the line or
+losing a part.
+
+Parts are read in the order their rows were made (SQLite rowid). A row made
+by a part's image before its decision arrived has no result yet: the reading
+position stays before it (up to ``PENDING_WAIT_S``) while later decided rows
+are taken and marked, so no part is published twice or skipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PENDING_WAIT_S = 600.0  # a part row without a decision after this long is passed over (the recorder alarms on such gaps)
+PARTS = "parts"
+ALARMS = "alarms"
+
+
+@dataclass
+class Batch:
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+    positions: dict[str, int] = field(default_factory=dict)
+    taken: dict[str, list[int]] = field(default_factory=dict)
+    released: dict[str, int] = field(default_factory=dict)
+    held_back: bool = False  # more rows are waiting than there was room for
+
+
+class RecorderTail:
+    def __init__(self, database: str | Path) -> None:
+        self.database = Path(database)
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection | None:
+        if self._conn is None:
+            if not self.database.exists():
+                return None
+            self._conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+        return self._conn
+
+    def read(self, part_position: int, taken: set[int], alarm_position: int, room: int, now: float | None = None) -> Batch:
+        """Rows past the positions, at most ``room`` of them, and where the positions move to."""
+        batch = Batch()
+        db = self._db()
+        if db is None or room <= 0:
+            batch.held_back = room <= 0
+            return batch
+        now = time.time() if now is None else now
+        try:
+            rows = db.execute(
+                f"SELECT rowid AS row_key, * FROM {PARTS} WHERE rowid > ? ORDER BY rowid LIMIT ?", (part_position, room + len(taken) + 200)
+            ).fetchall()
+            alarms = db.execute(f"SELECT * FROM {ALARMS} WHERE id > ? ORDER BY id LIMIT ?", (alarm_position, room)).fetchall()
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):
+                return batch
+            raise
+        position, pending = part_position, False
+        for row in rows:
+            key = row["row_key"]
+            if key in taken:
+                if not pending:
+                    position = key
+                continue
+            if row["result"] is None:
+                if (row["t_trigger"] or 0) > now - PENDING_WAIT_S:
+                    pending = True
+                    continue
+                if not pending:
+                    position = key  # given up on: never decided
+                continue
+            if len(batch.parts) + len(batch.alarms) >= room:
+                batch.held_back = True
+                break
+            batch.parts.append(dict(row))
+            if pending:
+                batch.taken.setdefault(PARTS, []).append(key)
+            else:
+                position = key
+        batch.positions[PARTS] = position
+        if position > part_position:
+            batch.released[PARTS] = position
+        for alarm in alarms:
+            if len(batch.parts) + len(batch.alarms) >= room:
+                batch.held_back = True
+                break
+            batch.alarms.append(dict(alarm))
+            batch.positions[ALARMS] = alarm["id"]
+        return batch
+
+    def kpis(self, since: float) -> tuple[dict[str, int], dict[str, int], float | None]:
+        """Counts of the parts decided since ``since`` and in the whole database, and the last decision time."""
+        db = self._db()
+        empty = {"inspected": 0, "passed": 0, "rejected": 0, "failsafe": 0}
+        if db is None:
+            return dict(empty), dict(empty), None
+        sql = (
+            "SELECT count(*) AS inspected, coalesce(sum(result = 'PASS'), 0) AS passed, "
+            "coalesce(sum(result = 'REJECT'), 0) AS rejected, coalesce(sum(result LIKE 'FAILSAFE%'), 0) AS failsafe, "
+            "max(t_decided) AS last FROM parts WHERE result IS NOT NULL AND t_trigger >= ?"
+        )
+        try:
+            window = db.execute(sql, (since,)).fetchone()
+            total = db.execute(sql, (0.0,)).fetchone()
+        except sqlite3.OperationalError as err:
+            if "no such table" in str(err):
+                return dict(empty), dict(empty), None
+            raise
+
+        def counts(row: sqlite3.Row) -> dict[str, int]:
+            return {k: int(row[k]) for k in empty}
+
+        return counts(window), counts(total), total["last"]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
