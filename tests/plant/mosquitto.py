@@ -6,6 +6,7 @@ messages queued for it survive a restart of the broker.
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ class Mosquitto:
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            f"user {getpass.getuser()}\n"  # as root, mosquitto would switch to user 'mosquitto' and could not write here
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {workdir}/\n"

@@ -10,6 +10,7 @@ from inspector.plant.namespace import topic_root
 from tests.helpers import wait_until
 from tests.plant.conftest import station_config
 from tests.plant.plant_clients import DecisionSource, Subscriber, outbox_count, validate
+from tests.plant.scenario import log_counters, run_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -31,34 +32,20 @@ def first_copies_in_order(payloads: list[dict]) -> dict[str, list[int]]:
 
 def test_ten_thousand_parts_arrive_once_each_and_in_order_across_two_broker_restarts(tmp_path, broker, publishers):
     config = station_config(tmp_path / "st", "cell-7", broker)
-    root = topic_root(config.plant.mqtt.topic)
-    subscriber = Subscriber(broker.port, f"{root}/parts/#")
-    source = DecisionSource(config)
     publisher = publishers(config, tmp_path / "st")
-    publisher.start()
     try:
-        written = 0
-        while written < PARTS:
-            source.write(BATCH)
-            written += BATCH
-            if written in (3_000, 6_500):
-                broker.stop()  # the broker goes away with messages in flight; the line goes on deciding
-                for _ in range(4):
-                    source.write(BATCH)
-                    written += BATCH
-                wait_until(lambda: outbox_count(config.plant.mqtt.outbox.path) >= 4 * BATCH, 60,
-                           "the parts decided while the broker is down to wait in the outbox")
-                broker.start()
-        received = wait_until(lambda: len(first_copies_in_order(subscriber.payloads())["cell-7/top"]) >= PARTS and subscriber.payloads(),
-                              300, f"{PARTS} distinct parts at the subscriber")
-        wait_until(lambda: outbox_count(config.plant.mqtt.outbox.path) == 0, 60, "the outbox to empty (every message acknowledged)")
+        out = run_scenario(config, broker, publisher, wait_until, parts=PARTS, batch=BATCH, restarts=2)
     finally:
-        subscriber.close()
-        source.close()
         assert publisher.stop() == 0
-    order = first_copies_in_order(received)
-    assert order["cell-7/top"] == list(range(1, PARTS + 1)), "every part exactly once after de-duplication, in order"
-    assert len(received) >= PARTS  # at least once: a message whose PUBACK the restart lost is sent again
+    assert broker.restarts == 2
+    assert all(n > 0 for n in out.in_flight_at_stop), "each restart came while parts were still on their way"
+    received = out.received
+    assert first_copies_in_order(received) == {"cell-7/top": list(range(1, out.written + 1))}, \
+        "every part exactly once after de-duplication, in decision order"
+    assert out.written >= PARTS
+    counters = log_counters(publisher.log)
+    assert counters["disconnects"] == 2 and counters["connects"] == 3, counters
+    assert counters["messages_acknowledged"] >= out.written
     for payload in received[:: max(1, len(received) // 500)] + received[-5:]:
         validate(payload)
     assert {p["path"] for p in received} == {"acme/plant1/machining/line4/cell-7"}
