@@ -158,17 +158,9 @@ def _resolve_plant(config: Config, base_dir: Path):
             cert_file=_resolve(base_dir, tls.cert_file) if tls.cert_file else None,
             key_file=_resolve(base_dir, tls.key_file) if tls.key_file else None,
         )
-    state_dir = Path(_resolve(base_dir, config.station.state_dir))
-    outbox = dataclasses.replace(
-        mqtt.outbox, path=_resolve(base_dir, mqtt.outbox.path) if mqtt.outbox.path else str(state_dir / "mqtt-outbox.db")
-    )
+    outbox = dataclasses.replace(mqtt.outbox, path=_resolve(base_dir, mqtt.outbox.path) if mqtt.outbox.path else None)
     mqtt = dataclasses.replace(
-        mqtt,
-        tls=tls,
-        outbox=outbox,
-        password_file=_resolve(base_dir, mqtt.password_file) if mqtt.password_file else None,
-        topic=dataclasses.replace(mqtt.topic, cell=mqtt.topic.cell or config.station.name),
-        client_id=mqtt.client_id or f"inspector-{config.station.name}",
+        mqtt, tls=tls, outbox=outbox, password_file=_resolve(base_dir, mqtt.password_file) if mqtt.password_file else None
     )
     return dataclasses.replace(config.plant, mqtt=mqtt)
 

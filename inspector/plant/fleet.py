@@ -12,7 +12,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 
@@ -116,7 +116,7 @@ def read_fleet(host: str, port: int, prefix: str = "", wait_s: float = 3.0, quie
 def _clock(t: float | None) -> str:
     if not t:
         return "-"
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _percent(rate: float | None) -> str:

@@ -29,8 +29,9 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 class MqttLink:
-    def __init__(self, config: MqttConfig, will_topic: str, will_payload: bytes) -> None:
+    def __init__(self, config: MqttConfig, client_id: str, will_topic: str, will_payload: bytes) -> None:
         self.config = config
+        self.client_id = client_id
         self.will_topic = will_topic
         self.will_payload = will_payload
         self.client: mqtt.Client | None = None
@@ -51,7 +52,7 @@ class MqttLink:
 
     def _new_client(self) -> mqtt.Client:
         c = self.config
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=c.client_id or "", clean_session=True, protocol=mqtt.MQTTv311)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True, protocol=mqtt.MQTTv311)
         client.max_inflight_messages_set(c.max_inflight)
         client.max_queued_messages_set(0)
         client.will_set(self.will_topic, self.will_payload, qos=QOS, retain=True)

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from inspector.config.schema import MqttTopic
+from inspector.config.schema import Config
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 SCHEMA_VERSION = 1
@@ -30,8 +30,18 @@ def schema_path(name: str) -> Path:
     return SCHEMA_DIR / f"{name}.schema.json"
 
 
-def topic_root(topic: MqttTopic) -> str:
-    return "/".join([topic.enterprise, topic.site, topic.area, topic.line, topic.cell or ""])
+def topic_root(config: Config) -> str:
+    """``<enterprise>/<site>/<area>/<line>/<cell>``; the cell is the station's name unless configured."""
+    topic = config.plant.mqtt.topic
+    return "/".join([topic.enterprise, topic.site, topic.area, topic.line, topic.cell or config.station.name])
+
+
+def client_id(config: Config) -> str:
+    return config.plant.mqtt.client_id or f"inspector-{config.station.name}"
+
+
+def outbox_path(config: Config) -> Path:
+    return Path(config.plant.mqtt.outbox.path or Path(config.station.state_dir) / "mqtt-outbox.db")
 
 
 def state_topic(root: str) -> str:

@@ -16,9 +16,9 @@ database, written in the same transaction as the messages read from it.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from inspector.errors import StoreError
 from inspector.file_modes import owner_only

@@ -9,16 +9,20 @@ losing a part.
 Parts are read in the order their rows were made (SQLite rowid). A row made
 by a part's image before its decision arrived has no result yet: the reading
 position stays before it (up to ``PENDING_WAIT_S``) while later decided rows
-are taken and marked, so no part is published twice or skipped.
+are taken and marked, so no part is published twice or skipped. (Such a row
+holds no trigger time yet: the wait is counted from when this reader first saw it.)
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 PENDING_WAIT_S = 600.0  # a part row without a decision after this long is passed over (the recorder alarms on such gaps)
 PARTS = "parts"
@@ -39,6 +43,7 @@ class RecorderTail:
     def __init__(self, database: str | Path) -> None:
         self.database = Path(database)
         self._conn: sqlite3.Connection | None = None
+        self._pending_since: dict[int, float] = {}  # rows without a decision yet: when this reader first saw them
 
     def _db(self) -> sqlite3.Connection | None:
         if self._conn is None:
@@ -55,7 +60,7 @@ class RecorderTail:
         if db is None or room <= 0:
             batch.held_back = room <= 0
             return batch
-        now = time.time() if now is None else now
+        now = time.monotonic() if now is None else now
         try:
             rows = db.execute(
                 f"SELECT rowid AS row_key, * FROM {PARTS} WHERE rowid > ? ORDER BY rowid LIMIT ?", (part_position, room + len(taken) + 200)
@@ -73,12 +78,15 @@ class RecorderTail:
                     position = key
                 continue
             if row["result"] is None:
-                if (row["t_trigger"] or 0) > now - PENDING_WAIT_S:
+                if now - self._pending_since.setdefault(key, now) < PENDING_WAIT_S:
                     pending = True
                     continue
                 if not pending:
                     position = key  # given up on: never decided
+                    log.warning("part row %d (camera %s, part %s) has had no decision for %.0f s: not published",
+                                key, row["camera"], row["part_id"], PENDING_WAIT_S)
                 continue
+            self._pending_since.pop(key, None)
             if len(batch.parts) + len(batch.alarms) >= room:
                 batch.held_back = True
                 break
@@ -88,6 +96,8 @@ class RecorderTail:
             else:
                 position = key
         batch.positions[PARTS] = position
+        for key in [k for k in self._pending_since if k <= position]:
+            del self._pending_since[key]
         if position > part_position:
             batch.released[PARTS] = position
         for alarm in alarms:

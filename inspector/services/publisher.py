@@ -34,11 +34,11 @@ class PublisherService(Service):
     def setup(self) -> None:
         mqtt = self.config.plant.mqtt
         self.mqtt = mqtt
-        self.root = ns.topic_root(mqtt.topic)
+        self.root = ns.topic_root(self.config)
         self.alarms = self.sockets.open("alarms")
-        self.outbox = Outbox(mqtt.outbox.path, mqtt.outbox.max_messages, int(mqtt.outbox.max_mb * 1024 * 1024))
+        self.outbox = Outbox(ns.outbox_path(self.config), mqtt.outbox.max_messages, int(mqtt.outbox.max_mb * 1024 * 1024))
         self.tail = RecorderTail(self.config.recorder.database)
-        self.link = MqttLink(mqtt, ns.state_topic(self.root), ns.state_payload(self.root, self.config.station.name, "offline", time.time()))
+        self.link = MqttLink(mqtt, ns.client_id(self.config), ns.state_topic(self.root), ns.state_payload(self.root, self.config.station.name, "offline", time.time()))
         self.inflight: dict[int, int] = {}  # MQTT message id -> outbox id
         self.last_sent = 0  # outbox id of the last message handed to this connection
         self._next_tail = 0.0

@@ -78,14 +78,15 @@ class DecisionSource:
         self.store.close()
 
 
-def outbox_count(path: str | Path) -> int:
+def outbox_count(path: str | Path, topic_like: str = "%") -> int:
+    """Messages waiting in a publisher's outbox (on topics matching the SQL LIKE pattern)."""
     import sqlite3
 
     if not Path(path).exists():
         return 0
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        return conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM messages WHERE topic LIKE ?", (topic_like,)).fetchone()[0]
     except sqlite3.OperationalError:
         return 0
     finally:

@@ -12,12 +12,12 @@ is down, and it is started again once those wait in the outbox.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from inspector.config.schema import Config
-from inspector.plant.namespace import topic_root
+from inspector.plant.namespace import outbox_path, topic_root
 from tests.plant.conftest import PublisherProcess
 from tests.plant.mosquitto import Mosquitto
 from tests.plant.plant_clients import DecisionSource, Subscriber, outbox_count
@@ -48,8 +48,8 @@ def distinct_parts(payloads: list[dict]) -> list[int]:
 
 def run_scenario(config: Config, broker: Mosquitto, publisher: PublisherProcess, wait: Wait, parts: int = 10_000,
                  batch: int = 250, restarts: int = 2) -> Outcome:
-    outbox = config.plant.mqtt.outbox.path
-    root = topic_root(config.plant.mqtt.topic)
+    outbox = outbox_path(config)
+    root = topic_root(config)
     subscriber = Subscriber(broker.port, f"{root}/#")
     source = DecisionSource(config)
     out = Outcome()

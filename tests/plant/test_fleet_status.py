@@ -33,7 +33,7 @@ def latest(subscriber: Subscriber, schema: str, path: str) -> dict | None:
 def test_fleet_status_shows_each_station_its_state_and_counts(tmp_path, broker, publishers):
     one = station_config(tmp_path / "one", "cell-1", broker)
     two = station_config(tmp_path / "two", "cell-2", broker)
-    paths = {name: topic_root(c.plant.mqtt.topic) for name, c in (("one", one), ("two", two))}
+    paths = {name: topic_root(c) for name, c in (("one", one), ("two", two))}
     watcher = Subscriber(broker.port, "acme/#", client_id="fleet-watcher")
     sources = [DecisionSource(one), DecisionSource(two)]
     sources[0].write(30)

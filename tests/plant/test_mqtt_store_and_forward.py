@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import pytest
 
-from inspector.plant.namespace import topic_root
+from inspector.plant.namespace import outbox_path, topic_root
 from tests.helpers import wait_until
 from tests.plant.conftest import station_config
 from tests.plant.plant_clients import DecisionSource, Subscriber, outbox_count, validate
@@ -54,7 +54,7 @@ def test_ten_thousand_parts_arrive_once_each_and_in_order_across_two_broker_rest
 
 def test_what_the_outbox_holds_survives_a_killed_publisher(tmp_path, broker, publishers):
     config = station_config(tmp_path / "st", "cell-8", broker)
-    root = topic_root(config.plant.mqtt.topic)
+    root = topic_root(config)
     subscriber = Subscriber(broker.port, f"{root}/parts/#", client_id="restart-subscriber")
     source = DecisionSource(config)
     publisher = publishers(config, tmp_path / "st")
@@ -62,7 +62,7 @@ def test_what_the_outbox_holds_survives_a_killed_publisher(tmp_path, broker, pub
         broker.stop()
         publisher.start()
         source.write(300)
-        wait_until(lambda: outbox_count(config.plant.mqtt.outbox.path) == 300, 60, "300 messages in the outbox")
+        wait_until(lambda: outbox_count(outbox_path(config)) == 300, 60, "300 messages in the outbox")
         publisher.kill()  # SIGKILL: no chance to flush anything
         source.write(200)  # decided while no publisher runs: they wait in the recorder's database
         broker.start()
