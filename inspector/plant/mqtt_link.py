@@ -75,7 +75,8 @@ class MqttLink:
         self.activity.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        self.last_error = f"disconnected: {reason_code}"
+        if not self.last_error:  # a refusal (CONNACK) says more than the disconnection that follows it
+            self.last_error = f"disconnected: {reason_code}"
         self._lost.set()
         self.activity.set()
 
@@ -89,6 +90,7 @@ class MqttLink:
         self._connected.clear()
         self._lost.clear()
         self.acked.clear()
+        self.last_error = ""
         client = self._new_client()
         try:
             client.connect(self.config.host, self.config.port, keepalive=self.config.keepalive_s)

@@ -20,7 +20,7 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, listener_options: str = "allow_anonymous true\n") -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_tcp_port()
@@ -28,7 +28,7 @@ class Mosquitto:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             f"user {getpass.getuser()}\n"  # as root, mosquitto would switch to user 'mosquitto' and could not write here
-            "allow_anonymous true\n"
+            f"{listener_options}"
             "persistence true\n"
             f"persistence_location {workdir}/\n"
             "max_queued_messages 0\n"  # no limit on what waits for a disconnected subscriber

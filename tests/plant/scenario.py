@@ -81,7 +81,7 @@ def run_scenario(config: Config, broker: Mosquitto, publisher: PublisherProcess,
                 out.broker_down_s += time.monotonic() - t_down
             else:
                 target = out.written - 2 * batch
-                wait(lambda: len(distinct_parts(parts_received())) >= target, 120, f"{target} parts at the subscriber")
+                wait(lambda t=target: len(distinct_parts(parts_received())) >= t, 120, f"{target} parts at the subscriber")
         wait(lambda: len(distinct_parts(parts_received())) >= out.written, 300, f"{out.written} distinct parts at the subscriber")
         out.elapsed_s = time.monotonic() - started
         wait(lambda: outbox_count(outbox) == 0, 60, "the outbox to empty (every message acknowledged)")
