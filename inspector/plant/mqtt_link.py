@@ -40,15 +40,18 @@ class MqttLink:
         self._connected = threading.Event()
         self._lost = threading.Event()
         self.last_error = ""
+        self._attempt: threading.Thread | None = None
+        self._attempt_ok = False
+        self._password = _read_password(config.password_file) if config.username and config.password_file else None
 
     @property
     def connected(self) -> bool:
-        return self.client is not None and self._connected.is_set() and not self._lost.is_set()
+        return self._attempt is None and self.client is not None and self._connected.is_set() and not self._lost.is_set()
 
     @property
     def lost(self) -> bool:
         """The connection made earlier has dropped (the caller then calls :meth:`drop`)."""
-        return self.client is not None and self._lost.is_set()
+        return self._attempt is None and self.client is not None and self._lost.is_set()
 
     def _new_client(self) -> mqtt.Client:
         c = self.config
@@ -57,7 +60,7 @@ class MqttLink:
         client.max_queued_messages_set(0)
         client.will_set(self.will_topic, self.will_payload, qos=QOS, retain=True)
         if c.username:
-            client.username_pw_set(c.username, _read_password(c.password_file) if c.password_file else None)
+            client.username_pw_set(c.username, self._password)
         if c.tls is not None:
             client.tls_set(ca_certs=c.tls.ca_file, certfile=c.tls.cert_file, keyfile=c.tls.key_file, cert_reqs=ssl.CERT_REQUIRED)
             client.tls_insecure_set(not c.tls.check_hostname)
@@ -84,30 +87,49 @@ class MqttLink:
         self.acked.append(mid)
         self.activity.set()
 
-    def connect(self) -> bool:
-        """Try once to connect; True when the broker accepted (birth published by the caller)."""
+    def begin_connect(self) -> None:
+        """Start one connection attempt on a thread of its own: a broker that is slow to answer (or a
+        firewall that drops packets) never holds up the publisher's loop. See :meth:`connect_result`."""
         self.drop()
         self._connected.clear()
         self._lost.clear()
         self.acked.clear()
         self.last_error = ""
+        self._attempt_ok = False
+        self._attempt = threading.Thread(target=self._connect_worker, name="mqtt-connect", daemon=True)
+        self._attempt.start()
+
+    @property
+    def connecting(self) -> bool:
+        return self._attempt is not None and self._attempt.is_alive()
+
+    def connect_result(self) -> bool | None:
+        """The outcome of the attempt begun last, once (None while it runs or when there is none)."""
+        if self._attempt is None or self._attempt.is_alive():
+            return None
+        self._attempt = None
+        if not self._attempt_ok:
+            self.drop()
+        return self._attempt_ok
+
+    def _connect_worker(self) -> None:
         client = self._new_client()
+        client.connect_timeout = CONNECT_TIMEOUT_S
         try:
             client.connect(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         except (OSError, ssl.SSLError, ValueError) as err:
             self.last_error = f"cannot reach the broker at {self.config.host}:{self.config.port}: {err}"
-            return False
+            return
         self.client = client
         client.loop_start()
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         while not (self._connected.is_set() or self._lost.is_set()) and time.monotonic() < deadline:
-            self.activity.wait(0.1)
-            self.activity.clear()
-        if not self.connected:
-            self.last_error = self.last_error or "no answer from the broker (CONNACK)"
-            self.drop()
-            return False
-        return True
+            time.sleep(0.02)
+        if self._connected.is_set() and not self._lost.is_set():
+            self._attempt_ok = True
+        else:
+            self.last_error = self.last_error or f"no answer from the broker at {self.config.host}:{self.config.port} (CONNACK)"
+        self.activity.set()
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> int | None:
         """Send one QoS 1 message; its message id, or None when the connection is gone."""
@@ -131,6 +153,9 @@ class MqttLink:
 
     def close(self, goodbye: tuple[str, bytes] | None = None) -> None:
         """Clean stop: publish ``goodbye`` (retained, waiting briefly for it) and disconnect."""
+        if self._attempt is not None:
+            self._attempt.join(CONNECT_TIMEOUT_S * 2 + 1)
+            self.connect_result()
         if self.connected and goodbye is not None:
             info = self.client.publish(goodbye[0], goodbye[1], qos=QOS, retain=True)
             try:

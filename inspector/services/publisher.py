@@ -11,6 +11,7 @@ recorder's database. Both raise an alarm, cleared when it is over.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 
 from inspector.messages import Alarm, AlarmSeverity
@@ -56,8 +57,12 @@ class PublisherService(Service):
             self._next_tail = now + TAIL_PERIOD_S
         if self.link.lost:
             self._connection_lost()
-        if not self.link.connected and now >= self._next_attempt:
-            self._connect()
+        if not self.link.connected:
+            result = self.link.connect_result()
+            if result is not None:
+                self._attempt_done(result)
+            elif not self.link.connecting and now >= self._next_attempt:
+                self.link.begin_connect()
         if self.link.connected:
             self._settle_acks()
             self._send()
@@ -73,7 +78,13 @@ class PublisherService(Service):
 
     def _take_new_rows(self) -> None:
         room = self.outbox.room()
-        batch = self.tail.read(self.outbox.position(PARTS), self.outbox.taken(PARTS), self.outbox.position(ALARMS), room)
+        try:
+            batch = self.tail.read(self.outbox.position(PARTS), self.outbox.taken(PARTS), self.outbox.position(ALARMS), room)
+        except sqlite3.Error as err:  # busy, or being replaced by the recorder: read again next time, from the same place
+            self.counters["database_read_failed"] += 1
+            log.warning("cannot read the recorder's database %s: %s", self.config.recorder.database, err)
+            self.tail.close()
+            return
         messages = [(ns.part_topic(self.root, p["camera"]), ns.part_payload(p, self.root), False) for p in batch.parts]
         messages += [(ns.alarm_topic(self.root), ns.alarm_payload(a, self.root), False) for a in batch.alarms]
         if messages or batch.positions:
@@ -84,8 +95,8 @@ class PublisherService(Service):
             self.counters["outbox_full_reads"] += 1
         self._outbox_alarm(batch.held_back)
 
-    def _connect(self) -> None:
-        if self.link.connect():
+    def _attempt_done(self, ok: bool) -> None:
+        if ok:
             log.info("connected to the MQTT broker %s:%d; %d message(s) waiting", self.mqtt.host, self.mqtt.port, len(self.outbox))
             self.counters["connects"] += 1
             self._backoff = BACKOFF_INITIAL_S

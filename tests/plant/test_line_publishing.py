@@ -94,3 +94,25 @@ def test_a_full_outbox_holds_newer_parts_back_with_an_alarm_and_loses_none(tmp_p
         if p["part_id"] not in first_copies:
             first_copies.append(p["part_id"])
     assert first_copies == list(range(1, 36))
+
+
+def test_a_broker_that_never_answers_costs_the_line_nothing(line_config, tmp_path):
+    """A listener that takes the TCP connection and never answers MQTT (a hung broker, a proxy with nothing behind)."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes the handshakes; nobody ever reads or answers
+    config = line_config(parts=20, rate_hz=10)
+    mqtt = dataclasses.replace(config.plant.mqtt, enabled=True, port=silent.getsockname()[1], reconnect_backoff_max_s=0.5)
+    config = dataclasses.replace(config, plant=dataclasses.replace(config.plant, mqtt=mqtt))
+    try:
+        with running_line(config, tmp_path) as supervisor:
+            rows = wait_until(lambda: len(part_rows(config)) >= 20 and part_rows(config), 120, "20 decided parts")
+            wait_until(lambda: any(a["code"] == "mqtt_broker_unreachable" for a in alarm_rows(config)), 60, "the broker alarm")
+            publisher = supervisor.process("publisher")
+            assert publisher.restarts == 0 and publisher.running, "waiting for the broker never made the publisher silent"
+            assert outbox_count(outbox_path(config), "%/parts/%") == 20
+    finally:
+        silent.close()
+    assert all(r["plc_delivered"] == 1 and r["source"] == "verdict" for r in rows)
