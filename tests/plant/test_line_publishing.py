@@ -11,7 +11,9 @@ from inspector.messages import Alarm
 from inspector.plant.namespace import outbox_path, topic_root
 from inspector.transport import recv_message
 from tests.helpers import PeerSockets, wait_until
+from inspector.plant.metrics import metrics_port
 from tests.plant.conftest import station_config
+from tests.plant.scrape import free_base_port, scrape, total
 from tests.plant.plant_clients import DecisionSource, Subscriber, outbox_count, validate
 
 pytestmark = pytest.mark.slow
@@ -25,9 +27,10 @@ def with_mqtt(config, broker):
     return dataclasses.replace(config, plant=dataclasses.replace(config.plant, mqtt=mqtt))
 
 
-def test_the_line_publishes_every_recorded_part_and_waits_out_a_missing_broker_with_an_alarm(line_config, tmp_path, broker, monkeypatch):
-    monkeypatch.setattr("inspector.services.publisher.BROKER_LOST_ALARM_AFTER_S", 10.0)
+def test_the_line_publishes_every_recorded_part_and_waits_out_a_missing_broker_with_an_alarm(line_config, tmp_path, broker):
     config = with_mqtt(line_config(parts=30, rate_hz=10), broker)
+    metrics = dataclasses.replace(config.plant.metrics, enabled=True, base_port=free_base_port())
+    config = dataclasses.replace(config, plant=dataclasses.replace(config.plant, metrics=metrics))
     root = topic_root(config)
     watcher = Subscriber(broker.port, f"{root}/#", client_id="line-watcher")
     try:
@@ -46,6 +49,9 @@ def test_the_line_publishes_every_recorded_part_and_waits_out_a_missing_broker_w
             alarms = wait_until(lambda: [p for p in watcher.payloads("inspector.alarm") if p["code"] == "mqtt_broker_unreachable"], 30,
                                 "the alarm itself published")
             assert supervisor.process("publisher").restarts == 0
+            published = wait_until(lambda: (m := scrape(metrics_port(config, "publisher")))
+                                   and total(m, "inspector_service_events_total", event="messages_acknowledged") >= 30 and m, 30,
+                                   "the publisher's metrics to count the acknowledged messages")
     finally:
         watcher.close()
     by_part = {p["part_id"]: p for p in received}
@@ -55,6 +61,8 @@ def test_the_line_publishes_every_recorded_part_and_waits_out_a_missing_broker_w
         validate(p)
         assert (p["result"], p["model_version"], p["camera"]) == (r["result"], r["model_version"], r["camera"])
     validate(alarms[0])
+    assert total(published, "inspector_service_events_total", event="connects") == 1
+    assert total(published, "inspector_service_events_total", event="connect_failures") >= 1
     states = watcher.payloads("inspector.station_state")
     assert states[0]["state"] == "online" and states[-1]["state"] == "offline", "birth when connected, 'offline' at the clean stop"
 
