@@ -11,6 +11,11 @@ by a part's image before its decision arrived has no result yet: the reading
 position stays before it (up to ``PENDING_WAIT_S``) while later decided rows
 are taken and marked, so no part is published twice or skipped. (Such a row
 holds no trigger time yet: the wait is counted from when this reader first saw it.)
+
+Positions are rowids of one database file. When the recorder replaces its
+database (a corrupt one is moved aside and a new one started), the publisher
+sees another file at the path and starts reading the new one from its first
+row (:data:`IDENTITY`, kept with the positions).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ log = logging.getLogger(__name__)
 PENDING_WAIT_S = 600.0  # a part row without a decision after this long is passed over (the recorder alarms on such gaps)
 PARTS = "parts"
 ALARMS = "alarms"
+IDENTITY = "recorder_database_inode"
 
 
 @dataclass
@@ -44,13 +50,25 @@ class RecorderTail:
         self.database = Path(database)
         self._conn: sqlite3.Connection | None = None
         self._pending_since: dict[int, float] = {}  # rows without a decision yet: when this reader first saw them
+        self._conn_identity = 0
+
+    def identity(self) -> int:
+        """Which database file is at the path now (its inode; 0 while there is none)."""
+        try:
+            return self.database.stat().st_ino
+        except FileNotFoundError:
+            return 0
 
     def _db(self) -> sqlite3.Connection | None:
+        ident = self.identity()
+        if self._conn is not None and ident != self._conn_identity:
+            self.close()  # the recorder started a new database (a corrupt one was moved aside): read the new one
         if self._conn is None:
-            if not self.database.exists():
+            if not ident:
                 return None
             self._conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5, check_same_thread=False)
             self._conn.row_factory = sqlite3.Row
+            self._conn_identity = ident
         return self._conn
 
     def read(self, part_position: int, taken: set[int], alarm_position: int, room: int, now: float | None = None) -> Batch:
@@ -133,6 +151,18 @@ class RecorderTail:
         return counts(window), counts(total), total["last"]
 
     def close(self) -> None:
+        self._pending_since.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def follow_database(tail: RecorderTail, outbox) -> bool:
+    """Keep the outbox's positions on the database file now at the path; True when they were reset for a new one.
+
+    ``outbox`` is an :class:`inspector.plant.outbox.Outbox`."""
+    ident, known = tail.identity(), outbox.position(IDENTITY)
+    if not ident or ident == known:
+        return False
+    outbox.put([], {IDENTITY: ident, PARTS: 0, ALARMS: 0}, released={PARTS: 2**62})
+    return bool(known)

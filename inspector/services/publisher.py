@@ -18,7 +18,7 @@ from inspector.messages import Alarm, AlarmSeverity
 from inspector.plant import namespace as ns
 from inspector.plant.mqtt_link import MqttLink
 from inspector.plant.outbox import Outbox
-from inspector.plant.recorder_tail import ALARMS, PARTS, RecorderTail
+from inspector.plant.recorder_tail import ALARMS, PARTS, RecorderTail, follow_database
 from inspector.services.base import Service
 from inspector.transport import send_message
 
@@ -77,6 +77,7 @@ class PublisherService(Service):
         return len(self.inflight) >= self.mqtt.max_inflight
 
     def _take_new_rows(self) -> None:
+        self._follow_replaced_database()
         room = self.outbox.room()
         try:
             batch = self.tail.read(self.outbox.position(PARTS), self.outbox.taken(PARTS), self.outbox.position(ALARMS), room)
@@ -94,6 +95,12 @@ class PublisherService(Service):
         if batch.held_back:
             self.counters["outbox_full_reads"] += 1
         self._outbox_alarm(batch.held_back)
+
+    def _follow_replaced_database(self) -> None:
+        if follow_database(self.tail, self.outbox):
+            log.warning("the recorder's database %s is a new file: publishing it from its first row "
+                        "(parts recorded again from the actuator's journal may be published twice)", self.config.recorder.database)
+            self.counters["database_replaced"] += 1
 
     def _attempt_done(self, ok: bool) -> None:
         if ok:

@@ -6,7 +6,7 @@ import time
 
 from inspector.messages import Decision, Verdict
 from inspector.plant.outbox import Outbox
-from inspector.plant.recorder_tail import PARTS, RecorderTail
+from inspector.plant.recorder_tail import PARTS, RecorderTail, follow_database
 from inspector.store import Store, decision_row, verdict_columns
 
 
@@ -92,3 +92,24 @@ def test_the_outbox_is_owner_only_and_counts_its_size(tmp_path):
     assert (first.topic, second.retain) == ("a", True)
     outbox.acknowledged([first.id])
     assert len(outbox) == 1 and outbox.size_bytes == 30 and outbox.room() > 0
+
+
+def test_a_database_the_recorder_started_anew_is_read_from_its_first_row(tmp_path):
+    from inspector.store import quarantine
+
+    database = tmp_path / "inspector.db"
+    store = Store(database, tmp_path / "images")
+    outbox = Outbox(tmp_path / "outbox.db", 1000, 10_000_000)
+    tail = RecorderTail(database)
+    store.record([decision(i) for i in range(1, 6)])
+    assert follow_database(tail, outbox) is False, "the first database seen is no replacement"
+    assert read_all(tail, outbox) == [1, 2, 3, 4, 5]
+    assert follow_database(tail, outbox) is False
+    first = tail.identity()
+    store.close()
+    quarantine(database)  # what the recorder does with a corrupt database
+    store = Store(database, tmp_path / "images")
+    store.record([decision(i) for i in range(6, 9)])
+    assert tail.identity() not in (0, first)
+    assert follow_database(tail, outbox) is True
+    assert read_all(tail, outbox) == [6, 7, 8]
