@@ -14,6 +14,8 @@ import logging
 import sqlite3
 import time
 
+from inspector.config.schema import Config
+from inspector.errors import ConfigError
 from inspector.messages import Alarm, AlarmSeverity
 from inspector.plant import namespace as ns
 from inspector.plant.mqtt_link import MqttLink
@@ -31,6 +33,11 @@ BACKOFF_INITIAL_S = 0.2
 
 class PublisherService(Service):
     kind = "publisher"
+
+    def __init__(self, config: Config, instance: str = "") -> None:
+        if not config.plant.mqtt.enabled:
+            raise ConfigError("plant.mqtt.enabled", "is false: the publisher has nothing to do (set it to true and give the broker)")
+        super().__init__(config, instance)
 
     def setup(self) -> None:
         mqtt = self.config.plant.mqtt
@@ -79,8 +86,9 @@ class PublisherService(Service):
     def _take_new_rows(self) -> None:
         self._follow_replaced_database()
         room = self.outbox.room()
+        before = {PARTS: self.outbox.position(PARTS), ALARMS: self.outbox.position(ALARMS)}
         try:
-            batch = self.tail.read(self.outbox.position(PARTS), self.outbox.taken(PARTS), self.outbox.position(ALARMS), room)
+            batch = self.tail.read(before[PARTS], self.outbox.taken(PARTS), before[ALARMS], room)
         except sqlite3.Error as err:  # busy, or being replaced by the recorder: read again next time, from the same place
             self.counters["database_read_failed"] += 1
             log.warning("cannot read the recorder's database %s: %s", self.config.recorder.database, err)
@@ -88,7 +96,7 @@ class PublisherService(Service):
             return
         messages = [(ns.part_topic(self.root, p["camera"]), ns.part_payload(p, self.root), False) for p in batch.parts]
         messages += [(ns.alarm_topic(self.root), ns.alarm_payload(a, self.root), False) for a in batch.alarms]
-        if messages or batch.positions:
+        if messages or any(before.get(k) != v for k, v in batch.positions.items()):
             self.outbox.put(messages, batch.positions, batch.taken, batch.released)
         self.counters["parts_queued"] += len(batch.parts)
         self.counters["alarms_queued"] += len(batch.alarms)

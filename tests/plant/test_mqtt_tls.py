@@ -96,3 +96,4 @@ def test_a_wrong_password_is_refused_by_name_and_the_parts_wait(tmp_path, secure
         source.close()
         assert publisher.stop() == 0, "a refused connection does not stop the publisher"
     assert "Not authorized" in publisher.log.read_text() or "Bad user name or password" in publisher.log.read_text()
+
