@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import jsonschema
 import paho.mqtt.client as mqtt
@@ -29,6 +30,7 @@ class Subscriber:
     def __init__(self, port: int, topic: str, client_id: str = "plant-test-subscriber") -> None:
         self.messages: list[tuple[str, dict, bool]] = []
         self.lock = threading.Lock()
+        self.trigger: tuple[int, Callable[[], None]] | None = None  # (part id, what to do the moment it arrives)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, protocol=mqtt.MQTTv311)
         self.client.reconnect_delay_set(0.1, 0.5)
         self.topic = topic
@@ -38,8 +40,12 @@ class Subscriber:
         self.client.loop_start()
 
     def _on_message(self, client, userdata, msg) -> None:
+        payload = json.loads(msg.payload)
         with self.lock:
-            self.messages.append((msg.topic, json.loads(msg.payload), bool(msg.retain)))
+            self.messages.append((msg.topic, payload, bool(msg.retain)))
+        if self.trigger is not None and payload.get("part_id") == self.trigger[0]:
+            action, self.trigger = self.trigger[1], None
+            action()
 
     def payloads(self, schema: str | None = None) -> list[dict]:
         with self.lock:

@@ -11,6 +11,7 @@ is down, and it is started again once those wait in the outbox.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +48,9 @@ def distinct_parts(payloads: list[dict]) -> list[int]:
 
 
 def run_scenario(config: Config, broker: Mosquitto, publisher: PublisherProcess, wait: Wait, parts: int = 10_000,
-                 batch: int = 250, restarts: int = 2) -> Outcome:
+                 batch: int = 250, restarts: int = 2, mid_flow: bool = False) -> Outcome:
+    """``mid_flow``: stop the broker (SIGTERM) the moment the first part of the last batch reaches the subscriber,
+    while the rest of the batch is on its way, rather than right after writing it."""
     outbox = outbox_path(config)
     root = topic_root(config)
     subscriber = Subscriber(broker.port, f"{root}/#")
@@ -64,10 +67,16 @@ def run_scenario(config: Config, broker: Mosquitto, publisher: PublisherProcess,
              60, "the publisher's birth message")
         started = time.monotonic()
         while out.written < parts:
+            stopping = bool(restart_points) and out.written + batch >= restart_points[0]
+            if stopping and mid_flow:
+                process = broker.process
+                subscriber.trigger = (out.written + 1, lambda: process.send_signal(signal.SIGTERM))
             source.write(batch)
             out.written += batch
-            if restart_points and out.written >= restart_points[0]:
+            if stopping:
                 restart_points.pop(0)
+                if mid_flow:
+                    wait(lambda: broker.process.poll() is not None, 120, "the broker to stop in the middle of a batch")
                 t_down = time.monotonic()
                 broker.stop()
                 out.in_flight_at_stop.append(out.written - len(distinct_parts(parts_received())))
