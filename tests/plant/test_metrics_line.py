@@ -50,3 +50,22 @@ def test_every_service_serves_metrics_and_the_recorders_counts_match_its_rows(li
     assert total(detector, "inspector_service_running", service="detector:0") == 1
     assert total(supervisor, "inspector_service_up", service="actuator") == 1
     assert total(supervisor, "inspector_service_restarts_total", service="recorder") == 0
+
+
+def test_a_taken_metrics_port_stops_the_line_at_start_naming_the_setting(line_config, tmp_path):
+    import socket
+
+    from inspector.errors import ServiceError
+
+    config = line_config(parts=5, rate_hz=10)
+    metrics = dataclasses.replace(config.plant.metrics, enabled=True, base_port=free_base_port())
+    config = dataclasses.replace(config, plant=dataclasses.replace(config.plant, metrics=metrics))
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", metrics.base_port + 1))  # the recorder's port
+    holder.listen(1)
+    try:
+        with pytest.raises(ServiceError, match=r"plant\.metrics\.base_port: port \d+ \(the recorder metrics endpoint\) is already in use"):
+            with running_line(config, tmp_path):
+                pass
+    finally:
+        holder.close()
