@@ -7,7 +7,8 @@ Topics (``<root>`` = ``<enterprise>/<site>/<area>/<line>/<cell>``):
 | ``<root>/state`` | yes | ``inspector.station_state`` (birth ``online``; death ``offline`` by last will) |
 | ``<root>/parts/<camera>`` | no | ``inspector.part_result``, one per decided part |
 | ``<root>/alarms`` | no | ``inspector.alarm``, every alarm raised or cleared |
-| ``<root>/kpi`` | yes | ``inspector.kpi``, every ``kpi_interval_s`` |
+| ``<root>/kpi`` | yes | ``inspector.kpi``, every ``kpi_interval_s``: the parts of the last ``kpi_window_s`` and the
+  running totals of the parts this station has published |
 
 Every payload names its JSON Schema (``schema``) and that schema's version
 (``schema_version``); the schemas ship in ``inspector/plant/schemas``.

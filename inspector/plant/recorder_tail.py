@@ -33,6 +33,22 @@ PENDING_WAIT_S = 600.0  # a part row without a decision after this long is passe
 PARTS = "parts"
 ALARMS = "alarms"
 IDENTITY = "recorder_database_inode"
+KPI_COUNTS = ("inspected", "passed", "rejected", "failsafe")
+
+
+def count_parts(parts: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of these decided part rows passed, were rejected, were decided by the fail-safe."""
+    counts = dict.fromkeys(KPI_COUNTS, 0)
+    for p in parts:
+        counts["inspected"] += 1
+        result = p["result"]
+        if result == "PASS":
+            counts["passed"] += 1
+        elif result == "REJECT":
+            counts["rejected"] += 1
+        elif result.startswith("FAILSAFE"):
+            counts["failsafe"] += 1
+    return counts
 
 
 @dataclass
@@ -126,29 +142,23 @@ class RecorderTail:
             batch.positions[ALARMS] = alarm["id"]
         return batch
 
-    def kpis(self, since: float) -> tuple[dict[str, int], dict[str, int], float | None]:
-        """Counts of the parts decided since ``since`` and in the whole database, and the last decision time."""
+    def window_counts(self, since: float) -> dict[str, int]:
+        """Counts of the parts triggered since ``since`` (a range of the trigger-time index, never the whole table)."""
         db = self._db()
-        empty = {"inspected": 0, "passed": 0, "rejected": 0, "failsafe": 0}
         if db is None:
-            return dict(empty), dict(empty), None
+            return dict.fromkeys(KPI_COUNTS, 0)
         sql = (
             "SELECT count(*) AS inspected, coalesce(sum(result = 'PASS'), 0) AS passed, "
-            "coalesce(sum(result = 'REJECT'), 0) AS rejected, coalesce(sum(result LIKE 'FAILSAFE%'), 0) AS failsafe, "
-            "max(t_decided) AS last FROM parts WHERE result IS NOT NULL AND t_trigger >= ?"
+            "coalesce(sum(result = 'REJECT'), 0) AS rejected, coalesce(sum(result LIKE 'FAILSAFE%'), 0) AS failsafe "
+            "FROM parts WHERE t_trigger >= ? AND result IS NOT NULL"
         )
         try:
-            window = db.execute(sql, (since,)).fetchone()
-            total = db.execute(sql, (0.0,)).fetchone()
+            row = db.execute(sql, (since,)).fetchone()
         except sqlite3.OperationalError as err:
             if "no such table" in str(err):
-                return dict(empty), dict(empty), None
+                return dict.fromkeys(KPI_COUNTS, 0)
             raise
-
-        def counts(row: sqlite3.Row) -> dict[str, int]:
-            return {k: int(row[k]) for k in empty}
-
-        return counts(window), counts(total), total["last"]
+        return {k: int(row[k]) for k in KPI_COUNTS}
 
     def close(self) -> None:
         self._pending_since.clear()

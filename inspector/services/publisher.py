@@ -20,7 +20,7 @@ from inspector.messages import Alarm, AlarmSeverity
 from inspector.plant import namespace as ns
 from inspector.plant.mqtt_link import MqttLink
 from inspector.plant.outbox import Outbox
-from inspector.plant.recorder_tail import ALARMS, PARTS, RecorderTail, follow_database
+from inspector.plant.recorder_tail import ALARMS, KPI_COUNTS, PARTS, RecorderTail, count_parts, follow_database
 from inspector.services.base import Service
 from inspector.transport import send_message
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 TAIL_PERIOD_S = 0.2
 BROKER_LOST_ALARM_AFTER_S = 10.0
 BACKOFF_INITIAL_S = 0.2
+LAST_PART_MS = "last_part_decided_ms"
 
 
 class PublisherService(Service):
@@ -96,8 +97,13 @@ class PublisherService(Service):
             return
         messages = [(ns.part_topic(self.root, p["camera"]), ns.part_payload(p, self.root), False) for p in batch.parts]
         messages += [(ns.alarm_topic(self.root), ns.alarm_payload(a, self.root), False) for a in batch.alarms]
-        if messages or any(before.get(k) != v for k, v in batch.positions.items()):
-            self.outbox.put(messages, batch.positions, batch.taken, batch.released)
+        positions = dict(batch.positions)
+        if batch.parts:  # the station's running totals move with the parts taken, in the same transaction
+            for key, n in count_parts(batch.parts).items():
+                positions[f"total_{key}"] = self.outbox.position(f"total_{key}") + n
+            positions[LAST_PART_MS] = int(max(p["t_decided"] or 0 for p in batch.parts) * 1000)
+        if messages or any(before.get(k) != v for k, v in positions.items()):
+            self.outbox.put(messages, positions, batch.taken, batch.released)
         self.counters["parts_queued"] += len(batch.parts)
         self.counters["alarms_queued"] += len(batch.alarms)
         if batch.held_back:
@@ -159,7 +165,13 @@ class PublisherService(Service):
 
     def _publish_kpis(self) -> None:
         now = time.time()
-        window, total, last = self.tail.kpis(now - self.mqtt.kpi_window_s)
+        try:
+            window = self.tail.window_counts(now - self.mqtt.kpi_window_s)
+        except sqlite3.Error as err:
+            log.warning("cannot count the last %.0f s of parts: %s", self.mqtt.kpi_window_s, err)
+            return
+        total = {key: self.outbox.position(f"total_{key}") for key in KPI_COUNTS}
+        last = self.outbox.position(LAST_PART_MS) / 1000 or None
         payload = ns.kpi_payload(self.root, self.config.station.name, now, self.mqtt.kpi_window_s, window, total, last, len(self.outbox))
         self.link.publish(ns.kpi_topic(self.root), payload, retain=True)
 

@@ -48,6 +48,9 @@ def test_fleet_status_shows_each_station_its_state_and_counts(tmp_path, broker, 
         wait_until(lambda: (k := latest(watcher, "inspector.kpi", paths["two"])) and k["total"]["inspected"] == 25, 60, "station two's KPIs")
         for payload in watcher.payloads("inspector.kpi")[-2:] + watcher.payloads("inspector.station_state"):
             validate(payload)
+        window = latest(watcher, "inspector.kpi", paths["one"])["window"]
+        assert (window["inspected"], window["passed"], window["rejected"], window["failsafe"]) == (42, 30, 10, 2)
+        assert window["reject_rate"] == pytest.approx(12 / 42)
 
         table = fleet_status(broker)
         assert set(table) == {paths["one"], paths["two"]}
