@@ -71,11 +71,17 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="mqtt-saf-") as tmp:
             r = run(args.parts, args.batch, Path(tmp))
     c = r["counters"]
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True, text=True, check=False).stdout.strip()
+    broker_version = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
     text = f"""# MQTT store-and-forward: {r['parts']:,} parts, broker restarted {r['restarts']} times
 
 Command: `PYTHONPATH=. .venv/bin/python benchmarks/mqtt_store_and_forward.py --parts {args.parts} --batch {args.batch}`
+({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit or '?'}, {broker_version}, the project's 2-core machine)
 (the same scenario as `tests/plant/test_mqtt_store_and_forward.py`). Real publisher process, real SQLite
-outbox, Mosquitto {'2.0'} on loopback (persistence on, stopped with SIGTERM), a persistent QoS 1 subscriber;
+outbox, Mosquitto on loopback (persistence on, stopped with SIGTERM), a persistent QoS 1 subscriber;
 decisions written by a synthetic source into the station's recorder store in batches of {args.batch};
 the source keeps at most two batches ahead of the subscriber, and each stop comes once half of the last batch has
 reached the subscriber, so it falls mid-flow; each stop lasts while
