@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.plant.conftest import PublisherProcess, station_config
-from tests.plant.mosquitto import Mosquitto
-from tests.plant.scenario import distinct_parts, log_counters, run_scenario
+from tests.plant.conftest import PublisherProcess, station_config  # noqa: E402
+from tests.plant.mosquitto import MOSQUITTO, Mosquitto  # noqa: E402
+from tests.plant.scenario import distinct_parts, log_counters, run_scenario  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mqtt_store_and_forward.md"
 
@@ -83,9 +83,9 @@ Command: `PYTHONPATH=. .venv/bin/python benchmarks/mqtt_store_and_forward.py --p
 (the same scenario as `tests/plant/test_mqtt_store_and_forward.py`). Real publisher process, real SQLite
 outbox, Mosquitto on loopback (persistence on, stopped with SIGTERM), a persistent QoS 1 subscriber;
 decisions written by a synthetic source into the station's recorder store in batches of {args.batch};
-the source keeps at most two batches ahead of the subscriber, and each stop comes once half of the last batch has
-reached the subscriber, so it falls mid-flow; each stop lasts while
-{4 * args.batch} more parts are decided. 2-core machine shared with other work.
+the source keeps at most two batches ahead of the subscriber, and each stop (SIGTERM) comes the moment the first
+part of a batch reaches the subscriber, with the rest of it on its way; each stop lasts while
+{4 * args.batch} more parts are decided. The machine is shared with other work.
 
 | figure | value |
 |---|---|
