@@ -59,6 +59,7 @@ class PublisherService(Service):
 
     # -- the loop ---------------------------------------------------------------
     def step(self, timeout_s: float) -> None:
+        self.link.activity.clear()  # set again by any acknowledgement from here on, which ends the wait below
         now = time.monotonic()
         if now >= self._next_tail:
             self._take_new_rows()
@@ -78,11 +79,9 @@ class PublisherService(Service):
                 self._publish_kpis()
                 self._next_kpi = now + self.mqtt.kpi_interval_s
         self._check_broker_alarm()
-        self.link.activity.wait(timeout_s if not self.link.connected or self._window_full() else min(timeout_s, 0.01))
-        self.link.activity.clear()
-
-    def _window_full(self) -> bool:
-        return len(self.inflight) >= self.mqtt.max_inflight
+        # everything waiting was sent (or the window is full): the next acknowledgement, connection change or
+        # read of new rows is the next thing to do
+        self.link.activity.wait(timeout_s)
 
     def _take_new_rows(self) -> None:
         self._follow_replaced_database()
