@@ -123,9 +123,20 @@ def _percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 
 
+def _alarms(active: list[dict] | None) -> str:
+    if active is None:
+        return "-"
+    if not active:
+        return "none"
+    critical = [a["code"] for a in active if a.get("severity") == "critical"]
+    others = [a["code"] for a in active if a.get("severity") != "critical"]
+    return ",".join([f"{c}!" for c in critical] + others)
+
+
 def fleet_table(snapshot: FleetSnapshot) -> list[str]:
     """The fleet as a text table, one station a line, sorted by path."""
-    header = ("station", "state", "since (UTC)", "parts", "passed", "rejected", "fail-safe", "reject rate", "last part (UTC)", "backlog")
+    header = ("station", "state", "since (UTC)", "parts", "passed", "rejected", "fail-safe", "reject rate", "last part (UTC)", "backlog",
+              "alarms")
     rows = []
     for path in sorted(snapshot.stations):
         view = snapshot.stations[path]
@@ -135,7 +146,7 @@ def fleet_table(snapshot: FleetSnapshot) -> list[str]:
         rows.append((
             path, state.get("state", "?"), _clock(state.get("t")), str(total.get("inspected", "-")), str(total.get("passed", "-")),
             str(total.get("rejected", "-")), str(total.get("failsafe", "-")), _percent(total.get("reject_rate")),
-            _clock(kpi.get("last_part_t")), str(kpi.get("outbox_backlog", "-")),
+            _clock(kpi.get("last_part_t")), str(kpi.get("outbox_backlog", "-")), _alarms(kpi.get("active_alarms")),
         ))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]

@@ -114,7 +114,7 @@ def state_payload(root: str, station: str, state: str, t: float) -> bytes:
 
 
 def kpi_payload(root: str, station: str, t: float, window_s: float, window: dict[str, int], total: dict[str, int],
-                last_part_t: float | None, backlog: int) -> bytes:
+                last_part_t: float | None, backlog: int, active_alarms: list[dict[str, Any]] | None = None) -> bytes:
     def rates(counts: dict[str, int]) -> dict[str, Any]:
         n = counts["inspected"]
         return {**counts, "reject_rate": (counts["rejected"] + counts["failsafe"]) / n if n else None}
@@ -122,4 +122,5 @@ def kpi_payload(root: str, station: str, t: float, window_s: float, window: dict
     return _payload("kpi", {
         "path": root, "station": station, "t": t, "window_s": window_s,
         "window": rates(window), "total": rates(total), "last_part_t": last_part_t, "outbox_backlog": backlog,
+        "active_alarms": [{k: a[k] for k in ("source", "code", "severity", "text", "t")} for a in active_alarms or []],
     })

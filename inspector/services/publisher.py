@@ -166,12 +166,14 @@ class PublisherService(Service):
         now = time.time()
         try:
             window = self.tail.window_counts(now - self.mqtt.kpi_window_s)
+            active = self.tail.active_alarms()
         except sqlite3.Error as err:
             log.warning("cannot count the last %.0f s of parts: %s", self.mqtt.kpi_window_s, err)
             return
         total = {key: self.outbox.position(f"total_{key}") for key in KPI_COUNTS}
         last = self.outbox.position(LAST_PART_MS) / 1000 or None
-        payload = ns.kpi_payload(self.root, self.config.station.name, now, self.mqtt.kpi_window_s, window, total, last, len(self.outbox))
+        payload = ns.kpi_payload(self.root, self.config.station.name, now, self.mqtt.kpi_window_s, window, total, last,
+                                 len(self.outbox), active)
         self.link.publish(ns.kpi_topic(self.root), payload, retain=True)
 
     # -- alarms -----------------------------------------------------------------

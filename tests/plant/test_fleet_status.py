@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
+from inspector.messages import Alarm
 from inspector.plant.namespace import topic_root
 from tests.helpers import wait_until
 from tests.plant.conftest import station_config
@@ -40,6 +42,9 @@ def test_fleet_status_shows_each_station_its_state_and_counts(tmp_path, broker, 
     sources[0].write(10, result="REJECT")
     sources[0].write(2, result="FAILSAFE_REJECT")
     sources[1].write(25)
+    sources[0].store.record([], [Alarm("cell-1", "camera", "camera_lost", "critical", "camera top lost", time.time())])
+    sources[0].store.record([], [Alarm("cell-1", "detector", "slow", "warning", "slow", time.time())])
+    sources[0].store.record([], [Alarm("cell-1", "detector", "slow", "info", "fast again", time.time(), active=False)])
     pub_one, pub_two = publishers(one, tmp_path / "one"), publishers(two, tmp_path / "two")
     try:
         pub_one.start()
@@ -59,6 +64,7 @@ def test_fleet_status_shows_each_station_its_state_and_counts(tmp_path, broker, 
         # since (date time), parts, passed, rejected, fail-safe, reject rate
         assert one_row[4:9] == ["42", "30", "10", "2", "28.6%"]
         assert two_row[4:9] == ["25", "25", "0", "0", "0.0%"]
+        assert one_row[-1] == "camera_lost!" and two_row[-1] == "none", "active alarms (critical marked '!')"
 
         assert pub_one.stop() == 0  # a clean stop says 'offline' itself
         pub_two.kill()  # a silent death: the broker publishes the last will after 1.5 keep-alives

@@ -51,7 +51,9 @@ def test_alarm_state_and_kpi_payloads_fit_their_schemas():
                             "text": "full", "t": time.time(), "active": 1, "part_id": None}, ROOT))
     assert check(ns.state_payload(ROOT, "press-3", "offline", time.time()))["state"] == "offline"
     counts = {"inspected": 10, "passed": 7, "rejected": 2, "failsafe": 1}
-    kpi = check(ns.kpi_payload(ROOT, "press-3", time.time(), 3600.0, counts, counts, None, 0))
+    alarm = {"source": "camera", "code": "camera_lost", "severity": "critical", "text": "lost", "t": time.time(), "active": 1, "id": 4}
+    kpi = check(ns.kpi_payload(ROOT, "press-3", time.time(), 3600.0, counts, counts, None, 0, [alarm]))
+    assert kpi["active_alarms"][0]["code"] == "camera_lost"
     assert kpi["window"]["reject_rate"] == pytest.approx(0.3)
     empty = dict.fromkeys(counts, 0)
     assert check(ns.kpi_payload(ROOT, "press-3", time.time(), 3600.0, empty, empty, None, 5))["total"]["reject_rate"] is None
