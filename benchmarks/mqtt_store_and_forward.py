@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.plant.conftest import PublisherProcess, station_config  # noqa: E402
-from tests.plant.mosquitto import MOSQUITTO, Mosquitto  # noqa: E402
-from tests.plant.scenario import distinct_parts, log_counters, run_scenario  # noqa: E402
+from tests.plant.conftest import PublisherProcess, station_config
+from tests.plant.mosquitto import MOSQUITTO, Mosquitto
+from tests.plant.scenario import distinct_parts, log_counters, run_scenario
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mqtt_store_and_forward.md"
 

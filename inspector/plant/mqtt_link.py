@@ -147,8 +147,8 @@ class MqttLink:
         if client is not None:
             try:
                 client.disconnect()
-            except Exception:  # noqa: BLE001 - a dead socket may refuse even that
-                pass
+            except Exception as err:  # noqa: BLE001 - a dead socket may refuse even that; the client is dropped anyway
+                log.debug("MQTT: disconnect of a dropped connection: %s", err)
             client.loop_stop()
 
     def close(self, goodbye: tuple[str, bytes] | None = None) -> None:

@@ -20,7 +20,14 @@ from inspector.messages import Alarm, AlarmSeverity
 from inspector.plant import namespace as ns
 from inspector.plant.mqtt_link import MqttLink
 from inspector.plant.outbox import Outbox
-from inspector.plant.recorder_tail import ALARMS, KPI_COUNTS, PARTS, RecorderTail, count_parts, follow_database
+from inspector.plant.recorder_tail import (
+    ALARMS,
+    KPI_COUNTS,
+    PARTS,
+    RecorderTail,
+    count_parts,
+    follow_database,
+)
 from inspector.services.base import Service
 from inspector.transport import send_message
 

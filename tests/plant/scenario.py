@@ -70,7 +70,7 @@ def run_scenario(config: Config, broker: Mosquitto, publisher: PublisherProcess,
             stopping = bool(restart_points) and out.written + batch >= restart_points[0]
             if stopping and mid_flow:
                 process = broker.process
-                subscriber.trigger = (out.written + 1, lambda: process.send_signal(signal.SIGTERM))
+                subscriber.trigger = (out.written + 1, lambda p=process: p.send_signal(signal.SIGTERM))
             source.write(batch)
             out.written += batch
             if stopping:

@@ -8,13 +8,13 @@ import pytest
 
 from inspector.line_runner import alarm_rows, part_rows, running_line
 from inspector.messages import Alarm
+from inspector.plant.metrics import metrics_port
 from inspector.plant.namespace import outbox_path, topic_root
 from inspector.transport import recv_message
 from tests.helpers import PeerSockets, wait_until
-from inspector.plant.metrics import metrics_port
 from tests.plant.conftest import station_config
-from tests.plant.scrape import free_base_port, scrape, total
 from tests.plant.plant_clients import DecisionSource, Subscriber, outbox_count, validate
+from tests.plant.scrape import free_base_port, scrape, total
 
 pytestmark = pytest.mark.slow
 

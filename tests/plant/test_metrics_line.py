@@ -64,8 +64,8 @@ def test_a_taken_metrics_port_stops_the_line_at_start_naming_the_setting(line_co
     holder.bind(("127.0.0.1", metrics.base_port + 1))  # the recorder's port
     holder.listen(1)
     try:
-        with pytest.raises(ServiceError, match=r"plant\.metrics\.base_port: port \d+ \(the recorder metrics endpoint\) is already in use"):
-            with running_line(config, tmp_path):
-                pass
+        with pytest.raises(ServiceError, match=r"plant\.metrics\.base_port: port \d+ \(the recorder metrics endpoint\) is already in use"), \
+                running_line(config, tmp_path):
+            pass
     finally:
         holder.close()

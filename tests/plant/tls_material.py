@@ -19,7 +19,7 @@ def _write_key(key, path: Path) -> None:
 
 
 def _cert(subject: str, key, issuer_name, issuer_key, *, ca: bool = False, sans: list | None = None) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
