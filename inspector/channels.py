@@ -28,12 +28,12 @@ import zmq
 from inspector.config.schema import Config
 from inspector.errors import MessageError
 from inspector.messages import MAX_HEADER_BYTES
-from inspector.line_keys import IDENTITIES, KeyPair, load_key_pair, public_key
+from inspector.line_keys import IDENTITIES, OPTIONAL_IDENTITIES, KeyPair, has_keys, load_key_pair, public_key
 from inspector.transport import SocketRole, open_socket
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("camera", "detector", "actuator", "recorder")  # IDENTITIES adds the supervisor and "observer" (HMI, demo)
+SERVICES = ("camera", "detector", "actuator", "recorder", "publisher")  # IDENTITIES adds the supervisor and "observer" (HMI, demo)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ CHANNELS: dict[str, Channel] = {
         Channel("decisions", "recorder", "pull", ("actuator",), "push", hwm_factor=10),
         # alarms go through the actuator, which shows them (events, PLC alarm tag) and has them recorded:
         # an alarm reaches the operator and the PLC while the recorder is down
-        Channel("alarms", "actuator", "pull", ("camera", "detector", "recorder", "supervisor"), "push", hwm_factor=10),
+        Channel("alarms", "actuator", "pull", ("camera", "detector", "recorder", "supervisor", "publisher"), "push", hwm_factor=10),
         Channel("inspections", "recorder", "pull", ("detector",), "push", carries_pixels=True),
         Channel("events", "actuator", "pub", ("observer",), "sub", lossless=False),
         Channel("heartbeats", "supervisor", "sub", SERVICES, "pub", lossless=False),
@@ -143,7 +143,11 @@ class LineSockets:
             own = self._keys()
             sock.curve_publickey, sock.curve_secretkey = own.public, own.secret
             if binds:
-                self._allowed.allowed[channel_name] = {public_key(self.keys_dir, who) for who in channel.connectors}
+                self._allowed.allowed[channel_name] = {
+                    public_key(self.keys_dir, who)
+                    for who in channel.connectors
+                    if who not in OPTIONAL_IDENTITIES or has_keys(self.keys_dir, who)  # not installed: not admitted
+                }
                 # pyzmq looks the provider up by the socket's ZAP domain ("*" stands only for an empty domain)
                 self._authenticator().configure_curve_callback(channel_name, credentials_provider=self._allowed)
                 sock.zap_domain = channel_name.encode()

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from inspector.errors import ConfigError, MessageError
 
-IDENTITIES = ("camera", "detector", "actuator", "recorder", "supervisor", "observer")
+IDENTITIES = ("camera", "detector", "actuator", "recorder", "supervisor", "observer", "publisher")
+# identities a station needs only with an optional part on (the publisher: plant.mqtt.enabled); a station installed
+# before they existed runs without their keys until 'inspector keys init' adds them
+OPTIONAL_IDENTITIES = ("publisher",)
 
 
 @dataclass(frozen=True)
@@ -84,5 +87,11 @@ def public_key(keys_dir: Path | None, identity: str) -> bytes:
     return _certificate(keys_dir, identity, "key", "public key")[0]
 
 
-def missing_keys(keys_dir: Path) -> list[str]:
-    return [i for i in IDENTITIES if not (keys_dir / f"{i}.key_secret").exists() or not (keys_dir / f"{i}.key").exists()]
+def has_keys(keys_dir: Path, identity: str) -> bool:
+    return (keys_dir / f"{identity}.key_secret").exists() and (keys_dir / f"{identity}.key").exists()
+
+
+def missing_keys(keys_dir: Path, needed: tuple[str, ...] = ()) -> list[str]:
+    """Key pairs missing in ``keys_dir``: every required identity's, and those of ``needed`` optional ones."""
+    wanted = [i for i in IDENTITIES if i not in OPTIONAL_IDENTITIES or i in needed]
+    return [i for i in wanted if not has_keys(keys_dir, i)]

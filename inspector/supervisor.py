@@ -79,6 +79,8 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
     if config.opcua.enabled:
         procs.append(ManagedProcess("opcua", [sys.executable, "-m", "inspector", "opcua", "serve", "--config", str(config_path)],
                                     sends_heartbeats=False))
+    if config.plant.mqtt.enabled:
+        procs.append(ManagedProcess("publisher", service_command("publisher", config_path)))
     for cam in config.cameras:
         procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
     return procs
@@ -89,6 +91,7 @@ SERVICE_DOWN_MEANS = {
     "actuator": "No decision reaches the PLC while it is down: the PLC's watchdog (heartbeat tag) must stop the line.",
     "detector": "Its parts are rejected fail-safe at their deadline meanwhile.",
     "camera": "No parts are inspected from this camera meanwhile.",
+    "publisher": "The line runs on; results wait in the database and are published to the plant when it is back.",
 }
 
 
@@ -112,12 +115,13 @@ class Supervisor:
             log.warning("ended %d process(es) an earlier supervisor of this station left running: %s", len(ended), ", ".join(ended))
         self.ctx = zmq.Context()
         if config.security.curve:
-            missing = missing_keys(Path(config.security.keys_dir))
+            missing = missing_keys(Path(config.security.keys_dir), ("publisher",) if config.plant.mqtt.enabled else ())
             if missing:
                 raise ServiceError(
                     f"the station's line keys are missing in {config.security.keys_dir} ({', '.join(missing)}): "
                     f"make them once with 'inspector keys init --config {config_path}'"
                 )
+        self.metrics = None  # with plant.metrics on: the supervisor's endpoint (each process's health and restarts)
         self.sockets = LineSockets(config, "supervisor", self.ctx)
         self.heartbeats = self.sockets.open("heartbeats")
         self.alarms = self.sockets.open("alarms")  # to the actuator, which shows them and has them recorded
@@ -136,6 +140,13 @@ class Supervisor:
         """
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._check_ports_free()
+        if self.config.plant.metrics.enabled and self.metrics is None:
+            from inspector.plant.metrics import MetricsEndpoint, SupervisedServices, metrics_port
+
+            self.metrics = MetricsEndpoint(
+                self.config, "supervisor", metrics_port(self.config, "supervisor"),
+                SupervisedServices(self.config.station.name, lambda: self.processes, self.sup.heartbeat_timeout_s),
+            )
         for proc in self.processes:
             if proc.name.startswith("camera:"):
                 self._await_services_up()
@@ -155,6 +166,18 @@ class Supervisor:
                     f"transport.{channel.name}: {endpoint} is already in use ({holder}); another line of this station "
                     "may still be running, or another program holds the port: stop it or choose another port"
                 )
+        if self.config.plant.metrics.enabled:
+            from inspector.plant.metrics import all_metrics_ports
+
+            for name, port in all_metrics_ports(self.config).items():
+                if name.split(":")[0] not in started:
+                    continue
+                holder = port_in_use(f"tcp://{self.config.plant.metrics.host}:{port}")
+                if holder:
+                    raise ServiceError(
+                        f"plant.metrics.base_port: port {port} (the {name} metrics endpoint) is already in use ({holder}); "
+                        "choose another base_port"
+                    )
         if self.config.plc.simulator and any(p.name == "plc-simulator" for p in self.processes):
             holder = port_in_use(f"tcp://{self.config.plc.address}")
             if holder:
@@ -316,7 +339,7 @@ class Supervisor:
             self._terminate(proc)
         if cameras:
             self._take_heartbeats(self.config.actuator.budget_ms / 1000 + 0.2)
-        for name_prefix in ("detector:", "actuator", "recorder", "plc-simulator"):
+        for name_prefix in ("detector:", "actuator", "recorder", "publisher", "plc-simulator"):
             for proc in self.processes:
                 if proc.name.startswith(name_prefix):
                     self._terminate(proc)
@@ -325,4 +348,7 @@ class Supervisor:
         self.sockets.close()
         self.ctx.term()
         self.station_processes.clear()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         log.info("line stopped")

@@ -13,7 +13,7 @@ from inspector.cli import model_tools as model_tools_cli
 from inspector.cli import opcua as opcua_cli
 from inspector.cli import report as report_cli
 from inspector.config import DEFAULT_CONFIG, load_config
-from inspector.errors import EXIT_REFUSED, InspectorError
+from inspector.errors import EXIT_REFUSED, ConfigError, InspectorError
 
 log = logging.getLogger("inspector")
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", type=Path, help="service logs (default: 'logs' beside the database)")
 
     service = sub.add_parser("service", help="run one service in this process")
-    service.add_argument("name", choices=["camera", "detector", "actuator", "recorder"])
+    service.add_argument("name", choices=["camera", "detector", "actuator", "recorder", "publisher"])
     service.add_argument("--config", type=Path, required=True, help="station config (YAML)")
     service.add_argument("--camera", help="camera service: which camera (default: the first)")
     service.add_argument("--instance", default="", help="detector service: instance name")
@@ -63,6 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("init", "make every missing key pair (never overwrites one)"), ("list", "list the key pairs and their public keys")):
         p = keys_sub.add_parser(name, help=text)
         p.add_argument("--config", type=Path, required=True, help="station config (YAML): its security.keys_dir")
+
+    fleet = sub.add_parser("fleet", help="stations publishing to one MQTT broker (plant.mqtt)")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
+    status = fleet_sub.add_parser("status", help="each station's retained state and counts, as a table")
+    status.add_argument("--broker", required=True, help="HOST[:PORT] of the broker (port 1883 by default)")
+    status.add_argument("--path", default="", help="only stations under these topic levels (for example 'acme/plant1')")
+    status.add_argument("--wait", type=float, default=3.0, help="longest wait for the broker's retained messages (seconds)")
+    status.add_argument("--username", help="user name for the broker")
+    status.add_argument("--password-file", type=Path, help="file holding the broker password")
+    status.add_argument("--ca-file", help="TLS: CA certificate of the broker")
+    status.add_argument("--cert-file", help="TLS: client certificate")
+    status.add_argument("--key-file", help="TLS: client certificate's key")
 
     plc = sub.add_parser("plc", help="PLC tools")
     plc_sub = plc.add_subparsers(dest="plc_command", required=True)
@@ -137,7 +149,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(to_dict(load_config(args.file)), sort_keys=False))
         return 0
     if args.command == "keys":
-        from inspector.line_keys import IDENTITIES, init_keys, public_key
+        from inspector.line_keys import IDENTITIES, OPTIONAL_IDENTITIES, has_keys, init_keys, public_key
 
         config = load_config(args.config)
         keys_dir = Path(config.security.keys_dir)
@@ -146,9 +158,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"line keys in {keys_dir}: made {', '.join(made) if made else 'none (all present)'}")
         else:
             for identity in IDENTITIES:
+                if identity in OPTIONAL_IDENTITIES and not has_keys(keys_dir, identity):
+                    print(f"{identity:<11} (none yet: 'inspector keys init' makes it)")
+                    continue
                 print(f"{identity:<11} {public_key(keys_dir, identity).decode()}")
         if not config.security.curve:
             print("note: security.curve is off in this config: the line does not use these keys")
+        return 0
+    if args.command == "fleet":
+        from inspector.plant.fleet import fleet_table, parse_broker, read_fleet
+
+        host, port = parse_broker(args.broker)
+        try:
+            password = args.password_file.read_text().strip() if args.password_file else None
+        except OSError as err:
+            raise ConfigError("--password-file", f"cannot read {args.password_file}: {err.strerror}") from err
+        snapshot = read_fleet(host, port, args.path, args.wait, username=args.username, password=password,
+                              ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file)
+        print("\n".join(fleet_table(snapshot)))
         return 0
     if args.command == "plc":
         from plc_io.probe import probe

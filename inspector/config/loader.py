@@ -43,6 +43,7 @@ def config_from_dict(data: Any, base_dir: Path) -> Config:
     config = dataclasses.replace(config, reports=normalise_shifts(config.reports))
     check_reports_config(config.reports)
     _check_opcua(config)
+    _check_plant(config)
     return _resolve_paths(config, base_dir)
 
 
@@ -80,6 +81,23 @@ def _check_opcua(config: Config) -> None:
             raise ConfigError("opcua.recipes", "a recipe name is empty")
         if not model.endswith(".onnx"):
             raise ConfigError(f"opcua.recipes.{name}", f"expected a model's .onnx file, got {model!r}")
+
+
+TOPIC_FORBIDDEN = ("/", "+", "#", "\0")
+
+
+def _check_plant(config: Config) -> None:
+    mqtt = config.plant.mqtt
+    for f in dataclasses.fields(mqtt.topic):
+        segment = getattr(mqtt.topic, f.name)
+        if segment is None:
+            continue
+        if not segment or any(c in segment for c in TOPIC_FORBIDDEN):
+            raise ConfigError(f"plant.mqtt.topic.{f.name}", f"{segment!r} is not one MQTT topic level (not empty; no '/', '+', '#')")
+    if mqtt.password_file and not mqtt.username:
+        raise ConfigError("plant.mqtt.password_file", "a password needs 'plant.mqtt.username'")
+    if mqtt.tls is not None and bool(mqtt.tls.cert_file) != bool(mqtt.tls.key_file):
+        raise ConfigError("plant.mqtt.tls", "a client certificate needs both 'cert_file' and 'key_file'")
 
 
 def _check_cameras(config: Config) -> None:
@@ -154,7 +172,25 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             recipes={name: _resolve(base_dir, model) for name, model in config.opcua.recipes.items()},
         ),
         models=dataclasses.replace(config.models, folder=_resolve(base_dir, config.models.folder) if config.models.folder else None),
+        plant=_resolve_plant(config, base_dir),
     )
+
+
+def _resolve_plant(config: Config, base_dir: Path):
+    mqtt = config.plant.mqtt
+    tls = mqtt.tls
+    if tls is not None:
+        tls = dataclasses.replace(
+            tls,
+            ca_file=_resolve(base_dir, tls.ca_file),
+            cert_file=_resolve(base_dir, tls.cert_file) if tls.cert_file else None,
+            key_file=_resolve(base_dir, tls.key_file) if tls.key_file else None,
+        )
+    outbox = dataclasses.replace(mqtt.outbox, path=_resolve(base_dir, mqtt.outbox.path) if mqtt.outbox.path else None)
+    mqtt = dataclasses.replace(
+        mqtt, tls=tls, outbox=outbox, password_file=_resolve(base_dir, mqtt.password_file) if mqtt.password_file else None
+    )
+    return dataclasses.replace(config.plant, mqtt=mqtt)
 
 
 def write_config(config: Config, path: Path) -> None:

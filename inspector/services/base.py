@@ -33,6 +33,9 @@ class Service(ABC):
     def __init__(self, config: Config, instance: str = "") -> None:
         self.config = config
         self.name = f"{self.kind}:{instance}" if instance else self.kind
+        self.instance = instance
+        self.metrics_registry = None  # with plant.metrics on: this process's Prometheus registry, served on its own port
+        self._metrics_endpoint = None
         self.counters: Counter[str] = Counter()
         self.ctx = zmq.Context()
         self.sockets = LineSockets(config, self.kind, self.ctx)
@@ -68,6 +71,7 @@ class Service(ABC):
         self._heartbeat_sock = self.sockets.open("heartbeats", hwm=10)
         log.info("%s starting (pid %d)", self.name, os.getpid())
         try:
+            self.metrics_registry = self._serve_metrics()
             self.setup()
             self.beat()
             next_beat = time.monotonic() + interval
@@ -83,7 +87,18 @@ class Service(ABC):
             finally:
                 self._heartbeat_sock.close(0)
                 self.sockets.close()
+                if self._metrics_endpoint is not None:
+                    self._metrics_endpoint.close()
                 self.ctx.destroy(linger=1000)
+
+    def _serve_metrics(self):
+        if not self.config.plant.metrics.enabled:
+            return None
+        from inspector.plant.metrics import metrics_port, serve_metrics
+
+        port = metrics_port(self.config, self.kind, self.instance, camera=self.instance)
+        self._metrics_endpoint = serve_metrics(self.config, self.name, port, self.heartbeat_counters)
+        return self._metrics_endpoint.registry
 
     def heartbeat_counters(self) -> dict[str, int]:
         """What the heartbeat reports; services with more counters extend it."""

@@ -23,4 +23,8 @@ def make_service(name: str, config: Config, camera: str | None = None, instance:
         from inspector.services.recorder import RecorderService
 
         return RecorderService(config)
+    if name == "publisher":
+        from inspector.services.publisher import PublisherService
+
+        return PublisherService(config)
     raise ValueError(f"unknown service {name!r}")

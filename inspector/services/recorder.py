@@ -41,6 +41,11 @@ class RecorderService(Service):
                         f"the database {self.config.recorder.database} was corrupt: moved to {self.store.quarantined}, "
                         "a new one started; the decisions still in the actuator's journal are recorded again")
         self._images_failing = False
+        self.decision_metrics = None
+        if self.metrics_registry is not None:
+            from inspector.plant.metrics import DecisionMetrics
+
+            self.decision_metrics = DecisionMetrics(self.metrics_registry, self.config.station.name)
         self.decisions = self.sockets.open("decisions")
         self.inspections = self.sockets.open("inspections")
         self.poller = zmq.Poller()
@@ -60,6 +65,7 @@ class RecorderService(Service):
         self._write(rows, alarms)
 
     def _write(self, rows: list[dict], alarms: list[Alarm]) -> None:
+        new_decisions = self._new_decisions(rows) if self.decision_metrics is not None else []
         try:
             refused = self.store.record(rows, alarms)
         except StoreError:
@@ -69,6 +75,28 @@ class RecorderService(Service):
         self.counters["decisions_refused"] += refused
         self.counters["rows_written"] += len(rows) - refused
         self.counters["alarms_written"] += len(alarms)
+        if self.decision_metrics is not None:
+            for row in new_decisions:
+                self.decision_metrics.observe_decision(row)
+            for alarm in alarms:
+                self.decision_metrics.observe_alarm(alarm)
+
+    def _new_decisions(self, rows: list[dict]) -> list[dict]:
+        """The decision rows whose part has none recorded yet (the ones the store will write, for the metrics)."""
+        decisions = [r for r in rows if "result" in r]
+        if not decisions:
+            return []
+        try:
+            known = self.store.decided((r["camera"], r["part_id"]) for r in decisions)
+        except StoreError:
+            return []  # the write below fails the same way and says why
+        fresh, seen = [], set(known)
+        for r in decisions:
+            key = (r["camera"], r["part_id"])
+            if key not in seen:
+                seen.add(key)
+                fresh.append(r)
+        return fresh
 
     def _reconcile(self) -> None:
         """Record the journal's final decisions that are missing here (see the module's doc)."""

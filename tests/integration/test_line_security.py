@@ -165,7 +165,7 @@ def test_a_station_without_its_keys_names_the_command_that_makes_them(tmp_path):
 def test_keys_are_owner_only_and_never_overwritten(tmp_path):
     keys = tmp_path / "keys"
     made = init_keys(keys)
-    assert set(made) == {"camera", "detector", "actuator", "recorder", "supervisor", "observer"}
+    assert set(made) == {"camera", "detector", "actuator", "recorder", "supervisor", "observer", "publisher"}
     secret = keys / "detector.key_secret"
     assert oct(secret.stat().st_mode & 0o777) == "0o600" and oct(keys.stat().st_mode & 0o777) == "0o700"
     before = secret.read_bytes()
