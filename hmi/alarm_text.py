@@ -50,6 +50,8 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "model_pointer": "The production model record was refused: {text}",
     "model_shadow": "A trial run of a new model stopped: {text}",
     "shadow_report": "A trial run of a new model finished: {text}",
+    "mqtt_broker_unreachable": "Results are not reaching the plant's network (MQTT broker away); they are kept and sent later: {text}",
+    "mqtt_outbox_full": "The store of results waiting for the plant's network is full; newer ones wait in the database: {text}",
 }
 #: families of codes (``image_health.focus``): the sentence of their prefix
 ALARM_PREFIXES = {
