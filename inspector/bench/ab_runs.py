@@ -27,7 +27,7 @@ def alternating_runs(base: Config, workdir: Path, settings: LineSettings, arms: 
     for i in range(runs):
         arm = names[i % len(names)]
         progress(f"run {i + 1} of {runs}: {arm}, {settings.parts} parts at {settings.rate_hz:g}/s")
-        result = run_line(base, workdir / f"run-{i + 1}-{arm}", settings, arms[arm]())
+        result = run_line(base, workdir / f"run-{i + 1}-{arm.replace(' ', '-')}", settings, arms[arm]())
         results.append({"run": i + 1, "arm": arm, **result})
     return results
 

@@ -209,5 +209,5 @@ def summarize_line(
         "counters": counters,
         "verdict": "FAIL" if reasons else "PASS",
         "reasons": reasons,
-        "samples_ms": {"trigger_to_plc_write": end_to_end},
+        "samples_ms": {"trigger_to_plc_write": end_to_end, "trigger_to_plc_request": hops["trigger_to_plc_request"]},
     }
