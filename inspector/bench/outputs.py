@@ -100,7 +100,7 @@ class OutputsHooks:
             if on:
                 from inspector.opcua.certs import init_certs
 
-                init_certs(config, None)  # the server's certificate, in the bench station's folder
+                init_certs(config, "bench")  # the server's certificate and a trusted client (its trust store cannot be empty)
         if "mqtt" in self.outputs:
             mqtt = config.plant.mqtt
             mqtt = dataclasses.replace(mqtt, enabled=on, host="127.0.0.1", port=self.broker.port, tls=None, username=None,
