@@ -61,7 +61,7 @@ def test_swap_promotes_and_rolls_back_mid_run_with_every_part_decided_once(tmp_p
     assert checks["swap: every part exactly one decision"]["ok"] is True
     assert checks["swap: models in part order (A, promoted B, rolled back to A)"]["ok"] is True
     text = (out / "bench.md").read_text()
-    assert "## Model swap on the running line" in text and "| parts away from any swap |" in text and "- commit " in text
+    assert "## Model swap on the running line" in text and "| parts away from any swap |" in text and "; commit " in text
 
 
 def test_shadow_on_and_off_alternate_and_the_shadow_accounts_for_every_frame(tmp_path):
