@@ -103,6 +103,9 @@ class LineHooks(Protocol):
 
         True holds the line running a little longer once every part is decided (the hook waits for something)."""
 
+    def stopping(self, config: Config) -> None:
+        """Every part decided, the line about to stop: let go of what talks to its services."""
+
     def after(self, config: Config, rows: list[dict], counters: dict[str, dict[str, int]]) -> dict[str, Any]:
         """Once the line stopped (``counters``: each kind of service's final heartbeat counters): figures added to the line's result."""
 
@@ -132,6 +135,8 @@ def run_line(base: Config, workdir: Path, settings: LineSettings, hooks: LineHoo
                     f"see the logs in {workdir / 'logs'}"
                 )
             time.sleep(0.5)
+        if hooks is not None:
+            hooks.stopping(config)
         time.sleep(2 * config.supervisor.heartbeat_interval_s)  # final counters
         counters = {
             "camera": _counters(supervisor, "camera:"),

@@ -13,8 +13,10 @@ plant output this build's config schema has turned on:
 
 The outputs that exist are found in the schema at run time, so the bench
 works before and after each of them is merged. During each "on" run the
-bench checks that each output is really there (the OPC UA port answers, a
-metrics endpoint serves, the broker saw the publisher connect). The report
+bench checks that each output is really working: an OPC UA client with the
+bench's certificate, subscribed to the result-ready events as a SCADA would
+be, receives them or reads the last result (:mod:`inspector.bench.opcua_client`); a metrics endpoint
+serves; the broker saw the publisher connect. The report
 gives trigger-to-PLC p50 on against off and the difference against the
 limit of +1 ms.
 """
@@ -91,6 +93,7 @@ class OutputsHooks:
         self.seen: dict[str, bool] = {name: False for name in outputs}
         self.metrics_port = 0
         self._first_probe = 0.0
+        self.opcua_client = None
 
     def prepare(self, config: Config, workdir: Path) -> Config:
         on = self.on
@@ -122,8 +125,15 @@ class OutputsHooks:
         now = time.monotonic()
         self._first_probe = self._first_probe or now
         if "opcua" in self.outputs and not self.seen["opcua"]:
-            url = urlparse(config.opcua.endpoint)
-            self.seen["opcua"] = _answers(url.hostname or "127.0.0.1", url.port or 4840)
+            if self.opcua_client is None:
+                url = urlparse(config.opcua.endpoint)
+                if _answers(url.hostname or "127.0.0.1", url.port or 4840):
+                    from inspector.bench.opcua_client import SubscribedClient
+
+                    self.opcua_client = SubscribedClient(config)
+                    self.opcua_client.start()
+            client = self.opcua_client
+            self.seen["opcua"] = client is not None and (client.events > 0 or client.last_part_id > 0)
         if "metrics" in self.outputs and not self.seen["metrics"]:
             self.seen["metrics"] = _serves_metrics(f"http://127.0.0.1:{self.metrics_port}/metrics")
         if "mqtt" in self.outputs and not self.seen["mqtt"]:
@@ -131,8 +141,19 @@ class OutputsHooks:
         # hold the line until each output was seen working, for a while at most: the report names one that never was
         return not all(self.seen.values()) and now - self._first_probe < PROBE_FOR_S
 
+    def stopping(self, config: Config) -> None:
+        if self.opcua_client is not None:
+            self.opcua_client.stop()  # before the server stops
+
     def after(self, config: Config, rows: list[dict], counters: dict[str, dict[str, int]]) -> dict[str, Any]:
-        return {"outputs": {"on": self.on, "enabled": self.outputs if self.on else [], "seen_working": self.seen if self.on else {}}}
+        result: dict[str, Any] = {"on": self.on, "enabled": self.outputs if self.on else [], "seen_working": self.seen if self.on else {}}
+        if self.opcua_client is not None:
+            self.opcua_client.stop()
+            c = self.opcua_client
+            result["opcua_client"] = {"result_events": c.events, "last_part_id_read": c.last_part_id, "error": c.error}
+        if self.broker is not None and self.on:
+            result["broker_client_connections"] = self.broker.clients_connected()
+        return {"outputs": result}
 
 
 def _answers(host: str, port: int) -> bool:
@@ -182,6 +203,15 @@ def outputs_checks(o: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _seen_cell(r: dict[str, Any]) -> str:
+    out = r["outputs"]
+    cells = [f"{k} {'yes' if v else 'no'}" for k, v in out["seen_working"].items()]
+    if "opcua_client" in out:
+        c = out["opcua_client"]
+        cells.append(f"OPC UA client: {c['result_events']} result events" + (f", error {c['error']}" if c["error"] else ""))
+    return "; ".join(cells) or "–"
+
+
 def outputs_section(o: dict[str, Any]) -> list[str]:
     missing = (f" Not in this build's config schema, so not measured: {', '.join(o['missing_from_schema'])}."
                if o["missing_from_schema"] else "")
@@ -191,8 +221,7 @@ def outputs_section(o: dict[str, Any]) -> list[str]:
         f"Alternating runs of the line ({o['parts_per_run']} parts each at {o['rate_hz']:g} parts/s): every plant output off, "
         f"then on: {', '.join(o['outputs'])}.{missing} The MQTT broker (if any) runs on loopback during all runs.",
         "",
-        *runs_table(o["runs"], lambda r: ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in r["outputs"]["seen_working"].items()) or "–",
-                    "seen working"),
+        *runs_table(o["runs"], _seen_cell, "seen working"),
         "",
         *comparison_table(o["comparison"], OFF, ON),
         "",

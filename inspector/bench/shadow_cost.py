@@ -77,6 +77,9 @@ class ShadowHooks:
             self._inspected, self._since = inspected, now
         return now - self._since < SETTLED_HEARTBEATS * config.supervisor.heartbeat_interval_s
 
+    def stopping(self, config: Config) -> None:
+        pass
+
     def after(self, config: Config, rows: list[dict], counters: dict[str, dict[str, int]]) -> dict[str, Any]:
         decided_by = sorted({r["model_version"] for r in rows})
         shadow: dict[str, Any] = {"on": self.on, "candidate": self.candidate, "decided_by": decided_by,

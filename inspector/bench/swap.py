@@ -61,6 +61,9 @@ class SwapHooks:
             self.commands.append({"command": "rollback", "to": self.a, "t": time.time(), "decided_before": decided})
         return False
 
+    def stopping(self, config: Config) -> None:
+        pass
+
     def after(self, config: Config, rows: list[dict], counters: dict[str, dict[str, int]]) -> dict[str, Any]:
         return {"swap": analyse_swaps(rows, self.a, self.b, self.commands, self.window)}
 
