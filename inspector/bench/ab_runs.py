@@ -32,19 +32,24 @@ def alternating_runs(base: Config, workdir: Path, settings: LineSettings, arms: 
     return results
 
 
-def pooled(results: list[dict[str, Any]], arm: str, hop: str) -> list[float]:
-    return [ms for r in results if r["arm"] == arm for ms in r["samples_ms"][hop]]
+def pooled(results: list[dict[str, Any]], arm: str, hop: str, settle_parts: int = 0) -> list[float]:
+    """The arm's samples of ``hop``, in part order, without each run's first ``settle_parts`` parts."""
+    return [ms for r in results if r["arm"] == arm for ms in r["samples_ms"][hop][settle_parts:]]
 
 
-def compare_arms(results: list[dict[str, Any]], off: str, on: str) -> dict[str, Any]:
-    """Per hop: each arm's pooled percentiles, the p50 of each run, the ratio and the difference of the pooled p50s."""
-    out: dict[str, Any] = {}
+def compare_arms(results: list[dict[str, Any]], off: str, on: str, settle_parts: int = 0) -> dict[str, Any]:
+    """Per hop: each arm's pooled percentiles, the p50 of each run, the ratio and the difference of the pooled p50s.
+
+    Each run's first ``settle_parts`` parts are left out: the services of an "on" arm start beside the line's
+    first parts (an OPC UA server, a client subscribing), which is start-up, not the steady cost compared."""
+    out: dict[str, Any] = {"settle_parts": settle_parts}
     for hop in COMPARED_HOPS:
-        p_off, p_on = percentiles(pooled(results, off, hop)), percentiles(pooled(results, on, hop))
+        p_off, p_on = percentiles(pooled(results, off, hop, settle_parts)), percentiles(pooled(results, on, hop, settle_parts))
         out[hop] = {
             off: p_off,
             on: p_on,
-            "run_p50_ms": [{"run": r["run"], "arm": r["arm"], "p50": r["hops_ms"][hop]["p50"]} for r in results],
+            "run_p50_ms": [{"run": r["run"], "arm": r["arm"], "p50": percentiles(r["samples_ms"][hop][settle_parts:])["p50"]}
+                           for r in results],
             "ratio_p50": round(p_on["p50"] / p_off["p50"], 4) if p_off["count"] and p_on["count"] else float("nan"),
             "difference_p50_ms": round(p_on["p50"] - p_off["p50"], 3) if p_off["count"] and p_on["count"] else float("nan"),
         }
@@ -88,10 +93,12 @@ def runs_table(runs: list[dict[str, Any]], extra: Callable[[dict[str, Any]], str
 def comparison_table(comparison: dict[str, Any], off: str, on: str) -> list[str]:
     from inspector.bench.report import PCT_HEADER, _pct_row
 
-    lines = list(PCT_HEADER)
-    for hop, c in comparison.items():
+    hops = {hop: c for hop, c in comparison.items() if hop != "settle_parts"}
+    lines = [f"Each run's first {comparison['settle_parts']} parts left out (start-up of the services); pooled over the runs of each arm:",
+             "", *PCT_HEADER]
+    for hop, c in hops.items():
         lines.append(_pct_row(f"{hop}, {off} (pooled)", c[off]))
         lines.append(_pct_row(f"{hop}, {on} (pooled)", c[on]))
     lines += ["", "| hop | p50 ratio on/off | p50 difference on − off ms |", "|---|---|---|"]
-    lines += [f"| {hop} | {c['ratio_p50']} | {c['difference_p50_ms']} |" for hop, c in comparison.items()]
+    lines += [f"| {hop} | {c['ratio_p50']} | {c['difference_p50_ms']} |" for hop, c in hops.items()]
     return lines

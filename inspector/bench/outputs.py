@@ -172,7 +172,7 @@ def _serves_metrics(url: str) -> bool:
         return False
 
 
-def bench_outputs(base: Config, workdir: Path, settings: LineSettings, runs: int,
+def bench_outputs(base: Config, workdir: Path, settings: LineSettings, runs: int, settle_parts: int = 0,
                   progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     outputs = outputs_in_schema(base)
     with ExitStack() as stack:
@@ -184,7 +184,7 @@ def bench_outputs(base: Config, workdir: Path, settings: LineSettings, runs: int
     return {
         "parts_per_run": settings.parts, "rate_hz": settings.rate_hz, "outputs": outputs,
         "missing_from_schema": [n for n in ("opcua", "mqtt", "metrics") if n not in outputs],
-        "runs": [run_summary(r) for r in results], "comparison": compare_arms(results, OFF, ON),
+        "runs": [run_summary(r) for r in results], "comparison": compare_arms(results, OFF, ON, settle_parts),
         "limit_difference_p50_ms": OUTPUTS_P50_DIFFERENCE_MAX_MS,
     }
 

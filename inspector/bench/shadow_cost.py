@@ -45,6 +45,7 @@ SETTLED_HEARTBEATS = 3  # the detector's counters unchanged for this many heartb
 @dataclasses.dataclass(frozen=True)
 class ShadowSettings:
     runs: int = 4
+    settle_parts: int = 0  # each run's first parts, left out of the comparison
     busy_rate_hz: float | None = 40.0  # None: no busy case
 
 
@@ -101,13 +102,13 @@ def bench_shadow(base: Config, workdir: Path, settings: LineSettings, shadow: Sh
     results = alternating_runs(base, workdir / "spare", settings, arms, shadow.runs, progress)
     out: dict[str, Any] = {
         "parts_per_run": settings.parts, "rate_hz": settings.rate_hz, "runs": [run_summary(r) for r in results],
-        "comparison": compare_arms(results, OFF, ON), "limit_ratio_p50": SHADOW_P50_RATIO_MAX,
+        "comparison": compare_arms(results, OFF, ON, shadow.settle_parts), "limit_ratio_p50": SHADOW_P50_RATIO_MAX,
     }
     if shadow.busy_rate_hz:
         busy = dataclasses.replace(settings, rate_hz=shadow.busy_rate_hz)
         busy_results = alternating_runs(base, workdir / "busy", busy, arms, 2, progress)
         out["busy"] = {"rate_hz": shadow.busy_rate_hz, "runs": [run_summary(r) for r in busy_results],
-                       "comparison": compare_arms(busy_results, OFF, ON)}
+                       "comparison": compare_arms(busy_results, OFF, ON, shadow.settle_parts)}
     return out
 
 

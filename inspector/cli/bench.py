@@ -80,6 +80,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
                           help="swap: parts before and after each swap in its latency tables; B is promoted after this many "
                           "parts and rolled back once it decided this many (default 20)")
     modelops.add_argument("--runs", type=int, default=4, help="shadow, outputs: alternating runs, off first (default 4: off, on, off, on)")
+    modelops.add_argument("--settle-parts", type=int, default=50,
+                          help="shadow, outputs: each run's first parts left out of the on/off comparison, while the 'on' "
+                          "arm's extra services start (default 50; below --parts)")
     modelops.add_argument("--busy-rate", type=float, default=40.0,
                           help="shadow: a part rate with no spare capacity, run once off and once on (0: skip that case)")
     families = bench.add_argument_group("families")
@@ -124,6 +127,8 @@ def run_bench(args: argparse.Namespace) -> int:
                              f"(A, B and A again, and the parts each swap takes): got --parts {args.parts}, --swap-window {args.swap_window}")
     if {"shadow", "outputs"} & set(sections) and args.runs < 2:
         raise InspectorError(f"--runs must be at least 2 (one off, one on), got {args.runs}")
+    if {"shadow", "outputs"} & set(sections) and not 0 <= args.settle_parts < args.parts:
+        raise InspectorError(f"--settle-parts must be at least 0 and below --parts ({args.parts}), got {args.settle_parts}")
     if args.busy_rate < 0:
         raise InspectorError(f"--busy-rate must be 0 (none) or a part rate, got {args.busy_rate:g}")
     config = load_config(args.config)
@@ -190,13 +195,13 @@ def run_bench(args: argparse.Namespace) -> int:
 
             report["shadow"] = bench_shadow(
                 config, _line_data(args, out, tmp_dir, "shadow"), line_settings_of(args),
-                ShadowSettings(runs=args.runs, busy_rate_hz=args.busy_rate or None), _progress("shadow"),
+                ShadowSettings(runs=args.runs, busy_rate_hz=args.busy_rate or None, settle_parts=args.settle_parts), _progress("shadow"),
             )
         if "outputs" in sections:
             from inspector.bench.outputs import bench_outputs
 
             report["outputs"] = bench_outputs(config, _line_data(args, out, tmp_dir, "outputs"), line_settings_of(args),
-                                              args.runs, _progress("outputs"))
+                                              args.runs, args.settle_parts, _progress("outputs"))
     if "families" in sections:
         from inspector.bench.families import FamilySettings, bench_families, folder_frames
 

@@ -66,8 +66,8 @@ def test_swap_promotes_and_rolls_back_mid_run_with_every_part_decided_once(tmp_p
 
 def test_shadow_on_and_off_alternate_and_the_shadow_accounts_for_every_frame(tmp_path):
     out = tmp_path / "report"
-    code = main(["bench", "shadow", "--parts", "12", "--rate", "4", "--runs", "2", "--busy-rate", "20", "--budget-ms", "5000",
-                 "--out", str(out)])
+    code = main(["bench", "shadow", "--parts", "12", "--rate", "4", "--runs", "2", "--busy-rate", "20", "--settle-parts", "2",
+                 "--budget-ms", "5000", "--out", str(out)])
     report = load_report(out)
     s = report["shadow"]
     assert exit_code_matches(code, report, "shadow")
@@ -83,7 +83,8 @@ def test_shadow_on_and_off_alternate_and_the_shadow_accounts_for_every_frame(tmp
             assert r["shadow"]["accounted"] is True and r["shadow"]["candidate"].endswith("@bench-shadow-candidate")
     for comparison in (s["comparison"], s["busy"]["comparison"]):
         c = comparison["trigger_to_plc_write"]
-        assert ordered(c["shadow off"]) and ordered(c["shadow on"]) and c["shadow off"]["count"] == 12
+        assert comparison["settle_parts"] == 2, "each run's first 2 parts are left out of the comparison"
+        assert ordered(c["shadow off"]) and ordered(c["shadow on"]) and c["shadow off"]["count"] == c["shadow on"]["count"] == 10
         assert c["ratio_p50"] == round(c["shadow on"]["p50"] / c["shadow off"]["p50"], 4)
     checks = [c["check"] for c in report["checks"]]
     assert any(c.startswith("shadow: production trigger-to-PLC p50, shadow on / off") for c in checks)
@@ -94,7 +95,8 @@ def test_shadow_on_and_off_alternate_and_the_shadow_accounts_for_every_frame(tmp
 
 def test_outputs_on_and_off_alternate_with_each_output_seen_working(tmp_path):
     out = tmp_path / "report"
-    code = main(["bench", "outputs", "--parts", "8", "--rate", "4", "--runs", "2", "--budget-ms", "5000", "--out", str(out)])
+    code = main(["bench", "outputs", "--parts", "8", "--rate", "4", "--runs", "2", "--settle-parts", "2", "--budget-ms", "5000",
+                 "--out", str(out)])
     report = load_report(out)
     o = report["outputs"]
     expected = outputs_in_schema(load_config(DEFAULT_CONFIG))
@@ -107,6 +109,7 @@ def test_outputs_on_and_off_alternate_with_each_output_seen_working(tmp_path):
     for r in o["runs"]:
         assert one_decision_each(r["accounting"], 8)
     c = o["comparison"]["trigger_to_plc_write"]
+    assert c["outputs off"]["count"] == c["outputs on"]["count"] == 6
     assert c["difference_p50_ms"] == round(c["outputs on"]["p50"] - c["outputs off"]["p50"], 3)
     assert any(ch["check"].startswith("outputs: each output seen working") and ch["ok"] is True for ch in report["checks"])
     assert "## Plant outputs on against off" in (out / "bench.md").read_text()
@@ -132,3 +135,10 @@ def test_swap_windows_are_taken_around_the_first_part_on_each_model():
 def test_a_swap_run_too_short_for_its_window_is_refused_by_name(capsys):
     assert main(["bench", "swap", "--parts", "30", "--swap-window", "20"]) == 2
     assert "--parts of at least 4 × --swap-window" in capsys.readouterr().err
+
+
+def test_alternating_runs_need_two_runs_and_settle_parts_below_the_parts(capsys):
+    assert main(["bench", "shadow", "--runs", "1"]) == 2
+    assert "--runs must be at least 2 (one off, one on), got 1" in capsys.readouterr().err
+    assert main(["bench", "outputs", "--parts", "40", "--settle-parts", "40"]) == 2
+    assert "--settle-parts must be at least 0 and below --parts (40), got 40" in capsys.readouterr().err
