@@ -7,8 +7,9 @@ folder; the comparison pools each arm's parts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from inspector.bench.line import LineHooks, LineSettings, run_line
 from inspector.bench.stats import percentiles

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 from inspector.errors import InspectorError
 from inspector.netutil import free_tcp_port
@@ -41,7 +42,7 @@ class BenchBroker:
     def log_path(self) -> Path:
         return self.folder / "mosquitto.log"
 
-    def __enter__(self) -> "BenchBroker":
+    def __enter__(self) -> Self:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_tcp_port()
         conf = self.folder / "mosquitto.conf"

@@ -24,12 +24,14 @@ limit of +1 ms.
 from __future__ import annotations
 
 import dataclasses
+import math
 import socket
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from inspector.bench.ab_runs import (
@@ -81,7 +83,7 @@ def free_port_block(count: int) -> int:
 
 
 def _replace_plant(config: Config, **sections: Any) -> Config:
-    plant = getattr(config, "plant")
+    plant = config.plant
     return dataclasses.replace(config, plant=dataclasses.replace(plant, **sections))
 
 
@@ -166,7 +168,7 @@ def _answers(host: str, port: int) -> bool:
 
 def _serves_metrics(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2.0) as response:  # noqa: S310 - loopback, our own endpoint
+        with urllib.request.urlopen(url, timeout=2.0) as response:
             return response.status == 200 and b"# TYPE" in response.read()
     except OSError:
         return False
@@ -196,7 +198,7 @@ def outputs_checks(o: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"check": f"outputs ({', '.join(o['outputs'])}): trigger-to-PLC p50 on − off at {o['rate_hz']:g} parts/s",
          "value": f"{diff} ms", "limit": f"+{OUTPUTS_P50_DIFFERENCE_MAX_MS:g} ms",
-         "ok": diff == diff and diff <= OUTPUTS_P50_DIFFERENCE_MAX_MS},
+         "ok": math.isfinite(diff) and diff <= OUTPUTS_P50_DIFFERENCE_MAX_MS},
         {"check": "outputs: each output seen working in every 'on' run", "value": f"not seen: {not_seen}" if not_seen else "all",
          "limit": ", ".join(o["outputs"]), "ok": not not_seen},
         accounting_check("outputs", o["runs"]),
@@ -218,8 +220,8 @@ def outputs_section(o: dict[str, Any]) -> list[str]:
     return [
         "## Plant outputs on against off",
         "",
-        f"Alternating runs of the line ({o['parts_per_run']} parts each at {o['rate_hz']:g} parts/s): every plant output off, "
-        f"then on: {', '.join(o['outputs'])}.{missing} The MQTT broker (if any) runs on loopback during all runs.",
+        (f"Alternating runs of the line ({o['parts_per_run']} parts each at {o['rate_hz']:g} parts/s): every plant output off, "
+        f"then on: {', '.join(o['outputs'])}.{missing} The MQTT broker (if any) runs on loopback during all runs."),
         "",
         *runs_table(o["runs"], _seen_cell, "seen working"),
         "",

@@ -17,9 +17,11 @@ was either compared by the shadow or skipped and counted.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from inspector.bench.ab_runs import (
     accounting_check,
@@ -120,7 +122,7 @@ def shadow_checks(s: dict[str, Any]) -> list[dict[str, Any]]:
     ratio = s["comparison"]["trigger_to_plc_write"]["ratio_p50"]
     out = [
         {"check": f"shadow: production trigger-to-PLC p50, shadow on / off at {s['rate_hz']:g} parts/s (spare capacity)",
-         "value": ratio, "limit": SHADOW_P50_RATIO_MAX, "ok": ratio == ratio and ratio <= SHADOW_P50_RATIO_MAX},
+         "value": ratio, "limit": SHADOW_P50_RATIO_MAX, "ok": math.isfinite(ratio) and ratio <= SHADOW_P50_RATIO_MAX},
         accounting_check("shadow", s["runs"] + s.get("busy", {}).get("runs", [])),
     ]
     every = s["runs"] + s.get("busy", {}).get("runs", [])
@@ -150,9 +152,9 @@ def shadow_section(s: dict[str, Any]) -> list[str]:
     lines = [
         "## Shadow on against off",
         "",
-        f"Alternating runs of the line ({s['parts_per_run']} parts each at {s['rate_hz']:g} parts/s), shadow off and on, the "
+        (f"Alternating runs of the line ({s['parts_per_run']} parts each at {s['rate_hz']:g} parts/s), shadow off and on, the "
         "same bench station otherwise. The shadow candidate is a signed copy of the station's model under another version; "
-        "production decides every part.",
+        "production decides every part."),
         "",
         *runs_table(s["runs"], _shadow_cell, "shadow compared / skipped"),
         "",
@@ -166,8 +168,8 @@ def shadow_section(s: dict[str, Any]) -> list[str]:
         lines += [
             f"### No spare capacity: {b['rate_hz']:g} parts/s",
             "",
-            "The shadow worker runs at the lowest priority and takes a frame only when it is idle: at this rate it yields "
-            "and counts what it skipped; production's decisions are the same with it off and on.",
+            ("The shadow worker runs at the lowest priority and takes a frame only when it is idle: at this rate it yields "
+            "and counts what it skipped; production decides every part either way."),
             "",
             *runs_table(b["runs"], _shadow_cell, "shadow compared / skipped"),
             "",

@@ -17,6 +17,7 @@ exactly one decision.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ def swap_checks(line: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     for x in s["swaps"]:
         before, after = x["before"]["latency_ms"]["p99"], x["after"]["latency_ms"]["p99"]
-        if before and after and before == before and after == after:  # not NaN
+        if before and after and math.isfinite(before) and math.isfinite(after):
             out.append({"check": f"swap ({x['command'] or 'unexpected'} to {x['to']}): p99 of the {s['window']} parts after / before",
                         "value": round(after / before, 3), "limit": "reported", "ok": None})
     return out
@@ -156,9 +157,9 @@ def swap_section(line: dict[str, Any]) -> list[str]:
     lines = [
         "## Model swap on the running line",
         "",
-        f"A = `{s['models']['A']}`, B = `{s['models']['B']}` (the same weights under another version, signed by the bench's "
-        f"throwaway key). B promoted through the registry after {s['window']} parts, rolled back to A once B decided "
-        f"{s['window']} parts. Models in part order: {' → '.join(s['sequence'])}.",
+        (f"A = `{s['models']['A']}`, B = `{s['models']['B']}` (the same weights under another version, signed by the bench's "
+         f"throwaway key). B promoted through the registry after {s['window']} parts, rolled back to A once B decided "
+         f"{s['window']} parts. Models in part order: {' → '.join(s['sequence'])}."),
         "",
         "| swap | first part on the new model | marked first_on_model=1 | command to first part s | parts triggered in between | fail-safes before / after |",
         "|---|---|---|---|---|---|",
