@@ -78,7 +78,7 @@ def accounting_check(prefix: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def runs_table(runs: list[dict[str, Any]], extra: Callable[[dict[str, Any]], str] = lambda _: "", extra_header: str = "") -> list[str]:
-    head = "| run | arm | parts/s (achieved) | trigger to PLC p50 ms | p99 ms | max ms | fail-safes | triggered / decided / actuator | silent drops |"
+    head = "| run | arm | parts/s (achieved) | trigger to PLC p50 ms (all its parts) | p99 ms | max ms | fail-safes | triggered / decided / actuator | silent drops |"
     sep = "|---|---|---|---|---|---|---|---|---|"
     if extra_header:
         head, sep = head + f" {extra_header} |", sep + "---|"
