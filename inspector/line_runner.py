@@ -72,3 +72,10 @@ def decided_count(config: Config) -> int:
 def alarm_rows(config: Config) -> list[sqlite3.Row]:
     """Every recorded alarm, oldest first."""
     return _query(config, "SELECT * FROM alarms ORDER BY id")
+
+
+def parts_on_model(config: Config, model_version: str) -> int:
+    """How many decided parts the model ``model_version`` (name@version) decided."""
+    safe = model_version.replace("'", "''")
+    rows = _query(config, f"SELECT count(*) AS n FROM parts WHERE result IS NOT NULL AND model_version = '{safe}'")
+    return rows[0]["n"] if rows else 0

@@ -26,7 +26,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import cv2
 
@@ -92,9 +92,29 @@ def _counters(supervisor, prefix: str) -> dict[str, int]:
     return total
 
 
-def run_line(base: Config, workdir: Path, settings: LineSettings) -> dict[str, Any]:
+class LineHooks(Protocol):
+    """What a benchmark built on the line does around it (model swaps, a shadow run, plant outputs)."""
+
+    def prepare(self, config: Config, workdir: Path) -> Config:
+        """Before the line starts: set up what the run needs; returns the config the line runs."""
+
+    def during(self, config: Config, decided: int, counters: dict[str, dict[str, int]]) -> bool:
+        """About twice a second while the line runs, with the parts decided so far and the services' counters.
+
+        True holds the line running a little longer once every part is decided (the hook waits for something)."""
+
+    def stopping(self, config: Config) -> None:
+        """Every part decided, the line about to stop: let go of what talks to its services."""
+
+    def after(self, config: Config, rows: list[dict], counters: dict[str, dict[str, int]]) -> dict[str, Any]:
+        """Once the line stopped (``counters``: each kind of service's final heartbeat counters): figures added to the line's result."""
+
+
+def run_line(base: Config, workdir: Path, settings: LineSettings, hooks: LineHooks | None = None) -> dict[str, Any]:
     """Run ``settings.parts`` parts through the line and report latency, decisions and accounting."""
     config = bench_config(base, workdir, settings)
+    if hooks is not None:
+        config = hooks.prepare(config, workdir)
     expected = settings.parts * len(config.cameras)
     deadline_s = settings.parts / settings.rate_hz + settings.settle_timeout_s
     started = time.monotonic()
@@ -103,7 +123,11 @@ def run_line(base: Config, workdir: Path, settings: LineSettings) -> dict[str, A
             camera = _counters(supervisor, "camera:")
             actuator = _counters(supervisor, "actuator")
             triggered = camera.get("triggered", 0)
-            if triggered >= expected and decided_count(config) >= triggered and actuator.get("decisions", 0) >= triggered:
+            hold = False
+            if hooks is not None:
+                hold = hooks.during(config, decided_count(config), {"camera": camera, "detector": _counters(supervisor, "detector:")})
+            if (triggered >= expected and decided_count(config) >= triggered and actuator.get("decisions", 0) >= triggered
+                    and not hold):
                 break
             if time.monotonic() - started > deadline_s:
                 raise InspectorError(
@@ -111,6 +135,8 @@ def run_line(base: Config, workdir: Path, settings: LineSettings) -> dict[str, A
                     f"see the logs in {workdir / 'logs'}"
                 )
             time.sleep(0.5)
+        if hooks is not None:
+            hooks.stopping(config)
         time.sleep(2 * config.supervisor.heartbeat_interval_s)  # final counters
         counters = {
             "camera": _counters(supervisor, "camera:"),
@@ -120,7 +146,10 @@ def run_line(base: Config, workdir: Path, settings: LineSettings) -> dict[str, A
         }
         restarts = {p.name: p.restarts for p in supervisor.processes if p.restarts}
     rows = [dict(r) for r in part_rows(config)]
-    return summarize_line(rows, counters, restarts, config, settings)
+    result = summarize_line(rows, counters, restarts, config, settings)
+    if hooks is not None:
+        result.update(hooks.after(config, rows, counters))
+    return result
 
 
 def account(rows: list[dict], triggered: int, actuator_decisions: int, restarts: dict[str, int]) -> dict[str, Any]:
@@ -185,5 +214,5 @@ def summarize_line(
         "counters": counters,
         "verdict": "FAIL" if reasons else "PASS",
         "reasons": reasons,
-        "samples_ms": {"trigger_to_plc_write": end_to_end},
+        "samples_ms": {"trigger_to_plc_write": end_to_end, "trigger_to_plc_request": hops["trigger_to_plc_request"]},
     }

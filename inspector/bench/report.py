@@ -53,6 +53,18 @@ def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"check": "fail-safe decisions", "value": line["failsafe"], "limit": "reported", "ok": True})
     if line:
         out += _line_ratio_checks(line, engine)
+    if report.get("swap"):
+        from inspector.bench.swap import swap_checks
+
+        out += swap_checks(report["swap"])
+    if report.get("shadow"):
+        from inspector.bench.shadow_cost import shadow_checks
+
+        out += shadow_checks(report["shadow"])
+    if report.get("outputs"):
+        from inspector.bench.outputs import outputs_checks
+
+        out += outputs_checks(report["outputs"])
     prototype = report.get("prototype")
     if prototype:
         ratio = prototype["ratio_p50"]
@@ -131,6 +143,12 @@ def _histogram_series(report: dict[str, Any]) -> list[tuple[str, list[float]]]:
         series.append(("line: trigger to PLC write", report["line"]["samples_ms"]["trigger_to_plc_write"]))
     for m in report.get("families", {}).get("models", []):
         series.append((f"{m['family']}: {m['model']}", m["samples_ms"]))
+    if report.get("swap"):
+        series.append(("swap run: trigger to PLC write", report["swap"]["samples_ms"]["trigger_to_plc_write"]))
+    for key in ("shadow", "outputs"):
+        runs = report.get(key, {}).get("runs", [])
+        for arm in dict.fromkeys(r["arm"] for r in runs):
+            series.append((f"{arm}: trigger to PLC write", [ms for r in runs if r["arm"] == arm for ms in r["samples_ms"]["trigger_to_plc_write"]]))
     return [(label, values) for label, values in series if values]
 
 
@@ -155,8 +173,9 @@ def write_histogram(report: dict[str, Any], path: Path) -> Path | None:
         for q, style in ((50, "-"), (99, "--")):
             v = float(np.percentile(values, q))
             ax.axvline(v, color="#cc0000", linestyle=style, linewidth=1, label=f"p{q} {v:.1f} ms")
-        if label.startswith("line") and report.get("line"):
-            ax.axvline(report["line"]["budget_ms"], color="black", linewidth=1.5, label=f"budget {report['line']['budget_ms']:g} ms")
+        budget = (report.get("line") or report.get("swap") or {}).get("budget_ms")
+        if ("trigger to PLC" in label) and budget:
+            ax.axvline(budget, color="black", linewidth=1.5, label=f"budget {budget:g} ms")
         ax.set_title(f"{label} ({len(values)} samples)", fontsize=9)
         ax.set_xlabel("ms", fontsize=8)
         ax.legend(fontsize=7)
@@ -206,6 +225,18 @@ def markdown(report: dict[str, Any]) -> str:
         from inspector.bench.families import families_section
 
         lines += families_section(report["families"])
+    if report.get("swap"):
+        from inspector.bench.swap import swap_section
+
+        lines += swap_section(report["swap"]) + _line_section(report["swap"])
+    if report.get("shadow"):
+        from inspector.bench.shadow_cost import shadow_section
+
+        lines += shadow_section(report["shadow"])
+    if report.get("outputs"):
+        from inspector.bench.outputs import outputs_section
+
+        lines += outputs_section(report["outputs"])
     return "\n".join(lines) + "\n"
 
 

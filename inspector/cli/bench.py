@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import tempfile
@@ -15,7 +16,8 @@ from inspector.errors import InspectorError
 
 log = logging.getLogger(__name__)
 
-SECTIONS = ("engine", "compare", "line", "int8", "families")
+SECTIONS = ("engine", "compare", "line", "int8", "families", "swap", "shadow", "outputs")
+LINE_SECTIONS = ("swap", "shadow", "outputs")  # on the running line, each judged by its own checks
 DEFAULT_SECTIONS = ("engine", "compare", "line")
 BARE_AT_RATE_RUNS = 150  # bare inferences per session at the line's cadence, half before and half after the line
 
@@ -39,7 +41,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "latency, batches, threads, idle gap with and without keep-warm), compare (ultralytics' predict on the same "
         "frames), line (trigger to PLC write against the PLC simulator, with pass/fail against the budget and the "
         "accounting of every part), int8 (static quantization and its accuracy cost), families (each model family's "
-        "latency beside the station's model on the same frames). See docs/benchmarking.md.",
+        "latency beside the station's model on the same frames), swap (latency of the parts around a model promotion and "
+        "rollback on the running line), shadow (production latency with a shadow run on against off), outputs (the plant "
+        "outputs, MQTT, OPC UA and metrics, on against off). See docs/benchmarking.md.",
     )
     bench.add_argument("sections", nargs="*", metavar="SECTION", help=f"any of {', '.join(SECTIONS)} (default: {' '.join(DEFAULT_SECTIONS)})")
     bench.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="station config (default: the embedded defaults)")
@@ -71,6 +75,16 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "live (costs CPU per part); station: the configured cameras",
     )
     line.add_argument("--keep-line-data", action="store_true", help="keep the line's database, images and logs in the report folder")
+    modelops = bench.add_argument_group("swap, shadow and outputs (they use --parts, --rate, --budget-ms and --camera too)")
+    modelops.add_argument("--swap-window", type=int, default=20,
+                          help="swap: parts before and after each swap in its latency tables; B is promoted after this many "
+                          "parts and rolled back once it decided this many (default 20)")
+    modelops.add_argument("--runs", type=int, default=4, help="shadow, outputs: alternating runs, off first (default 4: off, on, off, on)")
+    modelops.add_argument("--settle-parts", type=int, default=50,
+                          help="shadow, outputs: each run's first parts left out of the on/off comparison, while the 'on' "
+                          "arm's extra services start (default 50; below --parts)")
+    modelops.add_argument("--busy-rate", type=float, default=40.0,
+                          help="shadow: a part rate with no spare capacity, run once off and once on (0: skip that case)")
     families = bench.add_argument_group("families")
     families.add_argument("--models", type=lambda t: [Path(p) for p in _names(t)], default=[],
                           help="model packages (ONNX files) to time beside the station's model(s), comma-separated")
@@ -108,6 +122,15 @@ def run_bench(args: argparse.Namespace) -> int:
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise InspectorError(f"unknown bench section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    if "swap" in sections and (args.swap_window < 1 or args.parts < 4 * args.swap_window):
+        raise InspectorError(f"bench swap needs --swap-window of at least 1 and --parts of at least 4 × --swap-window "
+                             f"(A, B and A again, and the parts each swap takes): got --parts {args.parts}, --swap-window {args.swap_window}")
+    if {"shadow", "outputs"} & set(sections) and args.runs < 2:
+        raise InspectorError(f"--runs must be at least 2 (one off, one on), got {args.runs}")
+    if {"shadow", "outputs"} & set(sections) and not 0 <= args.settle_parts < args.parts:
+        raise InspectorError(f"--settle-parts must be at least 0 and below --parts ({args.parts}), got {args.settle_parts}")
+    if args.busy_rate < 0:
+        raise InspectorError(f"--busy-rate must be 0 (none) or a part rate, got {args.busy_rate:g}")
     config = load_config(args.config)
     out = (args.out or default_out_dir(args.config, config.recorder.database)).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -162,6 +185,23 @@ def run_bench(args: argparse.Namespace) -> int:
             fp32 = load_model_package(config.detector.model)
             int8 = quantize_package(fp32, out / "int8", settings8)
             report["int8"] = compare_int8(config.detector, fp32, int8, settings8)
+        if "swap" in sections:
+            from inspector.bench.swap import bench_swap
+
+            print(f"swap: {args.parts} parts at {args.rate:g}/s, B promoted and rolled back mid-run", file=sys.stderr)
+            report["swap"] = bench_swap(config, _line_data(args, out, tmp_dir, "swap"), line_settings_of(args), args.swap_window)
+        if "shadow" in sections:
+            from inspector.bench.shadow_cost import ShadowSettings, bench_shadow
+
+            report["shadow"] = bench_shadow(
+                config, _line_data(args, out, tmp_dir, "shadow"), line_settings_of(args),
+                ShadowSettings(runs=args.runs, busy_rate_hz=args.busy_rate or None, settle_parts=args.settle_parts), _progress("shadow"),
+            )
+        if "outputs" in sections:
+            from inspector.bench.outputs import bench_outputs
+
+            report["outputs"] = bench_outputs(config, _line_data(args, out, tmp_dir, "outputs"), line_settings_of(args),
+                                              args.runs, args.settle_parts, _progress("outputs"))
     if "families" in sections:
         from inspector.bench.families import FamilySettings, bench_families, folder_frames
 
@@ -170,9 +210,30 @@ def run_bench(args: argparse.Namespace) -> int:
         report["families"] = bench_families(
             config.detector, family_frames, FamilySettings(tuple(args.models), frames=args.frames, warmup=args.warmup)
         )
-    paths = write_report(report, out)
+    report_paths = write_report(report, out)
+    report["checks"] = json.loads(report_paths["json"].read_text())["checks"]
+    paths = report_paths
     print(paths["markdown"].read_text())
     for kind, path in paths.items():
         print(f"{kind}: {path}", file=sys.stderr)
     line_result = report.get("line")
-    return 1 if line_result and line_result["verdict"] != "PASS" else 0
+    if line_result and line_result["verdict"] != "PASS":
+        return 1
+    own_checks = [c for c in report.get("checks", []) if c["check"].startswith(LINE_SECTIONS)]
+    return 1 if any(c["ok"] is False for c in own_checks) else 0
+
+
+def line_settings_of(args: argparse.Namespace):
+    from inspector.bench.line import LineSettings
+
+    if args.parts < 1 or args.rate <= 0:
+        raise InspectorError(f"--parts must be at least 1 and --rate above 0 (got {args.parts} and {args.rate:g})")
+    return LineSettings(parts=args.parts, rate_hz=args.rate, budget_ms=args.budget_ms, camera=args.camera)
+
+
+def _line_data(args: argparse.Namespace, out: Path, tmp_dir: Path, section: str) -> Path:
+    return out / "line-data" / section if args.keep_line_data else tmp_dir / section
+
+
+def _progress(section: str):
+    return lambda text: print(f"{section}: {text}", file=sys.stderr)
