@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.plant.conftest import PublisherProcess, station_config
-from tests.plant.mosquitto import MOSQUITTO, Mosquitto
+from inspector.bench.mosquitto import LocalBroker, mosquitto_binary
 from tests.plant.scenario import distinct_parts, log_counters, run_scenario
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mqtt_store_and_forward.md"
@@ -38,7 +38,7 @@ def wait(condition, timeout_s: float, what: str):
 
 
 def run(parts: int, batch: int, workdir: Path) -> dict:
-    broker = Mosquitto(workdir / "broker")
+    broker = LocalBroker(workdir / "broker")
     broker.start()
     config = station_config(workdir / "st", "cell-7", broker)
     publisher = PublisherProcess(config, workdir / "st")
@@ -75,7 +75,7 @@ def main() -> int:
 
     repo = Path(__file__).resolve().parents[1]
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True, text=True, check=False).stdout.strip()
-    broker_version = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
+    broker_version = subprocess.run([mosquitto_binary(), "-h"], capture_output=True, text=True, check=False).stdout.splitlines()[0]
     text = f"""# MQTT store-and-forward: {r['parts']:,} parts, broker restarted {r['restarts']} times
 
 Command: `PYTHONPATH=. .venv/bin/python benchmarks/mqtt_store_and_forward.py --parts {args.parts} --batch {args.batch}`

@@ -1,8 +1,10 @@
-"""A Mosquitto broker of the bench's own, on a free loopback port, for the plant-outputs benchmark.
+"""A Mosquitto broker of our own on a free loopback port: for the plant-outputs bench and the MQTT tests.
 
 Debian's ``mosquitto`` (scripts/ensure-system-packages installs it). It runs
-as the current user with its config, persistence and log in the bench's
-folder, and is stopped (SIGTERM, then kill) when the bench ends.
+as the current user with its config, persistence and log in the given folder.
+Persistence is on (as on a plant's broker), so a subscriber's session and the
+messages queued for it survive a restart of the broker. It is stopped as a
+service manager would (SIGTERM, so it saves its persistence file; then kill).
 """
 
 from __future__ import annotations
@@ -25,58 +27,57 @@ START_TIMEOUT_S = 20.0
 def mosquitto_binary() -> str:
     found = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if Path(p).is_file()), None)
     if found is None:
-        raise InspectorError("the plant-outputs bench needs the MQTT broker mosquitto: run scripts/ensure-system-packages "
+        raise InspectorError("the MQTT broker mosquitto is not installed: run scripts/ensure-system-packages "
                              "(or apt-get install mosquitto)")
     return found
 
 
-class BenchBroker:
-    """``with BenchBroker(folder) as broker:`` a running broker at ``broker.port``."""
+class LocalBroker:
+    """``with LocalBroker(folder) as broker:`` a running broker at ``broker.port``; ``restart()`` to take it away a moment."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, listener_options: str = "allow_anonymous true\n") -> None:
         self.folder = folder
-        self.port = 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_tcp_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"user {getpass.getuser()}\n"  # as root, mosquitto would switch to user 'mosquitto' and could not write here
+            f"{listener_options}"
+            "persistence true\n"
+            f"persistence_location {folder}/\n"
+            "max_queued_messages 0\n"  # no limit on what waits for a disconnected subscriber
+            "max_inflight_messages 100\n"
+            f"log_dest file {self.log_path}\n"
+        )
         self.process: subprocess.Popen | None = None
+        self.restarts = 0
 
     @property
     def log_path(self) -> Path:
         return self.folder / "mosquitto.log"
 
-    def __enter__(self) -> Self:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_tcp_port()
-        conf = self.folder / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            f"user {getpass.getuser()}\n"  # as root, mosquitto would switch to user 'mosquitto' and could not write here
-            "persistence true\n"
-            f"persistence_location {self.folder}/\n"
-            f"log_dest file {self.log_path}\n"
-        )
-        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 self.process = None
-                raise InspectorError(f"mosquitto exited at start: {err.strip()} (config {conf})")
+                raise InspectorError(f"mosquitto exited at start: {err.strip()} (config {self.conf})")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
+                    return
             except OSError:
                 time.sleep(0.05)
-        self.__exit__()
+        self.stop()
         raise InspectorError(f"mosquitto did not listen on 127.0.0.1:{self.port} within {START_TIMEOUT_S:g} s")
 
-    def clients_connected(self) -> int:
-        """How many client connections the broker logged."""
-        try:
-            return self.log_path.read_text(errors="replace").count("New client connected")
-        except OSError:
-            return 0
-
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         process, self.process = self.process, None
         if process is None:
             return
@@ -89,3 +90,22 @@ class BenchBroker:
                 process.wait(5)
         if process.stderr:
             process.stderr.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+        self.restarts += 1
+
+    def clients_connected(self) -> int:
+        """How many client connections the broker logged."""
+        try:
+            return self.log_path.read_text(errors="replace").count("New client connected")
+        except OSError:
+            return 0
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

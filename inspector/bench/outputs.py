@@ -43,7 +43,7 @@ from inspector.bench.ab_runs import (
     runs_table,
 )
 from inspector.bench.line import LineSettings
-from inspector.bench.mosquitto import BenchBroker
+from inspector.bench.mosquitto import LocalBroker
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
 from inspector.netutil import free_tcp_port
@@ -90,7 +90,7 @@ def _replace_plant(config: Config, **sections: Any) -> Config:
 class OutputsHooks:
     """``on``: every output the schema has turned on, and checked while the line runs; off: all of them off."""
 
-    def __init__(self, on: bool, outputs: list[str], broker: BenchBroker | None) -> None:
+    def __init__(self, on: bool, outputs: list[str], broker: LocalBroker | None) -> None:
         self.on, self.outputs, self.broker = on, outputs, broker
         self.seen: dict[str, bool] = {name: False for name in outputs}
         self.metrics_port = 0
@@ -178,7 +178,7 @@ def bench_outputs(base: Config, workdir: Path, settings: LineSettings, runs: int
                   progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     outputs = outputs_in_schema(base)
     with ExitStack() as stack:
-        broker = stack.enter_context(BenchBroker(workdir / "mosquitto")) if "mqtt" in outputs else None
+        broker = stack.enter_context(LocalBroker(workdir / "mosquitto")) if "mqtt" in outputs else None
         if broker is not None:
             progress(f"mosquitto on 127.0.0.1:{broker.port}")
         arms = {OFF: lambda: OutputsHooks(False, outputs, broker), ON: lambda: OutputsHooks(True, outputs, broker)}

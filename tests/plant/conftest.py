@@ -13,12 +13,12 @@ from inspector.config import DEFAULT_CONFIG, load_config, write_config
 from inspector.config.schema import Config
 from inspector.line_keys import init_keys
 from inspector.line_setup import local_line_config
-from tests.plant.mosquitto import Mosquitto
+from inspector.bench.mosquitto import LocalBroker
 
 
 @pytest.fixture
 def broker(tmp_path: Path):
-    b = Mosquitto(tmp_path / "broker")
+    b = LocalBroker(tmp_path / "broker")
     b.start()
     try:
         yield b
@@ -26,7 +26,7 @@ def broker(tmp_path: Path):
         b.stop()
 
 
-def station_config(workdir: Path, name: str, broker: Mosquitto, **mqtt_overrides) -> Config:
+def station_config(workdir: Path, name: str, broker: LocalBroker, **mqtt_overrides) -> Config:
     """A station (own folder, free ports, keys installed) publishing to ``broker``."""
     base = load_config(DEFAULT_CONFIG)
     config = local_line_config(base, workdir, simulate_plc=False)

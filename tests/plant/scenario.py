@@ -20,7 +20,7 @@ from pathlib import Path
 from inspector.config.schema import Config
 from inspector.plant.namespace import outbox_path, topic_root
 from tests.plant.conftest import PublisherProcess
-from tests.plant.mosquitto import Mosquitto
+from inspector.bench.mosquitto import LocalBroker
 from tests.plant.plant_clients import DecisionSource, Subscriber, outbox_count
 
 Wait = Callable[[Callable[[], object], float, str], object]
@@ -47,7 +47,7 @@ def distinct_parts(payloads: list[dict]) -> list[int]:
     return order
 
 
-def run_scenario(config: Config, broker: Mosquitto, publisher: PublisherProcess, wait: Wait, parts: int = 10_000,
+def run_scenario(config: Config, broker: LocalBroker, publisher: PublisherProcess, wait: Wait, parts: int = 10_000,
                  batch: int = 250, restarts: int = 2, mid_flow: bool = False) -> Outcome:
     """``mid_flow``: stop the broker (SIGTERM) the moment the first part of the last batch reaches the subscriber,
     while the rest of the batch is on its way, rather than right after writing it."""

@@ -12,7 +12,7 @@ from inspector.config.schema import MqttTls
 from inspector.plant.namespace import outbox_path, topic_root
 from tests.helpers import wait_until
 from tests.plant.conftest import station_config
-from tests.plant.mosquitto import Mosquitto
+from inspector.bench.mosquitto import LocalBroker
 from tests.plant.plant_clients import DecisionSource, outbox_count
 from tests.plant.tls_material import make_tls_material
 
@@ -24,7 +24,7 @@ def secure_broker(tmp_path):
     tls = make_tls_material(tmp_path / "tls")
     passwords = tmp_path / "tls" / "passwords"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "station", "s3cret"], check=True, capture_output=True)
-    broker = Mosquitto(tmp_path / "secure-broker", listener_options=(
+    broker = LocalBroker(tmp_path / "secure-broker", listener_options=(
         f"cafile {tls['ca']}\ncertfile {tls['server']}\nkeyfile {tls['server_key']}\n"
         f"require_certificate true\nallow_anonymous false\npassword_file {passwords}\n"
     ))
