@@ -19,7 +19,6 @@ from inspector.errors import ConfigError
 from inspector.messages import Alarm, Decision, Detection, Verdict
 from inspector.netutil import free_tcp_port
 from inspector.opcua.certs import CLIENT_URI, client_paths, init_certs, server_paths
-from inspector.opcua.models import selected_model, with_selected_model
 from inspector.opcua.server import NAMESPACE, serve
 from inspector.store import Store
 from inspector.transport import send_message
@@ -132,9 +131,12 @@ def test_state_last_result_events_and_model_selection(station) -> None:
 
             recipes = await system.get_child(f"{ns}:RecipeManagement")
             assert sorted(await (await recipes.get_child(f"{ns}:AvailableModels")).read_value()) == ["anomaly", "default"]
-            status = await recipes.call_method(f"{ns}:SelectModel", "anomaly")
-            assert "next start" in status
+            with pytest.raises(ua.UaStatusCodeError) as not_installed:  # its file is in no registry (nor on disk)
+                await recipes.call_method(f"{ns}:SelectModel", "anomaly")
+            assert not_installed.value.code == ua.StatusCodes.BadRequestNotAllowed
             assert await (await recipes.get_child(f"{ns}:SelectedModel")).read_value() == "anomaly"
+            assert await (await recipes.get_child(f"{ns}:SelectionState")).read_value() == "refused"
+            assert "anomaly/model.onnx cannot be read" in await (await recipes.get_child(f"{ns}:SelectionText")).read_value()
             with pytest.raises(ua.UaStatusCodeError) as refused:
                 await recipes.call_method(f"{ns}:SelectModel", "no-such-model")
             assert refused.value.code == ua.StatusCodes.BadInvalidArgument
@@ -149,8 +151,6 @@ def test_state_last_result_events_and_model_selection(station) -> None:
         events.close(0)
         actuator.close()
         ctx.term()
-    assert selected_model(config)["name"] == "anomaly"
-    assert with_selected_model(config).detector.model == config.opcua.recipes["anomaly"]  # what the detector loads at its next start
 
 
 def test_refused_without_a_trusted_certificate_when_anonymous_is_off(station, tmp_path: Path) -> None:
@@ -196,11 +196,15 @@ def test_refused_without_a_trusted_certificate_when_anonymous_is_off(station, tm
 def test_opcua_config_is_validated(tmp_path: Path) -> None:
     base = {"cameras": [{"name": "top"}], "detector": {"model": "m.onnx"}}
     for opcua, field in (({"endpoint": "http://host:4840"}, "opcua.endpoint"), ({"recipes": {"x": "model.pt"}}, "opcua.recipes.x"),
+                         ({"recipes": {"x": "disc@"}}, "opcua.recipes.x"), ({"recipes": {"x": "abc"}}, "opcua.recipes.x"),
                          ({"allow_anonymous": "yes"}, "opcua.allow_anonymous")):
         with pytest.raises(ConfigError) as err:
             config_from_dict({**base, "opcua": opcua}, tmp_path)
         assert err.value.field == field
     assert config_from_dict(base, tmp_path).opcua.enabled is False
+    recipes = {"a": "disc@1.4", "b": "0123456789ab", "c": "models/c.onnx"}
+    assert config_from_dict({**base, "opcua": {"recipes": recipes}}, tmp_path).opcua.recipes == {
+        "a": "disc@1.4", "b": "0123456789ab", "c": str(tmp_path / "models" / "c.onnx")}
 
 
 class _NoEvents:
