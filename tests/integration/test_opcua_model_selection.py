@@ -207,3 +207,40 @@ def test_selecting_a_gated_model_over_opcua_swaps_the_running_line_between_parts
     assert promote.after["selection_approval"].startswith("it passed its gate on golden set golden-v1-")
     with ModelRegistry(config) as registry:
         assert registry.production().slot("primary").package == b.package_id
+
+
+@pytest.mark.slow
+def test_a_selected_model_the_detector_refuses_shows_rolled_back_and_never_decides_a_part(line_config, tmp_path):
+    """A formerly-production package that no longer runs (NaN scores): the detector's automatic rollback shows on OPC UA."""
+    from inspector.line_runner import alarm_rows, part_rows, running_line
+    from tests.helpers import wait_until
+
+    config = trusting_test_key(line_config(parts=0, rate_hz=8, budget_ms=5000), tmp_path)
+    with ModelRegistry(config) as registry:
+        a, _ = registry.install(bundled_model(config), "quality")
+        registry.promote(a.label, "quality", reason="the line's baseline", force=True)
+        bad, _ = registry.install(variant(config, tmp_path, "N-nan", nan_outputs=True), "quality")
+        registry.promote(bad.label, "quality", reason="product N run", force=True)
+        registry.promote(a.label, "quality", reason="product A run", force=True)  # N is in the slot's history
+    config = with_opcua(config, tmp_path, {"product-n": bad.label})
+
+    async def select_and_wait() -> tuple[str, list]:
+        client = await secure_client(config)
+        async with client:
+            n = await recipe_nodes(client)
+            status = await n["recipes"].call_method(f"{n['ns']}:SelectModel", "product-n")
+            await wait_value(n["SelectionState"], "rolled back", "the detector's rollback on OPC UA", timeout_s=120)
+            return status, [await n[k].read_value() for k in ("SelectionText", "ActiveModel")]
+
+    with running_line(config, tmp_path / "run"):
+        wait_until(lambda: len(part_rows(config)) >= 5, 120, "5 parts decided by A")
+        status, (text, active) = asyncio.run(select_and_wait())
+        count = len(part_rows(config))
+        wait_until(lambda: len(part_rows(config)) >= count + 5, 120, "5 more parts after the rollback")
+    assert status.startswith("product-n: pending;")
+    assert text.startswith(f"{bad.label} was replaced by {a.label} before it decided a part: automatic: ")
+    assert text.endswith("(by detector)") and active == a.label
+    rows = part_rows(config)
+    assert [r["part_id"] for r in rows] == list(range(1, len(rows) + 1)), "every part exactly one decision"
+    assert {r["model_version"] for r in rows} == {a.label} and {r["source"] for r in rows} == {"verdict"}
+    assert any(r["code"] == "model_rollback" for r in alarm_rows(config))
