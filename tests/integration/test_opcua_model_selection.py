@@ -27,7 +27,7 @@ from inspector.opcua.certs import init_certs
 from inspector.opcua.models import select_model
 from inspector.opcua.server import NAMESPACE, serve
 from inspector.transport import send_message
-from tests.integration.test_opcua_server import decision, secure_client
+from tests.integration.test_opcua_server import decision, secure_client, server_up
 from tests.modelops.packages import bundled_model, trusting_test_key, variant
 
 pytestmark = pytest.mark.timeout(300)
@@ -172,6 +172,7 @@ def test_selecting_a_gated_model_over_opcua_swaps_the_running_line_between_parts
         return sum(1 for r in part_rows(config) if r["model_version"] == label)
 
     async def select(name: str):
+        await server_up(config)
         client = await secure_client(config)
         async with client:
             n = await recipe_nodes(client)
@@ -225,6 +226,7 @@ def test_a_selected_model_the_detector_refuses_shows_rolled_back_and_never_decid
     config = with_opcua(config, tmp_path, {"product-n": bad.label})
 
     async def select_and_wait() -> tuple[str, list]:
+        await server_up(config)
         client = await secure_client(config)
         async with client:
             n = await recipe_nodes(client)

@@ -55,6 +55,20 @@ async def secure_client(config, name: str = "scada") -> Client:
     return client
 
 
+async def server_up(config, timeout_s: float = 60.0) -> None:
+    """Until the supervised server accepts a session (it starts beside the line, in its own time)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        client = await secure_client(config)
+        try:
+            async with client:
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 async def wait_for(condition, what: str, timeout_s: float = 20.0, publish=None):
     deadline = time.monotonic() + timeout_s
     while True:
@@ -276,6 +290,7 @@ def test_the_line_with_opcua_on_serves_the_last_decided_part(line_config, tmp_pa
 
     with running_line(config, tmp_path) as supervisor:
         rows = wait_until(lambda: len(part_rows(config)) >= 20 and part_rows(config), 120, "20 decided parts")
+        asyncio.run(server_up(config))  # the supervised server starts in its own time
         last = max(rows, key=lambda r: r["t_trigger"])
         names = ["ResultManagement/LastResult/ResultId", "ResultManagement/LastResult/Result",
                  "ResultManagement/LastResult/ModelVersion", "VisionStateMachine/CurrentState"]
