@@ -79,8 +79,19 @@ def _check_opcua(config: Config) -> None:
     for name, model in config.opcua.recipes.items():
         if not name.strip():
             raise ConfigError("opcua.recipes", "a recipe name is empty")
-        if not model.endswith(".onnx"):
-            raise ConfigError(f"opcua.recipes.{name}", f"expected a model's .onnx file, got {model!r}")
+        if not _recipe_model(model):
+            raise ConfigError(f"opcua.recipes.{name}", "expected a registry package (name@version, or its package id: "
+                              f"6 to 64 hex digits) or a model's .onnx file, got {model!r}")
+
+
+def _recipe_model(model: str) -> bool:
+    """A recipe names a model file, a package label (name@version) or a package id (or a prefix of one)."""
+    if model.endswith(".onnx"):
+        return True
+    name, at, version = model.partition("@")
+    if at:
+        return bool(name.strip() and version.strip())
+    return 6 <= len(model) <= 64 and all(c in "0123456789abcdef" for c in model)
 
 
 TOPIC_FORBIDDEN = ("/", "+", "#", "\0")
@@ -169,7 +180,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             config.opcua,
             folder=_resolve(base_dir, config.opcua.folder) if config.opcua.folder
             else str(Path(_resolve(base_dir, config.station.state_dir)) / "opcua"),
-            recipes={name: _resolve(base_dir, model) for name, model in config.opcua.recipes.items()},
+            recipes={name: _resolve(base_dir, model) if model.endswith(".onnx") else model
+                     for name, model in config.opcua.recipes.items()},
         ),
         models=dataclasses.replace(config.models, folder=_resolve(base_dir, config.models.folder) if config.models.folder else None),
         plant=_resolve_plant(config, base_dir),

@@ -415,8 +415,9 @@ class OpcUaConfig:
     allow_anonymous: bool = spec(False, doc="Also accept clients without a certificate, unencrypted (off: Basic256Sha256 SignAndEncrypt with a trusted client certificate only).")
     recipes: dict[str, str] = spec(
         factory=dict,
-        doc="Models a client may select by name (name -> model ONNX file); the detector's 'model' is always offered under its folder name. "
-        "A selection takes effect at the line's next start.",
+        doc="Models a client may select by name: name -> a registry package (name@version or package id) or a model .onnx file "
+        "installed in the registry; the detector's 'model' is always offered under its folder name. A selection promotes the package "
+        "(gated or formerly production ones only) and the detector swaps to it between parts (docs/opcua.md).",
     )
 
 

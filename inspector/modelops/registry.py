@@ -263,11 +263,14 @@ class ModelRegistry:
 
         return GoldenSet(self.folder / "golden", self.trail)
 
-    def promote(self, ref: str, user: str, slot: str = PRIMARY, reason: str = "", *, force: bool = False) -> RegisteredPackage:
+    def promote(self, ref: str, user: str, slot: str = PRIMARY, reason: str = "", *, force: bool = False,
+                approval: str = "") -> RegisteredPackage:
         """Make an installed, verifying package the slot's production model; the one it replaces becomes last-known-good.
 
         With ``models.require_gate`` the package needs a passing gate against the slot's production model on the
-        latest golden set; ``force`` (with a ``reason``) promotes without one, and the audit trail says so."""
+        latest golden set; ``force`` (with a ``reason``) promotes without one, and the audit trail says so.
+        ``approval``: a recipe selection between already-approved models (:mod:`inspector.modelops.selection`
+        decides and says why); it needs no new gate and the audit entry records the approval."""
         configured_path(self.config, slot)  # the slot exists
         package = self.find(ref)
         try:
@@ -275,7 +278,7 @@ class ModelRegistry:
         except ModelError as err:
             raise ModelError(f"{package.label} ({package.short_id}) is not promoted: {err}") from err
         gate_report, forced = "", False
-        if self.config.models.require_gate:
+        if self.config.models.require_gate and not approval:
             from inspector.modelops.gate import passing_gate
 
             passed, why = passing_gate(self, self.golden(), package.package_id, slot)
@@ -295,7 +298,8 @@ class ModelRegistry:
             write_pointer(self.pointer_path, Production(production.serial + 1, {**production.slots, slot: state}), self._seal)
             self.trail.record(user, "model_promote", slot, {"package": current.package, "label": self._label(current.package)},
                               {"package": package.package_id, "label": package.label, "reason": reason,
-                               "gate_golden_version": gate_report, "forced": forced})
+                               "gate_golden_version": gate_report, "forced": forced,
+                               **({"selection_approval": approval} if approval else {})})
         log.info("slot %s: %s promoted by %s%s", slot, package.label, user, " without a passing gate" if forced else "")
         return package
 

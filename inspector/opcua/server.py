@@ -10,8 +10,9 @@ not loaded):
         ResultManagement/LastResult/...       ResultId, PartId, Camera, Result, ModelVersion, LatencyMs,
                                               TriggerTime, Detections (JSON)
         ResultManagement/Counters/...         Inspected, Rejected, FailSafe (since the server started)
-        RecipeManagement/AvailableModels, SelectedModel, ActiveModel
-        RecipeManagement/SelectModel(Name) -> Status
+        RecipeManagement/AvailableModels, ActiveModel (the model version of the last verdict)
+        RecipeManagement/SelectedModel, SelectionState (pending | active | refused | rolled back), SelectionText
+        RecipeManagement/SelectModel(Name) -> Status   (through the model registry: see inspector.opcua.models)
 
 It is fed by the line's event stream (the actuator's PUB socket, as an
 observer, like the HMI): a slow or absent OPC UA client, or this server
@@ -39,7 +40,8 @@ from inspector.config.schema import Config
 from inspector.errors import OpcUaError
 from inspector.messages import Alarm, Decision
 from inspector.opcua.certs import SERVER_URI, server_paths, trusted_dir
-from inspector.opcua.models import available_models, select_model, selected_model
+from inspector.opcua.models import REFUSED, SelectionStatus, available_models, select_model
+from inspector.opcua.users import CertificateSubjects, caller
 from inspector.opcua.vision_state import STATE_NUMBERS, VisionState
 from inspector.typed import to_dict
 
@@ -66,6 +68,8 @@ class VisionServer:
         self.failed_messages = 0
         self._last_state = ""
         self._pending_last: tuple | None = None
+        self.selection = SelectionStatus()
+        self._next_production_check = 0.0
 
     async def setup(self) -> None:
         cfg = self.config.opcua
@@ -86,6 +90,7 @@ class VisionServer:
             tokens.insert(0, ua.AnonymousIdentityToken)
         self.server.set_security_policy(policies)
         self.server.set_identity_tokens(tokens)
+        self.server.iserver.user_manager = CertificateSubjects()  # who selects a model, for the audit trail
         store = TrustStore([trusted_dir(folder)], [])
         await store.load()
         self.server.set_certificate_validator(CertificateValidator(
@@ -117,23 +122,45 @@ class VisionServer:
         recipes = await system.add_object(idx, "RecipeManagement")
         models = available_models(self.config)
         self.nodes["AvailableModels"] = await recipes.add_variable(idx, "AvailableModels", sorted(models), ua.VariantType.String)
-        chosen = selected_model(self.config)
-        self.nodes["SelectedModel"] = await recipes.add_variable(idx, "SelectedModel", chosen["name"] if chosen else "")
         self.nodes["ActiveModel"] = await recipes.add_variable(idx, "ActiveModel", "")
+        for name in ("SelectedModel", "SelectionState", "SelectionText"):
+            self.nodes[name] = await recipes.add_variable(idx, name, "")
         await recipes.add_method(idx, "SelectModel", self._select_model, [ua.VariantType.String], [ua.VariantType.String])
         event_type = await self.server.create_custom_event_type(idx, "ResultReadyEventType", ua.ObjectIds.BaseEventType,
                                                                 [(n, k) for n, k in RESULT_EVENT_FIELDS])
         self.result_ready = await self.server.get_event_generator(event_type, system)
 
-    async def _select_model(self, parent: ua.NodeId, name: ua.Variant) -> list[ua.Variant] | ua.StatusCode:
-        """SelectModel(Name): BadInvalidArgument for a name the station does not offer."""
+    async def _select_model(self, parent: ua.NodeId, name: ua.Variant) -> ua.CallMethodResult:
+        """SelectModel(Name) -> Status text. BadInvalidArgument for a name the station does not offer;
+        BadRequestNotAllowed for a model the station may not select (SelectionText and the Status say why)."""
+        user = caller()
         try:
-            selection = select_model(self.config, str(name.Value), user="OPC UA client")
+            selection = await asyncio.to_thread(select_model, self.config, str(name.Value), user)
         except OpcUaError as err:
-            log.warning("OPC UA model selection refused: %s", err)
-            return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
-        await _write(self.nodes["SelectedModel"], selection["name"])
-        return [ua.Variant(f"selected {selection['name']}; it runs from the line's next start", ua.VariantType.String)]
+            log.warning("OPC UA model selection by %s refused: %s", user, err)
+            return _method_result(ua.StatusCodes.BadInvalidArgument, str(err))
+        await self.show_selection(selection)
+        if selection.state == REFUSED:
+            return _method_result(ua.StatusCodes.BadRequestNotAllowed, f"{selection.name} refused: {selection.text}")
+        return _method_result(ua.StatusCodes.Good, f"{selection.name}: {selection.state}; {selection.text}")
+
+    async def show_selection(self, selection: SelectionStatus) -> None:
+        self.selection = selection
+        for node, value in (("SelectedModel", selection.name), ("SelectionState", selection.state), ("SelectionText", selection.text)):
+            await _write(self.nodes[node], value)
+
+    async def check_production(self, now: float) -> None:
+        """Once a second while a selection is pending or active: did the registry roll it back?"""
+        if now < self._next_production_check or self.selection.state not in ("pending", "active"):
+            return
+        self._next_production_check = now + 1.0
+        try:
+            changed = await asyncio.to_thread(self.selection.on_production, self.config)
+        except Exception as err:  # noqa: BLE001 - the registry unreadable: say so, keep serving
+            log.warning("the model registry cannot be read for the OPC UA selection's state: %s", err)
+            return
+        if changed:
+            await self.show_selection(self.selection)
 
     def load_last_result(self) -> None:
         """The last part recorded before this server started (the database read-only; none if it is not there)."""
@@ -161,6 +188,8 @@ class VisionServer:
             await _write(self.nodes[name], value)
         if model:
             await _write(self.nodes["ActiveModel"], model)
+            if self.selection.on_verdict(model):
+                await self.show_selection(self.selection)
 
     async def apply(self, message: Decision | Alarm, now: float) -> None:
         if isinstance(message, Alarm):
@@ -193,6 +222,12 @@ class VisionServer:
         await _write(self.nodes["CurrentState"], current)
         await _write(self.nodes["CurrentStateNumber"], STATE_NUMBERS[current])
         await _write(self.nodes["ErrorText"], self.state.error_text())
+        await self.check_production(now)
+
+
+def _method_result(code: int, text: str) -> ua.CallMethodResult:
+    """A method's outcome with its text (a client sees the status code; the text also in SelectionText)."""
+    return ua.CallMethodResult(StatusCode=ua.StatusCode(code), OutputArguments=[ua.Variant(text, ua.VariantType.String)])
 
 
 async def _write(node, value) -> None:

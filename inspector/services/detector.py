@@ -37,7 +37,6 @@ from inspector.modelops.drift import DriftMonitor
 from inspector.modelops.drift_series import DriftSeriesWriter, drift_series_path
 from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
 from inspector.modelops.shadow import ShadowRunner
-from inspector.opcua.models import with_selected_model
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
 from inspector.services.model_trust import configured_models, station_models
@@ -63,8 +62,7 @@ class DetectorService(Service):
 
     def setup(self) -> None:
         self.alarms = self.sockets.open("alarms")
-        # a model selected over OPC UA runs from the next start; registry promotions apply on top of it
-        self.follower = ProductionFollower(with_selected_model(self.config), self._alarm)
+        self.follower = ProductionFollower(self.config, self._alarm)  # the registry's production models (OPC UA selections too)
         start = self.follower.start_config()
         try:
             models = station_models(start)
