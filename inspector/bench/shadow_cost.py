@@ -84,7 +84,7 @@ class ShadowHooks:
         pass
 
     def after(self, config: Config, rows: list[dict], counters: dict[str, dict[str, int]]) -> dict[str, Any]:
-        decided_by = sorted({r["model_version"] for r in rows})
+        decided_by = sorted({r["model_version"] for r in rows if r["model_version"]})  # fail-safes name no model
         shadow: dict[str, Any] = {"on": self.on, "candidate": self.candidate, "decided_by": decided_by,
                                   "candidate_decided_parts": sum(1 for r in rows if r["model_version"] == self.candidate)}
         if self.on:

@@ -109,6 +109,7 @@ class ProductionFollower:
         self._outcome: ReadyModels | Exception | None = None
         self._loading: list[Path] = []
         self._refused: list[Path] = []  # the last set that failed its checks: not tried again until the pointer moves on
+        self._part_done = threading.Event()  # set by the detector as each verdict leaves: the loader's cue
 
     def start_config(self) -> Config:
         """The config to start with: its models replaced by the registry's production ones."""
@@ -170,8 +171,24 @@ class ProductionFollower:
         self._loader = threading.Thread(target=self._load, args=(paths, frame), name="model-loader", daemon=True)
         self._loader.start()
 
+    def part_done(self) -> None:
+        """A verdict just left: the detector is idle until the next frame (the loader's moment to work)."""
+        self._part_done.set()
+
+    def _after_next_part(self) -> None:
+        """Wait until a part was just decided (at most a second on an idle line).
+
+        Loading a model on a running line competes for the CPU and, in ONNX
+        Runtime's session set-up, holds the GIL for tens of ms at a time. Each
+        step of the load starts right after a verdict left, so it uses the gap
+        before the next frame rather than delaying a part that is being judged.
+        """
+        self._part_done.clear()
+        self._part_done.wait(1.0)
+
     def _load(self, paths: list[Path], frame: np.ndarray) -> None:
         try:
+            self._after_next_part()
             trusted = None
             if self.config.detector.require_signed_models:
                 from inspector.model_signing import load_trusted_keys
@@ -182,9 +199,14 @@ class ProductionFollower:
                     self.registry.check(path.parent.name)  # signature, hashes, content address
             if trusted is not None:
                 check_packages(paths, trusted)
+            self._after_next_part()
             engine = DefectDetector(_with_models(self.config, paths).detector)
             try:
-                engine.warm_up(frame.shape)
+                blank = np.zeros(frame.shape, frame.dtype)
+                for _ in range(engine.config.warmup_runs):
+                    self._after_next_part()
+                    engine.inspect(blank)
+                self._after_next_part()
                 self_test(engine, frame)
             except Exception:
                 engine.close()

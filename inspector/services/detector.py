@@ -175,6 +175,7 @@ class DetectorService(Service):
             first_on_model=self._first_on_model(),
         )
         self._deliver(verdict)
+        self.follower.part_done()
         self._watch(header, frame, result)
         self.counters["rejected" if rejected else "passed"] += 1
         if rejected or keep_pass_image(header.part_id, self.config.recorder.sample_passes):
