@@ -293,13 +293,18 @@ class ShadowRunner:
         if order is not None and not (run_folder(self.registry, order.run) / "report.json").exists():
             self._start_worker(order)
 
-    def offer(self, header: FrameHeader, frame: np.ndarray, judgements: list[Judgement]) -> None:
-        """After production's verdict was sent: hand the frame to the shadow, or skip it (and count) if it is busy."""
+    def offer(self, header: FrameHeader, frame: np.ndarray, judgements: list[Judgement], *, production_waiting: bool = False) -> None:
+        """After production's verdict was sent: hand the frame to the shadow, or skip it (and count) if it is busy.
+
+        ``production_waiting``: the next frame is already queued for production. The shadow then skips this one:
+        its worker, though at nice 19, holds the GIL in its pre- and post-processing, and on a busy CPU a
+        low-priority thread holding the GIL delays production (priority inversion).
+        """
         if not self.active:
             return
         self.offered += 1
         with self._wake:
-            if self._busy or self._mailbox is not None:
+            if production_waiting or self._busy or self._mailbox is not None:
                 self.skipped += 1
                 self.skipped_total += 1
                 return

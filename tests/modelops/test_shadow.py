@@ -157,3 +157,23 @@ def test_a_promoted_model_whose_reject_rate_departs_from_its_shadow_run_is_rolle
         assert registry.describe_slots()[0]["label"] == a.label
     with open_audit_trail(bad_parts) as trail:
         assert trail.latest("model_rollback").after["automatic"] is True
+
+
+def test_the_shadow_skips_and_counts_a_frame_when_production_has_the_next_one_waiting(line_config, tmp_path):
+    config = trusting_test_key(line_config(), tmp_path)
+    frame = PartGenerator(seed=99).part(3).image
+    engine = DefectDetector(config.detector)
+    judgements = engine.inspect(frame).judgements
+    engine.close()
+    with ModelRegistry(config) as registry:
+        candidate, _ = registry.install(variant(config, tmp_path, "candidate"), "quality")
+        start_shadow(registry, candidate.label, "quality", parts=3)
+    runner = ShadowRunner(config, lambda *alarm: None)
+    runner.poll(0.0)
+    try:
+        assert runner.active
+        for part in range(1, 6):  # an idle shadow, but production always has its next frame queued
+            runner.offer(header_for(part, frame), frame, judgements, production_waiting=True)
+        assert runner.skipped_total == 5 and runner.offered == 5
+    finally:
+        runner.close()
