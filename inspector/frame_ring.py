@@ -75,18 +75,26 @@ class FrameRingWriter:
         size = _slot_offset(slots, slot_bytes)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.new")
         try:
+            temporary.unlink(missing_ok=True)  # left by a killed camera that had this pid
+        except OSError:
+            pass  # not ours: the exclusive create below says so
+        try:
             fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as err:
             raise RingUnavailable(f"cannot create the frame ring {temporary}: {err}") from err
+        mm = None
         try:
             os.posix_fallocate(fd, 0, size)  # reserved now: a full /dev/shm is an error here, not a SIGBUS later
-            self._mm = mmap.mmap(fd, size)
+            mm = mmap.mmap(fd, size)
             os.rename(temporary, path)  # a file of another user in the way (sticky /dev/shm) is refused here
         except OSError as err:
+            if mm is not None:
+                mm.close()
             os.close(fd)
             temporary.unlink(missing_ok=True)
             raise RingUnavailable(f"cannot make the frame ring {path} ({size / 1e6:.1f} MB): {err}") from err
         os.close(fd)
+        self._mm = mm
         FILE_HEADER.pack_into(self._mm, 0, MAGIC, slots, 0, slot_bytes, bytes.fromhex(self.ring_id))
 
     def write(self, pixels: np.ndarray) -> tuple[int, int]:
