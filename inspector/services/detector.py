@@ -184,7 +184,8 @@ class DetectorService(Service):
     def _watch(self, header: FrameHeader, frame: np.ndarray, result) -> None:
         """After the verdict left: the shadow's frame, the new model's reject rate, drift. None of it can stop the line."""
         try:
-            self.shadow.offer(header, frame, result.judgements, production_waiting=bool(self.frames.poll(0)))
+            waiting = self.shadow.active and bool(self.frames.poll(0))  # asked only while a shadow runs
+            self.shadow.offer(header, frame, result.judgements, production_waiting=waiting)
             if self._departure is not None:
                 departed = self._departure.add(result.rejected)
                 if departed:
