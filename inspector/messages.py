@@ -163,11 +163,21 @@ class Decision:
 
 
 AlarmSeverity = Literal["info", "warning", "critical"]
+AlarmKind = Literal["condition", "event"]
+AlarmAction = Literal["acknowledge", "shelve", "unshelve"]
 
 
 @dataclass(frozen=True)
 class Alarm:
-    """Something an operator must see; ``active`` False clears an earlier alarm of the same code."""
+    """An alarm's change, as its owner reports it (see :mod:`inspector.alarms`).
+
+    A ``condition`` is raised (``active``) while its cause lasts and cleared
+    (``active`` False) by its owner when the cause ends; an ``event`` is a
+    one-shot occurrence (a fail-safe decision, a late PLC write): it is
+    recorded and shown until acknowledged, never a standing alarm. ``source``
+    is what the alarm is about (``camera:top``, ``detector:0``), ``owner`` the
+    process that raises and clears it ('' when it is the source itself).
+    """
 
     station: str
     source: str
@@ -177,6 +187,88 @@ class Alarm:
     t: float
     active: bool = True
     part_id: int | None = None
+    kind: AlarmKind = "condition"
+    owner: str = ""
+
+    @property
+    def raised_by(self) -> str:
+        return self.owner or self.source
+
+
+@dataclass(frozen=True)
+class AlarmStanding:
+    """An owner's conditions that are active now, restated every second: whatever it no longer lists has cleared.
+
+    A restarted owner's first statement clears what its previous run raised and
+    no longer holds; a clearing lost on the way is repaired by the next one.
+    """
+
+    station: str
+    owner: str
+    t: float
+    alarms: list[Alarm] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AlarmCommand:
+    """An operator's acknowledgement, or a quality engineer's shelving, of an alarm on the board (from the HMI).
+
+    ``source`` and ``code`` empty with ``acknowledge``: every alarm shown now.
+    """
+
+    station: str
+    action: AlarmAction
+    source: str
+    code: str
+    user: str
+    role: str
+    t: float
+    reason: str = ""
+    shelve_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class AlarmEntry:
+    """One alarm on the station's alarm board (ISA-18.2 states): active or not, acknowledged or not, shelved or not."""
+
+    source: str
+    code: str
+    owner: str
+    severity: AlarmSeverity
+    kind: AlarmKind
+    text: str
+    active: bool
+    t_raised: float  # the latest occurrence
+    t_changed: float
+    count: int = 1  # occurrences since it was last acknowledged
+    part_id: int | None = None
+    acked: bool = False
+    acked_by: str = ""
+    t_acked: float | None = None
+    shelved_until: float | None = None
+    shelved_by: str = ""
+    shelve_reason: str = ""
+
+    def shelved(self, now: float) -> bool:
+        return self.shelved_until is not None and now < self.shelved_until
+
+    def standing(self, now: float) -> bool:
+        """Active and not shelved: counted on the PLC's alarm tag, in OPC UA's state, MQTT and metrics."""
+        return self.active and not self.shelved(now)
+
+    def shown(self, now: float) -> bool:
+        """On the operator's list: active or not yet acknowledged, and not shelved."""
+        return (self.active or not self.acked) and not self.shelved(now)
+
+
+@dataclass(frozen=True)
+class AlarmBoardState:
+    """The whole alarm board, from its one keeper (the actuator) to observers, on every change and every second."""
+
+    station: str
+    t: float
+    version: int
+    entries: list[AlarmEntry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -194,6 +286,9 @@ MESSAGE_KINDS: dict[bytes, type] = {
     b"decision": Decision,
     b"heartbeat": Heartbeat,
     b"alarm": Alarm,
+    b"alarm_standing": AlarmStanding,
+    b"alarm_command": AlarmCommand,
+    b"alarm_board": AlarmBoardState,
 }
 KIND_OF = {cls: kind for kind, cls in MESSAGE_KINDS.items()}
 FRAME_KIND = b"frame"
@@ -217,7 +312,7 @@ MAX_SMALL_HEADER_BYTES = 64 * 1024  # frame headers, part-seen events, heartbeat
 def decode_json(cls: type[M], payload: bytes | memoryview) -> M:
     """Strictly decode a JSON header into ``cls``; an oversized or too deeply nested one is a MessageError."""
     size = payload.nbytes if isinstance(payload, memoryview) else len(payload)
-    limit = MAX_HEADER_BYTES if cls in (Verdict, Decision) else MAX_SMALL_HEADER_BYTES
+    limit = MAX_HEADER_BYTES if cls in (Verdict, Decision, AlarmBoardState, AlarmStanding) else MAX_SMALL_HEADER_BYTES
     if size > limit:
         raise MessageError(f"{cls.__name__} header of {size} bytes refused: the limit is {limit}")
     try:

@@ -35,10 +35,11 @@ from collections import Counter
 
 from inspector.actuator.journal import DecisionJournal, Recovery, part_list
 from inspector.actuator.tracker import failsafe_result
+from inspector.alarms.owner import AlarmOwner
 from inspector.channels import LineSockets
 from inspector.config.schema import Config
 from inspector.errors import PlcError, StoreError
-from inspector.messages import Alarm, AlarmSeverity, Decision
+from inspector.messages import Alarm, AlarmStanding, Decision
 from inspector.transport import send_message
 from plc_io.handshake import FAULT_FAILSAFE, FAULT_LINE_STOP, FAULT_NONE, ResultHandshake
 
@@ -102,6 +103,8 @@ class DecisionDelivery(threading.Thread):
         self._journal_ok = True
         self._critical: set[tuple[str, str]] = set()  # (source, code) of the active critical alarms
         self._late = LateWrites()
+        # the actuator's own alarms (the PLC, the journal, fail-safes); they go onto the board it keeps
+        self.alarm = AlarmOwner(config.station.name, "actuator", self._own_alarm)
 
     @classmethod
     def for_station(cls, config: Config, sockets: LineSockets) -> "DecisionDelivery":
@@ -190,11 +193,11 @@ class DecisionDelivery(threading.Thread):
             self.counters["journal_failed"] += 1
             if self._journal_ok:
                 self._journal_ok = False
-                self._alarm("journal_write_failed", "critical", f"decisions are not journaled, a crash may lose them: {err}")
+                self.alarm.raise_("journal_write_failed", f"decisions are not journaled, a crash may lose them: {err}")
             return
         if not self._journal_ok:
             self._journal_ok = True
-            self._alarm("journal_write_failed", "info", "the actuator's journal is written again", active=False)
+            self.alarm.clear("journal_write_failed", "the actuator's journal is written again")
 
     def _report_recovery(self) -> None:
         """Record what the previous run left open, and say so (before any new decision)."""
@@ -202,14 +205,14 @@ class DecisionDelivery(threading.Thread):
         for decision in recovery.decisions:
             self._publish(decision, what=f"recovered decision for part {decision.part_id}")
         if recovery.undecided:
-            self._alarm(
-                "parts_undecided_at_restart", "critical",
+            self.alarm.event(
+                "parts_undecided_at_restart",
                 f"{len(recovery.undecided)} part(s) were seen but not decided when the actuator stopped: recorded "
                 f"{recovery.undecided[0].result}, not written to the PLC (check them by hand): parts {part_list(recovery.undecided)}",
             )
         if recovery.unknown:
-            self._alarm(
-                "plc_write_interrupted", "critical",
+            self.alarm.event(
+                "plc_write_interrupted",
                 f"{len(recovery.unknown)} decision(s) were being written to the PLC when the actuator stopped; whether the "
                 f"PLC took them is unknown: parts {part_list(recovery.unknown)}",
             )
@@ -221,7 +224,7 @@ class DecisionDelivery(threading.Thread):
         self.counters["plc_write_late"] += 1
         report = self._late.observe(decision, time.monotonic())
         if report:
-            self._alarm("plc_write_late", "warning", f"{report}; budget {budget_ms:g} ms", part_id=decision.part_id)
+            self.alarm.event("plc_write_late", f"{report}; budget {budget_ms:g} ms", part_id=decision.part_id)
 
     def _forward(self, alarm: Alarm) -> None:
         key = (alarm.source, alarm.code)
@@ -242,10 +245,11 @@ class DecisionDelivery(threading.Thread):
         self._link_up()
         if unacked is not None:
             self.counters["plc_unacknowledged"] += 1
-            self._alarm("plc_ack_timeout", "warning", f"the PLC did not acknowledge result sequence {unacked} within {self.config.plc.ack_timeout_s}s")
+            self.alarm.event("plc_ack_timeout", f"the PLC did not acknowledge result sequence {unacked} within {self.config.plc.ack_timeout_s}s")
 
     def fault_code(self) -> int:
         if time.monotonic() - self._last_failsafe > self.config.actuator.fault_hold_s:
+            self.alarm.clear("line_stop_requested", "the fault hold after the last fail-safe decision has ended")
             return FAULT_NONE
         return FAULT_LINE_STOP if self.config.actuator.failsafe_action == "line_stop" else FAULT_FAILSAFE
 
@@ -253,16 +257,17 @@ class DecisionDelivery(threading.Thread):
     def _on_failsafe(self, decision: Decision) -> None:
         self._last_failsafe = time.monotonic()
         why = decision.verdict.reason if decision.verdict is not None and decision.verdict.reason else "no verdict within the budget"
-        self._alarm("failsafe_decision", "warning", f"part {decision.part_id}: {decision.result} ({why})", part_id=decision.part_id)
+        self.alarm.event("failsafe_decision", f"part {decision.part_id}: {decision.result} ({why})", part_id=decision.part_id)
         if self.config.actuator.failsafe_action == "line_stop":
-            self._alarm("line_stop_requested", "critical", f"line stop requested after fail-safe on part {decision.part_id}", part_id=decision.part_id)
+            self.alarm.raise_("line_stop_requested", f"line stop requested after fail-safe on part {decision.part_id}",
+                              part_id=decision.part_id)
 
     def _link_down(self, error: str) -> None:
         if not self.link.up:
             return
         self.link = LinkState(up=False, since=time.monotonic())
         self.counters["plc_connection_lost"] += 1
-        self._alarm("plc_connection_lost", "critical", f"PLC at {self.config.plc.address} unreachable: {error}")
+        self.alarm.raise_("plc_connection_lost", f"PLC at {self.config.plc.address} unreachable: {error}")
 
     def _link_up(self) -> None:
         if self.link.up:
@@ -271,17 +276,16 @@ class DecisionDelivery(threading.Thread):
         away = time.monotonic() - self.link.since
         parts = f" (parts {lost[0]}..{lost[-1]})" if lost else ""
         self.link = LinkState(up=True, since=time.monotonic())
-        self._alarm(
+        self.alarm.clear(
             "plc_connection_lost",
-            "info",
             f"PLC at {self.config.plc.address} reachable again after {away:.1f}s; {len(lost)} decision(s) were not delivered{parts}",
-            active=False,
         )
 
-    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True, part_id: int | None = None) -> None:
-        log.log(logging.INFO if severity == "info" else logging.WARNING if severity == "warning" else logging.ERROR, "alarm %s: %s", code, text)
-        self.counters[f"alarm_{code}"] += 1
-        self._forward(Alarm(self.config.station.name, "actuator", code, severity, text, time.time(), active, part_id))
+    def _own_alarm(self, message: object) -> bool:
+        if isinstance(message, Alarm):
+            self.counters[f"alarm_{message.code}"] += 1
+            self._forward(message)
+        return True
 
     def _publish(self, message: Decision | Alarm, what: str) -> None:
         if not send_message(self._recorder, message):

@@ -17,7 +17,8 @@ from collections import Counter
 
 import zmq
 
-from inspector.channels import LineSockets
+from inspector.alarms.owner import AlarmOwner
+from inspector.channels import CHANNELS, LineSockets
 from inspector.config.schema import Config
 from inspector.messages import Heartbeat
 from inspector.transport import send_message
@@ -42,6 +43,9 @@ class Service(ABC):
         self._stop = threading.Event()
         self._heartbeat_seq = 0
         self._heartbeat_sock: zmq.Socket | None = None
+        self._alarm_sock: zmq.Socket | None = None
+        # the alarms this process owns: raised, cleared and restated every second (see inspector.alarms)
+        self.alarm = AlarmOwner(config.station.name, self.name, self.send_alarm)
 
     # -- to implement -----------------------------------------------------------
     def setup(self) -> None:
@@ -53,6 +57,14 @@ class Service(ABC):
 
     def teardown(self) -> None:
         """Flush and release resources."""
+
+    def send_alarm(self, message: object) -> bool:
+        """Queue an alarm message to the alarm board's keeper (the actuator overrides: it keeps the board)."""
+        if self._alarm_sock is None:
+            if self.kind not in CHANNELS["alarms"].connectors:
+                return False
+            self._alarm_sock = self.sockets.open("alarms")
+        return send_message(self._alarm_sock, message)
 
     # -- running ----------------------------------------------------------------
     def stop(self) -> None:
@@ -74,9 +86,11 @@ class Service(ABC):
             self.metrics_registry = self._serve_metrics()
             self.setup()
             self.beat()
+            self.alarm.restate(force=True)  # what an earlier run of this process raised and no longer holds clears now
             next_beat = time.monotonic() + interval
             while not self.stopping:
                 self.step(min(interval, 0.1))
+                self.alarm.restate()
                 if time.monotonic() >= next_beat:
                     self.beat()
                     next_beat = time.monotonic() + interval
@@ -86,6 +100,8 @@ class Service(ABC):
                 self.teardown()
             finally:
                 self._heartbeat_sock.close(0)
+                if self._alarm_sock is not None:
+                    self._alarm_sock.close(linger=500)  # an alarm sent just before a failed start still goes out
                 self.sockets.close()
                 if self._metrics_endpoint is not None:
                     self._metrics_endpoint.close()

@@ -16,11 +16,11 @@ import zmq
 from inspector.actuator.journal import part_list, unrecorded_decisions
 
 from inspector.errors import MessageError, StoreError
-from inspector.messages import Alarm, AlarmSeverity, Decision, Verdict, decode_json
+from inspector.messages import Alarm, Decision, Verdict, decode_json
 from inspector.services.base import Service
 from inspector.services.detector import INSPECTION_KIND
 from inspector.store import Store, decision_row, verdict_columns
-from inspector.transport import GapCounter, frame_from_parts, recv_message, send_message
+from inspector.transport import GapCounter, frame_from_parts, recv_message
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,11 @@ class RecorderService(Service):
     kind = "recorder"
 
     def setup(self) -> None:
-        self.alarms = self.sockets.open("alarms")  # to the actuator, which shows them and has them recorded here
         self.store = Store(self.config.recorder.database, self.config.recorder.image_dir)
         if self.store.quarantined is not None:
-            self._alarm("database_corrupt", "critical",
-                        f"the database {self.config.recorder.database} was corrupt: moved to {self.store.quarantined}, "
-                        "a new one started; the decisions still in the actuator's journal are recorded again")
+            self.alarm.event("database_corrupt",
+                             f"the database {self.config.recorder.database} was corrupt: moved to {self.store.quarantined}, "
+                             "a new one started; the decisions still in the actuator's journal are recorded again")
         self._images_failing = False
         self.decision_metrics = None
         if self.metrics_registry is not None:
@@ -111,9 +110,9 @@ class RecorderService(Service):
         recorded = self.store.decided((d.camera, d.part_id) for d in journaled)
         missing = [d for d in journaled if (d.camera, d.part_id) not in recorded]
         if missing:
-            self._alarm("decisions_recovered", "warning",
-                        f"{len(missing)} decision(s) had not reached the recorder (a service stopped while they were on "
-                        f"their way); recorded from the actuator's journal: parts {part_list(missing)}")
+            self.alarm.event("decisions_recovered",
+                             f"{len(missing)} decision(s) had not reached the recorder (a service stopped while they were on "
+                             f"their way); recorded from the actuator's journal: parts {part_list(missing)}")
             self.counters["decisions_recovered"] += len(missing)
         self._write([decision_row(d) for d in missing], [])
         self.store.set_state("reconciled_until", until)
@@ -176,14 +175,9 @@ class RecorderService(Service):
             return
         self._images_failing = bool(error)
         if error:
-            self._alarm("image_store_failed", "critical", f"part images cannot be stored ({error}); parts are recorded without them")
+            self.alarm.raise_("image_store_failed", f"part images cannot be stored ({error}); parts are recorded without them")
         else:
-            self._alarm("image_store_failed", "info", "part images are stored again", active=False)
-
-    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
-        log.log(logging.INFO if severity == "info" else logging.ERROR, "alarm %s: %s", code, text)
-        if not send_message(self.alarms, Alarm(self.config.station.name, "recorder", code, severity, text, time.time(), active)):
-            self.counters["alarms_undelivered"] += 1
+            self.alarm.clear("image_store_failed", "part images are stored again")
 
     def teardown(self) -> None:
         if hasattr(self, "store"):
