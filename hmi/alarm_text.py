@@ -52,6 +52,11 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "shadow_report": "A trial run of a new model finished: {text}",
     "mqtt_broker_unreachable": "Results are not reaching the plant's network (MQTT broker away); they are kept and sent later: {text}",
     "mqtt_outbox_full": "The store of results waiting for the plant's network is full; newer ones wait in the database: {text}",
+    "plc_tag_refused": "The PLC refuses a status tag (results still go through): {text}",
+    "message_refused": "A message on the line was refused: {text}",
+    "disk_space_low": "Disk space is running low; old images are being removed: {text}",
+    "disk_space_critical": "Disk almost full: images are no longer stored, records still are: {text}",
+    "decision_refused": "A second decision for a part was refused, the first is kept: {text}",
 }
 #: families of codes (``image_health.focus``): the sentence of their prefix
 ALARM_PREFIXES = {

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 SCREEN_PERMISSIONS = {"operator": Permission.VIEW_OPERATOR, "review": Permission.VIEW_REVIEW,
                       "quality": Permission.VIEW_QUALITY}
 USER_LABEL_W = 200
+HEARTBEAT_MS = 500
 _ACTIVITY = {QEvent.MouseButtonPress, QEvent.KeyPress, QEvent.TouchBegin}
 
 
@@ -85,7 +86,9 @@ class HmiWindow(QMainWindow):
         self.poll_timer = QTimer(self, interval=poll_ms, timeout=self.poll_events)
         self.refresh_timer = QTimer(self, interval=refresh_ms, timeout=self.refresh)
         self.idle_timer = QTimer(self, interval=1000, timeout=self.check_idle)
-        for timer in (self.poll_timer, self.refresh_timer, self.idle_timer):
+        # heartbeats from the event loop itself: a supervisor running the HMI restarts it when it dies or freezes
+        self.beat_timer = QTimer(self, interval=HEARTBEAT_MS, timeout=self.beat)
+        for timer in (self.poll_timer, self.refresh_timer, self.idle_timer, self.beat_timer):
             timer.start()
         QApplication.instance().installEventFilter(self)
         ctx.operator.refresh()
@@ -178,6 +181,10 @@ class HmiWindow(QMainWindow):
         return False
 
     # -- the line -------------------------------------------------------------------
+    def beat(self) -> None:
+        if self.ctx.feed is not None:
+            self.ctx.feed.beat()
+
     def poll_events(self) -> None:
         if self.ctx.feed is not None:
             self.ctx.operator.handle(self.ctx.feed.drain())
@@ -196,7 +203,7 @@ class HmiWindow(QMainWindow):
         self._clear_message.start()
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        for timer in (self.poll_timer, self.refresh_timer, self.idle_timer):
+        for timer in (self.poll_timer, self.refresh_timer, self.idle_timer, self.beat_timer):
             timer.stop()
         QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibration.station import calibration_paths, open_audit_trail
+from hmi.alarm_vm import AlarmBoardView
 from hmi.data import HmiDatabase
 from hmi.drift_vm import DriftViewModel
 from hmi.live import EventFeed
@@ -66,9 +67,12 @@ def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0
     # the classes a reviewer may label: every model's (an anomaly model adds 'anomaly'), in model order
     models = [config.detector.model, *(m.model for m in config.detector.additional_models)]
     classes = list(dict.fromkeys(c for path in models for c in load_model_package(path).metadata.classes))
-    operator = OperatorViewModel(db, session, audit, budget_ms=config.actuator.budget_ms, shift_start_t=shift_start_t, live=live)
-    review = ReviewViewModel(db, session, audit, classes, datasets_dir(config), triage=lambda: uncertain_parts(config))
     feed = EventFeed(config) if live else None
+    alarms = AlarmBoardView(config.station.name, config.station.state_dir, session, audit,
+                            feed.send_command if feed is not None else None)
+    operator = OperatorViewModel(db, session, audit, alarms, budget_ms=config.actuator.budget_ms,
+                                 shift_start_t=shift_start_t, live=live)
+    review = ReviewViewModel(db, session, audit, classes, datasets_dir(config), triage=lambda: uncertain_parts(config))
     return HmiContext(config.station.name, db, audit, users, session, operator, review, feed,
                       ModelViewModel(config, session, users, audit), DriftViewModel(config, db, session),
                       ReportsViewModel(config, session, audit, classes))

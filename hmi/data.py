@@ -4,7 +4,8 @@ The recorder owns ``parts`` and ``alarms``; the HMI only reads them. It adds
 its own tables beside them (created on first open, never altering the
 recorder's): ``hmi_users`` (PIN hashes), ``reject_marks`` (an operator's
 false-reject / true-defect mark per part), ``part_labels`` (a quality
-engineer's label and boxes per image) and ``alarm_acks``. Every write is one
+engineer's label and boxes per image). Alarm acknowledgements live on the
+station's alarm board (:mod:`hmi.alarm_vm`), not here. Every write is one
 short transaction, so the recorder (WAL, busy timeout) never waits long.
 """
 
@@ -49,9 +50,6 @@ CREATE TABLE IF NOT EXISTS part_labels (
     label TEXT NOT NULL CHECK (label IN ('good', 'defective')),
     boxes TEXT NOT NULL, user TEXT NOT NULL, t REAL NOT NULL,
     PRIMARY KEY (camera, part_id)
-);
-CREATE TABLE IF NOT EXISTS alarm_acks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, t_upto REAL NOT NULL, user TEXT NOT NULL, t REAL NOT NULL
 );
 """
 
@@ -279,18 +277,6 @@ class HmiDatabase:
                           "ORDER BY t", (prefix.replace("_", "\\_") + "%",))
         return [AlarmRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
 
-    def unacknowledged_alarms(self, since: float) -> tuple[int, AlarmRecord | None]:
-        """How many active warnings/critical alarms were raised after ``since``, and the newest of them."""
-        cond = "FROM alarms WHERE t > ? AND active = 1 AND severity != 'info'"
-        count = self._rows(f"SELECT count(*) {cond}", (since,))[0][0]
-        rows = self._rows(f"SELECT t, source, code, severity, text, active, part_id {cond} ORDER BY t DESC LIMIT 1", (since,))
-        latest = AlarmRecord(rows[0][0], rows[0][1], rows[0][2], rows[0][3], rows[0][4], bool(rows[0][5]), rows[0][6]) if rows else None
-        return count, latest
-
-    def last_alarm_ack(self) -> float:
-        rows = self._rows("SELECT max(t_upto) FROM alarm_acks")
-        return rows[0][0] or 0.0
-
     # -- writing --------------------------------------------------------------------
     def _write(self, sql: str, args: tuple | list, what: str) -> None:
         try:
@@ -331,9 +317,6 @@ class HmiDatabase:
             (*key, label, json.dumps([b.to_json() for b in boxes]), user, time.time()),
             f"save the label of part {key[1]}",
         )
-
-    def ack_alarms(self, t_upto: float, user: str) -> None:
-        self._write("INSERT INTO alarm_acks (t_upto, user, t) VALUES (?,?,?)", (t_upto, user, time.time()), "acknowledge alarms")
 
 
 def _record(row: sqlite3.Row) -> PartRecord:

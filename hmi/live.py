@@ -9,14 +9,16 @@ costs the line nothing.
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import zmq
 
 from inspector.channels import LineSockets
 from inspector.config.schema import Config
 from inspector.errors import MessageError
-from inspector.messages import Alarm, Decision
-from inspector.transport import recv_message
+from inspector.messages import Alarm, AlarmBoardState, AlarmCommand, Decision, Heartbeat
+from inspector.transport import recv_message, send_message
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +34,24 @@ class EventFeed:
         self.sock = self._sockets.open("events", hwm=hwm)
         self.malformed = 0
         self.received = 0
+        self._commands = self._sockets.open("alarm_commands", hwm=10)  # connected now: the first command goes at once
+        self._heartbeats: zmq.Socket | None = None
+        self._beats = 0
 
-    def drain(self, max_messages: int = 1000) -> list[Decision | Alarm]:
+    def send_command(self, command: AlarmCommand) -> bool:
+        """An acknowledgement or shelving to the alarm board's keeper; False when it cannot be queued now."""
+        return send_message(self._commands, command)
+
+    def beat(self) -> None:
+        """A heartbeat as the station's 'hmi' process: a supervisor that runs the HMI restarts it when they stop."""
+        if self._heartbeats is None:
+            self._heartbeats = self._sockets.open("heartbeats", hwm=10)
+        self._beats += 1
+        send_message(self._heartbeats, Heartbeat("hmi", os.getpid(), self._beats, time.time(), {"events": self.received}))
+
+    def drain(self, max_messages: int = 1000) -> list[Decision | Alarm | AlarmBoardState]:
         """Every message waiting now (up to ``max_messages``); returns at once when there is none."""
-        messages: list[Decision | Alarm] = []
+        messages: list[Decision | Alarm | AlarmBoardState] = []
         while len(messages) < max_messages:
             try:
                 message = recv_message(self.sock, zmq.NOBLOCK)
@@ -45,13 +61,16 @@ class EventFeed:
                 self.malformed += 1
                 log.warning("ignored a malformed event from %s: %s", self.endpoint, err)
                 continue
-            if isinstance(message, (Decision, Alarm)):
+            if isinstance(message, (Decision, Alarm, AlarmBoardState)):
                 messages.append(message)
                 self.received += 1
         return messages
 
     def close(self) -> None:
         self.sock.close(0)
+        for sock in (self._commands, self._heartbeats):
+            if sock is not None:
+                sock.close(0)
         self._sockets.close()
         if self._own_ctx:
             self.ctx.term()

@@ -18,12 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Literal
 
+from hmi.alarm_vm import AlarmBoardView
 from hmi.observable import Observable
 from hmi.data import AlarmRecord, HmiDatabase, Mark, PartKey, PartRecord, ShiftCounts
 from hmi.roles import HmiError, Permission
 from hmi.users import Session
 from inspector.audit import AuditError, AuditTrail
-from inspector.messages import Alarm, Decision
+from inspector.messages import Alarm, AlarmBoardState, Decision
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
@@ -93,15 +94,12 @@ def record_from_decision(decision: Decision) -> PartRecord:
     )
 
 
-def _alarm_record(alarm: Alarm) -> AlarmRecord:
-    return AlarmRecord(alarm.t, alarm.source, alarm.code, alarm.severity, alarm.text, alarm.active, alarm.part_id)
-
-
 class OperatorViewModel(Observable):
-    def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, *, budget_ms: float,
+    def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, alarms: AlarmBoardView, *, budget_ms: float,
                  shift_start_t: float | None = None, live: bool = True, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.db = db
+        self.alarms = alarms  # the station's alarm board (kept by the actuator)
         self.session = session
         self.audit = audit
         self.live = live
@@ -114,8 +112,6 @@ class OperatorViewModel(Observable):
         self.recent_rejects: list[PartRecord] = []
         self.latency = LatencyStats(budget_ms)
         self.lights: dict[str, Light] = {name: Light("idle", "starting") for name in LIGHTS}
-        self.alarm_count = 0
-        self.alarm_latest: AlarmRecord | None = None
         self.storage_error = ""
         self.line_stopped = False
         self._db_counts = ShiftCounts()
@@ -124,23 +120,22 @@ class OperatorViewModel(Observable):
         self._seen: OrderedDict[PartKey, None] = OrderedDict()
         self._recent: deque[PartRecord] = deque(maxlen=RECENT)
         self._latencies: deque[float] = deque(maxlen=200)
-        self._live_alarms: list[AlarmRecord] = []
-        self._alarm_ack_t = 0.0
-        self._plc_link_lost: AlarmRecord | None = None
         self.marked: dict[PartKey, PartRecord] = {}  # parts marked in this session, as the database confirmed them
         self._undo: dict[PartKey, tuple[float, str | None]] = {}  # key -> (undo until, the mark before)
         self._live_marks: dict[PartKey, tuple[str, str]] = {}
 
     # -- the live stream ------------------------------------------------------------------
-    def handle(self, messages: list[Decision | Alarm]) -> None:
-        """Apply messages from the event stream (at once, without waiting for the recorder)."""
+    def handle(self, messages: list[Decision | Alarm | AlarmBoardState]) -> None:
+        """Apply messages from the event stream (at once, without waiting for the recorder).
+
+        Alarms are shown from the board that follows each change (one state, as the PLC and the plant see it)."""
         if not messages:
             return
         for message in messages:
             if isinstance(message, Decision):
                 self._on_decision(message)
-            elif isinstance(message, Alarm):
-                self._on_alarm(message)
+            elif isinstance(message, AlarmBoardState):
+                self.alarms.on_board(message)
         self._recount()
         self._compute_lights()
         self._choose_shown()
@@ -161,15 +156,6 @@ class OperatorViewModel(Observable):
         if decision.latency_ms is not None:
             self._latencies.append(decision.latency_ms)
             self._update_latency(decision.latency_ms)
-
-    def _on_alarm(self, alarm: Alarm) -> None:
-        record = _alarm_record(alarm)
-        if alarm.code == "plc_connection_lost":
-            self._plc_link_lost = record if alarm.active else None
-        if alarm.active and alarm.severity != "info" and alarm.t > self._alarm_ack_t:
-            self._live_alarms.append(record)
-            self.alarm_count += 1
-            self.alarm_latest = record
 
     # -- the database ------------------------------------------------------------------
     def refresh(self) -> None:
@@ -192,21 +178,29 @@ class OperatorViewModel(Observable):
             if not self._latencies:
                 self._latencies.extend(self.db.latencies(self.shift_start_t))
                 self._update_latency(self._latencies[-1] if self._latencies else None)
-            self._alarm_ack_t = self.db.last_alarm_ack()
-            count, latest = self.db.unacknowledged_alarms(self._alarm_ack_t)
-            stored_upto = latest.t if latest else self._alarm_ack_t
-            pending = [a for a in self._live_alarms if a.t > max(stored_upto, self._alarm_ack_t)]
-            self._live_alarms = pending
-            self.alarm_count = count + len(pending)
-            self.alarm_latest = pending[-1] if pending else latest
             self.storage_error = ""
         except HmiError as err:
             self.storage_error = str(err)
             log.warning("%s", err)
+        self.alarms.refresh()
         self._recount()
         self._compute_lights()
         self._choose_shown()
         self._notify()
+
+    # -- alarms (the station's board) ---------------------------------------------------
+    @property
+    def alarm_count(self) -> int:
+        return self.alarms.count
+
+    @property
+    def alarm_latest(self) -> AlarmRecord | None:
+        return self.alarms.latest
+
+    @property
+    def alarm_problem(self) -> str:
+        """Why the alarms shown may be out of date ('' when the board is live)."""
+        return self.alarms.problem
 
     def _recount(self) -> None:
         live = [record for _, record in self._unrecorded.values()]
@@ -260,8 +254,9 @@ class OperatorViewModel(Observable):
                 lights["detector"] = Light("warn", f"{failsafe} of the last {len(recent)} parts fail-safe")
             else:
                 lights["detector"] = Light("ok", "verdicts in time")
-            if self._plc_link_lost is not None:
-                lights["PLC"] = Light("fault", self._plc_link_lost.text)
+            plc_lost = self.alarms.standing("plc_connection_lost")
+            if plc_lost is not None:
+                lights["PLC"] = Light("fault", plc_lost.text)
             elif not newest.plc_delivered:
                 lights["PLC"] = Light("fault", f"part {newest.part_id} not delivered")
             elif now - self._last_write_t(newest) > PLC_STALE_S:
@@ -368,13 +363,8 @@ class OperatorViewModel(Observable):
         found = self._live_marks.get(record.key)
         return replace(record, mark=found[0], mark_user=found[1]) if found else record
 
-    def acknowledge_alarms(self) -> None:
-        user = self.session.require(Permission.ACK_ALARM)
-        if not self.alarm_count or self.alarm_latest is None:
-            return
-        upto = self.alarm_latest.t
-        before = {"unacknowledged": self.alarm_count, "latest": f"{self.alarm_latest.code}: {self.alarm_latest.text}"}
-        self.audit.record(user.name, "alarm_ack", "alarms", before, {"acknowledged_upto": upto})
-        self.db.ack_alarms(upto, user.name)
-        self._live_alarms = [a for a in self._live_alarms if a.t > upto]
-        self.refresh()
+    def acknowledge_alarms(self) -> int:
+        """Acknowledge every alarm shown (the board that comes back from the line shows it); returns how many."""
+        acknowledged = self.alarms.acknowledge()
+        self._notify()
+        return acknowledged

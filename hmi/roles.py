@@ -2,7 +2,7 @@
 
 Three roles, each a superset of the one before: the line ``operator`` sees
 the line and marks rejects, the ``quality`` engineer also reviews, relabels
-and exports datasets, sees the model, drift and reports screens, rolls a model back and enters escapes, the ``admin`` (integrator) also manages users. Every
+and exports datasets, sees the model, drift and reports screens, rolls a model back, enters escapes and shelves alarms, the ``admin`` (integrator) also manages users. Every
 screen and every state-changing action asks :func:`allowed` first.
 """
 
@@ -22,6 +22,7 @@ class Permission(str, Enum):
     VIEW_OPERATOR = "view the operator screen"
     MARK_REJECT = "mark a reject as false or confirmed"
     ACK_ALARM = "acknowledge alarms"
+    SHELVE_ALARM = "shelve an alarm for a while, with a reason"
     VIEW_REVIEW = "open the review screen"
     RELABEL = "relabel images"
     EXPORT_DATASET = "export a dataset version"
@@ -33,7 +34,7 @@ class Permission(str, Enum):
 
 _OPERATOR = {Permission.VIEW_OPERATOR, Permission.MARK_REJECT, Permission.ACK_ALARM}
 _QUALITY = _OPERATOR | {Permission.VIEW_REVIEW, Permission.RELABEL, Permission.EXPORT_DATASET, Permission.VIEW_QUALITY,
-                        Permission.ROLLBACK_MODEL, Permission.REPORT_ESCAPE}
+                        Permission.ROLLBACK_MODEL, Permission.REPORT_ESCAPE, Permission.SHELVE_ALARM}
 GRANTS: dict[str, frozenset[Permission]] = {
     "operator": frozenset(_OPERATOR),
     "quality": frozenset(_QUALITY),

@@ -60,7 +60,8 @@ CHANNELS: dict[str, Channel] = {
         Channel("alarms", "actuator", "pull", ("camera", "detector", "recorder", "supervisor", "publisher"), "push", hwm_factor=10),
         Channel("inspections", "recorder", "pull", ("detector",), "push", carries_pixels=True),
         Channel("events", "actuator", "pub", ("observer",), "sub", lossless=False),
-        Channel("heartbeats", "supervisor", "sub", SERVICES, "pub", lossless=False),
+        Channel("heartbeats", "supervisor", "sub", (*SERVICES, "observer"), "pub", lossless=False),  # observer: the HMI
+        Channel("alarm_commands", "actuator", "pull", ("observer",), "push"),  # the HMI's acknowledgements and shelvings
     )
 }
 

@@ -63,3 +63,12 @@ def port_in_use(endpoint: str) -> str:
         except OSError as err:
             return err.strerror or str(err)
     return ""
+
+
+def accepts_connections(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """Whether something listens on host:port now (a TCP connection opens, and is closed at once)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False

@@ -65,6 +65,8 @@ ALARMS_COLUMNS: dict[str, type] = {
     "text": str,
     "active": int,
     "part_id": int,
+    "kind": str,  # condition | event (inspector.alarms.catalogue)
+    "owner": str,  # the process that raised it, when not the source itself
 }
 
 

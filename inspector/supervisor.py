@@ -19,22 +19,26 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
 
 import zmq
 
+from inspector.alarms.owner import AlarmOwner
 from inspector.channels import CHANNELS, LineSockets
 from inspector.config.schema import Config
 from inspector.errors import EXIT_REFUSED, MessageError, ServiceError
 from inspector.line_keys import missing_keys
-from inspector.messages import Alarm, AlarmSeverity, Heartbeat
+from inspector.messages import Heartbeat
 from inspector.process_guard import StationProcesses, guarded
-from inspector.netutil import port_in_use
+from inspector.netutil import accepts_connections, port_in_use
 from inspector.transport import recv_message, send_message
 from plc_io.simulator import simulator_command, wait_until_listening
 
 log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 60.0
+UP_AFTER_S = 1.0  # a process without heartbeats or a port to ask counts as back after running this long
 
 
 @dataclass
@@ -44,6 +48,8 @@ class ManagedProcess:
     name: str
     command: list[str]
     sends_heartbeats: bool = True
+    # without heartbeats: whether the process serves again (a port that accepts connections); None = running for UP_AFTER_S
+    ready: Callable[[], bool] | None = None
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     last_beat: float = 0.0
@@ -51,22 +57,37 @@ class ManagedProcess:
     backoff_s: float = 0.0
     restart_at: float | None = None
     counters: dict[str, int] = field(default_factory=dict)
-    down_alarm: bool = False  # a 'service_down' alarm is active for it
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def back(self, now: float) -> bool:
+        """Whether the process is up and serving again (its 'service_down' alarm then clears)."""
+        if not self.running:
+            return False
+        if self.sends_heartbeats:
+            return self.last_beat > 0.0
+        if self.ready is not None:
+            return self.ready()
+        return now - self.started_at >= UP_AFTER_S
 
 
 def service_command(kind: str, config_path: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "inspector", "service", kind, "--config", str(config_path), *extra]
 
 
+def _listening(address: str, default_port: int) -> Callable[[], bool]:
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", str(default_port))
+    return lambda: accepts_connections(host or "127.0.0.1", int(port))
+
+
 def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
     """The processes of the line, in start order."""
     procs = []
     if config.plc.simulator:
-        procs.append(ManagedProcess("plc-simulator", simulator_command(config.plc), sends_heartbeats=False))
+        procs.append(ManagedProcess("plc-simulator", simulator_command(config.plc), sends_heartbeats=False,
+                                    ready=_listening(config.plc.address.split("/")[0], 44818)))
     procs.append(ManagedProcess("recorder", service_command("recorder", config_path)))
     procs.append(ManagedProcess("actuator", service_command("actuator", config_path)))
     for i in range(config.detector.instances):
@@ -78,11 +99,13 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
                                     sends_heartbeats=False))
     if config.opcua.enabled:
         procs.append(ManagedProcess("opcua", [sys.executable, "-m", "inspector", "opcua", "serve", "--config", str(config_path)],
-                                    sends_heartbeats=False))
+                                    sends_heartbeats=False, ready=_listening(urlsplit(config.opcua.endpoint).netloc, 4840)))
     if config.plant.mqtt.enabled:
         procs.append(ManagedProcess("publisher", service_command("publisher", config_path)))
     for cam in config.cameras:
         procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
+    if config.supervisor.hmi:  # last: the line does not wait for the operator's screen
+        procs.append(ManagedProcess("hmi", [sys.executable, "-m", "inspector", "hmi", "--config", str(config_path)]))
     return procs
 
 
@@ -92,6 +115,10 @@ SERVICE_DOWN_MEANS = {
     "detector": "Its parts are rejected fail-safe at their deadline meanwhile.",
     "camera": "No parts are inspected from this camera meanwhile.",
     "publisher": "The line runs on; results wait in the database and are published to the plant when it is back.",
+    "hmi": "The line runs on; the operator screen comes back by itself.",
+    "opcua": "The line runs on; OPC UA clients reconnect when it is back.",
+    "plc-simulator": "Decisions cannot be written to the simulated PLC meanwhile.",
+    "shift-reports": "The line runs on; a shift report due meanwhile is written when it is back.",
 }
 
 
@@ -124,7 +151,9 @@ class Supervisor:
         self.metrics = None  # with plant.metrics on: the supervisor's endpoint (each process's health and restarts)
         self.sockets = LineSockets(config, "supervisor", self.ctx)
         self.heartbeats = self.sockets.open("heartbeats")
-        self.alarms = self.sockets.open("alarms")  # to the actuator, which shows them and has them recorded
+        self.alarms = self.sockets.open("alarms")  # to the actuator, which keeps the station's alarm board
+        # 'service_down' of every process it runs: raised when one fails, cleared when it is back, restated each second
+        self.alarm = AlarmOwner(config.station.name, "supervisor", lambda message: send_message(self.alarms, message))
 
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes if p.name == name)
@@ -217,7 +246,7 @@ class Supervisor:
             self.shutdown()
 
     def check(self, timeout_s: float) -> None:
-        """Take heartbeats for up to ``timeout_s``, then restart whatever is dead or silent."""
+        """Take heartbeats for up to ``timeout_s``, then restart whatever is dead or silent, clear what is back."""
         self._take_heartbeats(timeout_s)
         now = time.monotonic()
         for proc in self.processes:
@@ -230,6 +259,10 @@ class Supervisor:
             problem = self._health_problem(proc, now)
             if problem:
                 self._schedule_restart(proc, problem, now)
+            elif self.alarm.is_raised("service_down", source=proc.name) and proc.back(now):
+                self.alarm.clear("service_down", f"{proc.name} is running again after {proc.restarts} restart(s)",
+                                 source=proc.name)
+        self.alarm.restate(now)
 
     def _take_heartbeats(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -247,9 +280,6 @@ class Supervisor:
                 if proc.name == beat.service and proc.running and proc.process.pid == beat.pid:
                     proc.last_beat = time.monotonic()
                     proc.counters = beat.counters
-                    if proc.down_alarm:
-                        proc.down_alarm = False
-                        self._alarm(proc, "info", f"{proc.name} is running again after {proc.restarts} restart(s)", active=False)
 
     def _health_problem(self, proc: ManagedProcess, now: float) -> str:
         if not proc.running:
@@ -275,17 +305,12 @@ class Supervisor:
         proc.restart_at = now + proc.backoff_s
         why = self._last_error(proc)
         log.error("%s %s%s; restarting in %.1fs", proc.name, problem, f" ({why})" if why else "", proc.backoff_s)
-        proc.down_alarm = True
-        self._alarm(
-            proc, "critical",
+        self.alarm.raise_(
+            "service_down",
             f"{proc.name} {problem}{f' ({why})' if why else ''}; restarting in {proc.backoff_s:.1f}s "
             f"(restart {proc.restarts + 1}). {SERVICE_DOWN_MEANS.get(proc.name.split(':')[0], '')}".strip(),
+            source=proc.name,
         )
-
-    def _alarm(self, proc: ManagedProcess, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
-        alarm = Alarm(self.config.station.name, proc.name, "service_down", severity, text, time.time(), active)
-        if not send_message(self.alarms, alarm):
-            log.error("alarm not sent (the actuator's queue is full): %s", text)
 
     def _last_error(self, proc: ManagedProcess) -> str:
         """The last error line of the process's log (what it said when it failed), or ''."""
@@ -339,7 +364,7 @@ class Supervisor:
             self._terminate(proc)
         if cameras:
             self._take_heartbeats(self.config.actuator.budget_ms / 1000 + 0.2)
-        for name_prefix in ("detector:", "actuator", "recorder", "publisher", "plc-simulator"):
+        for name_prefix in ("hmi", "opcua", "shift-reports", "detector:", "actuator", "recorder", "publisher", "plc-simulator"):
             for proc in self.processes:
                 if proc.name.startswith(name_prefix):
                     self._terminate(proc)

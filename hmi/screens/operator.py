@@ -91,6 +91,7 @@ class OperatorScreen(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)
 
+        self._banner_shown: tuple[str, str] | None = ("", "")  # what the banner shows now (None: hidden)
         self.banner = QFrame()
         self.banner.setFixedHeight(TOUCH_PX + 12)
         banner_row = QHBoxLayout(self.banner)
@@ -211,12 +212,26 @@ class OperatorScreen(QWidget):
 
     def _render_banner(self) -> None:
         latest = self.vm.alarm_latest
-        if not self.vm.alarm_count or latest is None:
+        if (not self.vm.alarm_count or latest is None) and not self.vm.alarm_problem:
+            self._set_banner(None)
+            return
+        if latest is None:
+            self._set_banner(("#e65100", f"⚠ {self.vm.alarm_problem}"))
+            return
+        # standing critical: red; standing warning: amber; returned to normal, waiting for acknowledgement: grey
+        color = ("#b71c1c" if latest.severity == "critical" else "#e65100") if latest.active else "#546e7a"
+        self._set_banner((color, banner_text(latest, self.vm.alarm_count)))
+
+    def _set_banner(self, shown: tuple[str, str] | None) -> None:
+        """Change the banner only when what it shows changes (every Qt call costs; none is made per refresh)."""
+        if shown == self._banner_shown:
+            return
+        self._banner_shown = shown
+        if shown is None:
             self.banner.hide()
             return
-        color = "#b71c1c" if latest.severity == "critical" else "#e65100"
-        self.banner.setStyleSheet(f"background: {color}; border-radius: 8px;")
-        self.banner_text.set_full_text(banner_text(latest, self.vm.alarm_count))
+        self.banner.setStyleSheet(f"background: {shown[0]}; border-radius: 8px;")
+        self.banner_text.set_full_text(shown[1])
         self.banner.show()
 
     def _render_image(self) -> None:

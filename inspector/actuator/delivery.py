@@ -33,13 +33,14 @@ import threading
 import time
 from collections import Counter
 
+from inspector.actuator.alarm_keeper import AlarmKeeper
 from inspector.actuator.journal import DecisionJournal, Recovery, part_list
 from inspector.actuator.tracker import failsafe_result
 from inspector.alarms.owner import AlarmOwner
 from inspector.channels import LineSockets
 from inspector.config.schema import Config
 from inspector.errors import PlcError, StoreError
-from inspector.messages import Alarm, AlarmStanding, Decision
+from inspector.messages import Alarm, AlarmCommand, AlarmStanding, Decision
 from inspector.transport import send_message
 from plc_io.handshake import FAULT_FAILSAFE, FAULT_LINE_STOP, FAULT_NONE, ResultHandshake
 
@@ -101,10 +102,10 @@ class DecisionDelivery(threading.Thread):
         self._seq = recovery.delivery_seq  # the decision stream's numbering continues across restarts
         self._last_failsafe = float("-inf")
         self._journal_ok = True
-        self._critical: set[tuple[str, str]] = set()  # (source, code) of the active critical alarms
         self._late = LateWrites()
         # the actuator's own alarms (the PLC, the journal, fail-safes); they go onto the board it keeps
         self.alarm = AlarmOwner(config.station.name, "actuator", self._own_alarm)
+        self.alarms = AlarmKeeper(config)  # the station's alarm board
 
     @classmethod
     def for_station(cls, config: Config, sockets: LineSockets) -> "DecisionDelivery":
@@ -122,9 +123,9 @@ class DecisionDelivery(threading.Thread):
     def submit(self, decision: Decision) -> None:
         self.queue.put(decision)
 
-    def submit_alarm(self, alarm: Alarm) -> None:
-        """Another service's alarm: shown and recorded in order with the decisions."""
-        self.queue.put(alarm)
+    def submit_alarm(self, message: Alarm | AlarmStanding | AlarmCommand) -> None:
+        """An owner's alarm or restatement, or an operator's acknowledgement: onto the board, in order with the decisions."""
+        self.queue.put(message)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Deliver what is queued, then stop."""
@@ -138,25 +139,32 @@ class DecisionDelivery(threading.Thread):
         self._recorder = self.sockets.open("decisions")  # sockets belong to the thread that uses them
         self._events = self.sockets.open("events")
         period = self.config.plc.heartbeat_period_s
-        next_beat = time.monotonic()
         self._report_recovery()
+        self._beat()  # the PLC's state is known before the actuator states its own alarms
+        self.alarm.restate(force=True)  # what an earlier run raised and no longer holds (the PLC is back) clears now
+        next_beat = time.monotonic() + period
         try:
             while True:
+                wake = min(next_beat, self.alarms.next_due())
                 try:
-                    item = self.queue.get(timeout=max(0.0, next_beat - time.monotonic()))
+                    item = self.queue.get(timeout=max(0.0, wake - time.monotonic()))
                 except queue.Empty:
                     item = None
                 if item is _STOP:
                     break
-                if isinstance(item, Alarm):
-                    self._forward(item)
+                if isinstance(item, (Alarm, AlarmStanding, AlarmCommand)):
+                    self._take_alarm(item)
                     item = None
                 elif item is not None:
                     self._deliver(item)
                 if beat_now(time.monotonic(), next_beat, period, just_delivered=item is not None):
                     self._beat()
                     next_beat = time.monotonic() + period
+                board = self.alarms.due_state(time.monotonic())
+                if board is not None:
+                    send_message(self._events, board)
         finally:
+            self.alarms.close()  # the board is on disk: the next run starts from it
             self.plc.close()
             self.journal.close()
             self._recorder.close(linger=2000)
@@ -226,18 +234,15 @@ class DecisionDelivery(threading.Thread):
         if report:
             self.alarm.event("plc_write_late", f"{report}; budget {budget_ms:g} ms", part_id=decision.part_id)
 
-    def _forward(self, alarm: Alarm) -> None:
-        key = (alarm.source, alarm.code)
-        if alarm.active and alarm.severity == "critical":
-            self._critical.add(key)
-        elif not alarm.active:
-            self._critical.discard(key)
-        self.counters["alarms_forwarded"] += 1
-        self._publish(alarm, what=f"alarm {alarm.code} from {alarm.source}")
+    def _take_alarm(self, message: Alarm | AlarmStanding | AlarmCommand) -> None:
+        """Onto the board; each change to the history (the recorder) and the observers."""
+        for change in self.alarms.take(message):
+            self.counters["alarms_forwarded"] += 1
+            self._publish(change, what=f"alarm {change.code} from {change.source}")
 
     def _beat(self) -> None:
         try:
-            self.plc.write_heartbeat(self.fault_code(), len(self._critical))
+            self.plc.write_heartbeat(self.fault_code(), self.alarms.critical_standing())
             unacked = self.plc.unacknowledged()
         except PlcError as err:
             self._link_down(str(err))
@@ -282,9 +287,10 @@ class DecisionDelivery(threading.Thread):
         )
 
     def _own_alarm(self, message: object) -> bool:
+        """The actuator's own alarms: onto the board directly (this is the delivery thread)."""
         if isinstance(message, Alarm):
             self.counters[f"alarm_{message.code}"] += 1
-            self._forward(message)
+        self._take_alarm(message)
         return True
 
     def _publish(self, message: Decision | Alarm, what: str) -> None:

@@ -62,9 +62,11 @@ _DEFINITIONS = (
     AlarmDefinition("image_store_failed", "condition", "critical", "recorder",
                     "Part images cannot be stored; parts are recorded without them. Cleared when one is stored again."),
     AlarmDefinition("disk_space_low", "condition", "warning", "recorder",
-                    "Free space for records or images is below the warning limit; retention frees images first."),
+                    "Free space for records or images is below the warning limit; retention frees images first. Cleared "
+                    "when free space is back above the limit."),
     AlarmDefinition("disk_space_critical", "condition", "critical", "recorder",
-                    "Free space is below the critical limit: images are no longer stored, records still are."),
+                    "Free space is below the critical limit: images are no longer stored, records still are. Cleared when "
+                    "free space is back above the limit."),
     AlarmDefinition("database_corrupt", "event", "critical", "recorder",
                     "The inspection database was damaged: moved aside, a fresh one refilled from the journal."),
     AlarmDefinition("decisions_recovered", "event", "warning", "recorder",
@@ -81,9 +83,11 @@ _DEFINITIONS = (
     AlarmDefinition("image_gate", "condition", "critical", "detector",
                     "A camera's frames fail the image gate; its parts are failed safe. Cleared when frames pass."),
     AlarmDefinition("model_refused", "condition", "critical", "detector",
-                    "The configured model was refused; the line runs the last-known-good model (or none)."),
+                    "The configured model was refused; the line runs the last-known-good model (or none). Cleared when "
+                    "the detector starts on a model it trusts."),
     AlarmDefinition("model_pointer", "condition", "critical", "detector",
-                    "The production model record lost its seal; the detector keeps the models it runs."),
+                    "The production model record lost its seal; the detector keeps the models it runs. Cleared when the "
+                    "record reads sealed again."),
     AlarmDefinition("drift_", "condition", "warning", "detector",
                     "Parts or images differ from what the model learned; cleared when back within the limit."),
     AlarmDefinition("model_rollback", "event", "critical", "detector",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from inspector.config.alarms import AlarmsConfig
 from inspector.typed import spec
 
 RELEASE_KEYS_DIR = str(Path(__file__).resolve().parents[1] / "models" / "release-keys")
@@ -271,7 +272,11 @@ class TransportConfig:
         "tcp://127.0.0.1:5568",
         doc="Camera, detectors, supervisor -> actuator: alarms, which it shows (events, PLC alarm tag) and has recorded (actuator binds).",
     )
-    heartbeats: str = spec("tcp://127.0.0.1:5567", doc="Services -> supervisor: heartbeats (supervisor binds).")
+    heartbeats: str = spec("tcp://127.0.0.1:5567", doc="Services and the HMI -> supervisor: heartbeats (supervisor binds).")
+    alarm_commands: str = spec(
+        "tcp://127.0.0.1:5569",
+        doc="HMI -> actuator: acknowledgements and shelvings of alarms on the station's alarm board (actuator binds).",
+    )
     high_water_mark: int = spec(1000, doc="Messages queued per socket before a sender counts a drop.", minimum=10)
     max_frame_mb: float = spec(
         64.0,
@@ -318,6 +323,12 @@ class SupervisorConfig:
     restart_backoff_initial_s: float = spec(0.5, doc="Wait before the first restart of a failed service.", minimum=0)
     restart_backoff_max_s: float = spec(10.0, doc="Longest wait between restarts (doubles each failure).", minimum=0)
     stop_timeout_s: float = spec(5.0, doc="Time a service gets to stop on SIGTERM before SIGKILL.", minimum=0.1)
+    hmi: bool = spec(
+        False,
+        doc="Run the operator HMI as one of the station's processes (needs a display: DISPLAY, or QT_QPA_PLATFORM, in "
+        "the supervisor's environment): watched by its heartbeats, restarted when it dies or freezes, with a "
+        "service_down alarm meanwhile.",
+    )
 
 
 ChallengeExpectation = Literal["pass", "reject"]
@@ -594,6 +605,7 @@ class Config:
     )
     drift: DriftConfig = spec(factory=DriftConfig, doc="Drift of images, scores and reject rate away from a reference: alarms.")
     plant: PlantConfig = spec(factory=PlantConfig, doc="Publishing to the plant: MQTT, Prometheus metrics (off the decision path).")
+    alarms: AlarmsConfig = spec(factory=AlarmsConfig, doc="The alarm board: acknowledgement and shelving (ISA-18.2).")
 
     def camera(self, name: str) -> CameraConfig:
         for cam in self.cameras:

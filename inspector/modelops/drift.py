@@ -31,7 +31,7 @@ import numpy as np
 
 from inspector.config.schema import DriftConfig
 
-Alarm = Callable[..., None]  # code, severity, text, active=..., part_id=...
+Alarm = Callable[..., None]  # code, severity, text, active=..., part_id=..., source=... (an AlarmOwner)
 
 PSI_BINS = 10
 
@@ -151,7 +151,8 @@ class DriftMonitor:
         if drifted:
             self.alarm(f"drift_{name}", "warning",
                        f"camera {camera}: {what} from the reference over the last {self.config.window_parts} parts "
-                       f"(limit {limit:g}); check lighting, camera and parts, consider retraining", part_id=part_id)
+                       f"(limit {limit:g}); check lighting, camera and parts, consider retraining", part_id=part_id,
+                       source=f"camera:{camera}")
         else:
             self.alarm(f"drift_{name}", "info", f"camera {camera}: {name.replace('_', ' ')} back within its limit ({what})",
-                       active=False, part_id=part_id)
+                       active=False, part_id=part_id, source=f"camera:{camera}")

@@ -158,7 +158,9 @@ class ProductionFollower:
         except InspectorError as err:
             self._on_pointer_problem(str(err))
             return None
-        self._pointer_problem = ""
+        if self._pointer_problem:
+            self._pointer_problem = ""
+            self.alarm("model_pointer", "info", "the production model record is readable and sealed again", active=False)
         if paths == self.running or paths == self._refused:
             return None
         self._start_load(paths, reference)

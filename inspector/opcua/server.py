@@ -36,9 +36,10 @@ from asyncua import Server, ua
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
+from inspector.alarms.board_store import read_board
 from inspector.config.schema import Config
-from inspector.errors import OpcUaError
-from inspector.messages import Alarm, Decision
+from inspector.errors import OpcUaError, StoreError
+from inspector.messages import Alarm, AlarmBoardState, Decision
 from inspector.opcua.certs import SERVER_URI, server_paths, trusted_dir
 from inspector.opcua.models import REFUSED, SelectionStatus, available_models, select_model
 from inspector.opcua.users import CertificateSubjects, caller
@@ -180,6 +181,13 @@ class VisionServer:
         if row:
             self._pending_last = row
 
+    def load_alarm_board(self) -> None:
+        """The alarm board as its keeper last wrote it, until the line's next board message (every second)."""
+        try:
+            self.state.on_board(read_board(self.config.station.state_dir), time.time())
+        except StoreError as err:
+            log.warning("%s", err)
+
     async def write_last(self, camera: str, part_id: int, result: str, model: str, latency: float | None, t: float, detections: str) -> None:
         values = {"ResultId": f"{camera}:{part_id}", "PartId": part_id, "Camera": camera, "Result": result, "ModelVersion": model,
                   "LatencyMs": float(latency if latency is not None else float("nan")),
@@ -191,10 +199,12 @@ class VisionServer:
             if self.selection.on_verdict(model):
                 await self.show_selection(self.selection)
 
-    async def apply(self, message: Decision | Alarm, now: float) -> None:
-        if isinstance(message, Alarm):
-            self.state.on_alarm(message)
+    async def apply(self, message: Decision | Alarm | AlarmBoardState, now: float) -> None:
+        if isinstance(message, AlarmBoardState):
+            self.state.on_board(message.entries, time.time())
             return
+        if isinstance(message, Alarm):
+            return  # a change; the board that follows it says what stands
         d = message
         if not -2**63 <= d.part_id < 2**63:
             raise OpcUaError(f"part id {d.part_id} does not fit OPC UA's Int64")
@@ -242,6 +252,7 @@ async def serve(config: Config, stop: asyncio.Event, feed_factory=None, poll_s: 
     vision = VisionServer(config, idle_s=idle_s)
     await vision.setup()
     vision.load_last_result()
+    vision.load_alarm_board()
     try:
         async with vision.server:
             if vision._pending_last:

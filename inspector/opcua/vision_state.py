@@ -4,7 +4,7 @@
 - Initialized: the feed is open, no part decided since;
 - ContinuousExecution: parts are being decided (the last one within ``idle_s``);
 - Ready: no part for ``idle_s`` (the line waits for parts);
-- Error: a critical alarm is active (until the same alarm is cleared).
+- Error: a critical alarm stands on the station's alarm board (active, not shelved), as the PLC's alarm tag counts it.
 
 Inspector has no single-shot trigger from outside, so SingleExecution is never entered.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from inspector.messages import Alarm, Decision
+from inspector.messages import AlarmEntry, Decision
 
 STATES = ("Preoperational", "Initialized", "Ready", "SingleExecution", "ContinuousExecution", "Error")
 STATE_NUMBERS = {name: i for i, name in enumerate(STATES)}
@@ -24,16 +24,14 @@ class VisionState:
     idle_s: float = 5.0
     feed_open: bool = False
     last_part_t: float | None = None  # local clock of the last decision seen
-    critical: dict[str, str] = field(default_factory=dict)  # active critical alarm code -> text
+    critical: dict[str, str] = field(default_factory=dict)  # standing critical alarm (source/code) -> text
 
     def on_decision(self, decision: Decision, now: float) -> None:
         self.last_part_t = now
 
-    def on_alarm(self, alarm: Alarm) -> None:
-        if alarm.severity == "critical" and alarm.active:
-            self.critical[alarm.code] = alarm.text
-        elif not alarm.active:
-            self.critical.pop(alarm.code, None)
+    def on_board(self, entries: list[AlarmEntry], now: float) -> None:
+        """The station's alarm board (sent every second and on every change): its standing critical alarms."""
+        self.critical = {f"{e.source}/{e.code}": e.text for e in entries if e.severity == "critical" and e.standing(now)}
 
     def current(self, now: float) -> str:
         if not self.feed_open:

@@ -160,22 +160,6 @@ class RecorderTail:
             raise
         return {k: int(row[k]) for k in KPI_COUNTS}
 
-    def active_alarms(self) -> list[dict[str, Any]]:
-        """Alarms whose latest record (per source and code) raises them, oldest first."""
-        db = self._db()
-        if db is None:
-            return []
-        try:
-            rows = db.execute(
-                f"SELECT source, code, severity, text, t, active FROM {ALARMS} WHERE id IN "
-                f"(SELECT max(id) FROM {ALARMS} GROUP BY source, code) ORDER BY id"
-            ).fetchall()
-        except sqlite3.OperationalError as err:
-            if "no such table" in str(err):
-                return []
-            raise
-        return [dict(r) for r in rows if r["active"]]
-
     def close(self) -> None:
         self._pending_since.clear()
         if self._conn is not None:

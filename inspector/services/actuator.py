@@ -10,7 +10,7 @@ import zmq
 from inspector.actuator.delivery import DecisionDelivery
 from inspector.actuator.tracker import PartTracker
 from inspector.errors import MessageError, StoreError
-from inspector.messages import Alarm, PartSeen, Verdict
+from inspector.messages import Alarm, AlarmCommand, AlarmStanding, PartSeen, Verdict
 from inspector.services.base import Service
 from inspector.transport import GapCounter, recv_message
 
@@ -19,6 +19,14 @@ log = logging.getLogger(__name__)
 
 class ActuatorService(Service):
     kind = "actuator"
+    restates_alarms = False  # its conditions (the PLC, the journal) are the delivery thread's: it owns them and the board
+
+    def send_alarm(self, message: object) -> bool:
+        """This process keeps the board: its own events go onto it through the delivery thread."""
+        if not hasattr(self, "delivery"):
+            return False
+        self.delivery.submit_alarm(message)
+        return True
 
     def setup(self) -> None:
         cfg = self.config
@@ -27,8 +35,10 @@ class ActuatorService(Service):
         self.part_seen = self.sockets.open("part_seen")
         self.verdicts = self.sockets.open("verdicts")
         self.alarms = self.sockets.open("alarms")
+        self.alarm_commands = self.sockets.open("alarm_commands")
         self.poller = zmq.Poller()
         self.poller.register(self.alarms, zmq.POLLIN)
+        self.poller.register(self.alarm_commands, zmq.POLLIN)
         self.poller.register(self.part_seen, zmq.POLLIN)
         self.poller.register(self.verdicts, zmq.POLLIN)
         self.delivery = DecisionDelivery.for_station(cfg, self.sockets)
@@ -48,6 +58,8 @@ class ActuatorService(Service):
             self._drain(self.verdicts)
         if self.alarms in ready:
             self._drain(self.alarms)
+        if self.alarm_commands in ready:
+            self._drain(self.alarm_commands)
         for decision in self.tracker.expire(time.time()):
             self.delivery.submit(decision)
 
@@ -70,7 +82,10 @@ class ActuatorService(Service):
                 decision = self.tracker.on_part_seen(message, now)
             elif isinstance(message, Verdict):
                 decision = self.tracker.on_verdict(message, now)
-            elif isinstance(message, Alarm) and sock is self.alarms:
+            elif isinstance(message, (Alarm, AlarmStanding)) and sock is self.alarms:
+                self.delivery.submit_alarm(message)
+                continue
+            elif isinstance(message, AlarmCommand) and sock is self.alarm_commands:
                 self.delivery.submit_alarm(message)
                 continue
             else:
@@ -82,13 +97,13 @@ class ActuatorService(Service):
 
     def _part_seen_lost(self, part: PartSeen, lost: int) -> None:
         """Part-seen events that never arrived (lost in a killed actuator): their parts got no decision."""
-        self.delivery.submit_alarm(Alarm(
-            self.config.station.name, "actuator", "part_seen_lost", "critical",
+        self.alarm.event(
+            "part_seen_lost",
             f"{lost} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "
             f"(sequence {part.seq - lost}..{part.seq - 1}): those parts got no decision from Inspector; the PLC's "
             "sequence tag did not advance for them",
-            time.time(), True, part.part_id,
-        ))
+            part_id=part.part_id,
+        )
 
     def _journal_seen(self, part: PartSeen, now: float) -> None:
         try:
@@ -116,3 +131,4 @@ class ActuatorService(Service):
         self.part_seen.close(0)
         self.verdicts.close(0)
         self.alarms.close(0)
+        self.alarm_commands.close(0)

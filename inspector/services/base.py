@@ -30,6 +30,7 @@ class Service(ABC):
     """Base class: subclasses implement ``setup``, ``step`` and ``teardown``."""
 
     kind = "service"
+    restates_alarms = True  # False: another object of the process owns and restates this owner's conditions
 
     def __init__(self, config: Config, instance: str = "") -> None:
         self.config = config
@@ -86,11 +87,13 @@ class Service(ABC):
             self.metrics_registry = self._serve_metrics()
             self.setup()
             self.beat()
-            self.alarm.restate(force=True)  # what an earlier run of this process raised and no longer holds clears now
+            if self.restates_alarms:
+                self.alarm.restate(force=True)  # what an earlier run of this process raised and no longer holds clears now
             next_beat = time.monotonic() + interval
             while not self.stopping:
                 self.step(min(interval, 0.1))
-                self.alarm.restate()
+                if self.restates_alarms:
+                    self.alarm.restate()
                 if time.monotonic() >= next_beat:
                     self.beat()
                     next_beat = time.monotonic() + interval

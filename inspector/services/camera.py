@@ -32,7 +32,7 @@ from camera_drivers import CameraDriver, make_driver
 from camera_drivers.base import CameraLost, Grab, GrabTimeout, IncompleteGrab
 from inspector.config.schema import Config
 from inspector.errors import CameraError
-from inspector.messages import Alarm, AlarmSeverity, FrameHeader, PartSeen
+from inspector.messages import FrameHeader, PartSeen
 from inspector.part_ids import PartIdAllocator
 from inspector.services.base import Service
 from inspector.frame_ring import CameraRing
@@ -59,7 +59,6 @@ class CameraService(Service):
         self.frames = self.sockets.open("frames")
         self.ring = CameraRing(self.config, self.camera.name)
         self.part_seen = self.sockets.open("part_seen")
-        self.alarms = self.sockets.open("alarms")
         self.part_ids = PartIdAllocator(Path(self.config.station.state_dir) / f"part-id-{self.camera.name}")
         driver = make_driver(self.camera)
         driver.open()  # a camera that cannot be opened at start stops the service with the reason
@@ -205,16 +204,9 @@ class CameraService(Service):
             log.warning("part %d: no detector ready to take the frame; it will get a fail-safe decision", part_id)
         if self.health is not None:  # checks only when due (every calibration.health.period_s)
             for alarm in self.health.observe(pixels, time.time()):
-                self._send_alarm(alarm)
+                self.alarm.set(alarm.code, alarm.active, alarm.text, source=alarm.source)
 
     # -- losing and reopening the camera ---------------------------------------------------------------
-    def _alarm(self, severity: AlarmSeverity, text: str, *, active: bool) -> None:
-        self._send_alarm(Alarm(self.config.station.name, self.name, "camera_lost", severity, text, time.time(), active))
-
-    def _send_alarm(self, alarm: Alarm) -> None:
-        if not send_message(self.alarms, alarm):
-            self.counters["alarms_undelivered"] += 1
-            log.error("actuator queue full; alarm not shown: %s", alarm.text)
 
     def _camera_lost(self, err: CameraError) -> None:
         driver, self.driver = self.driver, None
@@ -222,7 +214,7 @@ class CameraService(Service):
             return
         self._lost_since = time.monotonic()
         self.counters["camera_lost"] += 1
-        self._alarm("critical", f"camera {self.camera.name} lost: {err}; reopening", active=True)
+        self.alarm.raise_("camera_lost", f"camera {self.camera.name} lost: {err}; reopening")
         try:
             driver.close()
         except CameraError as close_err:
@@ -258,11 +250,10 @@ class CameraService(Service):
         self.driver = driver
         self.counters["camera_reopened"] += 1
         away = time.monotonic() - self._lost_since
-        self._alarm(
-            "info",
+        self.alarm.clear(
+            "camera_lost",
             f"camera {self.camera.name} reopened after {away:.1f}s ({attempts} attempt(s)); "
             f"{self.counters['parts_while_camera_lost']} part(s) so far had no image while it was lost",
-            active=False,
         )
         log.info("camera %s reopened after %.1fs", self.camera.name, away)
 

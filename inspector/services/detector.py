@@ -32,7 +32,7 @@ from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
 from inspector.frame_ring import StationRings
 from inspector.image_gate import ImageGate
-from inspector.messages import Alarm, AlarmSeverity, FrameHeader, Verdict, encode, encode_header
+from inspector.messages import FrameHeader, Verdict, encode, encode_header
 from inspector.modelops.drift import DriftMonitor
 from inspector.modelops.drift_series import DriftSeriesWriter, drift_series_path
 from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
@@ -61,18 +61,17 @@ class DetectorService(Service):
         self.held_images = HeldSends(config.detector.image_send_delay_ms / 1000)
 
     def setup(self) -> None:
-        self.alarms = self.sockets.open("alarms")
-        self.follower = ProductionFollower(self.config, self._alarm)  # the registry's production models (OPC UA selections too)
+        self.follower = ProductionFollower(self.config, self.alarm)  # the registry's production models (OPC UA selections too)
         start = self.follower.start_config()
         try:
             models = station_models(start)
         except InspectorError as err:
-            self._alarm("model_refused", "critical", f"no model the station trusts can be loaded: {err}")
+            self.alarm.raise_("model_refused", f"no model the station trusts can be loaded: {err}")
             self.follower.refused_at_start(start, str(err))  # a restart then runs the last-known-good package
             raise
         if models.fallback:
-            self._alarm(
-                "model_refused", "critical",
+            self.alarm.raise_(
+                "model_refused",
                 f"configured model refused ({models.refused}); running the last-known-good model(s) instead",
             )
             self.follower.refused_at_start(start, models.refused)
@@ -82,8 +81,8 @@ class DetectorService(Service):
         self._reference = np.zeros((self.config.cameras[0].height, self.config.cameras[0].width), np.uint8)
         self._parts_on_model = -1  # counts parts after a swap; -1: no swap since start
         self._departure = None  # after a swap to a model that ran in shadow: its reject rate against the shadow's
-        self.shadow = ShadowRunner(self.config, self._alarm)
-        self.drift = DriftMonitor(self.config.drift, self._alarm, self._gate_scores())
+        self.shadow = ShadowRunner(self.config, self.alarm)
+        self.drift = DriftMonitor(self.config.drift, self.alarm, self._gate_scores())
         self.drift_series = DriftSeriesWriter(drift_series_path(self.config), self.config.drift.series_every_parts,
                                               self.config.drift.series_points)
         folder = calibration_paths(self.config).folder
@@ -220,8 +219,7 @@ class DetectorService(Service):
         self._departure = self.follower.departure_watch(ready.paths)
         self.drift.new_model(self._gate_scores())
         old.close()
-        self._alarm("model_swapped", "info", f"now deciding with {self.engine.model_version} (was {old.model_version})",
-                    active=False)
+        self.alarm.event("model_swapped", f"now deciding with {self.engine.model_version} (was {old.model_version})")
 
     def _on_gate(self, camera: str, problem: str) -> None:
         """An alarm when a camera's frames start failing the image gate, and its clearing when they pass again."""
@@ -230,9 +228,9 @@ class DetectorService(Service):
             return
         self._gate_state[camera] = kind
         if problem:
-            self._alarm("image_gate", "critical", f"camera {camera}: {problem}; its parts are failed safe")
+            self.alarm.raise_("image_gate", f"camera {camera}: {problem}; its parts are failed safe", source=f"camera:{camera}")
         else:
-            self._alarm("image_gate", "info", f"camera {camera}: frames pass the image gate again", active=False)
+            self.alarm.clear("image_gate", f"camera {camera}: frames pass the image gate again", source=f"camera:{camera}")
 
     def _send_failsafe(self, header: FrameHeader, reason: str) -> None:
         verdict = Verdict(
@@ -248,12 +246,6 @@ class DetectorService(Service):
             source=header.source,
         )
         self._deliver(verdict)
-
-    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True, part_id: int | None = None) -> None:
-        log.log(logging.ERROR if severity == "critical" else logging.WARNING, "%s", text)
-        alarm = Alarm(self.config.station.name, self.name, code, severity, text, time.time(), active, part_id)
-        if not send_message(self.alarms, alarm):
-            self.counters["alarms_undelivered"] += 1
 
     def _deliver(self, verdict: Verdict) -> None:
         if not send_message(self.verdicts, verdict):
@@ -273,8 +265,6 @@ class DetectorService(Service):
     def teardown(self) -> None:
         if hasattr(self, "shadow"):
             self.shadow.close()  # its last alarms go out before the alarm socket closes
-        if hasattr(self, "alarms"):
-            self.alarms.close(linger=500)  # a refusal alarm sent just before a failed start still goes out
         if hasattr(self, "inspections"):
             self.held_images.release_all()  # images of parts already decided are not lost on a stop
         if hasattr(self, "follower"):

@@ -15,8 +15,9 @@ import sqlite3
 import time
 
 from inspector.config.schema import Config
-from inspector.errors import ConfigError
-from inspector.messages import Alarm, AlarmSeverity
+from inspector.alarms.board_store import standing_alarms
+from inspector.errors import ConfigError, StoreError
+
 from inspector.plant import namespace as ns
 from inspector.plant.mqtt_link import MqttLink
 from inspector.plant.outbox import Outbox
@@ -29,7 +30,6 @@ from inspector.plant.recorder_tail import (
     follow_database,
 )
 from inspector.services.base import Service
-from inspector.transport import send_message
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ class PublisherService(Service):
         mqtt = self.config.plant.mqtt
         self.mqtt = mqtt
         self.root = ns.topic_root(self.config)
-        self.alarms = self.sockets.open("alarms")
         self.outbox = Outbox(ns.outbox_path(self.config), mqtt.outbox.max_messages, int(mqtt.outbox.max_mb * 1024 * 1024))
         self.tail = RecorderTail(self.config.recorder.database)
         self.link = MqttLink(mqtt, ns.client_id(self.config), ns.state_topic(self.root), ns.state_payload(self.root, self.config.station.name, "offline", time.time()))
@@ -173,8 +172,8 @@ class PublisherService(Service):
         now = time.time()
         try:
             window = self.tail.window_counts(now - self.mqtt.kpi_window_s)
-            active = self.tail.active_alarms()
-        except sqlite3.Error as err:
+            active = standing_alarms(self.config.station.state_dir, now)
+        except (sqlite3.Error, StoreError) as err:
             log.warning("cannot count the last %.0f s of parts: %s", self.mqtt.kpi_window_s, err)
             return
         total = {key: self.outbox.position(f"total_{key}") for key in KPI_COUNTS}
@@ -189,11 +188,11 @@ class PublisherService(Service):
             return
         self._alarmed["outbox_full"] = full
         if full:
-            self._alarm("mqtt_outbox_full", "warning",
-                        f"the MQTT outbox is full ({len(self.outbox)} messages, {self.outbox.size_bytes / 1e6:.1f} MB); newer results "
-                        "wait in the station's database and are published, in order, once the broker has taken the older ones")
+            self.alarm.raise_("mqtt_outbox_full",
+                              f"the MQTT outbox is full ({len(self.outbox)} messages, {self.outbox.size_bytes / 1e6:.1f} MB); newer results "
+                              "wait in the station's database and are published, in order, once the broker has taken the older ones")
         else:
-            self._alarm("mqtt_outbox_full", "info", "the MQTT outbox has room again", active=False)
+            self.alarm.clear("mqtt_outbox_full", "the MQTT outbox has room again")
 
     def _check_broker_alarm(self) -> None:
         away = self._down_since is not None and time.monotonic() - self._down_since >= BROKER_LOST_ALARM_AFTER_S
@@ -201,16 +200,11 @@ class PublisherService(Service):
             return
         self._alarmed["broker_unreachable"] = away
         if away:
-            self._alarm("mqtt_broker_unreachable", "warning",
-                        f"the MQTT broker {self.mqtt.host}:{self.mqtt.port} is unreachable ({self.link.last_error}); results are "
-                        "kept in the outbox and published when it is back")
+            self.alarm.raise_("mqtt_broker_unreachable",
+                              f"the MQTT broker {self.mqtt.host}:{self.mqtt.port} is unreachable ({self.link.last_error}); results are "
+                              "kept in the outbox and published when it is back")
         else:
-            self._alarm("mqtt_broker_unreachable", "info", "the MQTT broker is reachable again", active=False)
-
-    def _alarm(self, code: str, severity: AlarmSeverity, text: str, *, active: bool = True) -> None:
-        log.log(logging.INFO if severity == "info" else logging.WARNING, "alarm %s: %s", code, text)
-        if not send_message(self.alarms, Alarm(self.config.station.name, "publisher", code, severity, text, time.time(), active)):
-            self.counters["alarms_undelivered"] += 1
+            self.alarm.clear("mqtt_broker_unreachable", "the MQTT broker is reachable again")
 
     def heartbeat_counters(self) -> dict[str, int]:
         return {**self.counters, "outbox_messages": len(self.outbox) if hasattr(self, "outbox") else 0}

@@ -9,16 +9,20 @@ import pytest
 import yaml
 
 from hmi.data import ReviewFilter
+from hmi.alarm_vm import AlarmBoardView
 from hmi.operator_vm import OperatorViewModel, shift_start
 from hmi.review_vm import ReviewViewModel
 from hmi.roles import AccessDenied, HmiError, LoginFailed
 from hmi.users import Session
+from inspector.alarms.board import AlarmBoard
+from inspector.alarms.board_store import BoardStore
 from inspector.messages import Alarm, Detection
 from tests.hmi.conftest import CLASSES, a_decision, login
 
 
-def operator_vm(db, session, audit, **kw) -> OperatorViewModel:
-    return OperatorViewModel(db, session, audit, budget_ms=250.0, shift_start_t=0.0, **kw)
+def operator_vm(db, session, audit, alarms=None, **kw) -> OperatorViewModel:
+    alarms = alarms or AlarmBoardView("station-1", str(db.path.parent / "state"), session, audit, None)
+    return OperatorViewModel(db, session, audit, alarms, budget_ms=250.0, shift_start_t=0.0, **kw)
 
 
 # -- users, roles, sessions ------------------------------------------------------------------
@@ -114,7 +118,13 @@ def test_marking_a_false_reject_updates_counts_database_and_audit(line, db, sess
         vm.mark(("top", 3), "false_reject")
 
 
-def test_lights_follow_fail_safes_plc_delivery_and_alarms(db, session, audit):
+def a_board(tmp_path, now: float) -> AlarmBoard:
+    """The station's real alarm board (as the actuator keeps it), on disk in ``tmp_path``."""
+    return AlarmBoard("station-1", BoardStore(tmp_path / "board"), unacked_keep_s=3600, max_shelve_s=8 * 3600,
+                      owners=None, now=now)
+
+
+def test_lights_follow_fail_safes_plc_delivery_and_alarms(db, session, audit, tmp_path):
     now = [2000.0]
     vm = operator_vm(db, session, audit, clock=lambda: now[0])
     vm.handle([a_decision(i, "PASS", t_trigger=now[0] - 1) for i in range(1, 4)])
@@ -124,27 +134,59 @@ def test_lights_follow_fail_safes_plc_delivery_and_alarms(db, session, audit):
     vm.handle([a_decision(8, "PASS", t_trigger=now[0], plc_delivered=False)])
     assert vm.lights["PLC"].state == "fault"
     now[0] += 10
-    vm.handle([Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC unreachable", now[0])])
+    board = a_board(tmp_path, now[0])
+    board.apply(Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC unreachable", now[0]), now[0])
+    vm.handle([board.state(now[0])])
     assert vm.lights["camera"].state == "stale" and vm.lights["camera"].text == "line stopped: no part for 10 s"
     assert vm.lights["storage"].state == "warn", "live parts the recorder has not stored for 10 s"
     assert vm.alarm_count == 1 and "PLC unreachable" in vm.alarm_latest.text
+    assert vm.lights["PLC"].state == "fault" and vm.lights["PLC"].text == "PLC unreachable"
 
 
-def test_alarms_must_be_acknowledged_and_the_acknowledgement_is_audited(line, db, session, audit):
-    line.store.record([], [Alarm("station-1", "actuator", "failsafe_decision", "warning", "part 3: FAILSAFE_REJECT", 100.0, True, 3),
-                           Alarm("station-1", "actuator", "plc_connection_lost", "info", "PLC back", 101.0, False)])
-    vm = operator_vm(db, session, audit)
-    vm.refresh()
-    assert vm.alarm_count == 1 and vm.alarm_latest.code == "failsafe_decision"
+def test_alarms_shown_are_the_boards_and_the_acknowledgement_goes_to_it_audited(db, session, audit, tmp_path):
+    now = 100.0
+    board = a_board(tmp_path, now)
+    sent = []
+
+    def keeper(command):  # what the actuator does with an HMI's command: onto the board, which comes back
+        sent.append(command)
+        board.command(command, now)
+        return True
+
+    alarms = AlarmBoardView("station-1", str(tmp_path / "board"), session, audit, keeper, clock=lambda: now)
+    vm = operator_vm(db, session, audit, alarms=alarms)
+    board.apply(Alarm("station-1", "actuator", "failsafe_decision", "warning", "part 3: FAILSAFE_REJECT", now, False, 3,
+                      "event"), now)
+    board.apply(Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC unreachable", now), now)
+    board.apply(Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC back", now, False), now)
+    vm.handle([board.state(now)])
+    assert vm.alarm_count == 2, "an event and a condition that cleared both wait for acknowledgement"
+    assert not any(e.standing(now) for e in board.entries.values()), "neither stands: the PLC's alarm tag counts 0"
     with pytest.raises(AccessDenied):
         vm.acknowledge_alarms()
     login(session, "olga")
-    vm.acknowledge_alarms()
-    assert vm.alarm_count == 0
-    assert audit.latest("alarm_ack").after == {"acknowledged_upto": 100.0}
-    line.store.record([], [Alarm("station-1", "actuator", "failsafe_decision", "warning", "part 9", 200.0, True, 9)])
-    vm.refresh()
+    assert vm.acknowledge_alarms() == 2
+    assert sent[0].action == "acknowledge" and sent[0].user == "olga" and sent[0].code == ""
+    assert audit.latest("alarm_ack").after == {"acknowledged": 2}
+    vm.handle([board.state(now)])
+    assert vm.alarm_count == 0 and board.entries == {}
+    board.apply(Alarm("station-1", "actuator", "failsafe_decision", "warning", "part 9", now, False, 9, "event"), now)
+    vm.handle([board.state(now)])
     assert vm.alarm_count == 1, "a newer alarm needs its own acknowledgement"
+
+
+def test_without_the_line_the_board_file_is_shown_and_an_acknowledgement_is_refused_audited(db, session, audit, tmp_path):
+    board = a_board(tmp_path, 100.0)
+    board.apply(Alarm("station-1", "supervisor", "service_down", "critical", "actuator exited", 100.0, owner=""), 100.0)
+    board.flush()
+    alarms = AlarmBoardView("station-1", str(tmp_path / "board"), session, audit, None, clock=lambda: 100.0)
+    vm = operator_vm(db, session, audit, alarms=alarms, live=False)
+    vm.refresh()
+    assert vm.alarm_count == 1 and vm.alarm_latest.code == "service_down"
+    login(session, "olga")
+    with pytest.raises(HmiError, match="the line is not running"):
+        vm.acknowledge_alarms()
+    assert audit.latest("alarm_ack_not_applied") is not None
 
 
 def test_shift_start_is_the_start_of_the_current_eight_hour_shift():
