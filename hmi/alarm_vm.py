@@ -45,6 +45,7 @@ class AlarmBoardView:
         self.monotonic = monotonic
         self.entries: list[AlarmEntry] = []
         self._board_at: float | None = None  # monotonic time of the last board from the line
+        self._started = monotonic()
         self.problem = ""
 
     # -- what comes in ----------------------------------------------------------------------
@@ -55,19 +56,22 @@ class AlarmBoardView:
 
     def refresh(self) -> None:
         """Without a fresh board from the line, the board's file (as its keeper last wrote it)."""
-        if not self.stale:
+        if self._board_at is not None and not self.stale:
             self.problem = ""
             return
         try:
             self.entries = read_board(self.state_dir)
-            self.problem = "" if self.send is None else (
-                "the alarm board is not updated (the actuator is not running?): alarms shown as last kept")
         except StoreError as err:
             self.problem = str(err)
+            return
+        self.problem = "" if self.send is None or not self.stale else (
+            "the alarm board is not updated (the actuator is not running?): alarms shown as last kept")
 
     @property
     def stale(self) -> bool:
-        return self._board_at is None or self.monotonic() - self._board_at > BOARD_STALE_S
+        """No board from the line for BOARD_STALE_S (counted from the start until the first one)."""
+        last = self._board_at if self._board_at is not None else self._started
+        return self.monotonic() - last > BOARD_STALE_S
 
     # -- what is shown ------------------------------------------------------------------------
     def shown(self) -> list[AlarmEntry]:

@@ -1,4 +1,4 @@
-"""The quality screen: the model, drift and reports pages behind three touch tabs (quality engineer, admin)."""
+"""The quality screen: the model, drift, reports and alarms pages behind touch tabs (quality engineer, admin)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from hmi.context import HmiContext
+from hmi.screens.alarms import AlarmsScreen
 from hmi.screens.drift import DriftScreen
 from hmi.screens.models import ModelScreen
 from hmi.screens.reports import ReportsScreen, open_with_desktop
@@ -21,9 +22,9 @@ from hmi.screens.style import BUTTON_GAP_PX
 from inspector.errors import InspectorError
 
 ErrorSink = Callable[[Exception], None]
-PAGES = ("models", "drift", "reports")
+PAGES = ("models", "drift", "reports", "alarms")
 DRIFT_REFRESH_S = 5.0  # the drift page re-reads its series and alarms this often while shown
-TITLES = {"models": "Models", "drift": "Drift", "reports": "Reports · escapes"}
+TITLES = {"models": "Models", "drift": "Drift", "reports": "Reports · escapes", "alarms": "Alarms"}
 
 
 class QualityScreen(QWidget):
@@ -49,7 +50,8 @@ class QualityScreen(QWidget):
         self.models = ModelScreen(ctx.models, on_error, on_review)
         self.drift = DriftScreen(ctx.drift, on_error)
         self.reports = ReportsScreen(ctx.reports, on_error, cameras, opener)
-        self.pages = {"models": self.models, "drift": self.drift, "reports": self.reports}
+        self.alarms = AlarmsScreen(ctx.operator.alarms, on_error)
+        self.pages = {"models": self.models, "drift": self.drift, "reports": self.reports, "alarms": self.alarms}
         for page in self.pages.values():
             self.stack.addWidget(page)
         layout.addWidget(self.stack, 1)
@@ -74,7 +76,10 @@ class QualityScreen(QWidget):
         self.pages[self.page].reload()
 
     def refresh(self) -> None:
-        """The window's refresh: only the drift page follows the line on its own, every few seconds."""
+        """The window's refresh: the alarms page follows the board every second, the drift page every few seconds."""
+        if self.page == "alarms":
+            self.alarms.reload()
+            return
         now = time.monotonic()
         if self.page == "drift" and now - self._drift_read >= DRIFT_REFRESH_S:
             self._drift_read = now

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from pathlib import Path
 
+from inspector.cli import alarms as alarms_cli
 from inspector.cli import calibration as calibration_cli
 from inspector.cli import model_tools as model_tools_cli
 from inspector.cli import opcua as opcua_cli
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run and supervise the whole line from one station config")
     run.add_argument("--config", type=Path, required=True, help="station config (YAML)")
     run.add_argument("--log-dir", type=Path, help="service logs (default: 'logs' beside the database)")
+    run.add_argument("--hmi", action="store_true",
+                     help="also run the operator HMI, restarted when it dies or freezes (as supervisor.hmi: true)")
 
     service = sub.add_parser("service", help="run one service in this process")
     service.add_argument("name", choices=["camera", "detector", "actuator", "recorder", "publisher"])
@@ -101,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_tools_cli.add_parsers(sub)
     report_cli.add_parsers(sub)
     opcua_cli.add_parsers(sub)
+    alarms_cli.add_parsers(sub)
     return parser
 
 
@@ -124,6 +129,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from inspector.supervisor import Supervisor
 
         config = load_config(args.config)
+        if args.hmi:
+            config = dataclasses.replace(config, supervisor=dataclasses.replace(config.supervisor, hmi=True))
         log_dir = args.log_dir or Path(config.recorder.database).parent / "logs"
         Supervisor(config, args.config, log_dir).run()
         return 0
@@ -204,4 +211,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return report_cli.run(args)
     if args.command in opcua_cli.COMMANDS:
         return opcua_cli.run(args)
+    if args.command in alarms_cli.COMMANDS:
+        return alarms_cli.run(args)
     raise AssertionError(args.command)

@@ -153,6 +153,48 @@ class SupervisedServices:
         yield restarts
 
 
+class StandingAlarms:
+    """Collector for the actuator's endpoint: the station's alarm board, as the PLC's alarm tag and MQTT show it."""
+
+    SEVERITIES = ("warning", "critical")
+
+    def __init__(self, station: str, entries: Callable[[], Iterable[Any]]) -> None:
+        self.station = station
+        self.entries = entries  # the board's AlarmEntry values (read while the delivery thread may change them)
+
+    def collect(self) -> Iterable[Any]:
+        import time
+
+        for _ in range(3):
+            try:
+                entries = list(self.entries())
+                break
+            except RuntimeError:  # the board changed while copied
+                continue
+        else:
+            entries = []
+        now = time.time()
+        standing = [e for e in entries if e.standing(now)]
+        each = GaugeMetricFamily("inspector_alarm_standing", "1 for each alarm standing on the station's board (active, not shelved).",
+                                 labels=["station", "source", "code", "severity"])
+        for e in standing:
+            each.add_metric([self.station, e.source, e.code, e.severity], 1.0)
+        counts = GaugeMetricFamily("inspector_alarms_standing", "Standing alarms by severity (the PLC's alarm tag counts the critical ones).",
+                                   labels=["station", "severity"])
+        waiting = GaugeMetricFamily("inspector_alarms_unacknowledged", "Alarms and events on the operator's list not yet acknowledged.",
+                                    labels=["station"])
+        shelved = GaugeMetricFamily("inspector_alarms_shelved", "Alarms shelved now (hidden from the operator, the PLC and the plant).",
+                                    labels=["station"])
+        for severity in self.SEVERITIES:
+            counts.add_metric([self.station, severity], float(sum(e.severity == severity for e in standing)))
+        waiting.add_metric([self.station], float(sum(e.shown(now) and not e.acked for e in entries)))
+        shelved.add_metric([self.station], float(sum(e.shelved(now) for e in entries)))
+        yield each
+        yield counts
+        yield waiting
+        yield shelved
+
+
 class DecisionMetrics:
     """The line's outcome, as the recorder records it: parts, verdicts, fail-safes, alarms, latency per hop."""
 

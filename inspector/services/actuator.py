@@ -46,6 +46,11 @@ class ActuatorService(Service):
         for camera, seq in self.delivery.recovery.seen_seq.items():  # part-seen events lost while down count as gaps
             self.gaps.observe(f"part_seen:{camera}", seq)
         self.delivery.start()
+        if self.metrics_registry is not None:
+            from inspector.plant.metrics import StandingAlarms
+
+            board = self.delivery.alarms.board
+            self.metrics_registry.register(StandingAlarms(cfg.station.name, lambda: board.entries.values()))
 
     def step(self, timeout_s: float) -> None:
         deadline = self.tracker.next_deadline()

@@ -284,7 +284,7 @@ def test_the_quality_pages_stay_whole(qtbot, window, packages, config, line, siz
     open_quality(qtbot, window)
     window.quality.models.packages.setCurrentRow(0)
     qtbot.wait(50)
-    for page in ("models", "drift", "reports"):
+    for page in ("models", "drift", "reports", "alarms"):
         qtbot.mouseClick(window.quality.tabs[page], Qt.LeftButton)
         if page == "models":
             qtbot.mouseClick(window.quality.models.disagreement_button, Qt.LeftButton)

@@ -125,19 +125,42 @@ def test_marking_a_false_reject_changes_the_count_the_database_and_the_audit_tra
     assert ctx.audit.verify() is None
 
 
-def test_an_alarm_shows_a_banner_until_it_is_acknowledged(qtbot, window, actuator_events, ctx):
-    log_in(qtbot, window, "olga")
-    alarm = Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC at 127.0.0.1 unreachable", 1000.0)
+def test_an_alarm_shows_a_banner_until_it_is_acknowledged(qtbot, window, config, ctx, tmp_path):
+    """The actuator's side of the board: its events (the board) and its command socket (the HMI's acknowledgement)."""
+    from inspector.alarms.board import AlarmBoard
+    from inspector.alarms.board_store import BoardStore
+    from inspector.transport import recv_message
 
-    def shown() -> bool:
-        send_message(actuator_events, alarm)
-        return window.operator.banner.isVisible()
+    actuator = PeerSockets(config)
+    events, commands = actuator.open("actuator", "events"), actuator.open("actuator", "alarm_commands")
+    board = AlarmBoard("station-1", BoardStore(tmp_path / "keeper"), unacked_keep_s=3600, max_shelve_s=3600, owners=None,
+                       now=1000.0)
+    try:
+        log_in(qtbot, window, "olga")
+        board.apply(Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC at 127.0.0.1 unreachable", 1000.0), 1000.0)
+        board.apply(Alarm("station-1", "actuator", "plc_connection_lost", "critical", "PLC back", 1001.0, False), 1001.0)
 
-    qtbot.waitUntil(shown, timeout=15_000)
-    assert "PLC at 127.0.0.1 unreachable" in window.operator.banner_text.text()
-    qtbot.mouseClick(window.operator.ack_button, Qt.LeftButton)
-    assert not window.operator.banner.isVisible()
-    assert ctx.audit.latest("alarm_ack").user == "olga"
+        def shown() -> bool:
+            send_message(events, board.state(1001.0))
+            return window.operator.banner.isVisible() and "PLC back" in window.operator.banner_text.text()
+
+        qtbot.waitUntil(shown, timeout=15_000)
+        assert "PLC at 127.0.0.1 unreachable" not in window.operator.banner_text.text(), "cleared, still to be acknowledged"
+        qtbot.mouseClick(window.operator.ack_button, Qt.LeftButton)
+        assert commands.poll(5000), "the acknowledgement reaches the board's keeper"
+        command = recv_message(commands)
+        assert (command.action, command.user, command.role) == ("acknowledge", "olga", "operator")
+        board.command(command, 1002.0)
+
+        def gone() -> bool:
+            send_message(events, board.state(1002.0))
+            return not window.operator.banner.isVisible()
+
+        qtbot.waitUntil(gone, timeout=15_000)
+        assert ctx.audit.latest("alarm_ack").user == "olga"
+    finally:
+        actuator.close()
+        board.store.close()
 
 
 def test_an_operator_cannot_open_the_review_screen(qtbot, window):

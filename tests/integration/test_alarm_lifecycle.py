@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from hmi.live import EventFeed
@@ -103,6 +105,10 @@ def test_after_a_restart_the_standing_alarms_are_the_current_ones(line_config, t
         stale = {e.code: e for e in read_board(config.station.state_dir)}
         assert not stale["plc_connection_lost"].acked and not stale["plc_connection_lost"].active, \
             "returned to normal, still to be acknowledged: it happened"
+        shown = subprocess.run([sys.executable, "-m", "inspector", "alarms", "--config", str(tmp_path / "station.yaml")],
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and shown.stdout.startswith("0 standing (0 critical"), shown.stdout + shown.stderr
+        assert "plc_connection_lost" in shown.stdout and "cleared, to acknowledge" in shown.stdout
 
 
 def test_events_do_not_stand_operators_acknowledge_and_quality_shelves_through_the_line(line_config, tmp_path):

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from inspector.alarms.board import AlarmBoard
+from inspector.alarms.board_store import BoardStore
 from inspector.messages import Alarm
 from inspector.plant.namespace import topic_root
 from tests.helpers import wait_until
@@ -42,9 +44,12 @@ def test_fleet_status_shows_each_station_its_state_and_counts(tmp_path, broker, 
     sources[0].write(10, result="REJECT")
     sources[0].write(2, result="FAILSAFE_REJECT")
     sources[1].write(25)
-    sources[0].store.record([], [Alarm("cell-1", "camera", "camera_lost", "critical", "camera top lost", time.time())])
-    sources[0].store.record([], [Alarm("cell-1", "detector", "slow", "warning", "slow", time.time())])
-    sources[0].store.record([], [Alarm("cell-1", "detector", "slow", "info", "fast again", time.time(), active=False)])
+    board = AlarmBoard("cell-1", BoardStore(one.station.state_dir), unacked_keep_s=3600, max_shelve_s=3600, owners=None,
+                       now=time.time())  # the station's alarm board, as its actuator keeps it
+    board.apply(Alarm("cell-1", "camera:top", "camera_lost", "critical", "camera top lost", time.time()), time.time())
+    board.apply(Alarm("cell-1", "camera:top", "drift_brightness", "warning", "darker", time.time()), time.time())
+    board.apply(Alarm("cell-1", "camera:top", "drift_brightness", "warning", "back", time.time(), active=False), time.time())
+    board.flush()
     pub_one, pub_two = publishers(one, tmp_path / "one"), publishers(two, tmp_path / "two")
     try:
         pub_one.start()

@@ -49,7 +49,7 @@ def test_the_line_publishes_every_recorded_part_and_waits_out_a_missing_broker_w
             rows = wait_until(lambda: len(part_rows(config)) >= 30 and part_rows(config), 120, "30 decided parts")
             wait_until(lambda: any(a["code"] == "mqtt_broker_unreachable" and a["active"] for a in alarm_rows(config)), 60,
                        "the publisher's alarm, recorded through the actuator")
-            assert outbox_count(outbox_path(config), "%/parts/%") == 30, "the parts wait in the outbox"
+            wait_until(lambda: outbox_count(outbox_path(config), "%/parts/%") == 30, 30, "the 30 parts waiting in the outbox")
             broker.start()
             received = wait_until(lambda: len({p["part_id"] for p in watcher.payloads("inspector.part_result")}) >= 30
                                   and watcher.payloads("inspector.part_result"), 60, "30 parts at the broker")
