@@ -77,12 +77,15 @@ def run_hmi_command(args: argparse.Namespace) -> int:
             return 0
         finally:
             db.close()
-    from hmi.app import run_window
+    from hmi.app import qt_application, run_window
     from hmi.context import open_hmi
+    from hmi.qt_binding import require_sound_binding
 
     problem = display_problem()
     if problem:
         raise HmiError(f"the HMI cannot open a window: {problem}; {NO_DISPLAY_HELP}")
+    qt_application()
+    require_sound_binding()  # a leaking binding aborts the HMI within minutes: refuse before opening anything
     ctx = open_hmi(config, live=not args.db_only, idle_timeout_s=args.idle_logout, demo_users=args.demo_users)
     return run_window(ctx, fullscreen=args.fullscreen)
 
