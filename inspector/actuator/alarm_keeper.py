@@ -22,6 +22,7 @@ from inspector.messages import Alarm, AlarmBoardState, AlarmCommand, AlarmStandi
 log = logging.getLogger(__name__)
 
 STATE_EVERY_S = 1.0
+STATE_GAP_S = 0.2  # a board that keeps changing (fail-safe events at line rate) goes out at most this often
 FLUSH_EVERY_S = 0.5
 
 
@@ -47,6 +48,7 @@ class AlarmKeeper:
         )
         self.refused_commands = 0
         self._said_version = -1
+        self._said_at = float("-inf")
         self._next_state = 0.0
         self._next_flush = 0.0
         self._flush_failed = False
@@ -77,17 +79,21 @@ class AlarmKeeper:
         return self.board.critical_standing(time.time())
 
     def due_state(self, monotonic_now: float) -> AlarmBoardState | None:
-        """The board to send to observers: when it changed, and every second; None otherwise."""
+        """The board to send to observers: soon after it changed, and every second; None otherwise."""
         self.board.tick(time.time())  # expiries move the version: said below
         self._flush(monotonic_now)
-        if self.board.version == self._said_version and monotonic_now < self._next_state:
+        changed = self.board.version != self._said_version and monotonic_now >= self._said_at + STATE_GAP_S
+        if not changed and monotonic_now < self._next_state:
             return None
         self._said_version = self.board.version
+        self._said_at = monotonic_now
         self._next_state = monotonic_now + STATE_EVERY_S
         return self.board.state(time.time())
 
     def next_due(self) -> float:
-        """The monotonic time of the next periodic board message."""
+        """The monotonic time of the next board message: a change not yet said, or the periodic one."""
+        if self.board.version != self._said_version:
+            return min(self._next_state, self._said_at + STATE_GAP_S)
         return self._next_state
 
     def close(self) -> None:

@@ -134,3 +134,25 @@ def test_an_owner_sends_changes_once_restates_and_refuses_a_code_of_the_other_ki
         owner.raise_("failsafe_decision", "x")
     with pytest.raises(KeyError):
         owner.event("not_a_code", "x")
+
+
+def test_the_keeper_says_a_changing_board_at_most_five_times_a_second_and_a_quiet_one_every_second(tmp_path):
+    import dataclasses
+
+    from inspector.actuator.alarm_keeper import AlarmKeeper
+    from inspector.config import DEFAULT_CONFIG, load_config
+
+    config = load_config(DEFAULT_CONFIG)
+    config = dataclasses.replace(config, station=dataclasses.replace(config.station, state_dir=str(tmp_path)))
+    keeper = AlarmKeeper(config)
+    said = []
+    for step in range(100):  # fail-safe events at 100 parts/s for one second
+        now = step * 0.01
+        keeper.take(Alarm("station-1", "actuator", "failsafe_decision", "warning", f"part {step}", T0, False, step, "event"))
+        if keeper.due_state(now) is not None:
+            said.append(now)
+    assert 4 <= len(said) <= 6, said
+    quiet = [t for t in (1.0 + 0.1 * i for i in range(30)) if keeper.due_state(t) is not None]
+    assert 2 <= len(quiet) <= 4, "without changes: once a second"
+    keeper.close()
+    assert read_board(tmp_path)[0].count == 100, "every occurrence counted, on disk at close"
