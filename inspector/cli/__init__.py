@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from inspector.cli import calibration as calibration_cli
+from inspector.cli import install as install_cli
 from inspector.cli import model_tools as model_tools_cli
 from inspector.cli import opcua as opcua_cli
 from inspector.cli import report as report_cli
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_tools_cli.add_parsers(sub)
     report_cli.add_parsers(sub)
     opcua_cli.add_parsers(sub)
+    install_cli.add_parsers(sub)
     return parser
 
 
@@ -204,4 +206,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return report_cli.run(args)
     if args.command in opcua_cli.COMMANDS:
         return opcua_cli.run(args)
+    if args.command in install_cli.COMMANDS:
+        return install_cli.run(args)
     raise AssertionError(args.command)
