@@ -18,6 +18,7 @@ from hmi.screens.operator import OperatorScreen
 from hmi.screens.review import ReviewScreen
 from hmi.screens.style import BUTTON_GAP_PX, STYLESHEET, TOUCH_PX
 from inspector.errors import InspectorError
+from inspector.systemd_notify import SystemdNotifier
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,12 @@ def run_window(ctx: HmiContext, size: tuple[int, int] = (1280, 800), fullscreen:
     window = HmiWindow(ctx)
     window.resize(*size)
     window.showFullScreen() if fullscreen else window.show()
+    # under systemd (inspector-hmi.service): ready once the event loop shows the window; a watchdog ping from that loop
+    systemd = SystemdNotifier.from_environment()
+    QTimer.singleShot(0, lambda: systemd.ready(f"HMI of {ctx.station} shown"))
+    ping = QTimer(window, interval=max(100, int(systemd.watchdog_interval_s * 500)), timeout=systemd.watchdog)
+    if systemd.watchdog_enabled:
+        ping.start()
     try:
         return app.exec()
     finally:

@@ -61,3 +61,7 @@ class ReportError(InspectorError):
 
 class OpcUaError(InspectorError):
     """The OPC UA server cannot start: missing certificates, a bad endpoint, a port in use."""
+
+
+class InstallError(InspectorError):
+    """The station cannot be installed as services here: not root, a missing group, a Python the units cannot run."""

@@ -32,6 +32,7 @@ from inspector.line_keys import missing_keys
 from inspector.messages import Heartbeat
 from inspector.process_guard import StationProcesses, guarded
 from inspector.netutil import accepts_connections, port_in_use
+from inspector.systemd_notify import SystemdNotifier
 from inspector.transport import recv_message, send_message
 from plc_io.simulator import simulator_command, wait_until_listening
 
@@ -129,6 +130,7 @@ class Supervisor:
         self.log_dir = log_dir
         self.processes = line_processes(config, config_path)
         self._stop = threading.Event()
+        self.systemd = SystemdNotifier.from_environment()  # READY, WATCHDOG, STOPPING, STATUS under systemd; else no-op
         self.failed: BaseException | None = None  # why run() ended early (a start refused), for callers in other threads
         self.station_processes = StationProcesses(config.station.state_dir)
         other = self.station_processes.running_supervisor()
@@ -236,14 +238,26 @@ class Supervisor:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.request_stop())
         try:
+            self.systemd.status("starting the line")
             self.start()
+            self.systemd.ready(self.status_text())
             while not self._stop.is_set() and not (until is not None and until.is_set()):
                 self.check(timeout_s=0.2)
+                self.systemd.watchdog()  # only while this loop turns: a frozen supervisor is restarted by systemd
+                self.systemd.status(self.status_text())
         except BaseException as err:
             self.failed = err
             raise
         finally:
             self.shutdown()
+
+    def status_text(self) -> str:
+        """One line on the line's processes (systemd's STATUS, shown by 'systemctl status')."""
+        down = [p.name for p in self.processes if p.process is not None and (p.restart_at is not None or not p.running)]
+        restarts = sum(p.restarts for p in self.processes)
+        running = sum(p.running for p in self.processes)
+        return (f"line up: {running} of {len(self.processes)} processes running"
+                + (f"; down: {', '.join(down)}" if down else "") + (f"; {restarts} restart(s)" if restarts else ""))
 
     def check(self, timeout_s: float) -> None:
         """Take heartbeats for up to ``timeout_s``, then restart whatever is dead or silent, clear what is back."""
@@ -359,6 +373,7 @@ class Supervisor:
 
     def shutdown(self) -> None:
         """Cameras first, let in-flight parts be decided, then the rest in reverse start order."""
+        self.systemd.stopping("stopping the line: cameras first, then the other services in order")
         cameras = [p for p in self.processes if p.name.startswith("camera:")]
         for proc in cameras:
             self._terminate(proc)

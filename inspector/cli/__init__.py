@@ -11,6 +11,7 @@ from pathlib import Path
 
 from inspector.cli import alarms as alarms_cli
 from inspector.cli import calibration as calibration_cli
+from inspector.cli import install as install_cli
 from inspector.cli import model_tools as model_tools_cli
 from inspector.cli import opcua as opcua_cli
 from inspector.cli import report as report_cli
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cli.add_parsers(sub)
     opcua_cli.add_parsers(sub)
     alarms_cli.add_parsers(sub)
+    install_cli.add_parsers(sub)
     return parser
 
 
@@ -213,4 +215,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return opcua_cli.run(args)
     if args.command in alarms_cli.COMMANDS:
         return alarms_cli.run(args)
+    if args.command in install_cli.COMMANDS:
+        return install_cli.run(args)
     raise AssertionError(args.command)
