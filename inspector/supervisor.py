@@ -47,7 +47,7 @@ class ManagedProcess:
     """One supervised child and its health bookkeeping."""
 
     name: str
-    command: list[str]
+    command: list[str] | None  # None: not started here, only watched by its heartbeats (run by its own systemd unit)
     sends_heartbeats: bool = True
     # without heartbeats: whether the process serves again (a port that accepts connections); None = running for UP_AFTER_S
     ready: Callable[[], bool] | None = None
@@ -62,6 +62,11 @@ class ManagedProcess:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def watched(self) -> bool:
+        """Run elsewhere (its own systemd unit), only watched here."""
+        return self.command is None
 
     def back(self, now: float) -> bool:
         """Whether the process is up and serving again (its 'service_down' alarm then clears)."""
@@ -105,8 +110,9 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
         procs.append(ManagedProcess("publisher", service_command("publisher", config_path)))
     for cam in config.cameras:
         procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
-    if config.supervisor.hmi:  # last: the line does not wait for the operator's screen
-        procs.append(ManagedProcess("hmi", [sys.executable, "-m", "inspector", "hmi", "--config", str(config_path)]))
+    if config.supervisor.hmi != "off":  # last: the line does not wait for the operator's screen
+        run = [sys.executable, "-m", "inspector", "hmi", "--config", str(config_path)]
+        procs.append(ManagedProcess("hmi", run if config.supervisor.hmi == "run" else None))
     return procs
 
 
@@ -179,6 +185,9 @@ class Supervisor:
                 SupervisedServices(self.config.station.name, lambda: self.processes, self.sup.heartbeat_timeout_s),
             )
         for proc in self.processes:
+            if proc.watched:
+                proc.started_at = time.monotonic()  # watched from now: its first heartbeat is due within the grace
+                continue
             if proc.name.startswith("camera:"):
                 self._await_services_up()
             self._spawn(proc)
@@ -264,6 +273,9 @@ class Supervisor:
         self._take_heartbeats(timeout_s)
         now = time.monotonic()
         for proc in self.processes:
+            if proc.watched:
+                self._watch(proc, now)
+                continue
             if proc.process is None:
                 continue  # not started yet (cameras wait for the rest)
             if proc.restart_at is not None:
@@ -278,6 +290,19 @@ class Supervisor:
                                  source=proc.name)
         self.alarm.restate(now)
 
+    def _watch(self, proc: ManagedProcess, now: float) -> None:
+        """A process run by its own unit (the HMI's): an alarm while its heartbeats stop, cleared by the next one."""
+        if not proc.started_at:
+            return
+        grace = self.sup.heartbeat_timeout_s if proc.last_beat else self.sup.startup_grace_s
+        silent_s = now - (proc.last_beat or proc.started_at)
+        if silent_s > grace:
+            how = f"silent for {silent_s:.0f}s" if proc.last_beat else "none since the line started"
+            self.alarm.raise_("service_down", f"{proc.name} sends no heartbeat ({how}); its own unit restarts it. "
+                              f"{SERVICE_DOWN_MEANS.get(proc.name, '')}".strip(), source=proc.name)
+        elif proc.last_beat and self.alarm.is_raised("service_down", source=proc.name):
+            self.alarm.clear("service_down", f"{proc.name} sends heartbeats again", source=proc.name)
+
     def _take_heartbeats(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while (remaining := deadline - time.monotonic()) > 0:
@@ -291,7 +316,8 @@ class Supervisor:
             if not isinstance(beat, Heartbeat):
                 continue
             for proc in self.processes:
-                if proc.name == beat.service and proc.running and proc.process.pid == beat.pid:
+                ours = proc.command is None or (proc.running and proc.process.pid == beat.pid)
+                if proc.name == beat.service and ours:
                     proc.last_beat = time.monotonic()
                     proc.counters = beat.counters
 

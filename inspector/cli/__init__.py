@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True, help="station config (YAML)")
     run.add_argument("--log-dir", type=Path, help="service logs (default: 'logs' beside the database)")
     run.add_argument("--hmi", action="store_true",
-                     help="also run the operator HMI, restarted when it dies or freezes (as supervisor.hmi: true)")
+                     help="also run the operator HMI, restarted when it dies or freezes (as supervisor.hmi: run)")
 
     service = sub.add_parser("service", help="run one service in this process")
     service.add_argument("name", choices=["camera", "detector", "actuator", "recorder", "publisher"])
@@ -132,7 +132,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         config = load_config(args.config)
         if args.hmi:
-            config = dataclasses.replace(config, supervisor=dataclasses.replace(config.supervisor, hmi=True))
+            config = dataclasses.replace(config, supervisor=dataclasses.replace(config.supervisor, hmi="run"))
         log_dir = args.log_dir or Path(config.recorder.database).parent / "logs"
         Supervisor(config, args.config, log_dir).run()
         return 0

@@ -22,6 +22,7 @@ FailsafeAction = Literal["reject", "pass", "line_stop"]
 TagTypeSource = Literal["declared", "upload"]
 FrameHandoff = Literal["auto", "message"]
 PlcTagType = Literal["DINT", "INT", "SINT", "REAL", "BOOL"]
+HmiSupervision = Literal["off", "run", "watch"]
 
 
 @dataclass(frozen=True)
@@ -323,11 +324,12 @@ class SupervisorConfig:
     restart_backoff_initial_s: float = spec(0.5, doc="Wait before the first restart of a failed service.", minimum=0)
     restart_backoff_max_s: float = spec(10.0, doc="Longest wait between restarts (doubles each failure).", minimum=0)
     stop_timeout_s: float = spec(5.0, doc="Time a service gets to stop on SIGTERM before SIGKILL.", minimum=0.1)
-    hmi: bool = spec(
-        False,
-        doc="Run the operator HMI as one of the station's processes (needs a display: DISPLAY, or QT_QPA_PLATFORM, in "
-        "the supervisor's environment): watched by its heartbeats, restarted when it dies or freezes, with a "
-        "service_down alarm meanwhile.",
+    hmi: HmiSupervision = spec(
+        "off",
+        doc="The operator HMI and the station. 'run': the supervisor runs it as one of the station's processes (needs a "
+        "display: DISPLAY, or QT_QPA_PLATFORM, in the supervisor's environment), restarted when it dies or freezes. "
+        "'watch': the HMI runs on its own (inspector-hmi.service restarts it); the supervisor watches its heartbeats. "
+        "Either way a service_down alarm stands while it is down. 'off': not watched.",
     )
 
 

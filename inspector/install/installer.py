@@ -78,7 +78,7 @@ class Installer:
 
     def run(self) -> None:
         self._preflight()
-        installed = installed_config(self.o.config, self.path(STATION_CONFIG))
+        installed = installed_config(self.o.config, self.path(STATION_CONFIG), hmi_unit=self.o.hmi)
         for line in installed.moved:
             self.say(f"config: {line}")
         if self.root is None:

@@ -75,9 +75,12 @@ class InstalledConfig:
     unchanged: bool = False  # the plant's file is the installed one: left as it is
 
 
-def installed_config(source: Path, target: Path) -> InstalledConfig:
+def installed_config(source: Path, target: Path, *, hmi_unit: bool = False) -> InstalledConfig:
     """The installed form of the plant's config ``source``, to be written to ``target`` (validated; a bad field
-    raises :class:`ConfigError`). When ``source`` is ``target`` (a re-install), the file is kept as it is."""
+    raises :class:`ConfigError`). When ``source`` is ``target`` (a re-install), the file is kept as it is.
+
+    With ``hmi_unit`` (the HMI's own unit runs the panel), the station watches the HMI's heartbeats
+    (``supervisor.hmi: watch``) unless the config says otherwise, so an HMI that is down raises an alarm."""
     loaded = load_config(source)  # every field checked, relative paths resolved beside the plant's file
     try:
         raw = yaml.safe_load(source.read_text()) or {}
@@ -85,6 +88,9 @@ def installed_config(source: Path, target: Path) -> InstalledConfig:
         raise ConfigError("", f"cannot read config file {source}: {err}") from err
     data = _absolute(copy.deepcopy(raw), to_dict(loaded))
     moved = _place_storage(data)
+    if hmi_unit and loaded.supervisor.hmi == "off":
+        data.setdefault("supervisor", {})["hmi"] = "watch"
+        moved.append("supervisor.hmi: watch (inspector-hmi.service runs the HMI; the station raises an alarm while it is down)")
     _check_visible(data)
     in_place = source.resolve() == target.resolve()
     if in_place and moved:

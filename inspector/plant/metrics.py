@@ -146,7 +146,8 @@ class SupervisedServices:
                                        labels=["station", "service"])
         now = time.monotonic()
         for proc in list(self.processes()):
-            healthy = proc.running and (not proc.sends_heartbeats or (proc.last_beat and now - proc.last_beat <= self.timeout))
+            beating = bool(proc.last_beat) and now - proc.last_beat <= self.timeout
+            healthy = beating if proc.watched else proc.running and (not proc.sends_heartbeats or beating)
             up.add_metric([self.station, proc.name], 1.0 if healthy else 0.0)
             restarts.add_metric([self.station, proc.name], float(proc.restarts))
         yield up

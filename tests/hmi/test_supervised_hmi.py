@@ -23,7 +23,7 @@ def hmi_alarm(config):
 def test_a_dead_or_frozen_hmi_is_restarted_with_an_alarm_that_clears(line_config, tmp_path, monkeypatch):
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     config = line_config(rate_hz=5)
-    config = dataclasses.replace(config, supervisor=dataclasses.replace(config.supervisor, hmi=True))
+    config = dataclasses.replace(config, supervisor=dataclasses.replace(config.supervisor, hmi="run"))
     with running_line(config, tmp_path, without=("camera", "detector")) as supervisor:
         hmi = supervisor.process("hmi")
         wait_until(lambda: hmi.running and hmi.last_beat, 90, "the HMI's first heartbeat")
@@ -40,3 +40,38 @@ def test_a_dead_or_frozen_hmi_is_restarted_with_an_alarm_that_clears(line_config
         wait_until(lambda: hmi.running and hmi.process.pid != frozen and hmi.last_beat, 90, "the frozen HMI replaced")
         wait_until(lambda: not ((e := hmi_alarm(config)) and e.active), 10, "the alarm cleared again")
         assert hmi.restarts == 2
+
+
+def test_an_hmi_its_own_unit_runs_is_watched_an_alarm_while_it_is_down(line_config, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    config = line_config(rate_hz=5)
+    config = dataclasses.replace(config, supervisor=dataclasses.replace(config.supervisor, hmi="watch"))
+    config_file = tmp_path / "station.yaml"  # running_line writes it there
+
+    def panel() -> subprocess.Popen:  # what inspector-hmi.service runs
+        return subprocess.Popen([sys.executable, "-m", "inspector", "hmi", "--config", str(config_file)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    with running_line(config, tmp_path, without=("camera", "detector")) as supervisor:
+        hmi = supervisor.process("hmi")
+        assert hmi.watched and hmi.process is None
+        first = panel()
+        try:
+            wait_until(lambda: hmi.last_beat, 90, "the panel's heartbeats")
+            first.kill()
+            first.wait(10)
+            wait_until(lambda: (e := hmi_alarm(config)) and e.active and "its own unit restarts it" in e.text, 30,
+                       "service_down while the panel is down")
+            assert hmi.process is None, "the supervisor starts no second HMI"
+            second = panel()
+            try:
+                wait_until(lambda: not ((e := hmi_alarm(config)) and e.active), 90, "cleared by the panel's next heartbeat")
+            finally:
+                second.kill()
+                second.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()

@@ -229,3 +229,16 @@ def test_a_relative_path_means_what_it_meant_beside_the_plants_file(tmp_path, ca
     # storage beside a file in /tmp (hidden from the units) goes where the appliance keeps it
     assert installed.calibration.folder is None, "'calibration' beside the database: /var/lib/inspector/data"
     assert f"calibration.folder: {plant_dir}/calibration-data is hidden" in capsys.readouterr().out
+
+
+def test_with_the_hmis_unit_the_station_watches_the_hmis_heartbeats(tmp_path, capsys):
+    root = tmp_path / "root"
+    assert install(root, plant_config(tmp_path), "--hmi", "--no-keys") == 0
+    installed = load_config(root / "etc" / "inspector" / "station.yaml")
+    assert installed.supervisor.hmi == "watch"
+    assert "supervisor.hmi: watch" in capsys.readouterr().out
+    hmi = [p for p in line_processes(installed, root / "etc" / "inspector" / "station.yaml") if p.name == "hmi"]
+    assert len(hmi) == 1 and hmi[0].watched, "watched, never started twice beside its own unit"
+    again = tmp_path / "again"
+    assert install(again, plant_config(tmp_path, supervisor={"hmi": "run"}), "--hmi", "--no-keys") == 0
+    assert load_config(again / "etc" / "inspector" / "station.yaml").supervisor.hmi == "run", "the plant's own choice kept"
