@@ -140,21 +140,26 @@ class ResultHandshake:
         """Run a request on auxiliary tags; return the keys the PLC took.
 
         Refused tags are taken out of use. A failed request dropped the
-        session: it is reopened at once; if that works, the PLC is there and
-        the request's tags broke it (taken out of use too), else PlcError.
+        session: it is reopened at once (PlcError if that fails: the PLC is
+        away) and the request sent again; if it fails a second time, its tags
+        broke the session and are taken out of use.
         """
-        try:
-            request()
-        except PlcTagRefused as err:
-            self.aux.refuse_names(err.refused, now)
-            return {key for key in keys if key not in self.aux.keys_of(err.refused)}
-        except PlcError as err:
-            if not self.connection.connected:
-                self.connect()  # raises PlcError when the PLC itself cannot be reached
-            for key in keys:
-                self.aux.refuse(key, f"request failed: {err}", now)
-            return set()
-        return set(keys)
+        failure: PlcError | None = None
+        for _ in range(2):
+            try:
+                request()
+            except PlcTagRefused as err:
+                self.aux.refuse_names(err.refused, now)
+                return {key for key in keys if key not in self.aux.keys_of(err.refused)}
+            except PlcError as err:
+                failure = err
+                if not self.connection.connected:
+                    self.connect()  # raises PlcError when the PLC itself cannot be reached
+                continue
+            return set(keys)
+        for key in keys:
+            self.aux.refuse(key, f"request failed: {failure}", now)
+        return set()
 
     def unacknowledged(self) -> int | None:
         """The sequence the PLC failed to acknowledge in time, once; None otherwise. Raises PlcError."""

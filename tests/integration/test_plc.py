@@ -165,7 +165,7 @@ def test_unacknowledged_results_raise_an_alarm(plc_config, simulator, tmp_path):
         delivery.submit(Decision("station-1", "top", 7, 0, "REJECT", "verdict", now, now, False))
         messages = []
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(isinstance(m, Alarm) for m in messages):
+        while time.monotonic() < deadline and not any(isinstance(m, Alarm) and m.code == "plc_ack_timeout" for m in messages):
             if recorder.poll(100):
                 messages.append(recv_message(recorder))
     finally:
@@ -174,8 +174,8 @@ def test_unacknowledged_results_raise_an_alarm(plc_config, simulator, tmp_path):
         actuator.close()
     decision = next(m for m in messages if isinstance(m, Decision))
     assert decision.plc_delivered and decision.part_id == 7
-    alarm = next(m for m in messages if isinstance(m, Alarm))
-    assert alarm.code == "plc_ack_timeout" and "sequence 1" in alarm.text
+    alarm = next(m for m in messages if isinstance(m, Alarm) and m.code == "plc_ack_timeout")  # (a loaded machine may add plc_write_late)
+    assert "sequence 1" in alarm.text
 
 
 def test_the_heartbeat_goes_in_the_gap_after_a_decision_and_keeps_its_period(plc_config, simulator, tmp_path):
