@@ -1,9 +1,9 @@
 """Decision-to-PLC-write latency, beside a bare pycomm3 write of the same tags, in one run.
 
-Both write part id, result, sequence and inspections count to the cpppo Logix
+Both write part id, result and sequence (a decision's write) to the cpppo Logix
 simulator on loopback, in alternating blocks so drift affects both alike:
 
-- bare: ``LogixDriver.write`` of the four tags, timed around the call;
+- bare: ``LogixDriver.write`` of the three tags, timed around the call;
 - Inspector: a decision submitted to the actuator's delivery thread, timed
   from the decision (``t_decided``) to the PLC's confirmation (``t_plc_written``).
 
@@ -44,7 +44,7 @@ def bare_block(driver, tags, start: int) -> list[float]:
     times = []
     for i in range(start, start + BLOCK):
         t0 = time.perf_counter()
-        replies = driver.write((tags.part_id.name, i), (tags.result.name, 1), (tags.sequence.name, i), (tags.inspections.name, i))
+        replies = driver.write((tags.part_id.name, i), (tags.result.name, 1), (tags.sequence.name, i))
         times.append((time.perf_counter() - t0) * 1000)
         assert not any(r.error for r in replies), replies
         time.sleep(GAP_S)

@@ -43,6 +43,17 @@ class PlcError(InspectorError):
     """The PLC could not be reached or refused a read/write."""
 
 
+class PlcTagRefused(PlcError):
+    """The PLC answered a request and refused some of its tags; the session is still good.
+
+    ``refused`` maps each refused tag to what the PLC said about it.
+    """
+
+    def __init__(self, message: str, refused: dict[str, str]) -> None:
+        self.refused = refused
+        super().__init__(message)
+
+
 class StoreError(InspectorError):
     """The recorder's database or image store could not be written."""
 

@@ -12,11 +12,12 @@ line's processes; durations are milliseconds.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from dataclasses import MISSING, dataclass, field, replace
+from typing import Any, Literal, TypeVar
 
 from inspector.errors import MessageError
-from inspector.typed import FieldProblem, from_dict, to_dict
+from inspector.part_ids import MAX_PART_ID, MIN_PART_ID
+from inspector.typed import FieldProblem, from_dict, spec, to_dict
 
 VerdictResult = Literal["PASS", "REJECT", "FAILSAFE"]
 DecisionResult = Literal["PASS", "REJECT", "FAILSAFE_REJECT", "FAILSAFE_PASS"]
@@ -28,11 +29,16 @@ MAX_ASPECT_RATIO = 64  # line-scan images are long, but not a ribbon a model cou
 PIXEL_FORMATS = {"Mono8": 1, "Mono16": 1, "BGR8": 3, "RGB8": 3}
 
 
+def part_id_field(default: Any = MISSING) -> Any:
+    """A message's part id: decoding refuses one outside 1 .. 2**63 - 1 (what the records hold; see inspector.part_ids)."""
+    return spec(default, doc="The part's id, unique for the life of the station.", minimum=MIN_PART_ID, maximum=MAX_PART_ID)
+
+
 @dataclass(frozen=True)
 class FrameHeader:
     station: str
     camera: str
-    part_id: int
+    part_id: int = part_id_field()
     seq: int
     t_trigger: float
     t_capture: float
@@ -91,7 +97,7 @@ class FrameHeader:
 class PartSeen:
     station: str
     camera: str
-    part_id: int
+    part_id: int = part_id_field()
     seq: int
     t_trigger: float
 
@@ -120,7 +126,7 @@ class Detection:
 class Verdict:
     station: str
     camera: str
-    part_id: int
+    part_id: int = part_id_field()
     seq: int
     result: VerdictResult
     t_trigger: float
@@ -143,7 +149,7 @@ class Decision:
 
     station: str
     camera: str
-    part_id: int
+    part_id: int = part_id_field()
     seq: int
     result: DecisionResult
     source: DecisionSource
@@ -186,7 +192,7 @@ class Alarm:
     text: str
     t: float
     active: bool = True
-    part_id: int | None = None
+    part_id: int | None = part_id_field(None)
     kind: AlarmKind = "condition"
     owner: str = ""
 
@@ -241,7 +247,7 @@ class AlarmEntry:
     t_raised: float  # the latest occurrence
     t_changed: float
     count: int = 1  # occurrences since it was last acknowledged
-    part_id: int | None = None
+    part_id: int | None = part_id_field(None)
     acked: bool = False
     acked_by: str = ""
     t_acked: float | None = None

@@ -3,9 +3,14 @@
 A part's row is built from two streams that may arrive in either order: the
 actuator's decision (result, timings, PLC delivery) and the detector's
 inspection record (the image of a reject or a sampled pass). Both fill the
-same row, keyed by camera and part id. A part's decision is written once: a
-second decision for a part already decided is refused (counted), never
-written over the first.
+same row, keyed by camera and part id. A stored row is never overwritten: a
+part's decision and its inspection record are each written once, and only
+into the row of the same part (the same trigger time); a second one, or one
+for another part under the same id, is refused (returned, so the recorder
+counts it and raises ``decision_refused``) and the first is kept. Part ids
+are unique for the life of the station (64-bit), so a refusal means a
+repeated or forged message. An image file is never replaced either: it is
+created exclusively, next to any file of the same name.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import sqlite3
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -52,6 +58,7 @@ PARTS_COLUMNS: dict[str, type] = {
     "reason": str,
     "frame_source": str,
     "image_path": str,
+    "inspected": int,  # 1 once the detector's inspection record (verdict, image) is stored
 }
 PARTS_PK = ("camera", "part_id")
 
@@ -71,6 +78,18 @@ ALARMS_COLUMNS: dict[str, type] = {
 
 
 CORRUPTION_WORDS = ("file is not a database", "malformed")
+MAX_IMAGE_NAME_TRIES = 100
+
+
+@dataclass
+class Refused:
+    """Part rows the store did not write: their part already has one (or the row is another part's); the first is kept."""
+
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    inspections: list[dict[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.decisions) + len(self.inspections)
 
 
 class Store:
@@ -117,44 +136,47 @@ class Store:
                 log.info("store: adding column %s.%s", table, name)
                 self.db[table].add_column(name, kind)
 
-    def record(self, part_rows: Iterable[dict[str, Any]], alarms: Iterable[Alarm] = ()) -> int:
-        """Write part rows and append alarms, in one transaction; return how many decisions were refused.
+    def record(self, part_rows: Iterable[dict[str, Any]], alarms: Iterable[Alarm] = ()) -> Refused:
+        """Write part rows and append alarms, in one transaction; return the rows refused.
 
-        A row with a ``result`` is a decision (:func:`decision_row`): it fills its part's row only while that
-        part has no decision yet. Other rows (inspection records) are merged into their part's row.
+        A row with a ``result`` is a decision (:func:`decision_row`), any other
+        an inspection record (:func:`inspection_row`): each fills its part's row
+        only while that part has none of its kind yet, and only a row of the
+        same trigger time (the same part) when the row says its trigger time.
         """
         part_rows = list(part_rows)
         alarm_rows = [to_dict(a) for a in alarms]
+        refused = Refused()
         if not part_rows and not alarm_rows:
-            return 0
-        refused = 0
+            return refused
         try:
             with self.db.conn:
-                # sqlite-utils fills columns missing from some rows of a batch with NULL and
-                # overwrites them; rows are therefore written in groups of the same columns.
+                # rows are written in groups of the same columns (every row of a group sets the same ones)
                 for group in _same_columns(part_rows):
                     if "result" in group[0]:
-                        refused += self._insert_decisions(group)
+                        refused.decisions += self._insert_once(group, "result")
                     else:
-                        self.parts.upsert_all(group, pk=PARTS_PK)
+                        refused.inspections += self._insert_once([{**row, "inspected": 1} for row in group], "inspected")
                 if alarm_rows:
                     self.db["alarms"].insert_all(alarm_rows)
         except sqlite3.Error as err:
             raise StoreError(f"cannot write {len(part_rows)} part row(s) and {len(alarm_rows)} alarm(s): {err}") from err
+        if refused:
+            log.warning("store: %d decision(s) and %d inspection record(s) for parts already recorded were refused",
+                        len(refused.decisions), len(refused.inspections))
         return refused
 
-    def _insert_decisions(self, rows: list[dict[str, Any]]) -> int:
+    def _insert_once(self, rows: list[dict[str, Any]], once_column: str) -> list[dict[str, Any]]:
+        """Insert or fill each part's row unless it has ``once_column`` already or another trigger time; the refused rows."""
         columns = list(rows[0])
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in PARTS_PK)
         sql = (
             f"INSERT INTO parts ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-            f"ON CONFLICT (camera, part_id) DO UPDATE SET {updates} WHERE parts.result IS NULL"
+            f"ON CONFLICT (camera, part_id) DO UPDATE SET {updates} "
+            f"WHERE parts.{once_column} IS NULL "
+            "AND (parts.t_trigger IS NULL OR excluded.t_trigger IS NULL OR parts.t_trigger = excluded.t_trigger)"
         )
-        written = self.db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows]).rowcount
-        refused = len(rows) - written
-        if refused:
-            log.warning("store: %d decision(s) for parts already decided were refused", refused)
-        return refused
+        return [row for row in rows if self.db.conn.execute(sql, tuple(row[c] for c in columns)).rowcount == 0]
 
     def state(self, name: str) -> float | None:
         row = self.db.execute("SELECT value FROM recorder_state WHERE name = ?", [name]).fetchone()
@@ -181,17 +203,26 @@ class Store:
         return found
 
     def save_image(self, verdict: Verdict, pixels: np.ndarray) -> str:
-        """Write the part's image (PNG) and return its path."""
+        """Write the part's image (PNG) to a new file and return its path; an existing file is never replaced."""
         folder = self.image_dir / verdict.camera / verdict.result.lower()
-        path = folder / f"{verdict.part_id:010d}.png"
+        stem = f"{verdict.part_id:010d}"
+        path = folder / f"{stem}.png"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            written = cv2.imwrite(str(path), pixels)
+            encoded, png = cv2.imencode(".png", pixels)
+            if not encoded:
+                raise StoreError(f"cannot write image {path}: PNG encoding failed")
+            for attempt in range(MAX_IMAGE_NAME_TRIES):
+                path = folder / (f"{stem}.png" if attempt == 0 else f"{stem}-{attempt}.png")
+                try:
+                    with open(path, "xb") as file:  # exclusive: an image already there stays as it is
+                        file.write(png.tobytes())
+                    return str(path)
+                except FileExistsError:
+                    continue
         except (OSError, cv2.error) as err:
             raise StoreError(f"cannot write image {path}: {err}") from err
-        if not written:
-            raise StoreError(f"cannot write image {path}")
-        return str(path)
+        raise StoreError(f"cannot write image {path}: {MAX_IMAGE_NAME_TRIES} files of that part's name exist already")
 
     def close(self) -> None:
         self.db.conn.close()
@@ -235,6 +266,15 @@ def decision_row(decision: Decision) -> dict[str, Any]:
     }
     if decision.verdict is not None:
         row.update(verdict_columns(decision.verdict))
+    return row
+
+
+def inspection_row(verdict: Verdict, image_path: str | None = None) -> dict[str, Any]:
+    """The row of a detector's inspection record: its verdict, and its image when one was stored."""
+    row = {"camera": verdict.camera, "part_id": verdict.part_id, "t_trigger": verdict.t_trigger, "inspected": 1,
+           **verdict_columns(verdict)}
+    if image_path is not None:
+        row["image_path"] = image_path
     return row
 
 

@@ -1,12 +1,16 @@
 """The result handshake with the PLC: what Inspector writes, and when.
 
-- Each decision is one multi-tag write: part id, result code, result sequence
-  (and the inspections count, when configured). The sequence changes with
-  every delivered decision, so PLC logic latches each result exactly once;
-  after a reconnect it continues from the value the PLC holds, so it never
-  repeats a recent value.
-- The heartbeat counter (with the fault code) is written every heartbeat
-  period; it is the PLC's watchdog on Inspector.
+- Each decision is one multi-tag write of part id, result code and result
+  sequence, and nothing else. The sequence changes with every delivered
+  decision, so PLC logic latches each result exactly once; after a reconnect
+  it continues from the value the PLC holds, so it never repeats a recent
+  value. The part-id tag shows the 64-bit part id wrapped into its type
+  (:func:`~plc_io.tag_values.plc_part_id`); the record keeps the full id.
+- The auxiliary tags (heartbeat counter, fault code, alarm count, inspections
+  count) are written together every heartbeat period, in their own request:
+  the heartbeat is the PLC's watchdog on Inspector. A tag the PLC refuses is
+  left out and tried again alone every few seconds (:mod:`plc_io.aux_tags`);
+  it never costs a result.
 - With an acknowledge tag, the PLC copies the sequence it latched; a result
   not acknowledged within the timeout is reported.
 
@@ -17,17 +21,15 @@ never a safety signal.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from inspector.config.schema import PlcConfig
+from inspector.errors import PlcError, PlcTagRefused
+from plc_io.aux_tags import AuxTags
 from plc_io.logix import RESULT_CODES, LogixConnection
+from plc_io.tag_values import next_count, plc_part_id, positive_max
 
 FAULT_NONE, FAULT_FAILSAFE, FAULT_LINE_STOP = 0, 1, 2
-MAX_DINT = 2**31 - 1
-
-
-def next_in_dint(value: int) -> int:
-    """value + 1, wrapping to 1 (0 stays 'never written')."""
-    return 1 if value >= MAX_DINT else value + 1
 
 
 class ResultHandshake:
@@ -35,16 +37,27 @@ class ResultHandshake:
         self.config = config
         self.tags = config.tags
         self.connection = LogixConnection(config)
+        self.aux = AuxTags(config.tags)
         self.sequence = 0
         self.inspections = 0
         self.heartbeat = 0
+        self._session = 0  # the connection's connect count this handshake has taken up
         self._awaiting_ack: tuple[int, float] | None = None
 
-    def _connect(self) -> None:
-        if not self.connection.connected:
-            self.connection.ensure_connected()
-            held = self.connection.read(self.tags.sequence.name)[self.tags.sequence.name]
-            self.sequence = int(held or 0)
+    def connect(self) -> None:
+        """Connect if not connected; on a new session continue the PLC's sequence. Raises PlcError."""
+        self.connection.ensure_connected()
+        if self._session == self.connection.connects:
+            return
+        name = self.tags.sequence.name
+        try:
+            held = self.connection.read(name)[name]
+        except PlcTagRefused as err:
+            self.connection.drop()
+            raise PlcError(str(err)) from err
+        self.sequence = int(held or 0)
+        self._session = self.connection.connects
+        self.aux.new_session(self.connection.tag_problems, time.monotonic())
 
     def write_decision(self, part_id: int, result: str) -> tuple[float, float]:
         """Deliver one decision; return when the write went to the PLC driver and when the PLC confirmed it (epoch s).
@@ -52,52 +65,124 @@ class ResultHandshake:
         Raises PlcError. The time between the two is the PLC's own service time
         and the network's (plus pycomm3 encoding the request, a fraction of a ms).
         """
-        self._connect()
-        sequence = next_in_dint(self.sequence)
-        values = [
-            (self.tags.part_id.name, part_id),
-            (self.tags.result.name, RESULT_CODES[result]),
-            (self.tags.sequence.name, sequence),
-        ]
-        if self.tags.inspections is not None:
-            values.append((self.tags.inspections.name, next_in_dint(self.inspections)))
+        self.connect()
+        tags = self.tags
+        sequence = next_count(self.sequence, tags.sequence.type)
+        values = (
+            (tags.part_id.name, plc_part_id(part_id, tags.part_id.type)),
+            (tags.result.name, RESULT_CODES[result]),
+            (tags.sequence.name, sequence),
+        )
         sent = time.time()
-        self.connection.write(*values)
+        try:
+            self.connection.write(*values)
+        except PlcTagRefused:
+            # the PLC no longer takes a result tag (its program changed): reconnecting checks the tags and names it
+            self.connection.drop()
+            raise
         confirmed = time.time()
         self.sequence = sequence
-        self.inspections = next_in_dint(self.inspections)
-        if self.tags.ack is not None and self.config.ack_timeout_s > 0:
+        if tags.inspections is not None:
+            self.inspections = next_count(self.inspections, tags.inspections.type)
+        if tags.ack is not None and self.config.ack_timeout_s > 0:
             self._awaiting_ack = (sequence, time.monotonic() + self.config.ack_timeout_s)
         return sent, confirmed
 
     def write_heartbeat(self, fault_code: int, active_alarms: int = 0) -> None:
-        """Advance the heartbeat (and write the fault code and the active alarm count). Without those tags, only reconnects."""
-        self._connect()
-        values = []
-        if self.tags.heartbeat is not None:
-            values.append((self.tags.heartbeat.name, next_in_dint(self.heartbeat)))
-        if self.tags.fault_code is not None:
-            values.append((self.tags.fault_code.name, fault_code))
-        if self.tags.alarms is not None:
-            values.append((self.tags.alarms.name, active_alarms))
-        if values:
-            self.connection.write(*values)
-        if self.tags.heartbeat is not None:
-            self.heartbeat = next_in_dint(self.heartbeat)
+        """Write the auxiliary tags in one request (heartbeat + 1, fault code, alarm count, inspections count).
+
+        Tags the PLC refuses are left out and tried again alone when due.
+        Without auxiliary tags, only (re)connects. Raises PlcError only when
+        the PLC cannot be reached.
+        """
+        self.connect()
+        now = time.monotonic()
+        values = self._aux_values(fault_code, active_alarms)
+        group = [key for key in values if self.aux.usable(key)]
+        if group:
+            written = self._aux_request(group, lambda: self.connection.write(*[(self.aux.tags[k].name, values[k]) for k in group]), now)
+            if "heartbeat" in written:
+                self.heartbeat = values["heartbeat"]
+        for key in self.aux.due(now):
+            self._recheck(key, values.get(key), now)
+
+    def _aux_values(self, fault_code: int, active_alarms: int) -> dict[str, int]:
+        tags, values = self.tags, {}
+        if tags.heartbeat is not None:
+            values["heartbeat"] = next_count(self.heartbeat, tags.heartbeat.type)
+        if tags.fault_code is not None:
+            values["fault_code"] = fault_code
+        if tags.alarms is not None:
+            values["alarms"] = min(active_alarms, positive_max(tags.alarms.type))
+        if tags.inspections is not None:
+            values["inspections"] = self.inspections
+        return values
+
+    def _recheck(self, key: str, value: int | None, now: float) -> None:
+        """Try a refused tag again, alone: is it on the controller with its type, and does it take its value?"""
+        tag = self.aux.tags[key]
+
+        def request() -> None:
+            problems = self.connection.check([tag])
+            if problems:
+                raise PlcTagRefused(problems[tag.name], problems)
+            if value is None:  # the ack tag: Inspector reads it
+                self.connection.read(tag.name)
+            else:
+                self.connection.write((tag.name, value))
+
+        if key in self._aux_request([key], request, now):
+            self.aux.accept(key)
+            if key == "heartbeat" and value is not None:
+                self.heartbeat = value
+
+    def _aux_request(self, keys: list[str], request: Callable[[], object], now: float) -> set[str]:
+        """Run a request on auxiliary tags; return the keys the PLC took.
+
+        Refused tags are taken out of use. A failed request dropped the
+        session: it is reopened at once (PlcError if that fails: the PLC is
+        away) and the request sent again; if it fails a second time, its tags
+        broke the session and are taken out of use.
+        """
+        failure: PlcError | None = None
+        for _ in range(2):
+            try:
+                request()
+            except PlcTagRefused as err:
+                self.aux.refuse_names(err.refused, now)
+                return {key for key in keys if key not in self.aux.keys_of(err.refused)}
+            except PlcError as err:
+                failure = err
+                if not self.connection.connected:
+                    self.connect()  # raises PlcError when the PLC itself cannot be reached
+                continue
+            return set(keys)
+        for key in keys:
+            self.aux.refuse(key, f"request failed: {failure}", now)
+        return set()
 
     def unacknowledged(self) -> int | None:
         """The sequence the PLC failed to acknowledge in time, once; None otherwise. Raises PlcError."""
-        if self._awaiting_ack is None:
+        if self._awaiting_ack is None or not self.aux.usable("ack"):
+            self._awaiting_ack = None
             return None
         sequence, deadline = self._awaiting_ack
-        acked = self.connection.read(self.tags.ack.name)[self.tags.ack.name]
-        if acked == sequence:
+        name = self.tags.ack.name
+        held: dict[str, int] = {}
+        if not self._aux_request(["ack"], lambda: held.update(self.connection.read(name)), time.monotonic()):
+            self._awaiting_ack = None
+            return None
+        if held[name] == sequence:
             self._awaiting_ack = None
             return None
         if time.monotonic() >= deadline:
             self._awaiting_ack = None
             return sequence
         return None
+
+    def refused_tags(self) -> str:
+        """'' if the PLC takes every auxiliary tag, else each refused one with the PLC's reply."""
+        return self.aux.describe()
 
     def close(self) -> None:
         self.connection.close()

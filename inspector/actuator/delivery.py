@@ -7,7 +7,12 @@ decision when it is due soon (see :func:`beat_now`): parts come at a steady
 rate, so that is the moment the next decision is furthest away, and a
 decision seldom waits for a heartbeat write in progress. A decision the PLC
 did not take is still recorded, marked undelivered with the PLC's error, and
-never retried (its part has passed the reject gate by then). Losing and
+never retried (its part has passed the reject gate by then). While the PLC
+is away a reconnect is attempted at least every second, parts or not, so
+``plc_connection_lost`` clears within a second or two of its return. An
+auxiliary tag the PLC refuses (heartbeat, fault code, alarm count,
+inspections, ack) costs no decision: it raises ``plc_tag_refused`` and is
+tried again every few seconds (see :mod:`plc_io.aux_tags`). Losing and
 regaining the PLC, fail-safe decisions and unacknowledged results raise
 alarms, which go to the recorder (lossless) and to the observers. So do the
 other services' alarms (camera, detectors, supervisor), which reach the
@@ -147,7 +152,7 @@ class DecisionDelivery(threading.Thread):
             while True:
                 wake = min(next_beat, self.alarms.next_due())
                 try:
-                    item = self.queue.get(timeout=max(0.0, wake - time.monotonic()))
+                    item = self.queue.get(timeout=max(0.0, min(wake - time.monotonic(), self._reconnect_in())))
                 except queue.Empty:
                     item = None
                 if item is _STOP:
@@ -157,7 +162,8 @@ class DecisionDelivery(threading.Thread):
                     item = None
                 elif item is not None:
                     self._deliver(item)
-                if beat_now(time.monotonic(), next_beat, period, just_delivered=item is not None):
+                now = time.monotonic()
+                if beat_now(now, next_beat, period, just_delivered=item is not None) or self._reconnect_in() <= 0:
                     self._beat()
                     next_beat = time.monotonic() + period
                 board = self.alarms.due_state(time.monotonic())
@@ -240,6 +246,13 @@ class DecisionDelivery(threading.Thread):
             self.counters["alarms_forwarded"] += 1
             self._publish(change, what=f"alarm {change.code} from {change.source}")
 
+    def _reconnect_in(self) -> float:
+        """While the PLC is away: seconds until the next reconnect attempt (at most a second apart); else infinite.
+
+        So the alarm clears within a second or two of the PLC's return, with no parts coming.
+        """
+        return float("inf") if self.link.up else self.plc.connection.retry_in()
+
     def _beat(self) -> None:
         try:
             self.plc.write_heartbeat(self.fault_code(), self.alarms.critical_standing())
@@ -248,6 +261,7 @@ class DecisionDelivery(threading.Thread):
             self._link_down(str(err))
             return
         self._link_up()
+        self._tags_refused(self.plc.refused_tags())
         if unacked is not None:
             self.counters["plc_unacknowledged"] += 1
             self.alarm.event("plc_ack_timeout", f"the PLC did not acknowledge result sequence {unacked} within {self.config.plc.ack_timeout_s}s")
@@ -273,6 +287,14 @@ class DecisionDelivery(threading.Thread):
         self.link = LinkState(up=False, since=time.monotonic())
         self.counters["plc_connection_lost"] += 1
         self.alarm.raise_("plc_connection_lost", f"PLC at {self.config.plc.address} unreachable: {error}")
+
+    def _tags_refused(self, refused: str) -> None:
+        """Raise ``plc_tag_refused`` naming each auxiliary tag the PLC refuses; clear it once it takes them all."""
+        if refused:
+            self.alarm.raise_("plc_tag_refused", f"PLC at {self.config.plc.address} refuses {refused}; results are "
+                              "still delivered, the tag is tried again every few seconds")
+        else:
+            self.alarm.clear("plc_tag_refused", f"PLC at {self.config.plc.address} takes every auxiliary tag again")
 
     def _link_up(self) -> None:
         if self.link.up:

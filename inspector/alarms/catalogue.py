@@ -73,7 +73,9 @@ _DEFINITIONS = (
                     "Decisions had not reached the recorder (a service stopped while they were on their way); recorded "
                     "from the actuator's journal."),
     AlarmDefinition("decision_refused", "event", "warning", "recorder",
-                    "A decision for a part that already has one was refused (the first is kept)."),
+                    "A decision or an inspection record (verdict, detections, image) for a part that already has one, "
+                    "or for another part under the same id, was refused: the first is kept, no row or image is "
+                    "overwritten. Part ids never repeat, so it was a repeated or forged message."),
     # the camera
     AlarmDefinition("camera_lost", "condition", "critical", "camera",
                     "The camera cannot be reached; cleared when frames come again."),

@@ -83,9 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     plc = sub.add_parser("plc", help="PLC tools")
     plc_sub = plc.add_subparsers(dest="plc_command", required=True)
-    probe = plc_sub.add_parser("probe", help="identity, configured tags and write latency of the station's PLC")
+    probe = plc_sub.add_parser(
+        "probe", help="identity, every configured tag written and read back (alone and together), write latency",
+        description="Checks every configured PLC tag: on the controller with its type, read, written back alone and "
+        "together with the others, read back; names each tag the PLC refuses (exit code 1). Every write carries the "
+        "value the tag already holds, so the sequence tag does not change and the PLC latches nothing new. If "
+        "Inspector is writing the tags (its sequence or heartbeat changes while watched for about a second), the "
+        "probe only reads: stop the actuator to test the writes.",
+    )
     probe.add_argument("--config", type=Path, required=True, help="station config (YAML)")
-    probe.add_argument("--writes", type=int, default=50, help="heartbeat writes to time")
+    probe.add_argument("--writes", type=int, default=50,
+                       help="decision-shaped writes to time (part id, result, sequence with their current values)")
 
     from inspector.cli.camera import add_camera_parser
 

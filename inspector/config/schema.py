@@ -225,7 +225,7 @@ class PlcTags:
     part_id: PlcTag = spec(factory=lambda: PlcTag("Inspector_PartId"), doc="Receives the decided part's id.")
     result: PlcTag = spec(factory=lambda: PlcTag("Inspector_Result"), doc="Receives the result code (1 pass, 2 reject, 3 fail-safe reject, 4 fail-safe pass).")
     sequence: PlcTag = spec(factory=lambda: PlcTag("Inspector_ResultSeq"), doc="Incremented with every decision, so PLC logic latches each result once.")
-    inspections: PlcTag | None = spec(None, doc="Optional: count of decisions since the actuator started, written with each decision.")
+    inspections: PlcTag | None = spec(None, doc="Optional: count of decisions delivered since the actuator started, written with each heartbeat.")
     heartbeat: PlcTag | None = spec(None, doc="Optional: counter incremented every 'heartbeat_period_s'; the PLC's watchdog on Inspector.")
     fault_code: PlcTag | None = spec(None, doc="Optional: Inspector's fault (0 none, 1 fail-safe decisions, 2 line stop requested), written with each heartbeat.")
     alarms: PlcTag | None = spec(None, doc="Optional: how many critical alarms are active (0 = none), written with each heartbeat.")
@@ -234,7 +234,21 @@ class PlcTags:
     def written(self) -> list[PlcTag]:
         """Every tag Inspector writes (never any other)."""
         optional = [self.inspections, self.heartbeat, self.fault_code, self.alarms]
-        return [self.part_id, self.result, self.sequence, *[t for t in optional if t is not None]]
+        return [*self.results(), *[t for t in optional if t is not None]]
+
+    def results(self) -> list[PlcTag]:
+        """The tags each decision is written to, in one request: a PLC without them refuses the connection."""
+        return [self.part_id, self.result, self.sequence]
+
+    def auxiliary(self) -> dict[str, PlcTag]:
+        """The optional tags configured, by key (inspections, heartbeat, fault_code, alarms, ack).
+
+        Each is written (ack: read) in its own request, never with a result: a
+        tag the PLC refuses raises an alarm and costs no decision.
+        """
+        optional = {"inspections": self.inspections, "heartbeat": self.heartbeat, "fault_code": self.fault_code,
+                    "alarms": self.alarms, "ack": self.ack}
+        return {key: tag for key, tag in optional.items() if tag is not None}
 
     def all(self) -> list[PlcTag]:
         return self.written() + ([self.ack] if self.ack is not None else [])
@@ -248,8 +262,12 @@ class PlcConfig:
         "declared", doc="'declared': take tag types from this config (fast connect; the only way with the simulator); 'upload': read the controller's tag list."
     )
     timeout_s: float = spec(1.0, doc="Socket timeout of one PLC request; bounds how long a lost PLC goes unnoticed.", minimum=0.05, maximum=60)
-    reconnect_backoff_max_s: float = spec(5.0, doc="Longest wait between reconnect attempts.", minimum=0.1)
-    heartbeat_period_s: float = spec(0.5, doc="Heartbeat tag write period (needs tags.heartbeat); also how often a lost PLC is retried.", minimum=0.05)
+    reconnect_backoff_max_s: float = spec(
+        1.0, doc="Longest wait between reconnect attempts (from 0.1 s, doubling). The PLC's return is seen, and "
+        "plc_connection_lost cleared, within this time: keep it at 1 s or less for the 2 s an operator expects.",
+        minimum=0.1, maximum=60,
+    )
+    heartbeat_period_s: float = spec(0.5, doc="Period of the auxiliary tags' write (heartbeat, fault code, alarm count, inspections).", minimum=0.05)
     ack_timeout_s: float = spec(0.0, doc="With tags.ack: alarm when the PLC has not acknowledged a result within this time (0 = off).", minimum=0)
     tags: PlcTags = spec(factory=PlcTags, doc="Tags Inspector writes, with their declared types.")
 
@@ -566,7 +584,9 @@ class MqttConfig:
     max_inflight: int = spec(100, doc="Messages sent and not yet acknowledged by the broker (PUBACK) at any time.", minimum=1, maximum=10000)
     kpi_interval_s: float = spec(10.0, doc="How often the station's KPIs are published (retained).", minimum=0.5, maximum=3600)
     kpi_window_s: float = spec(3600.0, doc="The KPIs count the parts decided in this last stretch of time (and since the database began).", minimum=1)
-    reconnect_backoff_max_s: float = spec(10.0, doc="Longest wait between attempts to reach the broker (doubles from 0.2 s).", minimum=0.2, maximum=600)
+    reconnect_backoff_max_s: float = spec(
+        1.0, doc="Longest wait between attempts to reach the broker (doubles from 0.2 s); the broker's return is seen, and "
+        "mqtt_broker_unreachable cleared, within this time.", minimum=0.2, maximum=600)
 
 
 @dataclass(frozen=True)

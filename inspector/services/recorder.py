@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import zmq
 
@@ -19,7 +20,7 @@ from inspector.errors import MessageError, StoreError
 from inspector.messages import Alarm, Decision, Verdict, decode_json
 from inspector.services.base import Service
 from inspector.services.detector import INSPECTION_KIND
-from inspector.store import Store, decision_row, verdict_columns
+from inspector.store import Refused, Store, decision_row, inspection_row
 from inspector.transport import GapCounter, frame_from_parts, recv_message
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,34 @@ MAX_BATCH = 500
 RECONCILE_PERIOD_S = 5.0
 SETTLE_S = 5.0  # a decision younger than this may still be on its way: not reconciled yet
 RECONCILE_OVERLAP_S = 60.0  # each pass rereads this much before the last one reached
+
+
+class RefusalReport:
+    """Refused rows, for the ``decision_refused`` event: the first at once, then at most one report per period."""
+
+    def __init__(self, period_s: float = 10.0) -> None:
+        self.period_s = period_s
+        self._next_report = 0.0
+        self._decisions: list[tuple[str, int]] = []
+        self._inspections: list[tuple[str, int]] = []
+
+    def observe(self, refused: Refused, now: float) -> str:
+        """Note refused rows; the report to make now, if one is due ('' otherwise)."""
+        self._decisions += [(r["camera"], r["part_id"]) for r in refused.decisions]
+        self._inspections += [(r["camera"], r["part_id"]) for r in refused.inspections]
+        return self.due(now)
+
+    def due(self, now: float) -> str:
+        """The report of the refusals noted since the last one, once the period has passed ('' otherwise)."""
+        if now < self._next_report or not (self._decisions or self._inspections):
+            return ""
+        self._next_report = now + self.period_s
+        decisions, inspections, self._decisions, self._inspections = self._decisions, self._inspections, [], []
+        parts = sorted(set(decisions + inspections))
+        listed = ", ".join(f"{camera}:{part_id}" for camera, part_id in parts[:10])
+        more = f" (+{len(parts) - 10} more)" if len(parts) > 10 else ""
+        return (f"{len(decisions)} decision(s) and {len(inspections)} inspection record(s) refused: their part already "
+                f"has one (or the row is another part's); the first is kept, nothing overwritten: parts {listed}{more}")
 
 
 class RecorderService(Service):
@@ -51,9 +80,11 @@ class RecorderService(Service):
         self.poller.register(self.decisions, zmq.POLLIN)
         self.poller.register(self.inspections, zmq.POLLIN)
         self.gaps = GapCounter()
+        self._refusals = RefusalReport()
         self._next_reconcile = 0.0  # at once: what the last run missed
 
     def step(self, timeout_s: float) -> None:
+        self._report_refusals(self._refusals.due(time.monotonic()))
         if time.monotonic() >= self._next_reconcile:
             self._reconcile()
             self._next_reconcile = time.monotonic() + RECONCILE_PERIOD_S
@@ -71,14 +102,28 @@ class RecorderService(Service):
             self.counters["rows_failed"] += len(rows)
             log.exception("store write failed")
             raise  # let the supervisor restart the recorder: the database needs attention
-        self.counters["decisions_refused"] += refused
-        self.counters["rows_written"] += len(rows) - refused
+        if refused:
+            self._refused(refused)
+        self.counters["rows_written"] += len(rows) - len(refused)
         self.counters["alarms_written"] += len(alarms)
         if self.decision_metrics is not None:
             for row in new_decisions:
                 self.decision_metrics.observe_decision(row)
             for alarm in alarms:
                 self.decision_metrics.observe_alarm(alarm)
+
+    def _refused(self, refused: Refused) -> None:
+        """Rows the store kept out (their part has one already): counted, their new images removed, and an event."""
+        self.counters["decisions_refused"] += len(refused.decisions)
+        self.counters["inspections_refused"] += len(refused.inspections)
+        for row in refused.inspections:
+            if row.get("image_path"):
+                Path(row["image_path"]).unlink(missing_ok=True)  # written for this record alone, under a new name
+        self._report_refusals(self._refusals.observe(refused, time.monotonic()))
+
+    def _report_refusals(self, report: str) -> None:
+        if report:
+            self.alarm.event("decision_refused", report)
 
     def _new_decisions(self, rows: list[dict]) -> list[dict]:
         """The decision rows whose part has none recorded yet (the ones the store will write, for the metrics)."""
@@ -162,11 +207,11 @@ class RecorderService(Service):
             except StoreError as err:  # the part's record matters more than its picture: record it without one
                 self.counters["images_failed"] += 1
                 self._images_down(str(err))
-                rows.append({"camera": verdict.camera, "part_id": verdict.part_id, **verdict_columns(verdict)})
+                rows.append(inspection_row(verdict))
                 continue
             self._images_down("")
             self.counters["images_saved"] += 1
-            rows.append({"camera": verdict.camera, "part_id": verdict.part_id, "image_path": path, **verdict_columns(verdict)})
+            rows.append(inspection_row(verdict, path))
         return rows
 
     def _images_down(self, error: str) -> None:

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from inspector.errors import MessageError
-from inspector.messages import Alarm, Decision, Heartbeat, PartSeen, decode, encode
+from inspector.messages import (
+    Alarm, AlarmBoardState, AlarmEntry, Decision, FrameHeader, Heartbeat, PartSeen, decode, decode_json, encode, encode_header,
+)
 from tests.unit.factories import a_header, a_verdict
 
 
@@ -126,3 +128,43 @@ def test_a_header_too_large_or_too_deeply_nested_is_refused_not_a_crash():
     huge = json.dumps({"part_id": 1, "pad": "x" * (5 * 1024 * 1024)}).encode()
     with pytest.raises(MessageError, match="Verdict header of .* bytes refused"):
         decode([b"verdict", huge])
+
+
+# -- part ids: 1 .. 2**63 - 1, one bound for every message that carries one --------------------
+
+PART_ID_MESSAGES = {
+    "frame_header": lambda part_id: a_header(part_id=part_id),
+    "part_seen": lambda part_id: PartSeen("station-1", "top", part_id, 7, 1700000000.25),
+    "verdict": lambda part_id: a_verdict(part_id=part_id),
+    "decision": lambda part_id: Decision("station-1", "top", part_id, 3, "REJECT", "verdict", 1.0, 1.1, True),
+    "decision_verdict": lambda part_id: Decision("station-1", "top", 5, 3, "REJECT", "verdict", 1.0, 1.1, True,
+                                                 verdict=a_verdict(part_id=part_id)),
+    "alarm": lambda part_id: Alarm("station-1", "actuator", "failsafe_decision", "warning", "x", 1.0, part_id=part_id),
+    "alarm_board": lambda part_id: AlarmBoardState("station-1", 1.0, 1, [AlarmEntry(
+        "actuator", "failsafe_decision", "", "warning", "event", "x", False, 1.0, 1.0, part_id=part_id)]),
+}
+
+
+def _decode_any(message):
+    if isinstance(message, FrameHeader):
+        return decode_json(FrameHeader, encode_header(message))
+    return decode(encode(message))
+
+
+@pytest.mark.parametrize("kind", list(PART_ID_MESSAGES))
+def test_the_largest_64_bit_part_id_is_accepted(kind):
+    message = PART_ID_MESSAGES[kind](2**63 - 1)
+    assert _decode_any(message) == message
+
+
+@pytest.mark.parametrize("part_id", [2**63, 2**64 + 5, 0, -1], ids=["2^63", "2^64+5", "zero", "negative"])
+@pytest.mark.parametrize("kind", list(PART_ID_MESSAGES))
+def test_a_part_id_outside_1_to_2_63_minus_1_is_refused_at_decode(kind, part_id):
+    """A key holder's part id 2**63 is a MessageError here, never an OverflowError in the journal, recorder or SQLite."""
+    with pytest.raises(MessageError, match=r"part_id: must be at (least 1|most 9223372036854775807), got"):
+        _decode_any(PART_ID_MESSAGES[kind](part_id))
+
+
+def test_an_alarm_without_a_part_id_is_still_fine():
+    alarm = Alarm("station-1", "actuator", "plc_connection_lost", "critical", "x", 1.0)
+    assert decode(encode(alarm)).part_id is None

@@ -49,7 +49,7 @@ def write_station(db: Path, station: str = "station-1", offset_s: float = 0.0) -
                      "latency_ms": float(i + 1), "plc_delivered": 1, "model_version": None if failsafe else ("m1" if i < 50 else "m2")})
     rows.append({"camera": "top", "part_id": 1000, "station": station, "result": "REJECT", "source": "verdict",
                  "t_trigger": SHIFT_START - 30, "latency_ms": 5000.0, "plc_delivered": 1, "model_version": "m0"})
-    assert store.record(rows) == 0
+    assert len(store.record(rows)) == 0
     store.close()
     hmi = HmiDatabase(db)
     for part_id, mark in ((91, "false_reject"), (92, "false_reject"), (93, "false_reject"), (94, "true_defect")):

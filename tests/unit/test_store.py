@@ -12,8 +12,10 @@ import pytest
 from inspector.errors import InspectorError, StoreError
 from inspector.messages import Alarm, Decision, Verdict
 from inspector.part_ids import MAX_PART_ID, PartIdAllocator
-from inspector.store import Store, decision_row, verdict_columns
+from inspector.store import Store, decision_row, inspection_row
 from tests.unit.factories import a_verdict
+
+T = a_verdict().t_trigger  # the parts' trigger time: a decision and its part's inspection record share it
 
 
 @pytest.fixture
@@ -23,18 +25,13 @@ def store(tmp_path):
     s.close()
 
 
-def a_decision(part_id: int, verdict: Verdict | None = None) -> Decision:
+def a_decision(part_id: int, verdict: Verdict | None = None, t_trigger: float = T) -> Decision:
     """A decision from ``verdict``, or a deadline fail-safe without one."""
     result, source = (verdict.result, "verdict") if verdict else ("FAILSAFE_REJECT", "deadline")
     return Decision(
-        "station-1", "top", part_id, part_id, result, source,
-        t_trigger=100.0, t_decided=100.05, plc_delivered=True, t_plc_written=100.06, verdict=verdict, t_plc_sent=100.052,
+        "station-1", "top", part_id, part_id, result, source, t_trigger=t_trigger, t_decided=t_trigger + 0.05,
+        plc_delivered=True, t_plc_written=t_trigger + 0.06, verdict=verdict, t_plc_sent=t_trigger + 0.052,
     )
-
-
-def inspection_row(verdict: Verdict, image_path: str) -> dict:
-    """The row the recorder writes for a detector's inspection record (verdict + image)."""
-    return {"camera": verdict.camera, "part_id": verdict.part_id, "image_path": image_path, **verdict_columns(verdict)}
 
 
 def rows_of(store: Store) -> list[dict]:
@@ -68,7 +65,7 @@ def test_a_store_from_before_a_column_existed_gets_it_and_keeps_its_rows(tmp_pat
     store = Store(tmp_path / "parts.db", tmp_path / "images")
     try:
         assert {"t_plc_sent", "latency_ms", "detections"} <= set(store.parts.columns_dict)
-        store.record([decision_row(a_decision(2))])
+        store.record([decision_row(a_decision(2, t_trigger=100.0))])
         assert [(r["part_id"], r["result"], r["t_plc_sent"]) for r in rows_of(store)] == [(1, "PASS", None), (2, "FAILSAFE_REJECT", 100.052)]
     finally:
         store.close()
@@ -94,7 +91,7 @@ def test_decision_and_inspection_of_a_part_merge_into_one_row(store, decision_fi
     (row,) = rows_of(store)
     assert row["result"] == "REJECT"
     assert row["image_path"] == "/img/7.png"
-    assert row["t_trigger"] == 100.0
+    assert row["t_trigger"] == T
 
 
 def test_decision_and_inspection_in_one_batch_merge_into_one_row(store):
@@ -161,6 +158,16 @@ def test_images_of_different_parts_do_not_overwrite_each_other(store):
     assert cv2.imread(a, cv2.IMREAD_UNCHANGED).max() == 0
 
 
+def test_an_existing_image_file_is_never_replaced(store):
+    first = store.save_image(a_verdict(part_id=4), np.zeros((10, 10), np.uint8))
+    before = open(first, "rb").read()
+    second = store.save_image(a_verdict(part_id=4), np.full((10, 10), 9, np.uint8))
+    third = store.save_image(a_verdict(part_id=4), np.full((10, 10), 7, np.uint8))
+    assert (first.endswith("0000000004.png"), second.endswith("0000000004-1.png"), third.endswith("0000000004-2.png")) == (True,) * 3
+    assert open(first, "rb").read() == before
+    assert cv2.imread(second, cv2.IMREAD_UNCHANGED).max() == 9
+
+
 # -- part ids ------------------------------------------------------------------------------
 
 
@@ -181,11 +188,23 @@ def test_restarted_allocator_continues_above_every_id_handed_out(tmp_path, count
     assert after.next() > max(handed_out)
 
 
-def test_part_ids_fit_a_plc_dint(tmp_path):
+def test_part_ids_run_past_the_dint_without_wrapping_and_an_old_state_file_continues(tmp_path):
     state = tmp_path / "part_id"
-    state.write_text(f"{MAX_PART_ID - 5}\n")
+    state.write_text(f"{2**31 - 5}\n")  # as the 32-bit allocator left it, near its wrap
     ids = PartIdAllocator(state)
-    assert all(1 <= ids.next() <= MAX_PART_ID for _ in range(20))
+    assert [ids.next() for _ in range(10)] == list(range(2**31 - 5, 2**31 + 5))
+    assert MAX_PART_ID == 2**63 - 1
+
+
+def test_part_ids_end_at_the_largest_sqlite_integer_and_never_wrap(tmp_path):
+    state = tmp_path / "part_id"
+    state.write_text(f"{MAX_PART_ID - 2}\n")
+    ids = PartIdAllocator(state)
+    assert [ids.next() for _ in range(3)] == [MAX_PART_ID - 2, MAX_PART_ID - 1, MAX_PART_ID]
+    with pytest.raises(InspectorError, match="part ids are used up"):
+        ids.next()
+    with pytest.raises(InspectorError, match="part ids are used up"):
+        PartIdAllocator(state).next()  # a restart does not start again at 1
 
 
 @pytest.mark.parametrize("content", ["garbage", "-5", "12.5", ""])
@@ -199,13 +218,38 @@ def test_corrupt_state_file_is_an_inspector_error_naming_the_file(tmp_path, cont
 
 def test_a_second_decision_for_a_decided_part_is_refused_not_written_over_the_first(store):
     verdict = a_verdict(part_id=3)
-    assert store.record([decision_row(a_decision(3, verdict=verdict))]) == 0
+    assert len(store.record([decision_row(a_decision(3, verdict=verdict))])) == 0
     forged = dataclasses.replace(a_decision(3), result="PASS", source="verdict")
-    assert store.record([decision_row(forged)]) == 1
-    store.record([inspection_row(verdict, "/img/3.png")])  # an image still joins the row
+    refused = store.record([decision_row(forged)])
+    assert [r["part_id"] for r in refused.decisions] == [3] and refused.inspections == []
+    assert len(store.record([inspection_row(verdict, "/img/3.png")])) == 0  # its inspection record still joins the row
     (row,) = rows_of(store)
     assert (row["result"], row["image_path"]) == ("REJECT", "/img/3.png")
     assert store.decided([("top", 3), ("top", 4)]) == {("top", 3)}
+
+
+def test_a_second_inspection_record_for_a_part_is_refused_and_the_first_kept(store):
+    first = a_verdict(part_id=5)
+    store.record([decision_row(a_decision(5, verdict=first)), inspection_row(first, "/img/5.png")])
+    second = a_verdict(part_id=5, result="PASS", model_version="m-other", detections=[], reason="forged")
+    refused = store.record([inspection_row(second, "/img/5-1.png")])
+    assert [r["image_path"] for r in refused.inspections] == ["/img/5-1.png"] and refused.decisions == []
+    assert len(store.record([inspection_row(second)])) == 1, "without an image too"
+    (row,) = rows_of(store)
+    assert (row["verdict_result"], row["model_version"], row["image_path"]) == ("REJECT", "m-2024.1", "/img/5.png")
+    assert row["detections"] == decision_row(a_decision(5, verdict=first))["detections"]
+
+
+@pytest.mark.parametrize("kind", ["decision", "inspection"])
+def test_a_row_of_another_part_under_the_same_id_is_refused_and_the_old_row_kept(store, kind):
+    """An old part decided, never inspected (a pass not sampled); a later part arrives under its id."""
+    store.record([decision_row(a_decision(9, t_trigger=T))])
+    newer = a_verdict(part_id=9, t_trigger=T + 86_400 * 50, result="PASS")
+    row = decision_row(a_decision(9, verdict=newer, t_trigger=newer.t_trigger)) if kind == "decision" else inspection_row(newer, "/img/9.png")
+    refused = store.record([row])
+    assert len(refused) == 1
+    (kept,) = rows_of(store)
+    assert (kept["result"], kept["t_trigger"], kept["verdict_result"], kept["image_path"]) == ("FAILSAFE_REJECT", T, None, None)
 
 
 def test_a_corrupt_database_is_moved_aside_and_a_new_one_started(tmp_path):
