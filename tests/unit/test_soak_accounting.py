@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
@@ -10,7 +11,9 @@ from inspector.actuator.journal import DecisionJournal
 from inspector.bench.soak.accounting import CameraRun, Window, alarm_history, alarms_by_window, part_accounting, standing_at
 from inspector.bench.soak.observers import MetricsScraper
 from inspector.bench.soak.procs import VirtualDisplay
-from inspector.bench.soak.settings import expand_faults, parse_duration
+from inspector.bench.soak.faults import fill_ballast
+from inspector.bench.soak.settings import SoakSettings, expand_faults, parse_duration
+from inspector.bench.soak.soak_config import disk_thresholds
 from inspector.messages import Alarm, Decision, PartSeen
 from inspector.store import Store, decision_row
 from inspector.typed import to_dict
@@ -125,3 +128,34 @@ def test_a_screenshot_of_the_virtual_display_is_a_png_of_its_size(tmp_path):
         display.stop()
     assert header[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(header[16:20], "big") == 640
     assert share == 0.0  # nothing on the screen: one colour
+
+
+def test_the_disk_ballast_takes_the_free_space_to_its_target_and_never_below_the_floor(tmp_path):
+    free = shutil.disk_usage(tmp_path).free
+    ballast = tmp_path / "ballast"
+    fill_ballast(ballast, tmp_path, free - 64 * 1024**2, floor=0)
+    assert ballast.stat().st_blocks * 512 >= 60 * 1024**2
+    assert shutil.disk_usage(tmp_path).free <= free - 60 * 1024**2
+    assert fill_ballast(tmp_path / "other", tmp_path, 1024**2).startswith("not filled")
+    ballast.unlink()
+
+
+def test_free_space_thresholds_are_found_by_name_and_set_in_their_unit(tmp_path):
+    @dataclasses.dataclass(frozen=True)
+    class Disk:
+        warning_free_percent: float = 10.0
+        critical_free_mb: int = 500
+
+    @dataclasses.dataclass(frozen=True)
+    class Recorder:
+        database: str = "x.db"
+        disk: Disk = dataclasses.field(default_factory=Disk)
+
+    settings = SoakSettings(disk_warn_margin=1024**3, disk_crit_margin=2 * 1024**3)
+    recorder, note = disk_thresholds(Recorder(), tmp_path, settings)
+    usage = shutil.disk_usage(tmp_path)
+    assert note["levels"] == ["critical", "warning"]
+    assert recorder.disk.critical_free_mb == pytest.approx((note["free_at_start"] - 2 * 1024**3) / 1024**2, abs=1)
+    assert recorder.disk.warning_free_percent == pytest.approx(100 * (note["free_at_start"] - 1024**3) / usage.total, abs=0.01)
+    unchanged, none = disk_thresholds(SoakSettings(), tmp_path, settings)
+    assert none["levels"] == [] and unchanged == SoakSettings()

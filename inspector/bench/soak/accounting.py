@@ -161,7 +161,8 @@ def part_accounting(config: Config, windows: list[Window], mqtt_parts: list[tupl
     outside = 0
 
     def count(camera: str, part_id: int, t: float, decided: bool | None, seq: int | None, reused: bool) -> None:
-        """One part; ``decided`` None: as its record says (a reused id's first part: its journaled decision was replaced)."""
+        """One part; ``decided`` None: as its record says (a reused id's first part: its journaled decision was replaced);
+        ``reused``: the part came with an id an earlier part had."""
         nonlocal outside
         if seq is not None:
             seqs[camera].append((t, seq))
@@ -169,7 +170,7 @@ def part_accounting(config: Config, windows: list[Window], mqtt_parts: list[tupl
         if i is None:
             outside += 1
             return
-        unsequenced[i] += seq is None
+        unsequenced[i] += seq is None and reused
         c = counts[i]
         row = recorded.get((camera, part_id))
         matched = row is not None and abs(row[2] - t) < MATCH_S
@@ -194,7 +195,7 @@ def part_accounting(config: Config, windows: list[Window], mqtt_parts: list[tupl
         final = outcome in FINAL_OUTCOMES
         if t_decided_part is not None and abs(t_decided_part - t_trigger) >= MATCH_S:
             # the id came twice: the row keeps the first part's trigger and the later part's decision
-            count(camera, part_id, t_trigger, None, seen_seq, True)
+            count(camera, part_id, t_trigger, None, seen_seq, False)
             count(camera, part_id, t_decided_part, final, None, True)
         else:
             count(camera, part_id, t_trigger, final, seen_seq, False)
@@ -318,6 +319,13 @@ def record_counts(config: Config) -> dict[str, int]:
         "journal_decided": one(journal, "SELECT count(*) FROM parts WHERE outcome IN ('delivered', 'undelivered', 'unknown')"),
         "journal_delivered": one(journal, "SELECT count(*) FROM parts WHERE outcome = 'delivered'"),
     }
+
+
+def journaled_parts(config: Config, t_from: float, t_to: float) -> int:
+    """Parts the actuator journaled as seen, triggered in [t_from, t_to) (the progress line's figure)."""
+    rows = _rows(journal_path(config.station.state_dir),
+                 f"SELECT count(*) FROM parts WHERE t_trigger >= {float(t_from)} AND t_trigger < {float(t_to)}")
+    return rows[0][0] if rows else 0
 
 
 def recent_parts(config: Config, t_from: float, t_to: float) -> tuple[int, int]:

@@ -185,20 +185,26 @@ def disk(station: SoakStation, rec: FaultRecord) -> None:
                note["free_warning"] - BALLAST_BELOW_S)] if "warning" in levels else []
     phases += [("critical", note["free_critical"] - BALLAST_BELOW_S)] if "critical" in levels else []
     try:
-        with ballast.open("ab") as fh:
-            for level, free_target in phases:
-                usage = shutil.disk_usage(folder)
-                if free_target < max(REAL_FREE_FLOOR, usage.total // 20):
-                    rec.detail.append(f"{level}: not filled, it would leave {free_target / 1024**3:.1f} GiB free")
-                    continue
-                size = os.fstat(fh.fileno()).st_size + max(0, usage.free - free_target)
-                os.posix_fallocate(fh.fileno(), 0, size)
-                rec.detail.append(f"{level}: ballast {size / 1024**3:.2f} GiB, free {shutil.disk_usage(folder).free / 1024**3:.2f} GiB")
-                if not station.idle(station.settings.fault_for_s / len(phases)):
-                    break
+        for level, free_target in phases:
+            rec.detail.append(f"{level}: {fill_ballast(ballast, folder, free_target)}")
+            if not station.idle(station.settings.fault_for_s / len(phases)):
+                break
     finally:
         ballast.unlink(missing_ok=True)
         rec.t_cause_end = time.time()
+
+
+def fill_ballast(ballast: Path, folder: Path, free_target: int, floor: int = REAL_FREE_FLOOR) -> str:
+    """Grow ``ballast`` (allocated, not written: instant) until ``folder``'s disk has ``free_target`` bytes free.
+
+    Never below ``floor`` (nor 5 % of the disk): the disk is real and shared."""
+    usage = shutil.disk_usage(folder)
+    if free_target < max(floor, usage.total // 20):
+        return f"not filled: it would leave {free_target / 1024**3:.1f} GiB free"
+    with ballast.open("ab") as fh:
+        size = os.fstat(fh.fileno()).st_size + max(0, usage.free - free_target)
+        os.posix_fallocate(fh.fileno(), 0, size)
+    return f"ballast {size / 1024**3:.2f} GiB, free {shutil.disk_usage(folder).free / 1024**3:.2f} GiB"
 
 
 def wrap(station: SoakStation, rec: FaultRecord) -> None:

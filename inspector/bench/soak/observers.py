@@ -116,6 +116,7 @@ class OpcUaWatch:
         self.config, self.client_name = config, client
         self.events: list[tuple[str, int]] = []
         self.connects = 0
+        self.sessions: list[list[float | None]] = []  # [subscribed at, ended at] per session
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -173,6 +174,7 @@ class OpcUaWatch:
             subscription = await client.create_subscription(50, self)
             await subscription.subscribe_events(system, event_type)
             self.connects += 1
+            self.sessions.append([time.time(), None])
             state = await system.get_child([f"{ns}:VisionStateMachine", f"{ns}:CurrentState"])
             while not self._stop.is_set():  # a read now and then: a server that went away is noticed within seconds
                 await asyncio.wait_for(state.read_value(), 5)
@@ -181,6 +183,8 @@ class OpcUaWatch:
                 except TimeoutError:
                     pass
         finally:
+            if self.sessions and self.sessions[-1][1] is None:
+                self.sessions[-1][1] = time.time()
             try:
                 await asyncio.wait_for(client.disconnect(), 5)
             except Exception:  # noqa: BLE001 - the connection is gone already

@@ -197,7 +197,8 @@ def _details(result: dict[str, Any], windows: list[dict[str, Any]], settings: So
     out += [f"- {_ts(e['t'])}: {e['event']} pid {e['pid']} {e['detail']}" for e in hmi.get("timeline", [])]
     out += [f"- screenshot {_ts(s['t'])} ({s['why']}): " + (f"`{Path(s['path']).name}`, {s['non_background_share']:.1%} of the screen "
             "unlike its background" if "path" in s else f"failed: {s['error']}") for s in hmi.get("screenshots", [])]
-    out += ["", "## Memory (RSS, MiB)", "", "| process | after warm-up | end | instances | judged | max growth | ok |", "|---|---|---|---|---|---|---|"]
+    restarts = ", ".join(f"{name} {n}" for name, n in sorted(result.get("restarts", {}).items()))
+    out += ["", "## Memory (RSS, MiB)", "", f"Runs of each supervised process after its first (restarts): {restarts or '-'}.", "", "| process | after warm-up | end | instances | judged | max growth | ok |", "|---|---|---|---|---|---|---|"]
     for group in ("rss", "infra_rss"):
         for name, r in sorted(result.get(group, {}).items()):
             label = name if group == "rss" else f"{name} (the soak's)"
@@ -227,7 +228,8 @@ def _outputs(result: dict[str, Any]) -> list[str]:
            f"{mqtt.get('alarm_messages', 0)} alarm messages, {mqtt.get('unreadable', 0)} unreadable; broker restarts {mqtt.get('broker_restarts', 0)}. "
            "Per topic: " + ", ".join(f"`{t.rsplit('/', 2)[-2] + '/' + t.rsplit('/', 1)[-1]}` {n:,}" for t, n in sorted(mqtt.get("per_topic", {}).items())),
            f"- OPC UA: {opcua.get('events', 0):,} result events; {events:,} of the {recorded:,} recorded parts had one (the server is an "
-           f"observer of the line, which may drop under load or while it restarts); connected {opcua.get('connects', 0)} times"
+           f"observer of the line, which may drop under load or while it restarts); subscribed {opcua.get('connects', 0)} times"
+           + _session_gaps(opcua.get("sessions", []), result.get("t_measure_end"))
            + (f"; last errors: {'; '.join(opcua.get('errors', [])[-3:])}" if opcua.get("errors") else ""),
            f"- records: {notes.get('recorded_without_journal_entry', 0)} recorded parts without a journal entry, "
            f"{notes.get('parts_outside_windows', 0)} parts outside the windows", ""]
@@ -239,6 +241,11 @@ def _outputs(result: dict[str, Any]) -> list[str]:
         failures = {k: v for k, v in prom.get("failures", {}).items() if v}
         out += ["", f"Scrapes per endpoint: {prom.get('scrapes', {})}; failed: {failures or 'none'}."]
     return out
+
+
+def _session_gaps(sessions: list[list[float | None]], t_end: float | None) -> str:
+    gaps = [b[0] - a[1] for a, b in zip(sessions, sessions[1:]) if a[1] is not None]
+    return f", the longest time without a subscription {max(gaps):.1f} s" if gaps else ""
 
 
 def write(result: dict[str, Any], settings: SoakSettings) -> str:

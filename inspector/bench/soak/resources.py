@@ -53,7 +53,7 @@ def logs_bounded(start: dict[str, Any], end: dict[str, Any], hours: float, limit
 
 # what each service counts, and which record says the same
 COMPARED = (
-    ("parts triggered (cameras) / seen (journal)", "camera:", "inspector_service_events_total", {"event": "triggered"}, "journal_seen", True),
+    ("parts triggered (cameras) / part-seen rows in the actuator's journal (one per id)", "camera:", "inspector_service_events_total", {"event": "triggered"}, "journal_seen", True),
     ("decisions (actuator) / decided (journal)", "actuator", "inspector_service_events_total", {"event": "decisions"}, "journal_decided", True),
     ("PLC writes (actuator) / delivered (journal)", "actuator", "inspector_service_events_total", {"event": "plc_written"}, "journal_delivered", True),
     ("parts (recorder) / rows", "recorder", "inspector_parts_total", {}, "recorded", True),

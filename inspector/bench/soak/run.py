@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from inspector.bench.soak.accounting import (
-    CameraRun, Window, alarm_history, alarms_by_window, part_accounting, recent_parts, record_counts, standing_at,
+    CameraRun, Window, alarm_history, alarms_by_window, journaled_parts, part_accounting, recent_parts, record_counts,
+    standing_at,
 )
 from inspector.bench.soak.faults import BALLAST, run_fault
 from inspector.bench.soak.procs import signal_pid
@@ -69,9 +70,11 @@ def _wait(station: SoakStation, seconds: float, interrupts: Interrupts) -> None:
 
 def _fault_line(station: SoakStation, w: Window) -> str:
     parts, failsafe = recent_parts(station.config, w.t_start, w.t_end)
+    seen = journaled_parts(station.config, w.t_start, w.t_end)
     status = w.skipped and f"skipped: {w.skipped}" or w.error and f"error: {w.error}" or "; ".join(w.detail)
     back = f", cause ended after {w.t_cause_end - w.t_start:.1f} s" if w.t_cause_end else ""
-    return f"[{time.strftime('%H:%M:%S')}] {w.name}: {parts} parts recorded, {failsafe} fail-safe{back}; {status}"
+    return (f"[{time.strftime('%H:%M:%S')}] {w.name}: {seen} parts journaled, {parts} recorded so far, {failsafe} fail-safe"
+            f"{back}; {status}")
 
 
 def run_soak(settings: SoakSettings, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -209,6 +212,7 @@ def _figures(station: SoakStation, settings: SoakSettings, windows: list[Window]
         "mqtt": {"per_topic": per_topic, "part_messages": len(mqtt_parts), "alarm_messages": len(mqtt_alarms),
                  "unreadable": unreadable, "broker_restarts": station.broker.restarts},
         "opcua": {"connects": station.opcua.connects if station.opcua else 0,
+                  "sessions": station.opcua.sessions if station.opcua else [],
                   "errors": station.opcua.errors[-10:] if station.opcua else [], "events": len(opcua_events)},
         "restarts": {name: len(runs) - 1 for name, runs in station.instances.items()},
         "findings": station.findings,
