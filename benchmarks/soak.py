@@ -42,7 +42,7 @@ def parse_args(argv: list[str]) -> SoakSettings:
     p.add_argument("--out", type=Path, default=d.out, help="the report (.md; the .json beside it; screenshots in <name>-screens/)")
     p.add_argument("--faults", default=",".join(FAULT_GROUPS),
                    help="comma-separated, cycled: kill, stop (each service in turn; or kill:recorder, stop:hmi, ...), "
-                        f"{', '.join(FAULT_GROUPS[2:])} (default: all)")
+                        f"{', '.join(FAULT_GROUPS[2:])} (default: all); 'none' for a run without faults (what rate keeps up)")
     p.add_argument("--fault-every", default=f"{d.fault_every_s:g}s", help="one fault per slot this long (fault + recovery)")
     p.add_argument("--fault-for", default=f"{d.fault_for_s:g}s", help="how long the broker, disk and refused-tag faults last")
     p.add_argument("--stop-for", default=f"{d.stop_for_s:g}s", help="SIGSTOP to SIGCONT")
@@ -68,7 +68,7 @@ def parse_args(argv: list[str]) -> SoakSettings:
     width, _, height = a.size.partition("x")
     s = SoakSettings(
         duration_s=parse_duration(a.duration), rate_hz=a.rate, out=a.out.with_suffix(".md"),
-        faults=expand_faults([f.strip() for f in a.faults.split(",") if f.strip()]),
+        faults=expand_faults([f.strip() for f in a.faults.split(",") if f.strip() and f.strip() != "none"]),
         fault_every_s=parse_duration(a.fault_every), fault_for_s=parse_duration(a.fault_for), stop_for_s=parse_duration(a.stop_for),
         plc_hang_s=parse_duration(a.plc_hang), warmup_s=parse_duration(a.warmup), final_recovery_s=parse_duration(a.final_recovery),
         plc=a.plc, width=int(width), height=int(height), defect_rate=a.defect_rate, config=a.config, workdir=a.workdir,

@@ -91,13 +91,14 @@ def test_alarms_are_timed_from_the_end_of_their_cause_and_events_never_stand(lin
     def alarm(code: str, t: float, active: bool, kind: str = "condition") -> Alarm:
         return Alarm("st", "recorder", code, "critical", "text", t, active, kind=kind)
     record_alarms(store, [alarm("disk_space_critical", T0 + 2, True), alarm("disk_space_critical", T0 + 12.5, False),
-                          alarm("image_store_failed", T0 + 3, True), alarm("decisions_recovered", T0 + 4, True, "event")])
+                          alarm("image_store_failed", T0 + 3, True), alarm("decisions_recovered", T0 + 4, True, "event"),
+                          alarm("decisions_recovered", T0 + 5, False, "event")])  # an event's row, whatever 'active' says
     windows = [Window("disk", "", T0, T0 + 60, t_cause_end=T0 + 11, fault=True)]
     episodes, events = alarm_history(config)
     by_window = alarms_by_window(episodes, events, windows, 2.0, T0 + 60)[0]
     verdicts = {a["code"]: (a["ok"], a["clear_after_cause_s"]) for a in by_window["raised"]}
     assert verdicts == {"disk_space_critical": (True, 1.5), "image_store_failed": (False, None)}
-    assert dict(by_window["events"]) == {"decisions_recovered (recorder)": 1}
+    assert dict(by_window["events"]) == {"decisions_recovered (recorder)": 2}
     assert [s["code"] for s in standing_at(episodes, T0 + 60)] == ["image_store_failed"]
 
 

@@ -81,6 +81,8 @@ class PartCounts:
     delivered: int = 0
     failsafe: int = 0
     lost: int = 0
+    lost_undecided: int = 0  # journaled as seen, never decided
+    lost_unrecorded: int = 0  # decided, but the recorder has no row of it (or one of another part with its id)
     id_reused: int = 0
     seen_gaps: int = 0
     min_id: int | None = None
@@ -186,6 +188,8 @@ def part_accounting(config: Config, windows: list[Window], mqtt_parts: list[tupl
             c.opcua += (camera, part_id) in opcua
         else:
             c.lost += 1
+            c.lost_unrecorded += bool(decided)
+            c.lost_undecided += not decided
             if len(c.lost_examples) < 10:
                 c.lost_examples.append(f"{camera}:{part_id}" + (" (id reused)" if reused else ""))
 
@@ -242,6 +246,7 @@ class Episode:
     t_raised: float
     t_cleared: float | None
     text: str
+    catalogue_event: bool = False  # recorded as a condition, but the catalogue lists the code as an event
 
 
 def alarm_history(config: Config) -> tuple[list[Episode], list[tuple[float, str, str]]]:
@@ -253,13 +258,12 @@ def alarm_history(config: Config) -> tuple[list[Episode], list[tuple[float, str,
     events: list[tuple[float, str, str]] = []
     open_: dict[tuple[str, str], Episode] = {}
     for _id, t, source, code, severity, active, text, kind in rows:
-        if alarm_kind(code, kind) == "event":
-            if active:
-                events.append((t, source, code))
+        if alarm_kind(code, kind) == "event":  # one row per occurrence, whatever its 'active' says
+            events.append((t, source, code))
             continue
         key = (source, code)
         if active and key not in open_:
-            open_[key] = Episode(source, code, severity, t, None, (text or "")[:200])
+            open_[key] = Episode(source, code, severity, t, None, (text or "")[:200], alarm_kind(code) == "event")
             episodes.append(open_[key])
         elif not active and key in open_:
             open_.pop(key).t_cleared = t
@@ -287,6 +291,8 @@ def alarms_by_window(episodes: list[Episode], events: list[tuple[float, str, str
         else:
             ok = cleared and delay <= clear_limit_s
             verdict = f"cleared {delay:g} s after the cause ended" if cleared else "not cleared"
+        if e.catalogue_event:
+            verdict += " (sent as a standing condition; the catalogue lists it as an event)"
         out[i]["raised"].append({"source": e.source, "code": e.code, "severity": e.severity, "t_raised": e.t_raised,
                                  "t_cleared": e.t_cleared, "clear_after_cause_s": delay, "ok": ok, "verdict": verdict,
                                  "text": e.text})

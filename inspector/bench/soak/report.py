@@ -53,6 +53,16 @@ def _blank_screens(hmi: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in hmi.get("screenshots", []) if ("error" in s or s["non_background_share"] < 0.01) and _hmi_should_show(hmi, s["t"])]
 
 
+def _alarmed(w: dict[str, Any], prev: dict[str, Any] | None) -> str:
+    """How the fault's expected condition showed: raised in its window, or still standing from before ('' if neither)."""
+    code = w["expected_alarm"]
+    if any(a["code"] == code for a in w["alarms"]["raised"]):
+        return "raised"
+    if prev is not None and any(s["code"] == code for s in prev["standing_at_end"]):
+        return "still standing from before (never cleared)"
+    return ""
+
+
 def criteria(result: dict[str, Any], settings: SoakSettings) -> list[dict[str, Any]]:
     windows = result.get("windows", [])
     parts = sum(w["parts"]["seen"] for w in windows)
@@ -63,8 +73,8 @@ def criteria(result: dict[str, Any], settings: SoakSettings) -> list[dict[str, A
     hmi = result.get("hmi", {})
     gaps = _hmi_window_gaps(hmi) if hmi else []
     blank = _blank_screens(hmi) if hmi else []
-    must_alarm = [w for w in windows if w.get("expected_alarm")]
-    silent = [w["name"] for w in must_alarm if not any(a["code"] == w["expected_alarm"] for a in w["alarms"]["raised"])]
+    must_alarm = [(w, prev) for prev, w in zip([None, *windows], windows) if w.get("expected_alarm")]
+    silent = [w["name"] for w, prev in must_alarm if not _alarmed(w, prev)]
     rss = result.get("rss", {})
     rss_bad = sorted(n for n, r in rss.items() if r["ok"] is False)
     rss_judged = sum(1 for r in rss.values() if r["judged"])
@@ -179,8 +189,11 @@ def _details(result: dict[str, Any], windows: list[dict[str, Any]], settings: So
         lost = f" Lost: {', '.join(w['parts']['lost_examples'])}." if w["parts"]["lost_examples"] else ""
         ids = w["parts"]
         expected = w.get("expected_alarm")
-        alarmed = "" if not expected else (f" Expected {expected}: " + ("raised." if any(a["code"] == expected for a in w["alarms"]["raised"])
-                                                                         else "**not raised**."))
+        alarmed = "" if not expected else f" Expected {expected}: {_alarmed(w, windows[i - 1] if i else None) or '**not raised**'}."
+        p = w["parts"]
+        if p["lost"]:
+            alarmed += (f" Lost {p['lost']}: {p['seen_gaps']} never journaled by the actuator, {p['lost_undecided']} journaled "
+                        f"but not decided, {p['lost_unrecorded']} decided but not recorded.")
         out.append(f"{i}. {w['name']} ({_ts(w['t_start'])}): {text}.{alarmed} Part ids {ids['min_id']}..{ids['max_id']}"
                    f"{', ids reused: ' + str(ids['id_reused']) if ids['id_reused'] else ''}"
                    f"{', part-seen gaps: ' + str(ids['seen_gaps']) if ids['seen_gaps'] else ''}.{lost}")
