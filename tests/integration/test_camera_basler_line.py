@@ -98,4 +98,4 @@ def test_a_camera_closed_under_the_running_service_raises_an_alarm_is_reopened_a
     assert [served_index(r["image_path"], tiles) for r in after] == [(first + i) % TILES_SERVED for i in range(len(after))]
     lost, back = [a for a in recorded_alarms if a["code"] == "camera_lost"]
     assert (lost["active"], lost["severity"], lost["source"]) == (1, "critical", "camera:top")
-    assert (back["active"], back["severity"]) == (0, "info") and "reopened" in back["text"]
+    assert (back["active"], back["kind"], back["source"]) == (0, "condition", "camera:top") and "reopened" in back["text"]

@@ -13,8 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
+from inspector.alarms.owner import AlarmOwner
 from inspector.config.schema import DriftConfig
 from inspector.line_runner import alarm_rows, part_rows, running_line
+from inspector.messages import Alarm
 from inspector.modelops.drift import DriftMonitor, psi
 from inspector.synthetic.parts import PartGenerator
 from tests.helpers import wait_until
@@ -34,10 +36,21 @@ def test_psi_is_near_zero_for_one_distribution_and_large_for_a_shifted_one():
     assert psi(reference, []) == 0.0
 
 
+def detector_alarms(take) -> AlarmOwner:
+    """The detector's alarm owner, its messages handed to ``take`` (each drift alarm is the camera's)."""
+    def send(message) -> bool:
+        if isinstance(message, Alarm):
+            assert message.source == "camera:top" and message.owner == "detector:0"
+            take(message)
+        return True
+
+    return AlarmOwner("station-1", "detector:0", send)
+
+
 def test_a_brightness_shift_alarms_within_the_window_and_clears_when_the_light_is_back():
     config = DriftConfig(reference_parts=20, window_parts=10, max_score_psi=100, max_reject_rate_change=1)
     alarms: list = []
-    monitor = DriftMonitor(config, lambda code, severity, text, active=True, part_id=None: alarms.append((code, severity, active, part_id)))
+    monitor = DriftMonitor(config, detector_alarms(lambda a: alarms.append((a.code, a.severity, a.active, a.part_id))))
     generator = PartGenerator(seed=5)
     for part in range(1, 31):
         monitor.observe("top", generator.part(part).image, 0.1, False, part)
@@ -56,7 +69,7 @@ def test_scores_and_reject_rate_drift_against_the_gate_distribution_and_the_refe
     alarms: list = []
     rng = np.random.default_rng(1)
     gate = list(rng.uniform(0.0, 0.4, 200))
-    monitor = DriftMonitor(config, lambda code, severity, text, active=True, part_id=None: alarms.append(code), gate)
+    monitor = DriftMonitor(config, detector_alarms(lambda a: alarms.append(a.code)), gate)
     frame = np.full((480, 640), 100, np.uint8)
     for part in range(20):
         monitor.observe("top", frame, float(rng.uniform(0.0, 0.4)), part % 4 == 0, part)
@@ -69,7 +82,7 @@ def test_scores_and_reject_rate_drift_against_the_gate_distribution_and_the_refe
 def test_a_slower_model_raises_the_latency_alarm():
     config = DriftConfig(reference_parts=10, window_parts=10, max_latency_increase=0.5, max_score_psi=100)
     alarms: list = []
-    monitor = DriftMonitor(config, lambda code, severity, text, active=True, part_id=None: alarms.append((code, active)))
+    monitor = DriftMonitor(config, detector_alarms(lambda a: alarms.append((a.code, a.active))))
     frame = np.full((480, 640), 100, np.uint8)
     for part in range(10):
         monitor.observe("top", frame, 0.1, False, part, latency_ms=40.0)
