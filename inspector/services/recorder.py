@@ -38,6 +38,7 @@ from inspector.transport import GapCounter, frame_from_parts, recv_message
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+DRAIN_BUDGET_S = 0.2  # longest a step reads messages: heartbeats keep flowing under a flood (of huge malformed ones)
 RECONCILE_PERIOD_S = 5.0
 RECONCILE_CHUNK = 2000  # decisions read from the journal at a time (a fresh database refills hours of them)
 SETTLE_S = 5.0  # a decision younger than this may still be on its way: not reconciled yet
@@ -197,7 +198,8 @@ class RecorderService(Service):
         """Decisions become part rows; alarms travel on the same ordered, lossless stream."""
         rows: list[dict] = []
         alarms: list[Alarm] = []
-        while len(rows) + len(alarms) < MAX_BATCH:
+        until = time.monotonic() + DRAIN_BUDGET_S
+        while len(rows) + len(alarms) < MAX_BATCH and time.monotonic() < until:
             try:
                 message = recv_message(self.decisions, zmq.NOBLOCK)
             except zmq.Again:
@@ -219,7 +221,8 @@ class RecorderService(Service):
 
     def _drain_inspections(self) -> list[dict]:
         rows = []
-        while len(rows) < MAX_BATCH:
+        until = time.monotonic() + DRAIN_BUDGET_S
+        while len(rows) < MAX_BATCH and time.monotonic() < until:
             try:
                 parts = self.inspections.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
