@@ -121,9 +121,10 @@ class HmiWindow(QMainWindow):
         """Open the review screen on one part (a shadow disagreement, say), if the recorder kept its image."""
         part = self.ctx.db.part(key)
         if part is None or not part.image_path:
+            why = part.image_note if part is not None and part.image_note else "the recorder kept no image of it (passes are sampled)"
             self.show_error(InspectorError(
-                f"part {key[1]} ({key[0]}): the recorder kept no image of it (passes are sampled), so it cannot be "
-                "labelled on the review screen; its image is on the model page"))
+                f"part {key[1]} ({key[0]}): {why}, so it cannot be labelled on the review screen; its image is on the "
+                "model page"))
             return False
         if not self.open_screen("review"):
             return False

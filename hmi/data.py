@@ -91,6 +91,7 @@ class PartRecord:
     mark_user: str | None = None
     label: str | None = None
     label_boxes: list[Box] = field(default_factory=list)
+    image_note: str | None = None  # why there is no image although one was taken ("image removed by retention", ...)
 
     @property
     def key(self) -> PartKey:
@@ -143,7 +144,7 @@ class ReviewFilter:
 
 
 _PART_SELECT = """
-SELECT p.camera, p.part_id, p.result, p.source, p.t_trigger, p.latency_ms, p.detections, p.image_path,
+SELECT p.camera, p.part_id, p.result, p.source, p.t_trigger, p.latency_ms, p.detections, p.image_path, p.image_note,
        p.model_version, p.plc_delivered, m.mark, m.user AS mark_user, l.label, l.boxes AS label_boxes
 FROM parts p
 LEFT JOIN reject_marks m ON m.camera = p.camera AND m.part_id = p.part_id
@@ -156,27 +157,50 @@ class HmiDatabase:
 
     def __init__(self, database: str | Path, timeout_s: float = 5.0) -> None:
         self.path = Path(database)
+        self.timeout_s = timeout_s
+        self._conn: sqlite3.Connection | None = None
+        self._open()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection to the database file at the path now: the recorder replaces a database damaged while it
+        runs by a fresh one (carrying the HMI's tables over), and the HMI follows it there."""
+        try:
+            moved = self.path.stat().st_ino != self._inode
+        except OSError:  # between the damaged file moved aside and the fresh one made: the last one, for a moment
+            moved = False
+        if moved:
+            log.warning("the database %s was replaced by a fresh one (the recorder found it damaged): reopening it", self.path)
+            self._conn.close()
+            self._open()
+        return self._conn
+
+    def _open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(self.path), timeout=timeout_s, check_same_thread=False)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            db = sqlite_utils.Database(self.conn)
+            conn = self._conn = sqlite3.connect(str(self.path), timeout=self.timeout_s, check_same_thread=False)
+            self._inode = self.path.stat().st_ino
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            db = sqlite_utils.Database(conn)
             # The line may not have started yet: create the recorder's tables exactly as its Store does.
             db["parts"].create(PARTS_COLUMNS, pk=PARTS_PK, if_not_exists=True)
             db["alarms"].create(ALARMS_COLUMNS, pk="id", if_not_exists=True)
-            self.conn.executescript(_HMI_SCHEMA)
-            present = {r[1] for r in self.conn.execute("PRAGMA table_info(hmi_users)")}
+            conn.executescript(_HMI_SCHEMA)
+            present = {r[1] for r in conn.execute("PRAGMA table_info(hmi_users)")}
             for column, kind in (("seal", "TEXT"), ("failed_logins", "INTEGER NOT NULL DEFAULT 0"),
                                  ("locked_until", "REAL NOT NULL DEFAULT 0")):
                 if column not in present:  # a database from before sealed accounts: its users must be re-created
-                    self.conn.execute(f"ALTER TABLE hmi_users ADD COLUMN {column} {kind}")
+                    conn.execute(f"ALTER TABLE hmi_users ADD COLUMN {column} {kind}")
             owner_only(self.path)
+            # a database the recorder has not opened since image notes were added has no such column yet
+            noted = "image_note" in {r[1] for r in conn.execute("PRAGMA table_info(parts)")}
+            self._part_select = _PART_SELECT if noted else _PART_SELECT.replace("p.image_note", "NULL AS image_note")
         except (OSError, sqlite3.Error) as err:
             raise HmiError(f"cannot open the database {self.path}: {err}") from err
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     # -- reading --------------------------------------------------------------------
     def _rows(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
@@ -215,19 +239,19 @@ class HmiDatabase:
         return found
 
     def part(self, key: PartKey) -> PartRecord | None:
-        rows = self._rows(_PART_SELECT + " WHERE p.camera = ? AND p.part_id = ?", key)
+        rows = self._rows(self._part_select + " WHERE p.camera = ? AND p.part_id = ?", key)
         return _record(rows[0]) if rows else None
 
     def latest_parts(self, limit: int = 1) -> list[PartRecord]:
-        return [_record(r) for r in self._rows(_PART_SELECT + " WHERE p.result IS NOT NULL ORDER BY p.t_trigger DESC LIMIT ?", (limit,))]
+        return [_record(r) for r in self._rows(self._part_select + " WHERE p.result IS NOT NULL ORDER BY p.t_trigger DESC LIMIT ?", (limit,))]
 
     def latest_with_image(self) -> PartRecord | None:
-        rows = self._rows(_PART_SELECT + " WHERE p.result IS NOT NULL AND p.image_path IS NOT NULL ORDER BY p.t_trigger DESC LIMIT 1")
+        rows = self._rows(self._part_select + " WHERE p.result IS NOT NULL AND p.image_path IS NOT NULL ORDER BY p.t_trigger DESC LIMIT 1")
         return _record(rows[0]) if rows else None
 
     def recent_rejects(self, since: float, limit: int = 12) -> list[PartRecord]:
         rows = self._rows(
-            _PART_SELECT + " WHERE p.result IN ('REJECT', 'FAILSAFE_REJECT') AND p.t_trigger >= ? ORDER BY p.t_trigger DESC LIMIT ?",
+            self._part_select + " WHERE p.result IN ('REJECT', 'FAILSAFE_REJECT') AND p.t_trigger >= ? ORDER BY p.t_trigger DESC LIMIT ?",
             (since, limit),
         )
         return [_record(r) for r in rows]
@@ -258,14 +282,14 @@ class HmiDatabase:
             args.extend(verdicts[flt.verdict])
         if flt.reviewed is not None:
             where.append("l.label IS NOT NULL" if flt.reviewed else "l.label IS NULL")
-        rows = self._rows(_PART_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY p.t_trigger DESC", args)
+        rows = self._rows(self._part_select + " WHERE " + " AND ".join(where) + " ORDER BY p.t_trigger DESC", args)
         records = [_record(r) for r in rows]
         if flt.cls:
             records = [r for r in records if flt.cls in {d["cls"] for d in r.detections} | {b.cls for b in r.label_boxes}]
         return records[: flt.limit]
 
     def labelled_parts(self) -> list[PartRecord]:
-        return [_record(r) for r in self._rows(_PART_SELECT + " WHERE l.label IS NOT NULL ORDER BY p.camera, p.part_id")]
+        return [_record(r) for r in self._rows(self._part_select + " WHERE l.label IS NOT NULL ORDER BY p.camera, p.part_id")]
 
     def alarms_since(self, since: float) -> list[AlarmRecord]:
         rows = self._rows("SELECT t, source, code, severity, text, active, part_id FROM alarms WHERE t > ? ORDER BY t", (since,))
@@ -280,8 +304,9 @@ class HmiDatabase:
     # -- writing --------------------------------------------------------------------
     def _write(self, sql: str, args: tuple | list, what: str) -> None:
         try:
-            with self.conn:
-                self.conn.execute(sql, args)
+            conn = self.conn
+            with conn:
+                conn.execute(sql, args)
         except sqlite3.Error as err:
             raise HmiError(f"cannot {what} in {self.path}: {err}") from err
 
@@ -326,5 +351,5 @@ def _record(row: sqlite3.Row) -> PartRecord:
         t_trigger=row["t_trigger"] or 0.0, latency_ms=row["latency_ms"],
         detections=json.loads(row["detections"]) if row["detections"] else [],
         image_path=row["image_path"], model_version=row["model_version"] or "", plc_delivered=bool(row["plc_delivered"]),
-        mark=row["mark"], mark_user=row["mark_user"], label=row["label"], label_boxes=boxes,
+        mark=row["mark"], mark_user=row["mark_user"], label=row["label"], label_boxes=boxes, image_note=row["image_note"],
     )

@@ -68,7 +68,7 @@ def export_dataset(parts: list[PartRecord], classes: list[str], out_root: Path, 
         if part.label is None:
             raise HmiError(f"part {part.part_id} has no label")
         if not part.image_path or not Path(part.image_path).is_file():
-            raise HmiError(f"part {part.part_id}: image {part.image_path} is missing")
+            raise HmiError(f"part {part.part_id}: {part.image_note or f'image {part.image_path} is missing'}")
         image = cv2.imread(part.image_path, cv2.IMREAD_UNCHANGED)
         if image is None:
             raise HmiError(f"part {part.part_id}: cannot read image {part.image_path}")

@@ -58,6 +58,16 @@ class StoreError(InspectorError):
     """The recorder's database or image store could not be written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database cannot take writes now (the disk full, a file size limit, an I/O error, locked, read-only): the
+    same write succeeds later, so the recorder holds what it could not write and retries."""
+
+
+class StoreCorruptError(StoreError):
+    """The recorder's database file is damaged (SQLite: "database disk image is malformed", "file is not a
+    database"): writing to it again will not help; it is moved aside and a fresh one started."""
+
+
 class ServiceError(InspectorError):
     """A service could not start or the supervisor could not manage it."""
 

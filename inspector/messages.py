@@ -15,6 +15,7 @@ import json
 from dataclasses import MISSING, dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
+from inspector.bounded import clip
 from inspector.errors import MessageError
 from inspector.part_ids import MAX_PART_ID, MIN_PART_ID
 from inspector.typed import FieldProblem, from_dict, spec, to_dict
@@ -73,10 +74,10 @@ class FrameHeader:
     def check(self) -> None:
         """Raise :class:`MessageError` if the header describes an impossible frame."""
         if self.dtype not in SUPPORTED_DTYPES:
-            raise MessageError(f"frame of part {self.part_id}: unknown dtype {self.dtype!r} (supported: {', '.join(SUPPORTED_DTYPES)})")
+            raise MessageError(f"frame of part {self.part_id}: unknown dtype {clip(repr(self.dtype), 60)} (supported: {', '.join(SUPPORTED_DTYPES)})")
         expected_channels = PIXEL_FORMATS.get(self.pixel_format)
         if expected_channels is None:
-            raise MessageError(f"frame of part {self.part_id}: unknown pixel format {self.pixel_format!r}")
+            raise MessageError(f"frame of part {self.part_id}: unknown pixel format {clip(repr(self.pixel_format), 60)}")
         if expected_channels != self.channels:
             raise MessageError(
                 f"frame of part {self.part_id}: pixel format {self.pixel_format} has {expected_channels} channel(s), header says {self.channels}"

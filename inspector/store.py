@@ -15,6 +15,7 @@ created exclusively, next to any file of the same name.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 import sqlite_utils
 
-from inspector.errors import StoreError
+from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
 from inspector.file_modes import owner_only
 from inspector.messages import Alarm, Decision, Verdict
 from inspector.typed import to_dict
@@ -59,6 +60,8 @@ PARTS_COLUMNS: dict[str, type] = {
     "frame_source": str,
     "image_path": str,
     "inspected": int,  # 1 once the detector's inspection record (verdict, image) is stored
+    "image_bytes": int,  # the stored image's size on disk (retention keeps the total under its limit)
+    "image_note": str,  # why a part has no image although one was to be kept (IMAGE_REMOVED, IMAGE_NOT_STORED ...)
 }
 PARTS_PK = ("camera", "part_id")
 
@@ -78,6 +81,7 @@ ALARMS_COLUMNS: dict[str, type] = {
 
 
 CORRUPTION_WORDS = ("file is not a database", "malformed")
+_CORRUPTION_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
 MAX_IMAGE_NAME_TRIES = 100
 
 
@@ -91,18 +95,46 @@ class Refused:
     def __len__(self) -> int:
         return len(self.decisions) + len(self.inspections)
 
+    def __iadd__(self, other: "Refused") -> "Refused":
+        self.decisions += other.decisions
+        self.inspections += other.inspections
+        return self
+
+# image_note: what the HMI and reports say where a part's image is missing
+IMAGE_REMOVED = "image removed by retention"
+IMAGE_NOT_STORED_DISK = "image not stored: disk space critical"
+IMAGE_NOT_STORED = "image not stored"  # followed by the write error
+IMAGE_FILE_MISSING = "image file missing"
+
+
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN: the same write works later
+_UNAVAILABLE_CODES = (5, 6, 8, 10, 13, 14)
+_UNAVAILABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)
+
+
+def store_error(what: str, err: sqlite3.Error | OSError) -> StoreError:
+    """``err`` wrapped at the store's boundary: :class:`StoreCorruptError` when the file itself is damaged,
+    :class:`StoreUnavailableError` when the write will work later (disk full ...), :class:`StoreError` otherwise
+    (something in the rows themselves)."""
+    if isinstance(err, OSError):
+        return (StoreUnavailableError if err.errno in _UNAVAILABLE_ERRNOS else StoreError)(f"{what}: {err}")
+    code = getattr(err, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else None
+    if primary in _CORRUPTION_CODES or any(w in str(err) for w in CORRUPTION_WORDS):
+        return StoreCorruptError(f"{what}: {err}")
+    if primary in _UNAVAILABLE_CODES:
+        return StoreUnavailableError(f"{what}: {err}")
+    return StoreError(f"{what}: {err}")
+
 
 class Store:
     def __init__(self, database: str | Path, image_dir: str | Path) -> None:
+        self.path = Path(database)
         self.image_dir = Path(image_dir)
         self.quarantined: Path | None = None  # a corrupt database found at open, moved aside
         try:
             self._open(Path(database))
-        except StoreError as err:
-            if not any(word in str(err) for word in CORRUPTION_WORDS):
-                raise
-            if getattr(self, "db", None) is not None:
-                self.db.conn.close()
+        except StoreCorruptError as err:
             self.quarantined = quarantine(Path(database))
             log.error("store: %s; moved it to %s and started a new one", err, self.quarantined)
             self._open(Path(database))
@@ -114,6 +146,9 @@ class Store:
             log.error("store: image folder %s cannot be made: %s", self.image_dir, err)
         try:
             database.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise store_error(f"cannot open the store at {database}", err) from err
+        try:
             self.db = sqlite_utils.Database(sqlite3.connect(str(database), check_same_thread=False))
             self.db.enable_wal()
             owner_only(database)
@@ -124,8 +159,14 @@ class Store:
                     self.db[table].create_index([time_column])
                 else:
                     self._add_missing_columns(table, columns)
+            # the stored images in age order per verdict, with their sizes: what retention reads
+            self.db.execute("CREATE INDEX IF NOT EXISTS parts_stored_images ON parts (verdict_result, t_verdict, image_bytes) "
+                            "WHERE image_path IS NOT NULL")
         except (OSError, sqlite3.Error) as err:
-            raise StoreError(f"cannot open the store at {database}: {err}") from err
+            if getattr(self, "db", None) is not None:
+                self.db.conn.close()  # a store opened again later starts from a fresh connection
+                del self.db
+            raise store_error(f"cannot open the store at {database}", err) from err
         self.parts = self.db["parts"]
 
     def _add_missing_columns(self, table: str, columns: dict[str, type]) -> None:
@@ -160,7 +201,7 @@ class Store:
                 if alarm_rows:
                     self.db["alarms"].insert_all(alarm_rows)
         except sqlite3.Error as err:
-            raise StoreError(f"cannot write {len(part_rows)} part row(s) and {len(alarm_rows)} alarm(s): {err}") from err
+            raise store_error(f"cannot write {len(part_rows)} part row(s) and {len(alarm_rows)} alarm(s)", err) from err
         if refused:
             log.warning("store: %d decision(s) and %d inspection record(s) for parts already recorded were refused",
                         len(refused.decisions), len(refused.inspections))
@@ -179,7 +220,10 @@ class Store:
         return [row for row in rows if self.db.conn.execute(sql, tuple(row[c] for c in columns)).rowcount == 0]
 
     def state(self, name: str) -> float | None:
-        row = self.db.execute("SELECT value FROM recorder_state WHERE name = ?", [name]).fetchone()
+        try:
+            row = self.db.execute("SELECT value FROM recorder_state WHERE name = ?", [name]).fetchone()
+        except sqlite3.Error as err:
+            raise store_error(f"cannot read the recorder's state {name}", err) from err
         return None if row is None else row[0]
 
     def set_state(self, name: str, value: float) -> None:
@@ -189,7 +233,7 @@ class Store:
                     "INSERT INTO recorder_state VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [name, value]
                 )
         except sqlite3.Error as err:
-            raise StoreError(f"cannot write the recorder's state {name}: {err}") from err
+            raise store_error(f"cannot write the recorder's state {name}", err) from err
 
     def decided(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which of these (camera, part id) keys already have a decision."""
@@ -199,30 +243,45 @@ class Store:
             chunk = keys[start:start + 400]
             where = " OR ".join("(camera = ? AND part_id = ?)" for _ in chunk)
             params = [v for key in chunk for v in key]
-            found.update(self.db.execute(f"SELECT camera, part_id FROM parts WHERE result IS NOT NULL AND ({where})", params).fetchall())
+            try:
+                found.update(self.db.execute(f"SELECT camera, part_id FROM parts WHERE result IS NOT NULL AND ({where})", params).fetchall())
+            except sqlite3.Error as err:
+                raise store_error("cannot read which parts are recorded", err) from err
         return found
 
+    def image_file(self, camera: str, verdict_result: str, part_id: int) -> Path:
+        """Where the image of a part with this verdict is stored."""
+        return self.image_dir / camera / verdict_result.lower() / f"{part_id:010d}.png"
+
     def save_image(self, verdict: Verdict, pixels: np.ndarray) -> str:
-        """Write the part's image (PNG) to a new file and return its path; an existing file is never replaced."""
-        folder = self.image_dir / verdict.camera / verdict.result.lower()
-        stem = f"{verdict.part_id:010d}"
-        path = folder / f"{stem}.png"
+        """Write the part's image (PNG) to a new file and return its path; an existing file is never replaced, and a
+        file the disk could not take whole is removed."""
+        first = self.image_file(verdict.camera, verdict.result, verdict.part_id)
+        path = first
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            first.parent.mkdir(parents=True, exist_ok=True)
             encoded, png = cv2.imencode(".png", pixels)
-            if not encoded:
-                raise StoreError(f"cannot write image {path}: PNG encoding failed")
-            for attempt in range(MAX_IMAGE_NAME_TRIES):
-                path = folder / (f"{stem}.png" if attempt == 0 else f"{stem}-{attempt}.png")
-                try:
-                    with open(path, "xb") as file:  # exclusive: an image already there stays as it is
-                        file.write(png.tobytes())
-                    return str(path)
-                except FileExistsError:
-                    continue
         except (OSError, cv2.error) as err:
-            raise StoreError(f"cannot write image {path}: {err}") from err
-        raise StoreError(f"cannot write image {path}: {MAX_IMAGE_NAME_TRIES} files of that part's name exist already")
+            raise (store_error(f"cannot write image {path}", err) if isinstance(err, OSError)
+                   else StoreError(f"cannot write image {path}: {err}")) from err
+        if not encoded:
+            raise StoreError(f"cannot write image {first}: PNG encoding failed")
+        for attempt in range(MAX_IMAGE_NAME_TRIES):
+            path = first if attempt == 0 else first.with_name(f"{first.stem}-{attempt}.png")
+            try:
+                file = open(path, "xb")  # exclusive: an image already there stays as it is
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise store_error(f"cannot write image {path}", err) from err
+            try:
+                with file:
+                    file.write(png.tobytes())
+            except OSError as err:
+                _remove_partial(path)
+                raise store_error(f"cannot write image {path}", err) from err
+            return str(path)
+        raise StoreError(f"cannot write image {first}: {MAX_IMAGE_NAME_TRIES} files of that part's name exist already")
 
     def close(self) -> None:
         self.db.conn.close()
@@ -232,11 +291,22 @@ def quarantine(database: Path) -> Path:
     """Move a corrupt database (and its WAL files) aside, kept for inspection; return where."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = database.with_name(f"{database.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():  # a second one within the same second: never over the first
+        n += 1
+        target = database.with_name(f"{database.name}.corrupt-{stamp}-{n}")
     for suffix in ("", "-wal", "-shm"):
         source = database.with_name(database.name + suffix)
         if source.exists():
             source.replace(target.with_name(target.name + suffix))
     return target
+
+
+def _remove_partial(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        log.warning("store: cannot remove the partly written image %s: %s", path, err)
 
 
 def _same_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -269,15 +339,6 @@ def decision_row(decision: Decision) -> dict[str, Any]:
     return row
 
 
-def inspection_row(verdict: Verdict, image_path: str | None = None) -> dict[str, Any]:
-    """The row of a detector's inspection record: its verdict, and its image when one was stored."""
-    row = {"camera": verdict.camera, "part_id": verdict.part_id, "t_trigger": verdict.t_trigger, "inspected": 1,
-           **verdict_columns(verdict)}
-    if image_path is not None:
-        row["image_path"] = image_path
-    return row
-
-
 def verdict_columns(verdict: Verdict) -> dict[str, Any]:
     return {
         "verdict_result": verdict.result,
@@ -289,3 +350,12 @@ def verdict_columns(verdict: Verdict) -> dict[str, Any]:
         "reason": verdict.reason,
         "frame_source": verdict.source,
     }
+
+
+def inspection_row(verdict: Verdict, image_path: str | None = None) -> dict[str, Any]:
+    """The row of a detector's inspection record: its verdict, and its image when one was stored."""
+    row = {"camera": verdict.camera, "part_id": verdict.part_id, "t_trigger": verdict.t_trigger, "inspected": 1,
+           **verdict_columns(verdict)}
+    if image_path is not None:
+        row["image_path"] = image_path
+    return row

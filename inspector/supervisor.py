@@ -32,6 +32,7 @@ from inspector.line_keys import missing_keys
 from inspector.messages import Heartbeat
 from inspector.process_guard import StationProcesses, guarded
 from inspector.netutil import accepts_connections, port_in_use
+from inspector.service_logs import cap_at_spawn, child_log_env
 from inspector.systemd_notify import SystemdNotifier
 from inspector.transport import recv_message, send_message
 from plc_io.simulator import simulator_command, wait_until_listening
@@ -368,11 +369,14 @@ class Supervisor:
         return line.split("error: ", 1)[1] if "error: " in line else line
 
     def _spawn(self, proc: ManagedProcess) -> None:
-        logfile = (self.log_dir / f"{proc.name.replace(':', '-')}.log").open("ab")
+        log_path = self.log_dir / f"{proc.name.replace(':', '-')}.log"
+        cap_at_spawn(self.config.logs, log_path)  # the child rotates its log itself (inspector.service_logs)
+        logfile = log_path.open("ab")
         # its own process group (the terminal's Ctrl-C reaches the supervisor, which stops the line in order),
         # and tied to this process: it gets SIGTERM if the supervisor dies
         proc.process = subprocess.Popen(
-            guarded(proc.command), stdout=logfile, stderr=subprocess.STDOUT, process_group=0
+            guarded(proc.command), stdout=logfile, stderr=subprocess.STDOUT, process_group=0,
+            env=child_log_env(self.config.logs, log_path),
         )
         self.station_processes.started(proc.name, proc.process.pid)
         logfile.close()  # the child holds its own descriptor

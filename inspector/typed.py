@@ -18,16 +18,29 @@ import types
 import typing
 from typing import Any, Callable, Literal, TypeVar, Union
 
+from inspector.bounded import clip
+
 T = TypeVar("T")
 
 
+VALUE_SHOWN = 120  # characters of a refused value in a problem's text: enough to recognise it, never a whole message
+PATH_SHOWN = 200
+PROBLEM_SHOWN = 400
+
+
 class FieldProblem(ValueError):
-    """A value that does not fit its field; ``path`` is the dotted field path."""
+    """A value that does not fit its field; ``path`` is the dotted field path (both cut to a bounded length:
+    the text ends up in logs and alarms, and the value may be megabytes a sender got wrong)."""
 
     def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(f"{path or '<root>'}: {problem}")
+        self.path = clip(path, PATH_SHOWN)
+        self.problem = clip(problem, PROBLEM_SHOWN)
+        super().__init__(f"{self.path or '<root>'}: {self.problem}")
+
+
+def _shown(value: Any) -> str:
+    """A refused value as a problem's text shows it: its repr, cut."""
+    return clip(repr(value), VALUE_SHOWN)
 
 
 def spec(
@@ -91,9 +104,9 @@ def _check_limits(f: dataclasses.Field, value: Any, path: str) -> None:
     if value is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     if lo is not None and value < lo:
-        raise FieldProblem(path, f"must be at least {lo}, got {value}")
+        raise FieldProblem(path, f"must be at least {lo}, got {_shown(value)}")
     if hi is not None and value > hi:
-        raise FieldProblem(path, f"must be at most {hi}, got {value}")
+        raise FieldProblem(path, f"must be at most {hi}, got {_shown(value)}")
 
 
 _SCALARS = frozenset({bool, int, float, str})
@@ -127,7 +140,7 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         raise FieldProblem(path, "; ".join(problems))
     if origin is Literal:
         if value not in args:
-            raise FieldProblem(path, f"must be one of {', '.join(map(repr, args))}, got {value!r}")
+            raise FieldProblem(path, f"must be one of {', '.join(map(repr, args))}, got {_shown(value)}")
         return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
@@ -153,21 +166,21 @@ def _convert_scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise FieldProblem(path, f"expected true or false, got {value!r}")
+        raise FieldProblem(path, f"expected true or false, got {_shown(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise FieldProblem(path, f"expected an integer, got {value!r}")
+        raise FieldProblem(path, f"expected an integer, got {_shown(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
-                raise FieldProblem(path, f"expected a finite number, got {value!r}")
+                raise FieldProblem(path, f"expected a finite number, got {_shown(value)}")
             return float(value)
-        raise FieldProblem(path, f"expected a number, got {value!r}")
+        raise FieldProblem(path, f"expected a number, got {_shown(value)}")
     if tp is str:
         if isinstance(value, str):
             return value
-        raise FieldProblem(path, f"expected a string, got {value!r}")
+        raise FieldProblem(path, f"expected a string, got {_shown(value)}")
     raise TypeError(f"{path}: unsupported field type {tp!r}")  # a programming error, not bad input
 
 

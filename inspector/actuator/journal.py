@@ -209,6 +209,12 @@ class DecisionJournal:
 
 def unrecorded_decisions(state_dir: str | Path, since: float, until: float) -> list[Decision]:
     """Final decisions the journal holds with an outcome between ``since`` and ``until`` (read-only)."""
+    return [decision for _, decision in final_decisions(state_dir, since, until)]
+
+
+def final_decisions(state_dir: str | Path, since: float, until: float, limit: int | None = None) -> list[tuple[float, Decision]]:
+    """The first ``limit`` final decisions with an outcome between ``since`` and ``until``, with its time, in
+    outcome order (read-only): a long stretch is read a chunk at a time."""
     path = journal_path(state_dir)
     if not path.exists():
         return []
@@ -216,12 +222,12 @@ def unrecorded_decisions(state_dir: str | Path, since: float, until: float) -> l
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             rows = db.execute(
-                f"SELECT decision FROM parts WHERE outcome IN {FINAL_OUTCOMES} AND t_outcome >= ? AND t_outcome < ? "
-                "ORDER BY t_outcome",
-                (since, until),
+                f"SELECT t_outcome, decision FROM parts WHERE outcome IN {FINAL_OUTCOMES} AND t_outcome >= ? AND t_outcome < ? "
+                "ORDER BY t_outcome LIMIT ?",
+                (since, until, -1 if limit is None else limit),
             ).fetchall()
         finally:
             db.close()
     except sqlite3.Error as err:
         raise StoreError(f"cannot read the actuator's journal {path}: {err}") from err
-    return [decode_json(Decision, text.encode()) for (text,) in rows]
+    return [(t, decode_json(Decision, text.encode())) for t, text in rows]

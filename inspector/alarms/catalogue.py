@@ -67,6 +67,9 @@ _DEFINITIONS = (
     AlarmDefinition("disk_space_critical", "condition", "critical", "recorder",
                     "Free space is below the critical limit: images are no longer stored, records still are. Cleared when "
                     "free space is back above the limit."),
+    AlarmDefinition("record_write_failed", "condition", "critical", "recorder",
+                    "Part records cannot be written (disk full, an I/O error): they are held in memory and retried, and "
+                    "the actuator's journal keeps every decision. Cleared when they are written."),
     AlarmDefinition("database_corrupt", "event", "critical", "recorder",
                     "The inspection database was damaged: moved aside, a fresh one refilled from the journal."),
     AlarmDefinition("decisions_recovered", "event", "warning", "recorder",

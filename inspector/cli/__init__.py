@@ -22,12 +22,14 @@ log = logging.getLogger("inspector")
 
 
 def _setup_logging(verbose: bool, service: str = "", quiet: bool = False) -> None:
-    """Log to stderr; ``quiet`` (the demo's live status line) shows warnings and errors only."""
+    """Log to stderr, bounded (inspector.service_logs: long messages cut, repeats suppressed, a supervised
+    process's log rotated); ``quiet`` (the demo's live status line) shows warnings and errors only."""
+    from inspector.service_logs import configure_logging
+
     label = f" {service}" if service else ""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
-        format=f"%(asctime)s %(levelname)s{label} %(name)s: %(message)s",
-        stream=sys.stderr,
+    configure_logging(
+        logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
+        f"%(asctime)s %(levelname)s{label} %(name)s: %(message)s",
     )
     logging.getLogger("pycomm3").setLevel(logging.WARNING)  # it logs every request at INFO
 

@@ -44,6 +44,7 @@ def config_from_dict(data: Any, base_dir: Path) -> Config:
     check_reports_config(config.reports)
     _check_opcua(config)
     _check_plant(config)
+    _check_disk_space(config)
     return _resolve_paths(config, base_dir)
 
 
@@ -109,6 +110,15 @@ def _check_plant(config: Config) -> None:
         raise ConfigError("plant.mqtt.password_file", "a password needs 'plant.mqtt.username'")
     if mqtt.tls is not None and bool(mqtt.tls.cert_file) != bool(mqtt.tls.key_file):
         raise ConfigError("plant.mqtt.tls", "a client certificate needs both 'cert_file' and 'key_file'")
+
+
+def _check_disk_space(config: Config) -> None:
+    limits = config.recorder.disk_space
+    for unit in ("mb", "percent"):
+        warning, critical = getattr(limits, f"warning_free_{unit}"), getattr(limits, f"critical_free_{unit}")
+        if warning and critical > warning:
+            raise ConfigError(f"recorder.disk_space.critical_free_{unit}",
+                              f"{critical:g} is above warning_free_{unit} ({warning:g}): the critical limit is the lower one")
 
 
 def _check_cameras(config: Config) -> None:

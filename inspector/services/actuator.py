@@ -9,6 +9,7 @@ import zmq
 
 from inspector.actuator.delivery import DecisionDelivery
 from inspector.actuator.tracker import PartTracker
+from inspector.bounded import clip
 from inspector.errors import MessageError, StoreError
 from inspector.messages import Alarm, AlarmCommand, AlarmStanding, PartSeen, Verdict
 from inspector.services.base import Service
@@ -76,7 +77,7 @@ class ActuatorService(Service):
                 return
             except MessageError as err:
                 self.counters["malformed_messages"] += 1
-                log.error("malformed message on the actuator's input: %s", err)
+                log.error("malformed message on the actuator's input: %s", clip(str(err)))
                 continue
             now = time.time()
             if isinstance(message, PartSeen):

@@ -26,6 +26,7 @@ import zmq
 
 from calibration.challenge import VerificationGate
 from calibration.station import calibration_paths, camera_optics
+from inspector.bounded import clip
 from inspector.channels import CHANNELS, max_message_bytes
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
@@ -115,7 +116,7 @@ class DetectorService(Service):
             t_received = time.time()  # the pixels in hand: out of the message, or copied out of the ring
         except MalformedFrame as err:
             self.counters["malformed_frames"] += 1
-            log.error("malformed frame: %s", err)
+            log.error("malformed frame: %s", clip(str(err)))
             if err.header is not None:
                 self._send_failsafe(err.header, f"malformed frame: {err}")
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +27,15 @@ FIRST = DINT_MAX - 14  # 15 parts below the DINT's end, 25 beyond it
 def seed_old_parts(config, ids: range) -> dict[int, tuple[dict, str]]:
     """Parts recorded 50 days ago under the low ids a 32-bit counter would wrap onto: their rows and image hashes."""
     store = Store(config.recorder.database, config.recorder.image_dir)
-    t_old = 1_700_000_000.0
+    t_old = time.time() - 50 * 86400  # within the reject images' retention (90 days by default)
     try:
         for part_id in ids:
             verdict = a_verdict(part_id=part_id, t_trigger=t_old + part_id, t_verdict=t_old + part_id + 0.05)
             path = store.save_image(verdict, np.full((32, 32), part_id % 251, np.uint8))
             decision = Decision("station-1", "top", part_id, part_id, "REJECT", "verdict", verdict.t_trigger,
                                 verdict.t_verdict, True, t_plc_written=verdict.t_verdict + 0.01, verdict=verdict, plc_seq=part_id)
-            assert len(store.record([decision_row(decision), inspection_row(verdict, path)])) == 0
+            inspection = {**inspection_row(verdict, path), "image_bytes": Path(path).stat().st_size}  # as the recorder stores it
+            assert len(store.record([decision_row(decision), inspection])) == 0
         rows = {r["part_id"]: dict(r) for r in store.parts.rows}
     finally:
         store.close()

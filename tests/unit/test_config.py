@@ -243,3 +243,35 @@ def test_written_config_loads_back_equal(tmp_path):
     write_config(config, out)
 
     assert load_config(out) == config
+
+
+# -- disk space, retention, logs --------------------------------------------------------
+
+
+def test_disk_retention_and_log_limits_have_documented_defaults(tmp_path):
+    config = load_config(DEFAULT_CONFIG)
+    assert (config.recorder.disk_space.warning_free_mb, config.recorder.disk_space.critical_free_mb) == (2048, 512)
+    assert (config.recorder.retention.keep_passes_days, config.recorder.retention.keep_rejects_days) == (7, 90)
+    assert config.recorder.held_rows == 20000 and config.logs.max_mb == 10 and config.logs.backups == 3
+    text = DEFAULT_CONFIG.read_text()
+    for key in ("disk_space:", "retention:", "held_rows:", "logs:", "repeats_per_minute:", "keep_rejects_days:"):
+        assert key in text, f"{key} is in the shipped config with its comment"
+
+
+@pytest.mark.parametrize("section, key, value, field", [
+    ("disk_space", "critical_free_mb", 4096, "recorder.disk_space.critical_free_mb"),
+    ("disk_space", "critical_free_percent", 10, "recorder.disk_space.critical_free_percent"),
+    ("disk_space", "warning_free_percent", 95, "recorder.disk_space.warning_free_percent"),
+    ("retention", "batch", 0, "recorder.retention.batch"),
+    ("retention", "max_gb", -1, "recorder.retention.max_gb"),
+])
+def test_a_bad_disk_limit_or_retention_value_is_refused_naming_its_field(tmp_path, section, key, value, field):
+    data = default_data()
+    data["recorder"][section][key] = value
+    assert rejected_field(tmp_path, data).field == field
+
+
+def test_a_bad_log_limit_is_refused_naming_its_field(tmp_path):
+    data = default_data()
+    data["logs"]["max_mb"] = 0
+    assert rejected_field(tmp_path, data).field == "logs.max_mb"

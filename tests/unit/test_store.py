@@ -268,3 +268,26 @@ def test_an_image_that_cannot_be_written_is_a_store_error_naming_it(store, tmp_p
     (tmp_path / "images" / "top").write_text("a file where the camera's image folder should be")
     with pytest.raises(StoreError, match=r"cannot write image .*top/reject/0000000001\.png"):
         store.save_image(a_verdict(part_id=1), np.zeros((32, 32), np.uint8))
+
+
+def test_a_second_database_moved_aside_within_the_same_second_does_not_replace_the_first(tmp_path):
+    from inspector.store import quarantine
+
+    database = tmp_path / "parts.db"
+    database.write_bytes(b"first damaged file")
+    first = quarantine(database)
+    database.write_bytes(b"second damaged file")
+    second = quarantine(database)
+    assert first != second and first.read_bytes() == b"first damaged file" and second.read_bytes() == b"second damaged file"
+
+
+def test_a_store_from_before_image_notes_gets_their_columns_and_the_index_retention_reads(tmp_path):
+    with sqlite3.connect(tmp_path / "parts.db") as old:
+        old.execute("CREATE TABLE parts (camera TEXT, part_id INTEGER, result TEXT, image_path TEXT, verdict_result TEXT, "
+                    "t_verdict REAL, PRIMARY KEY (camera, part_id))")
+    store = Store(tmp_path / "parts.db", tmp_path / "images")
+    try:
+        assert {"image_bytes", "image_note"} <= set(store.parts.columns_dict)
+        assert "parts_stored_images" in {i.name for i in store.parts.indexes}
+    finally:
+        store.close()
