@@ -57,6 +57,7 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "disk_space_low": "Disk space is running low; old images are being removed: {text}",
     "disk_space_critical": "Disk almost full: images are no longer stored, records still are: {text}",
     "decision_refused": "A second decision for a part was refused, the first is kept: {text}",
+    "record_write_failed": "Part records cannot be written now; they are kept and written when possible: {text}",
 }
 #: families of codes (``image_health.focus``): the sentence of their prefix
 ALARM_PREFIXES = {

@@ -77,6 +77,8 @@ def image_note(part: PartRecord | None, now: float) -> str:
         return "no image yet"
     if part.image_path:
         return ""
+    if part.image_note:  # the recorder says why ("image removed by retention", "image not stored: disk space critical")
+        return part.image_note
     if part.is_reject and now - part.t_trigger < IMAGE_WAIT_S:
         return "image pending"
     if part.source != "verdict":

@@ -291,6 +291,7 @@ async def serve(config: Config, stop: asyncio.Event, feed_factory=None, poll_s: 
 
 def run_server(config: Config) -> None:
     """``inspector opcua serve``: until SIGTERM or Ctrl-C."""
+    logging.getLogger("asyncua").setLevel(logging.WARNING)  # its INFO line per client request would fill the log
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

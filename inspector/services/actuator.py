@@ -17,6 +17,8 @@ from inspector.transport import GapCounter, recv_message
 
 log = logging.getLogger(__name__)
 
+DRAIN_BUDGET_S = 0.02
+
 
 class ActuatorService(Service):
     kind = "actuator"
@@ -70,7 +72,10 @@ class ActuatorService(Service):
             self.delivery.submit(decision)
 
     def _drain(self, sock: zmq.Socket) -> None:
-        while True:
+        """Take what waits on ``sock`` for at most DRAIN_BUDGET_S: a flood (of malformed messages) leaves the rest
+        queued, never the deadlines of parts already seen unattended."""
+        until = time.monotonic() + DRAIN_BUDGET_S
+        while time.monotonic() < until:
             try:
                 message = recv_message(sock, zmq.NOBLOCK)
             except zmq.Again:

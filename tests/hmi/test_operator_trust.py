@@ -74,6 +74,17 @@ def test_a_missing_image_is_pending_only_while_it_is_still_expected(line, db):
     assert image_note(db.part(("top", 6)), 100.0) == "no image (fail-safe)"
 
 
+def test_the_recorders_reason_for_a_missing_image_is_what_the_operator_reads(line, db):
+    from inspector.store import IMAGE_NOT_STORED_DISK, IMAGE_REMOVED
+
+    line.record(a_decision(8, "REJECT", t_trigger=100.0))
+    line.store.parts.update(("top", 8), {"image_path": None, "image_note": IMAGE_REMOVED})  # as retention leaves it
+    assert image_note(db.part(("top", 8)), 200.0) == "image removed by retention"
+    line.record(a_decision(9, "REJECT", t_trigger=100.0), image=False)
+    line.store.parts.update(("top", 9), {"image_note": IMAGE_NOT_STORED_DISK})
+    assert image_note(db.part(("top", 9)), 100.0) == "image not stored: disk space critical", "not 'image pending'"
+
+
 def test_the_panel_holds_the_latest_reject_with_its_image_then_shows_the_latest_part(line, db, session, audit):
     now = [1000.0]
     vm = operator_vm(db, session, audit, clock=lambda: now[0])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 
 import pytest
@@ -141,22 +140,13 @@ def test_the_disk_ballast_takes_the_free_space_to_its_target_and_never_below_the
     ballast.unlink()
 
 
-def test_free_space_thresholds_are_found_by_name_and_set_in_their_unit(tmp_path):
-    @dataclasses.dataclass(frozen=True)
-    class Disk:
-        warning_free_percent: float = 10.0
-        critical_free_mb: int = 500
-
-    @dataclasses.dataclass(frozen=True)
-    class Recorder:
-        database: str = "x.db"
-        disk: Disk = dataclasses.field(default_factory=Disk)
+def test_the_recorders_free_space_limits_are_set_just_below_the_free_space_now(tmp_path):
+    from inspector.config.schema import RecorderConfig
 
     settings = SoakSettings(disk_warn_margin=1024**3, disk_crit_margin=2 * 1024**3)
-    recorder, note = disk_thresholds(Recorder(), tmp_path, settings)
-    usage = shutil.disk_usage(tmp_path)
+    recorder, note = disk_thresholds(RecorderConfig(), tmp_path, settings)
+    limits = recorder.disk_space
+    assert limits.critical_free_mb == pytest.approx((note["free_at_start"] - 2 * 1024**3) / 1024**2, abs=1)
+    assert limits.warning_free_mb == pytest.approx((note["free_at_start"] - 1024**3) / 1024**2, abs=1)
+    assert limits.warning_free_percent == limits.critical_free_percent == 0.0, "the MiB limits decide"
     assert note["levels"] == ["critical", "warning"]
-    assert recorder.disk.critical_free_mb == pytest.approx((note["free_at_start"] - 2 * 1024**3) / 1024**2, abs=1)
-    assert recorder.disk.warning_free_percent == pytest.approx(100 * (note["free_at_start"] - 1024**3) / usage.total, abs=0.01)
-    unchanged, none = disk_thresholds(SoakSettings(), tmp_path, settings)
-    assert none["levels"] == [] and unchanged == SoakSettings()

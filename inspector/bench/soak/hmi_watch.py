@@ -31,6 +31,7 @@ from inspector.bench.soak.procs import pid_alive, soak_env, spawn, stop_process
 OPERATOR, PIN = 1, "1111"
 USER_ROW_Y, PAD_Y = 165, (305, 375, 445, 515)
 PAD = {k: (i % 3, PAD_Y[i // 3]) for i, k in enumerate(["1", "2", "3", "4", "5", "6", "7", "8", "9", "Clear", "0", "OK"])}
+TOUCH_EVERY_S = 120.0  # well inside the HMI's idle logout (300 s)
 LOGIN_TRIES_FOR_S = 60.0
 
 
@@ -60,6 +61,7 @@ class HmiWatch:
         self._login_at: float | None = None  # when to try (again) to log the operator in
         self._login_until = 0.0
         self._log_mark = 0
+        self._next_touch = 0.0  # an operator touches the screen now and then: the HMI's idle logout does not end the run
 
     @property
     def log(self) -> Path:
@@ -130,6 +132,17 @@ class HmiWatch:
         except (OSError, subprocess.SubprocessError, KeyError, ValueError):
             pass  # tried again in a moment
 
+    def _touch(self) -> None:
+        """A tap on the window's title (no button there), as an operator's hand now and then."""
+        self._next_touch = time.monotonic() + TOUCH_EVERY_S
+        try:
+            windows = self._xdotool("search", "--name", "^Inspector").split()
+            if windows:
+                geometry = dict(line.split("=", 1) for line in self._xdotool("getwindowgeometry", "--shell", windows[0]).split())
+                self._xdotool("mousemove", str(int(geometry["X"]) + 40), str(int(geometry["Y"]) + 20), "click", "1")
+        except (OSError, subprocess.SubprocessError, KeyError, ValueError):
+            pass  # tried again at the next touch
+
     def _note(self, event: str, pid: int | None, detail: str = "") -> None:
         self.timeline.append({"t": time.time(), "event": event, "pid": pid, "detail": detail})
 
@@ -155,6 +168,8 @@ class HmiWatch:
             self._last_pid = pid
         if self._login_at is not None and pid is not None and time.monotonic() >= self._login_at:
             self._try_login()
+        elif pid is not None and self._login_at is None and time.monotonic() >= self._next_touch:
+            self._touch()
         if pid is None and not self.supervised and allow_restart:
             if self._restart_at is None:
                 self._restart_at = time.monotonic() + self.restart_after_s

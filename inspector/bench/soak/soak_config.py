@@ -1,9 +1,6 @@
-"""The soak's station: the shipped config with every plant output on, a small synthetic camera at the soak's rate.
-
-Some settings the soak needs may not exist yet in the schema (the recorder's
-free-space thresholds, a supervised HMI): they are looked for by name and
-set when found; the report says what was found and set.
-"""
+"""The soak's station: the shipped config with every plant output on, a small synthetic camera at the soak's rate,
+the HMI run by the supervisor, and the recorder's free-space limits just below the free space at start (so the disk
+fault's ballast crosses them); the report says what was set."""
 
 from __future__ import annotations
 
@@ -15,10 +12,11 @@ from typing import Any
 from inspector.bench.outputs import METRICS_PORTS, free_port_block
 from inspector.bench.soak.settings import SoakSettings
 from inspector.config import DEFAULT_CONFIG, load_config
-from inspector.config.schema import Config, PlcTag
+from inspector.config.schema import Config, PlcTag, RecorderConfig
 from inspector.line_setup import local_line_config
 from inspector.netutil import free_tcp_port
 
+MIB = 1024 * 1024
 ALARM_TAG = "Inspector_Alarms"  # the auxiliary tag the refused-tag fault takes away
 OPCUA_CLIENT = "soak"
 
@@ -45,82 +43,27 @@ def soak_config(settings: SoakSettings, data_dir: Path, broker_port: int) -> tup
     return config, notes
 
 
-# -- the recorder's free-space thresholds, relative to the free space now -----------------------------------------
+# -- the recorder's free-space limits, relative to the free space now -----------------------------------------------
 
 
-def _numeric_fields(obj: Any, prefix: str = "") -> list[tuple[str, dataclasses.Field, Any]]:
-    """(dotted path, field, owner) of every int/float field, one nested dataclass deep."""
-    found = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value) and not prefix:
-            found += _numeric_fields(value, f"{f.name}.")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            found.append((prefix + f.name, f, obj))
-    return found
-
-
-def _threshold_value(name: str, free_bytes: int, total_bytes: int) -> float | None:
-    """``free_bytes`` (the free space the threshold should sit at) in the unit the field's name says; None if unknown."""
-    used = "used" in name or "usage" in name
-    if name.endswith(("_percent", "_pct")):
-        return round(100.0 * ((total_bytes - free_bytes) if used else free_bytes) / total_bytes, 3)
-    if name.endswith(("_fraction", "_share", "_ratio")):
-        return round(((total_bytes - free_bytes) if used else free_bytes) / total_bytes, 5)
-    if used:
-        return None
-    for suffix, unit in (("_bytes", 1), ("_kb", 1024), ("_mb", 1024**2), ("_mib", 1024**2), ("_gb", 1024**3), ("_gib", 1024**3)):
-        if name.endswith(suffix):
-            return round(free_bytes / unit, 3)
-    return None
-
-
-def disk_thresholds(recorder: Any, folder: Path, settings: SoakSettings) -> tuple[Any, dict[str, Any]]:
-    """The recorder config with its warning/critical free-space thresholds set just below the free space now."""
+def disk_thresholds(recorder: RecorderConfig, folder: Path, settings: SoakSettings) -> tuple[RecorderConfig, dict[str, Any]]:
+    """The recorder config with its warning and critical free-space limits just below the free space now (in MiB; the
+    share-of-disk limits off), so the disk fault's ballast file crosses them without filling the disk."""
     folder.mkdir(parents=True, exist_ok=True)
     usage = shutil.disk_usage(folder)
-    targets = {"warning": usage.free - settings.disk_warn_margin, "critical": usage.free - settings.disk_crit_margin}
-    note: dict[str, Any] = {"free_at_start": usage.free, "total": usage.total, "free_warning": targets["warning"],
-                            "free_critical": targets["critical"], "fields": {}}
-    changes: dict[str, dict[str, Any]] = {}
-    levels: set[str] = set()
-    for path, f, _owner in _numeric_fields(recorder):
-        name = f.name.lower()
-        if not any(word in path.lower() for word in ("free", "disk", "space", "usage", "used")):
-            continue
-        level = "warning" if "warn" in name else "critical" if "crit" in name else None
-        if level is None:
-            continue
-        value = _threshold_value(name, targets[level], usage.total)
-        if value is None:
-            note["fields"][path] = "unit not understood: left as configured"
-            continue
-        if isinstance(getattr(_owner, f.name), int):
-            value = int(value)
-        changes.setdefault(path.rpartition(".")[0], {})[f.name] = value
-        note["fields"][path] = value
-        levels.add(level)
-    for section, values in changes.items():
-        if section:
-            recorder = dataclasses.replace(recorder, **{section: dataclasses.replace(getattr(recorder, section), **values)})
-        else:
-            recorder = dataclasses.replace(recorder, **values)
-    note["levels"] = sorted(levels)  # the thresholds the soak could set: the disk fault needs at least one
-    return recorder, note
+    warning, critical = usage.free - settings.disk_warn_margin, usage.free - settings.disk_crit_margin
+    limits = dataclasses.replace(recorder.disk_space, warning_free_mb=round(warning / MIB, 1), warning_free_percent=0.0,
+                                 critical_free_mb=round(critical / MIB, 1), critical_free_percent=0.0)
+    note = {"free_at_start": usage.free, "total": usage.total, "free_warning": warning, "free_critical": critical,
+            "fields": {"recorder.disk_space.warning_free_mb": limits.warning_free_mb,
+                       "recorder.disk_space.critical_free_mb": limits.critical_free_mb},
+            "levels": ["critical", "warning"]}
+    return dataclasses.replace(recorder, disk_space=limits), note
 
 
-# -- an HMI the supervisor runs, when the schema has a switch for it -----------------------------------------------
+# -- the HMI, run and restarted by the station's supervisor ------------------------------------------------------------
 
 
 def supervised_hmi(config: Config) -> tuple[Config, str]:
-    """Turn on the supervisor's HMI if the schema has a switch for it; '' when it has none (the soak runs the HMI)."""
-    hmi = getattr(config, "hmi", None)
-    if hmi is not None and dataclasses.is_dataclass(hmi):
-        for name in ("enabled", "supervised", "run"):
-            if isinstance(getattr(hmi, name, None), bool):
-                return dataclasses.replace(config, hmi=dataclasses.replace(hmi, **{name: True})), f"hmi.{name}"
-    for f in dataclasses.fields(config.supervisor):
-        if "hmi" in f.name and isinstance(getattr(config.supervisor, f.name), bool):
-            sup = dataclasses.replace(config.supervisor, **{f.name: True})
-            return dataclasses.replace(config, supervisor=sup), f"supervisor.{f.name}"
-    return config, ""
+    """The supervisor runs the HMI (supervisor.hmi: run): restarted when it dies or freezes, with an alarm."""
+    return dataclasses.replace(config, supervisor=dataclasses.replace(config.supervisor, hmi="run")), "supervisor.hmi"

@@ -71,6 +71,19 @@ class SoakStation:
         self._next_screenshot = 0.0
 
     # -- start ----------------------------------------------------------------------------
+    def _demo_users(self) -> None:
+        """The demo's users (operator 1111 ...), so the soak logs the operator in on the HMI the supervisor runs."""
+        from calibration.station import open_audit_trail
+        from hmi.data import HmiDatabase
+        from hmi.users import UserDirectory, ensure_demo_users
+
+        db, audit = HmiDatabase(self.config.recorder.database), open_audit_trail(self.config)
+        try:
+            ensure_demo_users(UserDirectory(db, audit), audit)
+        finally:
+            db.close()
+            audit.close()
+
     def start(self) -> None:
         display = self.display.start()
         self.progress(f"Xvfb on display {display}")
@@ -83,6 +96,7 @@ class SoakStation:
 
         init_certs(self.config, OPCUA_CLIENT)
         write_config(self.config, self.config_file)
+        self._demo_users()
         self.tap = MqttTap(self.broker.port, topic_root(self.config) + "/#", self.workdir / "mqtt-tap.txt")
         self.tap.start()
         if self.settings.plc == "external":
