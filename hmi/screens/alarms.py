@@ -24,6 +24,7 @@ ErrorSink = Callable[[Exception], None]
 SHELVE_REASONS = ("Maintenance on this equipment", "Known fault, repair scheduled", "Nuisance alarm under review",
                   "Commissioning or trial")
 SHELVE_HOURS = (1.0, 4.0, 8.0)
+COMBO_CHROME_PX = 64  # a combo box's padding, border and drop-down arrow in the HMI's style
 
 
 def entry_line(entry: AlarmEntry, now: float) -> str:
@@ -59,22 +60,35 @@ class AlarmsScreen(QWidget):
         self.list.setStyleSheet("font-size: 16px;")
         kinetic(self.list)
         root.addWidget(self.list, 1)
-        actions = QHBoxLayout()
-        actions.setSpacing(BUTTON_GAP_PX)
         self.ack_button = QPushButton("Acknowledge")
         self.ack_button.clicked.connect(self._acknowledge)
+        self.unshelve_button = QPushButton("Return from shelf")
+        self.unshelve_button.clicked.connect(self._unshelve)
         self.reason = QComboBox()
         self.reason.addItems(SHELVE_REASONS)
         self.hours = QComboBox()
         self.hours.addItems([f"{h:g} h" for h in SHELVE_HOURS])
         self.shelve_button = QPushButton("Shelve")
         self.shelve_button.clicked.connect(self._shelve)
-        self.unshelve_button = QPushButton("Return from shelf")
-        self.unshelve_button.clicked.connect(self._unshelve)
-        for widget in (self.ack_button, self.reason, self.hours, self.shelve_button, self.unshelve_button):
-            actions.addWidget(widget)
-        root.addLayout(actions)
+        for row in ((self.ack_button, self.unshelve_button), (self.reason, self.hours, self.shelve_button)):
+            actions = QHBoxLayout()  # two rows: every choice whole at 1024 px
+            actions.setSpacing(BUTTON_GAP_PX)
+            for widget in row:
+                actions.addWidget(widget)
+            actions.addStretch(1)
+            root.addLayout(actions)
         self._shown: list[str] = []
+
+    def _fit_choices(self) -> None:
+        """Every choice whole, beside the padding and the arrow (measured in the font the window's style gives)."""
+        for combo in (self.reason, self.hours):
+            widest = max(combo.fontMetrics().horizontalAdvance(combo.itemText(i)) for i in range(combo.count()))
+            if combo.minimumWidth() != widest + COMBO_CHROME_PX:
+                combo.setMinimumWidth(widest + COMBO_CHROME_PX)
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        self._fit_choices()
+        super().showEvent(event)
 
     def reload(self) -> None:
         now = self.vm.clock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,7 +12,9 @@ from types import SimpleNamespace
 from prometheus_client import CollectorRegistry, generate_latest
 
 from inspector.messages import Alarm, Decision, Verdict
-from inspector.plant.metrics import DecisionMetrics, ServiceCounters, SupervisedServices
+from inspector.alarms.board import AlarmBoard
+from inspector.alarms.board_store import BoardStore
+from inspector.plant.metrics import DecisionMetrics, ServiceCounters, StandingAlarms, SupervisedServices
 from inspector.store import decision_row
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "inspector.json"
@@ -28,9 +31,15 @@ def exported_names() -> set[str]:
                                                        now + 0.03 if delivered else None, "" if delivered else "PLC away", verdict)))
     metrics.observe_alarm(Alarm("st", "camera", "camera_lost", "critical", "gone", now))
     registry.register(ServiceCounters("st", "publisher", lambda: {"messages_sent": 3, "outbox_messages": 2}))
-    process = SimpleNamespace(name="actuator", running=True, sends_heartbeats=True, last_beat=time.monotonic(), restarts=0)
+    process = SimpleNamespace(name="actuator", running=True, sends_heartbeats=True, last_beat=time.monotonic(), restarts=0,
+                              watched=False)
     registry.register(SupervisedServices("st", lambda: [process], 5.0))
-    text = generate_latest(registry).decode()
+    with tempfile.TemporaryDirectory() as folder:  # the actuator's alarm board, on disk as it keeps it
+        board = AlarmBoard("st", BoardStore(folder), unacked_keep_s=3600, max_shelve_s=3600, owners=None, now=now)
+        board.apply(Alarm("st", "camera:top", "camera_lost", "critical", "gone", now), now)
+        registry.register(StandingAlarms("st", lambda: board.entries.values()))
+        text = generate_latest(registry).decode()
+        board.store.close()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
 
 
