@@ -12,6 +12,7 @@ the rest stop in order, each with SIGKILL as the last resort.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -52,6 +53,7 @@ class ManagedProcess:
     sends_heartbeats: bool = True
     # without heartbeats: whether the process serves again (a port that accepts connections); None = running for UP_AFTER_S
     ready: Callable[[], bool] | None = None
+    off_path: bool = False  # not on the decision's path (plant outputs, reports, the HMI): started at a lower CPU priority
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     last_beat: float = 0.0
@@ -103,17 +105,18 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
     # cameras so they see the first parts
     if config.reports.at_shift_end:
         procs.append(ManagedProcess("shift-reports", [sys.executable, "-m", "inspector", "report", "scheduler", "--config", str(config_path)],
-                                    sends_heartbeats=False))
+                                    sends_heartbeats=False, off_path=True))
     if config.opcua.enabled:
         procs.append(ManagedProcess("opcua", [sys.executable, "-m", "inspector", "opcua", "serve", "--config", str(config_path)],
-                                    sends_heartbeats=False, ready=_listening(urlsplit(config.opcua.endpoint).netloc, 4840)))
+                                    sends_heartbeats=False, ready=_listening(urlsplit(config.opcua.endpoint).netloc, 4840),
+                                    off_path=True))
     if config.plant.mqtt.enabled:
-        procs.append(ManagedProcess("publisher", service_command("publisher", config_path)))
+        procs.append(ManagedProcess("publisher", service_command("publisher", config_path), off_path=True))
     for cam in config.cameras:
         procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
     if config.supervisor.hmi != "off":  # last: the line does not wait for the operator's screen
         run = [sys.executable, "-m", "inspector", "hmi", "--config", str(config_path)]
-        procs.append(ManagedProcess("hmi", run if config.supervisor.hmi == "run" else None))
+        procs.append(ManagedProcess("hmi", run if config.supervisor.hmi == "run" else None, off_path=True))
     return procs
 
 
@@ -380,12 +383,22 @@ class Supervisor:
         )
         self.station_processes.started(proc.name, proc.process.pid)
         logfile.close()  # the child holds its own descriptor
+        if proc.off_path and self.sup.off_path_nice:
+            self._lower_priority(proc)
         if proc.started_at:
             proc.restarts += 1
         proc.started_at = time.monotonic()
         proc.last_beat = 0.0
         proc.restart_at = None
         log.info("started %s (pid %d)", proc.name, proc.process.pid)
+
+    def _lower_priority(self, proc: ManagedProcess) -> None:
+        """A busy plant output (an OPC UA server starting: its certificates, its address space) must not take the
+        CPU from the parts' deadlines: it runs at ``supervisor.off_path_nice`` (its threads, made later, inherit it)."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, proc.process.pid, self.sup.off_path_nice)
+        except OSError as err:  # it exited already; it is restarted as any other
+            log.warning("cannot lower the CPU priority of %s: %s", proc.name, err)
 
     def _terminate(self, proc: ManagedProcess, kill: bool = False) -> None:
         if not proc.running:

@@ -52,6 +52,11 @@ from plc_io.handshake import FAULT_FAILSAFE, FAULT_LINE_STOP, FAULT_NONE, Result
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Unwritten:
+    decision: Decision
 EARLY_BEAT_FRACTION = 0.25  # after a decision, beat if the heartbeat is due within this share of its period
 
 
@@ -128,6 +133,11 @@ class DecisionDelivery(threading.Thread):
     def submit(self, decision: Decision) -> None:
         self.queue.put(decision)
 
+    def submit_unwritten(self, decision: Decision) -> None:
+        """A decision recorded, never written to the PLC (its part is past the reject gate): numbered, journaled, sent
+        to the recorder, in order with the others."""
+        self.queue.put(_Unwritten(decision))
+
     def submit_alarm(self, message: Alarm | AlarmStanding | AlarmCommand) -> None:
         """An owner's alarm or restatement, or an operator's acknowledgement: onto the board, in order with the decisions."""
         self.queue.put(message)
@@ -159,6 +169,9 @@ class DecisionDelivery(threading.Thread):
                     break
                 if isinstance(item, (Alarm, AlarmStanding, AlarmCommand)):
                     self._take_alarm(item)
+                    item = None
+                elif isinstance(item, _Unwritten):
+                    self._record_unwritten(item.decision)
                     item = None
                 elif item is not None:
                     self._deliver(item)
@@ -199,6 +212,13 @@ class DecisionDelivery(threading.Thread):
             self._check_late(delivered)
         self._journal(self.journal.answered, delivered)
         self._publish(delivered, what=f"decision for part {decision.part_id}")
+
+    def _record_unwritten(self, decision: Decision) -> None:
+        self._seq += 1
+        decision = dataclasses.replace(decision, seq=self._seq)
+        self.counters["decided_unwritten"] += 1
+        self._journal(self.journal.unwritten, decision)
+        self._publish(decision, what=f"unwritten decision for part {decision.part_id}")
 
     def _journal(self, write, decision: Decision) -> None:
         try:

@@ -275,8 +275,9 @@ class PlcConfig:
 @dataclass(frozen=True)
 class DiskSpaceLimits:
     check_interval_s: float = spec(
-        5.0, doc="How often the recorder measures the free space of each filesystem holding the database, the images, "
-        "station.state_dir and the service logs.", minimum=0.5, maximum=600,
+        1.0, doc="How often the recorder measures the free space of each filesystem holding the database, the images, "
+        "station.state_dir and the service logs (a statvfs call: cheap); an alarm clears within this time of the room "
+        "being back.", minimum=0.2, maximum=600,
     )
     warning_free_mb: float = spec(
         2048.0, doc="'disk_space_low' (warning) while a filesystem has less free space than this, in MiB, or than "
@@ -291,8 +292,8 @@ class DiskSpaceLimits:
     )
     critical_free_percent: float = spec(2.0, doc="The critical limit as a share of the filesystem's size, in % (0 = off).", minimum=0, maximum=90)
     clear_margin: float = spec(
-        0.2, doc="Hysteresis: a raised alarm clears once free space is this share above its limit (0.2 = 20 % more), "
-        "so it does not flap around the limit.", minimum=0, maximum=10,
+        0.2, doc="Hysteresis: a raised alarm clears once free space is this share above its limit (0.2 = 20 % more, "
+        "at most 1 GiB more), so it does not flap around the limit.", minimum=0, maximum=10,
     )
 
 
@@ -404,6 +405,12 @@ class SupervisorConfig:
     restart_backoff_initial_s: float = spec(0.5, doc="Wait before the first restart of a failed service.", minimum=0)
     restart_backoff_max_s: float = spec(10.0, doc="Longest wait between restarts (doubles each failure).", minimum=0)
     stop_timeout_s: float = spec(5.0, doc="Time a service gets to stop on SIGTERM before SIGKILL.", minimum=0.1)
+    off_path_nice: int = spec(
+        10,
+        doc="CPU priority (nice) of the processes off the decision's path: the OPC UA server, the MQTT publisher, the "
+        "shift reports and the HMI. On a machine with few cores their busy moments (an OPC UA server starting) then "
+        "never cost a part its deadline (0 = the same priority as the line).", minimum=0, maximum=19,
+    )
     hmi: HmiSupervision = spec(
         "off",
         doc="The operator HMI and the station. 'run': the supervisor runs it as one of the station's processes (needs a "

@@ -7,7 +7,7 @@ acts on what it measures: retention frees images while the images'
 filesystem is low, and no image is stored while it is critical. A level has
 two limits, MiB and a share of the filesystem (the larger applies); it is
 raised below its limit and clears only once free space is ``clear_margin``
-above it, so a disk hovering at the limit does not flap.
+above it (at most 1 GiB above), so a disk hovering at the limit does not flap.
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ def mount_point(path: Path) -> str:
     return str(path)
 
 
+CLEAR_MARGIN_CAP = 1024**3  # the hysteresis never asks for more than 1 GiB above a limit (large disks, large limits)
+
+
+def clears_at(limits: DiskSpaceLimits, limit: int) -> int:
+    """The free space at which a raised alarm clears: ``clear_margin`` above its limit, at most 1 GiB above."""
+    return limit + min(int(limit * limits.clear_margin), CLEAR_MARGIN_CAP)
+
+
 def limit_bytes(limits: DiskSpaceLimits, level: str, total: int) -> int:
     """The free space below which ``level`` ("low", "critical") is raised on a filesystem of ``total`` bytes."""
     name = "warning" if level == "low" else "critical"
@@ -136,7 +144,7 @@ class DiskWatch:
             return False
         for level in ("low", "critical"):
             self._update(fs, level)
-        return fs.level != "ok" and fs.usage.free < limit_bytes(self.limits, "low", fs.usage.total) * (1 + self.limits.clear_margin)
+        return fs.level != "ok" and fs.usage.free < clears_at(self.limits, limit_bytes(self.limits, "low", fs.usage.total))
 
     def _update(self, fs: Filesystem, level: str) -> None:
         usage = fs.usage
@@ -151,7 +159,7 @@ class DiskWatch:
                     f"the {'warning' if level == 'low' else 'critical'} limit of {_size(limit)}: {_CONSEQUENCE[level]}",
                     source=source,
                 )
-        elif limit <= 0 or usage.free >= limit * (1 + self.limits.clear_margin):
+        elif limit <= 0 or usage.free >= clears_at(self.limits, limit):
             fs.raised.discard(level)
             self.alarm.clear(_ALARM[level], f"{fs.mount} has {_size(usage.free)} free again ({usage.percent_free:.1f} %)",
                              source=source)

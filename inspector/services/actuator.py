@@ -11,7 +11,7 @@ from inspector.actuator.delivery import DecisionDelivery
 from inspector.actuator.tracker import PartTracker
 from inspector.bounded import clip
 from inspector.errors import MessageError, StoreError
-from inspector.messages import Alarm, AlarmCommand, AlarmStanding, PartSeen, Verdict
+from inspector.messages import Alarm, AlarmCommand, AlarmStanding, Decision, PartSeen, Verdict
 from inspector.services.base import Service
 from inspector.transport import GapCounter, recv_message
 
@@ -107,12 +107,26 @@ class ActuatorService(Service):
                 self.delivery.submit(decision)
 
     def _part_seen_lost(self, part: PartSeen, lost: int) -> None:
-        """Part-seen events that never arrived (lost in a killed actuator): their parts got no decision."""
+        """Part-seen events that never arrived (lost in a killed or frozen actuator): their parts got no decision.
+
+        The camera numbers its part-seen events and its part ids together (both one up per part within a run), so
+        the lost parts' ids are the ones just before this part's. Each gets its one decision now, recorded and never
+        written to the PLC (it is past the reject gate): the fail-safe result, as a part left undecided at a restart.
+        """
+        ids = [part.part_id - k for k in range(lost, 0, -1) if part.part_id - k > 0]
+        for part_id in ids:
+            self.delivery.submit_unwritten(Decision(
+                self.config.station.name, part.camera, part_id, 0, self.tracker.failsafe_result, "deadline",
+                part.t_trigger, time.time(), False,
+                plc_error="its part-seen event was lost with the actuator: never decided in time, not written to the PLC "
+                "(the part is past the reject gate); trigger time not known, that of the next part",
+            ))
         self.alarm.event(
             "part_seen_lost",
             f"{lost} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "
-            f"(sequence {part.seq - lost}..{part.seq - 1}): those parts got no decision from Inspector; the PLC's "
-            "sequence tag did not advance for them",
+            f"(sequence {part.seq - lost}..{part.seq - 1}): those parts got no decision from Inspector and the PLC's "
+            f"sequence tag did not advance for them; recorded {self.tracker.failsafe_result}, not written: parts "
+            f"{ids[0] if ids else '?'}..{ids[-1] if ids else '?'}",
             part_id=part.part_id,
         )
 

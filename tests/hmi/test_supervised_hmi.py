@@ -28,6 +28,10 @@ def test_a_dead_or_frozen_hmi_is_restarted_with_an_alarm_that_clears(line_config
         hmi = supervisor.process("hmi")
         wait_until(lambda: hmi.running and hmi.last_beat, 90, "the HMI's first heartbeat")
         first = hmi.process.pid
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, first) == (10 if os.geteuid() == 0 or own <= 10 else own), \
+            "off the decision's path: a lower CPU priority (supervisor.off_path_nice)"
+        assert os.getpriority(os.PRIO_PROCESS, supervisor.process("actuator").process.pid) == own, "the line's own: unchanged"
 
         hmi.process.kill()
         wait_until(lambda: (e := hmi_alarm(config)) and e.active, 30, "service_down of the HMI on the board")

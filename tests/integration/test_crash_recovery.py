@@ -73,9 +73,16 @@ def test_part_seen_events_lost_while_the_actuator_was_down_are_counted_across_it
         with running_line(config, tmp_path, without=("camera:",)):
             send_message(part_seen, PartSeen("station-1", "top", 7, 7, time.time()), block=True)  # 4, 5, 6 never came
             alarm = wait_until(lambda: [a for a in alarm_rows(config) if a["code"] == "part_seen_lost"], 60, "the alarm")[0]
+            rows = wait_until(lambda: len(part_rows(config)) >= 4 and part_rows(config), 30, "parts 4 to 7 recorded")
     finally:
         camera.close()
     assert "3 part-seen event(s) from camera top were lost before part 7 (sequence 4..6)" in alarm["text"]
+    assert "parts 4..6" in alarm["text"] and alarm["kind"] == "event"
+    lost = {r["part_id"]: r for r in rows if r["part_id"] in (4, 5, 6)}
+    assert sorted(lost) == [4, 5, 6], "every part the camera saw has its one recorded decision"
+    assert {(r["result"], r["plc_delivered"]) for r in lost.values()} == {("FAILSAFE_REJECT", 0)}
+    assert all("part-seen event was lost" in r["plc_error"] for r in lost.values())
+    assert [r["part_id"] for r in rows if r["part_id"] == 7] == [7], "part 7 gets its own decision (fail-safe here)"
 
 
 def _decision(part_id: int) -> Decision:

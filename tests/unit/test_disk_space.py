@@ -62,11 +62,11 @@ def test_an_alarm_clears_only_once_free_space_is_the_margin_above_its_limit(tmp_
     watch = watch_of(tmp_path, sent, warning_free_mb=free * 2, critical_free_mb=0, clear_margin=0.5)
     watch.check(0.0)
     assert watch.level("database") == "low"
-    # free space now above the limit but within the margin (limit * 1.5): still raised, no flapping
-    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free * 0.8)
+    # free space now above the limit but within the margin (limit * 1.5, at most 1 GiB above): still raised, no flapping
+    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free - 512)
     watch.check(1.0)
     assert watch.level("database") == "low" and [c for c, *_ in alarms_of(sent)] == ["disk_space_low"]
-    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free * 0.5)
+    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free - 1536)
     watch.check(2.0)
     assert watch.level("database") == "ok"
     assert alarms_of(sent)[-1][:2] == ("disk_space_low", False)
@@ -90,11 +90,11 @@ def test_retention_is_asked_to_free_room_until_the_warning_would_clear(tmp_path)
     watch = watch_of(tmp_path, sent, warning_free_mb=free * 2, critical_free_mb=0, clear_margin=0.2)
     assert watch.needs_room("images")
     assert alarms_of(sent) == [("disk_space_low", True, f"disk:{mount_point(tmp_path)}")], "raised at once, not at the next check"
-    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free / 1.1)
-    assert watch.needs_room("images"), "raised, and not yet the margin above the limit"
-    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free / 1.5)
+    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free - 512)
+    assert watch.needs_room("images"), "raised, and not yet the margin (at most 1 GiB) above the limit"
+    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free - 1536)
     assert not watch.needs_room("images") and watch.level("images") == "ok", "enough: retention stops, the alarm clears"
-    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free / 1.1)
+    watch.limits = dataclasses.replace(watch.limits, warning_free_mb=free - 512)
     assert not watch.needs_room("images"), "not raised and above the limit: nothing to free"
     assert not watch.needs_room("logs"), "a folder not watched never asks"
 
@@ -116,3 +116,11 @@ def test_the_larger_of_the_two_limits_applies_mib_or_a_share_of_the_filesystem(t
     watch.limits = dataclasses.replace(watch.limits, warning_free_percent=min(90.0, percent_free * 2))
     watch.check(1.0)
     assert watch.level("state") == "low"
+
+
+def test_the_hysteresis_asks_for_at_most_a_gib_above_a_large_limit():
+    from inspector.recorder.space import clears_at
+
+    limits = DiskSpaceLimits(clear_margin=0.2)
+    assert clears_at(limits, 100 * MIB) == 120 * MIB, "20 % above a small limit"
+    assert clears_at(limits, 60 * 1024 * MIB) == 61 * 1024 * MIB, "1 GiB above a 60 GiB limit, not 12 GiB"

@@ -66,7 +66,7 @@ class SoakSettings:
     out: Path = Path("benchmarks/results/soak.md")
     faults: list[str] = field(default_factory=lambda: expand_faults(list(FAULT_GROUPS)))
     fault_every_s: float = 60.0  # one fault per slot; what is left of the slot after it is its recovery window
-    fault_for_s: float = 10.0  # how long a lasting fault lasts (broker away, disk full, refused tag)
+    fault_for_s: float = 20.0  # how long a lasting fault lasts (broker away: the publisher alarms after 10 s; disk, refused tag)
     stop_for_s: float = 3.0  # SIGSTOP ... SIGCONT
     plc_hang_s: float = 5.0
     warmup_s: float = 300.0  # no faults; RSS and log size are taken at its end
