@@ -57,6 +57,7 @@ _STOP = object()
 @dataclasses.dataclass(frozen=True)
 class _Unwritten:
     decision: Decision
+    seen_seq: int | None  # the part-seen number its lost event had
 EARLY_BEAT_FRACTION = 0.25  # after a decision, beat if the heartbeat is due within this share of its period
 
 
@@ -133,10 +134,10 @@ class DecisionDelivery(threading.Thread):
     def submit(self, decision: Decision) -> None:
         self.queue.put(decision)
 
-    def submit_unwritten(self, decision: Decision) -> None:
+    def submit_unwritten(self, decision: Decision, seen_seq: int | None = None) -> None:
         """A decision recorded, never written to the PLC (its part is past the reject gate): numbered, journaled, sent
         to the recorder, in order with the others."""
-        self.queue.put(_Unwritten(decision))
+        self.queue.put(_Unwritten(decision, seen_seq))
 
     def submit_alarm(self, message: Alarm | AlarmStanding | AlarmCommand) -> None:
         """An owner's alarm or restatement, or an operator's acknowledgement: onto the board, in order with the decisions."""
@@ -171,7 +172,7 @@ class DecisionDelivery(threading.Thread):
                     self._take_alarm(item)
                     item = None
                 elif isinstance(item, _Unwritten):
-                    self._record_unwritten(item.decision)
+                    self._record_unwritten(item.decision, item.seen_seq)
                     item = None
                 elif item is not None:
                     self._deliver(item)
@@ -213,11 +214,11 @@ class DecisionDelivery(threading.Thread):
         self._journal(self.journal.answered, delivered)
         self._publish(delivered, what=f"decision for part {decision.part_id}")
 
-    def _record_unwritten(self, decision: Decision) -> None:
+    def _record_unwritten(self, decision: Decision, seen_seq: int | None) -> None:
         self._seq += 1
         decision = dataclasses.replace(decision, seq=self._seq)
         self.counters["decided_unwritten"] += 1
-        self._journal(self.journal.unwritten, decision)
+        self._journal(lambda d: self.journal.unwritten(d, seen_seq), decision)
         self._publish(decision, what=f"unwritten decision for part {decision.part_id}")
 
     def _journal(self, write, decision: Decision) -> None:

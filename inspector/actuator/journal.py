@@ -161,9 +161,14 @@ class DecisionJournal:
         self._write(_record(decision, "delivered" if decision.plc_delivered else "undelivered"), synced=True)
         self.prune(time.time())
 
-    def unwritten(self, decision: Decision) -> None:
-        """A decision that is final without a PLC write (a part whose part-seen event was lost), synced to disk."""
-        self._write(_count("delivery_seq", decision.seq), _record(decision, "undelivered"), synced=True)
+    def unwritten(self, decision: Decision, seen_seq: int | None = None) -> None:
+        """A decision that is final without a PLC write (a part whose part-seen event was lost, with the number that
+        event had), synced to disk."""
+        self._write(
+            _count("delivery_seq", decision.seq), _record(decision, "undelivered"),
+            ("UPDATE parts SET seen_seq = ? WHERE camera = ? AND part_id = ?", (seen_seq, decision.camera, decision.part_id)),
+            synced=True,
+        )
 
     def prune(self, now: float) -> None:
         """Forget final rows older than the keep window (at most once a minute)."""

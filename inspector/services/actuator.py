@@ -115,12 +115,13 @@ class ActuatorService(Service):
         """
         ids = [part.part_id - k for k in range(lost, 0, -1) if part.part_id - k > 0]
         for part_id in ids:
+            seen_seq = part.seq - (part.part_id - part_id)
             self.delivery.submit_unwritten(Decision(
                 self.config.station.name, part.camera, part_id, 0, self.tracker.failsafe_result, "deadline",
                 part.t_trigger, time.time(), False,
                 plc_error="its part-seen event was lost with the actuator: never decided in time, not written to the PLC "
                 "(the part is past the reject gate); trigger time not known, that of the next part",
-            ))
+            ), seen_seq)
         self.alarm.event(
             "part_seen_lost",
             f"{lost} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "

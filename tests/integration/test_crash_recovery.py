@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import time
+from pathlib import Path
 
 from inspector.actuator.journal import DecisionJournal, journal_path
 from inspector.line_runner import alarm_rows, part_rows, running_line
@@ -83,6 +84,10 @@ def test_part_seen_events_lost_while_the_actuator_was_down_are_counted_across_it
     assert {(r["result"], r["plc_delivered"]) for r in lost.values()} == {("FAILSAFE_REJECT", 0)}
     assert all("part-seen event was lost" in r["plc_error"] for r in lost.values())
     assert [r["part_id"] for r in rows if r["part_id"] == 7] == [7], "part 7 gets its own decision (fail-safe here)"
+    journal = sqlite3.connect(f"file:{Path(config.station.state_dir) / 'actuator-journal.db'}?mode=ro", uri=True)
+    numbered = dict(journal.execute("SELECT part_id, seen_seq FROM parts WHERE part_id BETWEEN 4 AND 6").fetchall())
+    journal.close()
+    assert numbered == {4: 4, 5: 5, 6: 6}, "journaled with the numbers their lost part-seen events had"
 
 
 def _decision(part_id: int) -> Decision:
