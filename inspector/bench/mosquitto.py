@@ -61,8 +61,12 @@ class LocalBroker:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def _launch(self) -> subprocess.Popen:
+        """The broker's process (a subclass may start it otherwise: tied to its parent, output to a file)."""
+        return subprocess.Popen([mosquitto_binary(), "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
     def start(self) -> None:
-        self.process = subprocess.Popen([mosquitto_binary(), "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = self._launch()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

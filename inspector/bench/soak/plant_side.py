@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from inspector.bench.mosquitto import START_TIMEOUT_S, LocalBroker, mosquitto_binary
+from inspector.bench.mosquitto import LocalBroker, mosquitto_binary
 from inspector.bench.soak.procs import spawn, stop_process
 from inspector.config.schema import PlcConfig
 from inspector.errors import InspectorError
@@ -28,23 +28,8 @@ from plc_io.simulator import simulator_command, wait_until_listening
 class TiedBroker(LocalBroker):
     """The soak's Mosquitto: dies with the soak, out of the terminal's Ctrl-C."""
 
-    def start(self) -> None:
-        import socket
-        import time
-
-        self.process = spawn([mosquitto_binary(), "-c", str(self.conf)], self.folder / "mosquitto.out")
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.process = None
-                raise InspectorError(f"mosquitto exited at start (see {self.folder / 'mosquitto.out'})")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise InspectorError(f"mosquitto did not listen on 127.0.0.1:{self.port} within {START_TIMEOUT_S:g} s")
+    def _launch(self) -> subprocess.Popen:
+        return spawn([mosquitto_binary(), "-c", str(self.conf)], self.folder / "mosquitto.out")
 
 
 class MqttTap:
