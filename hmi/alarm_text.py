@@ -67,7 +67,9 @@ ALARM_PREFIXES = {
 
 
 def alarm_sentence(alarm: AlarmRecord) -> str:
-    """The operator's sentence for one alarm."""
+    """The operator's sentence for one alarm (a condition that has cleared says so, in its owner's words)."""
+    if alarm.kind == "condition" and not alarm.active:
+        return f"Back to normal ({alarm.source}): {alarm.text}"
     entry = ALARM_SENTENCES.get(alarm.code) or next(
         (sentence for prefix, sentence in ALARM_PREFIXES.items() if alarm.code.startswith(prefix)), None
     )

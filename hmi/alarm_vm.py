@@ -30,7 +30,8 @@ SendCommand = Callable[[AlarmCommand], bool]
 
 def alarm_record(entry: AlarmEntry) -> AlarmRecord:
     """An entry in the form the operator's sentences read (hmi.alarm_text)."""
-    return AlarmRecord(entry.t_raised, entry.source, entry.code, entry.severity, entry.text, entry.active, entry.part_id)
+    return AlarmRecord(entry.t_raised, entry.source, entry.code, entry.severity, entry.text, entry.active, entry.part_id,
+                       entry.kind)
 
 
 class AlarmBoardView:

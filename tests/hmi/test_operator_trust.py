@@ -147,3 +147,11 @@ def test_every_alarm_in_the_catalogue_has_a_sentence():
 def test_alarm_families_named_by_prefix_read_as_sentences(code):
     sentence = alarm_sentence(_alarm(code, "details", None, "detector:0"))
     assert code not in sentence and sentence[0].isupper() and sentence.endswith("details")
+
+
+def test_a_condition_that_cleared_reads_as_back_to_normal_an_event_as_what_happened():
+    cleared = AlarmRecord(1.0, "recorder", "service_down", "critical", "recorder is running again after 1 restart(s)", False, None)
+    assert alarm_sentence(cleared) == "Back to normal (recorder): recorder is running again after 1 restart(s)"
+    event = AlarmRecord(1.0, "actuator", "failsafe_decision", "warning", "part 3: FAILSAFE_REJECT (no verdict within the budget)",
+                        False, 3, "event")
+    assert alarm_sentence(event) == "Fail-safe reject: part 3 got no verdict in time"
