@@ -150,3 +150,12 @@ def test_the_recorders_free_space_limits_are_set_just_below_the_free_space_now(t
     assert limits.warning_free_mb == pytest.approx((note["free_at_start"] - 1024**3) / 1024**2, abs=1)
     assert limits.warning_free_percent == limits.critical_free_percent == 0.0, "the MiB limits decide"
     assert note["levels"] == ["critical", "warning"]
+
+def test_the_wrap_fault_moves_the_part_counter_on_to_just_before_the_plcs_next_dint_wrap():
+    from inspector.bench.soak.faults import next_wrap
+    from plc_io.tag_values import plc_part_id
+
+    for current in (1, 10_001, 2**31 + 18_000, 5 * (2**31 - 1) + 7):
+        state = next_wrap(current, 280)
+        assert state > current, "never back onto ids already recorded"
+        assert plc_part_id(state + 279) == 2**31 - 1 and plc_part_id(state + 280) == 1, "the DINT tag wraps 280 parts on"

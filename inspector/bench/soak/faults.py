@@ -24,7 +24,6 @@ from inspector.bench.soak.station import SoakStation
 BALLAST = "soak-ballast.bin"
 BALLAST_BELOW_S = 256 * 1024**2  # the ballast leaves free space this far below the threshold
 REAL_FREE_FLOOR = 2 * 1024**3  # never leave less than this free on the real disk
-WRAP = 2**31
 
 
 @dataclass
@@ -207,6 +206,16 @@ def fill_ballast(ballast: Path, folder: Path, free_target: int, floor: int = REA
     return f"ballast {size / 1024**3:.2f} GiB, free {shutil.disk_usage(folder).free / 1024**3:.2f} GiB"
 
 
+DINT_SPAN = 2**31 - 1  # the PLC's part-id tag shows ((id - 1) mod DINT_SPAN) + 1 (plc_io.tag_values.plc_part_id)
+
+
+def next_wrap(current: int, before: int) -> int:
+    """A part-id state ``before`` parts short of the PLC's next DINT wrap, always ahead of ``current``: a camera's
+    counter only ever moves on (a state moved back would give parts the ids of recorded ones)."""
+    wraps = (current - 1 + before) // DINT_SPAN + 1
+    return wraps * DINT_SPAN + 1 - before
+
+
 def wrap(station: SoakStation, rec: FaultRecord) -> None:
     name, pid = target(station, "camera")
     if pid is None:
@@ -220,13 +229,14 @@ def wrap(station: SoakStation, rec: FaultRecord) -> None:
     if not old.isdigit():
         rec.skipped = f"the part-id state {state} is not a plain number ({old[:40]!r}): its format is unknown to the soak"
         return
-    value = WRAP - max(10, int(station.settings.rate_hz * station.settings.fault_for_s))
+    value = next_wrap(int(old), max(10, int(station.settings.rate_hz * station.settings.fault_for_s)))
     signal_pid(pid, signal.SIGKILL)
     wait_gone(pid, 5)
     tmp = state.with_suffix(".soak")
     tmp.write_text(f"{value}\n")
     os.replace(tmp, state)
-    rec.detail.append(f"camera pid {pid} killed; part-id state {old} -> {value} (2^31 - {WRAP - value})")
+    rec.detail.append(f"camera pid {pid} killed; part-id state {old} -> {value} (the PLC's DINT part-id tag wraps in "
+                      f"{DINT_SPAN - (value - 1) % DINT_SPAN} parts)")
     rec.t_cause_end = wait_back(station, rec, name, pid)
 
 
