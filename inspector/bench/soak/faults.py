@@ -124,6 +124,8 @@ def kill(station: SoakStation, rec: FaultRecord, what: str) -> None:
         station.plc.start()
         rec.t_cause_end = time.time()
         rec.detail.append(f"the PLC is back as pid {station.plc.pid}")
+    elif what == "hmi" and station.hmi.supervised:  # back when its heartbeats come again (its window is up), as any service
+        rec.t_cause_end = wait_back(station, rec, name, pid)
     elif what == "hmi":
         deadline = time.monotonic() + station.settings.back_within_s
         while station.idle(0.2) and time.monotonic() < deadline:
