@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 PartKey = tuple[str, int]  # camera, part id
 REMEMBER_DECIDED = 20_000
+SAME_TRIGGER_S = 0.001  # a part-seen event repeated carries its part's trigger time; another part's differs
 
 
 def failsafe_result(failsafe_action: str) -> DecisionResult:
@@ -42,7 +43,7 @@ class PartTracker:
         self.counters: Counter[str] = Counter()
         self._pending: dict[PartKey, PartSeen] = {}
         self._deadlines: list[tuple[float, PartKey]] = []
-        self._decided: OrderedDict[PartKey, None] = OrderedDict()
+        self._decided: OrderedDict[PartKey, float] = OrderedDict()  # key -> its part's trigger time
         self._early: dict[PartKey, _Early] = {}
 
     @property
@@ -52,9 +53,18 @@ class PartTracker:
     def next_deadline(self) -> float | None:
         return self._deadlines[0][0] if self._deadlines else None
 
+    def reused(self, seen: PartSeen) -> bool:
+        """Whether ``seen`` is another part under the id of a part decided already (another trigger time): a part
+        counter set back. It is decided as any part (it is on the line); its record is refused, the first kept."""
+        t_decided = self._decided.get((seen.camera, seen.part_id))
+        return t_decided is not None and abs(t_decided - seen.t_trigger) > SAME_TRIGGER_S
+
     def on_part_seen(self, seen: PartSeen, now: float) -> Decision | None:
         key = (seen.camera, seen.part_id)
-        if key in self._pending or key in self._decided:
+        if self.reused(seen):
+            self.counters["part_id_reused"] += 1
+            del self._decided[key]
+        elif key in self._pending or key in self._decided:
             self.counters["duplicate_part_seen"] += 1
             log.warning("part %d of camera %s seen twice; ignoring the repeat", seen.part_id, seen.camera)
             return None
@@ -127,7 +137,7 @@ class PartTracker:
         self, seen: PartSeen, result: DecisionResult, source: DecisionSource, now: float, verdict: Verdict | None
     ) -> Decision:
         key = (seen.camera, seen.part_id)
-        self._decided[key] = None
+        self._decided[key] = seen.t_trigger
         if len(self._decided) > REMEMBER_DECIDED:
             self._decided.popitem(last=False)
         self.counters["decisions"] += 1

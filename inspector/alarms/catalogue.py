@@ -56,6 +56,9 @@ _DEFINITIONS = (
                     "Parts were seen but not decided when the actuator stopped: recorded fail-safe, check them by hand."),
     AlarmDefinition("part_seen_lost", "event", "critical", "actuator",
                     "Part-seen events never reached the actuator: those parts got no decision from Inspector."),
+    AlarmDefinition("part_id_reused", "event", "critical", "actuator",
+                    "A part came with the id of a part decided already (its camera's part counter was set back): it is "
+                    "decided as any part; its record is refused, the first part's kept."),
     AlarmDefinition("message_refused", "event", "warning", "actuator",
                     "A message on the line's input was refused (malformed, out of range); the sender is named."),
     # the recorder: records, images, disk

@@ -89,6 +89,14 @@ class ActuatorService(Service):
                 lost = self.gaps.observe(f"part_seen:{message.camera}", message.seq)
                 if lost:
                     self._part_seen_lost(message, lost)
+                if self.tracker.reused(message):
+                    self.alarm.event(
+                        "part_id_reused",
+                        f"part {message.part_id} of camera {message.camera} came again for another part (its part "
+                        "counter was set back?): decided as any part and written to the PLC; its record is refused, the "
+                        "first part's kept",
+                        part_id=message.part_id,
+                    )
                 self._journal_seen(message, now)
                 decision = self.tracker.on_part_seen(message, now)
             elif isinstance(message, Verdict):

@@ -217,3 +217,16 @@ def test_every_part_of_a_random_interleaving_gets_exactly_one_decision():
             assert d.result == d.verdict.result
         else:
             assert d.result == "FAILSAFE_REJECT"
+
+
+def test_another_part_under_a_decided_id_is_decided_as_any_part_not_ignored():
+    t = tracker()
+    t.on_part_seen(part_seen(1, T0), now=T0)
+    t.on_verdict(verdict_for(1), now=T0 + 0.01)
+    later = part_seen(1, T0 + 60)  # the same id, a minute later: the camera's part counter was set back
+    assert t.reused(later)
+    assert t.on_part_seen(later, now=T0 + 60) is None, "pending, as any part"
+    (decision,) = t.expire(T0 + 61)
+    assert (decision.part_id, decision.result, decision.t_trigger) == (1, "FAILSAFE_REJECT", T0 + 60)
+    assert t.counters["part_id_reused"] == 1 and t.counters["duplicate_part_seen"] == 0
+    assert not t.reused(part_seen(1, T0 + 60)), "a repeat of the reused part's own event is a replay again"
