@@ -1,7 +1,7 @@
 """``inspector retrain``: reviewed labels to a candidate in shadow, in one command; promotion stays a person's decision.
 
 1. The parts labelled on the review screen (recorder database) become a new
-   dataset version (the review screen's export, :func:`hmi.export.export_dataset`),
+   dataset version (the review screen's export, :func:`inspector.datasets_tool.export.export_dataset`),
    with the production model's classes.
 2. A training run on it (the run config chooses the family and settings; the
    dataset and run folder are set here), then the export of a model package.
