@@ -85,6 +85,10 @@ def store_error(what: str, err: sqlite3.Error | OSError) -> StoreError:
 
 
 class Store:
+    """The recorder's writer: the station database's ``parts``, ``alarms`` and ``recorder_state`` (one connection,
+    the recorder's thread), and the image folder. A database found damaged when opened is moved aside
+    (:attr:`quarantined`) and a fresh one started."""
+
     def __init__(self, database: str | Path, image_dir: str | Path) -> None:
         self.path = Path(database)
         self.image_dir = Path(image_dir)
