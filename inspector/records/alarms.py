@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from inspector.errors import StoreError
-from inspector.records.parts import rows_while_there
-from inspector.records.readonly import column_names, reading
+from inspector.records.readonly import column_names, reading, rows_while_there
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from inspector.errors import StoreError
-from inspector.records.readonly import column_names, reading
+from inspector.records.readonly import column_names, reading, rows_while_there
 
 PartKey = tuple[str, int]  # camera, part id
 REJECT_RESULTS = ("REJECT", "FAILSAFE_REJECT")
@@ -242,20 +242,6 @@ def last_decided(database: str | Path) -> LastResult | None:
     except sqlite3.Error as err:
         raise StoreError(f"the last recorded result cannot be read from {database}: {err}") from err
     return LastResult(*row) if row else None
-
-
-def rows_while_there(database: str | Path, sql: str, args: tuple = (), timeout_s: float = 2.0) -> list[sqlite3.Row]:
-    """Rows of the station database, read-only; none while it or the table does not exist yet (a line starting), or
-    while it is busy past ``timeout_s``. :class:`StoreError` when it cannot be read (damaged)."""
-    if not Path(database).exists():
-        return []
-    try:
-        with reading(database, timeout_s, rows=True) as conn:
-            return conn.execute(sql, args).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    except sqlite3.Error as err:
-        raise StoreError(f"cannot read the station database {database}: {err}") from err
 
 
 def decided_rows(database: str | Path) -> list[sqlite3.Row]:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from inspector.errors import StoreError
+
 
 def readonly_uri(path: str | Path) -> str:
     return f"file:{quote(str(path))}?mode=ro"
@@ -47,3 +49,17 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
 
 def column_names(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
+def rows_while_there(database: str | Path, sql: str, args: tuple = (), timeout_s: float = 2.0) -> list[sqlite3.Row]:
+    """Rows of ``database`` (the station database), read-only; none while it or the table does not exist yet (a line
+    starting), or while it is busy past ``timeout_s``. :class:`StoreError` when it cannot be read (damaged)."""
+    if not Path(database).exists():
+        return []
+    try:
+        with reading(database, timeout_s, rows=True) as conn:
+            return conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot read the station database {database}: {err}") from err
