@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from inspector.errors import StoreError
-from inspector.records.readonly import column_names, reading, rows_while_there
+from inspector.records.readonly import column_names, reading, rows_while_there, table_names
 
 PartKey = tuple[str, int]  # camera, part id
 REJECT_RESULTS = ("REJECT", "FAILSAFE_REJECT")
@@ -282,7 +282,7 @@ def unlabelled_with_detections(database: str | Path) -> list[sqlite3.Row]:
     result, model_version, detections, image_path."""
     try:
         with reading(database, 5, rows=True) as conn:
-            labelled = "part_labels" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            labelled = "part_labels" in table_names(conn)
             return conn.execute(
                 "SELECT p.camera, p.part_id, p.result, p.model_version, p.detections, p.image_path FROM parts p "
                 + ("LEFT JOIN part_labels l USING (camera, part_id) WHERE l.label IS NULL AND " if labelled else "WHERE ")
