@@ -118,3 +118,33 @@ def test_a_read_only_connection_never_makes_or_writes_the_file_and_takes_any_fol
         assert conn.execute("SELECT v FROM t").fetchall() == [(1,)]
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             conn.execute("INSERT INTO t VALUES (2)")
+
+
+def test_the_station_database_of_an_older_recorder_is_read_without_altering_the_recorders_tables(tmp_path):
+    database = tmp_path / "inspector.db"
+    with sqlite3.connect(database) as old:  # a recorder from before image notes, an HMI from before sealed accounts
+        old.executescript(
+            "CREATE TABLE parts (camera TEXT, part_id INTEGER, result TEXT, source TEXT, t_trigger FLOAT, latency_ms FLOAT, "
+            "detections TEXT, image_path TEXT, model_version TEXT, plc_delivered INTEGER, PRIMARY KEY (camera, part_id));"
+            "INSERT INTO parts VALUES ('top', 7, 'REJECT', 'verdict', 1.0, 40.0, '[]', '/img/7.png', 'm@1', 1);"
+            "CREATE TABLE hmi_users (name TEXT PRIMARY KEY, role TEXT NOT NULL, salt BLOB NOT NULL, pin_hash BLOB NOT NULL,"
+            " iterations INTEGER NOT NULL, created REAL NOT NULL);"
+            "INSERT INTO hmi_users VALUES ('olga', 'operator', x'00', x'00', 1, 0);")
+    with StationDatabase(database) as db:
+        part = db.part(("top", 7))
+        assert (part.result, part.image_path, part.image_note) == ("REJECT", "/img/7.png", None)
+        assert db.account("olga")[4:] == (None, 0, 0), "the account has the sealed accounts' columns, unsealed"
+    with reading(database) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(parts)")}
+    assert "image_note" not in columns, "the recorder adds its own columns when it opens the file"
+
+
+def test_a_recorder_opening_an_older_file_adds_the_columns_people_then_read(tmp_path):
+    database = tmp_path / "inspector.db"
+    with sqlite3.connect(database) as old:
+        old.executescript("CREATE TABLE parts (camera TEXT, part_id INTEGER, result TEXT, PRIMARY KEY (camera, part_id));"
+                          "INSERT INTO parts VALUES ('top', 7, 'PASS');")
+    Store(database, tmp_path / "images").close()
+    with StationDatabase(database) as db:
+        assert (db.part(("top", 7)).result, db.part(("top", 7)).image_note) == ("PASS", None)
+        assert db.latest_parts(1)[0].part_id == 7
