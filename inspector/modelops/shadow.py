@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +37,8 @@ from inspector.errors import InspectorError, ModelError
 from inspector.messages import FrameHeader
 from inspector.modelops.pointer import canonical
 from inspector.modelops.registry import ModelRegistry, slot_names
+from inspector.records.shadow import SHADOW_DB, Comparison, ShadowComparisons, decisions
+from inspector.records.shadow import disagreements as compared_differently
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +48,6 @@ SEAL_PURPOSE = "model-shadow"
 SHADOW = "shadow"
 
 Alarm = Callable[[str, str, str], None]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS parts (
-    camera TEXT NOT NULL, part_id INTEGER NOT NULL, t REAL NOT NULL,
-    production_rejects INTEGER NOT NULL, candidate_rejects INTEGER NOT NULL,
-    production_score REAL, candidate_score REAL,
-    production_reason TEXT NOT NULL, candidate_reason TEXT NOT NULL, image_path TEXT,
-    PRIMARY KEY (camera, part_id)
-);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
-
 
 @dataclass(frozen=True)
 class ShadowOrder:
@@ -135,14 +124,13 @@ def run_folder(registry: ModelRegistry, run: str) -> Path:
 
 # -- the record -----------------------------------------------------------------------------------
 class ShadowRecord:
-    """The SQLite record of one shadow run (written by the detector's shadow worker only)."""
+    """The record of one shadow run (written by the detector's shadow worker only): its comparisons
+    (:mod:`inspector.records.shadow`) and the frames of its disagreements."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(folder / "shadow.db"), timeout=10, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(_SCHEMA)
+        self.comparisons = ShadowComparisons(folder / SHADOW_DB)
 
     def add(self, header: FrameHeader, frame: np.ndarray, production: Judgement, candidate: Judgement,
             production_reason: str, candidate_reason: str) -> None:
@@ -152,20 +140,19 @@ class ShadowRecord:
             path.parent.mkdir(exist_ok=True)
             cv2.imwrite(str(path), frame)
             image = str(path)
-        self.db.execute(
-            "INSERT OR REPLACE INTO parts VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (header.camera, header.part_id, time.time(), int(production.rejected), int(candidate.rejected),
-             _finite(production.part_score), _finite(candidate.part_score), production_reason, candidate_reason, image),
-        )
+        self.comparisons.add(Comparison(
+            header.camera, header.part_id, time.time(), int(production.rejected), int(candidate.rejected),
+            _finite(production.part_score), _finite(candidate.part_score), production_reason, candidate_reason, image,
+        ))
 
     def count_skipped(self, n: int) -> None:
-        self.db.execute("INSERT INTO counters VALUES ('skipped', ?) ON CONFLICT(name) DO UPDATE SET value = value + ?", (n, n))
+        self.comparisons.count_skipped(n)
 
     def compared(self) -> int:
-        return self.db.execute("SELECT count(*) FROM parts").fetchone()[0]
+        return self.comparisons.compared()
 
     def close(self) -> None:
-        self.db.close()
+        self.comparisons.close()
 
 
 def _finite(value: float) -> float | None:
@@ -180,12 +167,7 @@ def _reason(judgement: Judgement) -> str:
 # -- reading a run (CLI, review screen) -----------------------------------------------------------
 def shadow_summary(folder: Path) -> dict:
     """Counts of a shadow run: compared, agreed, disagreements both ways, reject rates, skipped frames."""
-    db = sqlite3.connect(f"file:{folder / 'shadow.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        rows = db.execute("SELECT production_rejects, candidate_rejects FROM parts").fetchall()
-        skipped = db.execute("SELECT value FROM counters WHERE name = 'skipped'").fetchone()
-    finally:
-        db.close()
+    rows, skipped = decisions(folder / SHADOW_DB)
     compared = len(rows)
     only_production = sum(1 for p, c in rows if p and not c)
     only_candidate = sum(1 for p, c in rows if c and not p)
@@ -196,19 +178,13 @@ def shadow_summary(folder: Path) -> dict:
         "candidate_rejects_production_passes": only_candidate,
         "production_reject_rate": (sum(p for p, _ in rows) / compared) if compared else None,
         "candidate_reject_rate": (sum(c for _, c in rows) / compared) if compared else None,
-        "skipped": skipped[0] if skipped else 0,
+        "skipped": skipped,
     }
 
 
 def disagreements(folder: Path) -> list[dict]:
     """Every part the candidate decided otherwise than production: both decisions, reasons, scores and the image."""
-    db = sqlite3.connect(f"file:{folder / 'shadow.db'}?mode=ro", uri=True, timeout=5)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute(
-            "SELECT * FROM parts WHERE production_rejects != candidate_rejects ORDER BY t")]
-    finally:
-        db.close()
+    return compared_differently(folder / SHADOW_DB)
 
 
 def _report_markdown(order: ShadowOrder, label: str, summary: dict) -> str:

@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import logging
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from inspector.opcua.certs import SERVER_URI, server_paths, trusted_dir
 from inspector.opcua.models import REFUSED, SelectionStatus, available_models, select_model
 from inspector.opcua.users import CertificateSubjects, caller
 from inspector.opcua.vision_state import STATE_NUMBERS, VisionState
+from inspector.records.parts import last_decided
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
@@ -165,18 +165,10 @@ class VisionServer:
 
     def load_last_result(self) -> None:
         """The last part recorded before this server started (the database read-only; none if it is not there)."""
-        db = Path(self.config.recorder.database)
-        if not db.is_file():
-            return
         try:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-            try:
-                row = conn.execute("SELECT camera, part_id, result, model_version, latency_ms, t_trigger, detections FROM parts "
-                                   "WHERE result IS NOT NULL ORDER BY t_trigger DESC LIMIT 1").fetchone()
-            finally:
-                conn.close()
-        except sqlite3.Error as err:
-            log.warning("the last recorded result cannot be read from %s: %s", db, err)
+            row = last_decided(self.config.recorder.database)
+        except StoreError as err:
+            log.warning("%s", err)
             return
         if row:
             self._pending_last = row

@@ -226,7 +226,7 @@ class DecisionMetrics:
         self._current_model: dict[str, str] = {}
 
     def observe_decision(self, row: dict[str, Any]) -> None:
-        """One newly recorded decision row (see :func:`inspector.store.decision_row`)."""
+        """One newly recorded decision row (see :func:`inspector.records.store.decision_row`)."""
         camera, model = row["camera"], row.get("model_version") or "none"
         st = self.station
         self.parts.labels(st, camera, row["result"], model).inc()
