@@ -15,7 +15,6 @@ the same path as ``inspector report escapes import``.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import logging
 import sqlite3
@@ -165,7 +164,3 @@ def _operator_marks(conn: sqlite3.Connection, camera: str, ids: np.ndarray, t: n
     with conn:
         conn.executemany("INSERT INTO reject_marks (camera, part_id, mark, result, t_trigger, user, t) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     return sum(1 for r in rows if r[2] == "false_reject")
-
-
-def month_label(day: dt.date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
