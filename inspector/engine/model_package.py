@@ -15,7 +15,6 @@ current version on load, in memory (the file is left as it is).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -151,8 +150,3 @@ def write_metadata(onnx_path: Path, metadata: ModelMetadata) -> Path:
     path = metadata_path(onnx_path)
     path.write_text(json.dumps(to_dict(metadata), indent=2) + "\n")
     return path
-
-
-def with_onnx(metadata: ModelMetadata, onnx_path: Path, **changes: Any) -> ModelMetadata:
-    """``metadata`` for the ONNX file at ``onnx_path`` (its sha256), with ``changes``."""
-    return dataclasses.replace(metadata, onnx_sha256=sha256_of(onnx_path), **changes)

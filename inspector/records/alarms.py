@@ -25,6 +25,7 @@ class AlarmRecord:
     text: str
     active: bool
     part_id: int | None
+    kind: str = "condition"  # condition | event (inspector.alarms.catalogue)
 
 
 class AlarmReads:

@@ -15,7 +15,6 @@ the same path as ``inspector report escapes import``.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
@@ -158,7 +157,3 @@ def _operator_marks(database: Path, camera: str, ids: np.ndarray, t: np.ndarray,
     with StationDatabase(database) as db:  # people's tables, created as the HMI creates them
         db.load_marks(rows)
     return sum(1 for r in rows if r[2] == "false_reject")
-
-
-def month_label(day: dt.date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"

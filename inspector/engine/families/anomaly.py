@@ -1,6 +1,6 @@
 """The anomaly family: a model built from good parts alone, scoring how unlike them each pixel is.
 
-The graph (made by :mod:`inspector.training.anomaly`) runs a pretrained
+The graph (made by :mod:`inspector.training.backends.anomaly`) runs a pretrained
 feature extractor and measures each feature patch's distance to the nearest
 patch of a memory bank of good parts (PatchCore); its output is a one-class
 ``anomaly`` map. Regions of the map above the threshold become ``anomaly``

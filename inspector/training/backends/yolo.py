@@ -20,7 +20,6 @@ from inspector.training.backends.base import ExportedGraph, Progress, ProgressCa
 from inspector.training.ultralytics_backend import (
     RESERVED_TRAIN_ARGS,
     YoloSettings,
-    checkpoint_dir,
     export_onnx,
     resolve_device,
     train,
@@ -122,7 +121,3 @@ class YoloBackend(TrainingBackend):
 
         shutil.copyfile(export_onnx(checkpoint, settings.imgsz), onnx_path)
         return ExportedGraph(list(dataset.classes), (settings.imgsz, settings.imgsz), {}, Path(settings.model).stem)
-
-
-def last_checkpoint(run_dir: Path) -> Path:
-    return checkpoint_dir(run_dir) / "last.pt"
