@@ -19,10 +19,10 @@ from hmi.roles import HmiError, Permission
 from hmi.users import Session
 from inspector.audit import AuditError, AuditTrail
 from inspector.config.schema import Config
-from inspector.config.shifts import zone
 from inspector.errors import InspectorError
 from inspector.reports.escapes import record_escape
 from inspector.reports.library import ReportEntry, list_reports
+from inspector.reports.shifts import zone
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inspector.config.shifts import zone
 from inspector.errors import ReportError
+from inspector.reports.shifts import zone
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS report_escapes (

@@ -28,9 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from inspector.config.schema import ReportsConfig
-from inspector.config.shifts import zone
 from inspector.errors import ReportError
-from inspector.reports.shifts import Period, local_time, shift_period
+from inspector.reports.shifts import Period, local_time, shift_period, zone
 
 REJECTS = ("REJECT", "FAILSAFE_REJECT")
 FAILSAFES = ("FAILSAFE_REJECT", "FAILSAFE_PASS")

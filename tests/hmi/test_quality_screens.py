@@ -303,7 +303,7 @@ def test_an_escape_by_time_counts_in_plant_time_a_repeat_is_refused_and_an_opera
 
     from hmi.roles import AccessDenied
     from inspector.errors import ReportError
-    from inspector.config.shifts import zone
+    from inspector.reports.shifts import zone
 
     reports = ctx.reports
     ctx.session.login("quinn", PINS["quinn"][1])
