@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from inspector.config.schema import Config
+from inspector.config.shifts import check_reports_config, normalise_shifts
 from inspector.errors import ConfigError
 from inspector.typed import FieldProblem, from_dict, to_dict
 
@@ -38,8 +39,6 @@ def config_from_dict(data: Any, base_dir: Path) -> Config:
         raise ConfigError(err.path, err.problem) from err
     _check_cameras(config)
     _check_transport_security(config)
-    from inspector.reports.shifts import check_reports_config, normalise_shifts
-
     config = dataclasses.replace(config, reports=normalise_shifts(config.reports))
     check_reports_config(config.reports)
     _check_opcua(config)

@@ -39,6 +39,7 @@ from inspector.alarms.board_store import read_board
 from inspector.config.schema import Config
 from inspector.errors import OpcUaError, StoreError
 from inspector.messages import Alarm, AlarmBoardState, Decision
+from inspector.observer_feed import EventFeed
 from inspector.opcua.certs import SERVER_URI, server_paths, trusted_dir
 from inspector.opcua.models import REFUSED, SelectionStatus, available_models, select_model
 from inspector.opcua.users import CertificateSubjects, caller
@@ -251,10 +252,7 @@ async def serve(config: Config, stop: asyncio.Event, feed_factory=None, poll_s: 
                 camera, part_id, result, model, latency, t, detections = vision._pending_last
                 await vision.write_last(camera, part_id, result, model or "", latency, t, detections or "[]")
             await vision.refresh_state(time.monotonic())
-            if feed_factory is None:
-                # the observers' subscription, as the HMI holds it
-                from hmi.live import EventFeed
-
+            if feed_factory is None:  # the observers' subscription, as the HMI holds it
                 feed_factory = lambda: EventFeed(config)
             feed = feed_factory()
             vision.state.feed_open = True

@@ -33,14 +33,8 @@ from inspector.config.schema import DetectorConfig
 from inspector.datasets_tool import Dataset, load_dataset
 from inspector.engine.detector import DefectDetector
 from inspector.engine.families import family_class
-from inspector.engine.model_package import (
-    ModelMetadata,
-    ModelPackage,
-    ScoreNormalisation,
-    load_model_package,
-    sha256_of,
-    write_metadata,
-)
+from inspector.engine.model_metadata import ModelMetadata, ScoreNormalisation
+from inspector.engine.model_package import ModelPackage, load_model_package, sha256_of, write_metadata
 from inspector.errors import TrainingError
 from inspector.evaluation import (
     ScoredImage,

@@ -19,9 +19,9 @@ from inspector.cli import main
 from inspector.config import write_config
 from inspector.datasets_tool import ImportOptions, import_dataset
 from inspector.errors import ModelError
-from inspector.modelops.gate import passing_gate, run_gate
+from inspector.modelops.gate import run_gate
 from inspector.modelops.golden import GoldenSetError
-from inspector.modelops.registry import ModelRegistry
+from inspector.modelops.registry import ModelRegistry, passing_gate
 from inspector.records.parts import Box
 from inspector.records.station import StationDatabase
 from inspector.synthetic.dataset import SplitSpec, write_yolo_dataset

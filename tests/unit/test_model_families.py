@@ -24,14 +24,8 @@ from inspector.engine.detector import DefectDetector
 from inspector.engine.families import family_class, family_names
 from inspector.engine.families.base import ModelFamily
 from inspector.engine.families.score_maps import tile_windows
-from inspector.engine.model_package import (
-    SCHEMA_VERSION,
-    ModelMetadata,
-    ScoreNormalisation,
-    load_model_package,
-    sha256_of,
-    write_metadata,
-)
+from inspector.engine.model_metadata import SCHEMA_VERSION, ModelMetadata, ScoreNormalisation
+from inspector.engine.model_package import load_model_package, sha256_of, write_metadata
 from inspector.errors import ModelError
 
 CPU = ["CPUExecutionProvider"]

@@ -9,7 +9,7 @@ detections with their box, area and outline.
 
 from __future__ import annotations
 
-from inspector.engine.families import register_family
+from inspector.engine.families.registry import register_family
 from inspector.engine.families.score_maps import ScoreMapFamily
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from inspector.config.schema import DetectorConfig
 from inspector.engine.findings import Findings
-from inspector.engine.model_package import ModelMetadata
+from inspector.engine.model_metadata import ModelMetadata
 
 
 class ModelFamily(ABC):

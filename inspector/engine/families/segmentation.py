@@ -8,7 +8,7 @@ its map. Regions above the class's threshold become detections of that class.
 
 from __future__ import annotations
 
-from inspector.engine.families import register_family
+from inspector.engine.families.registry import register_family
 from inspector.engine.families.score_maps import ScoreMapFamily
 
 

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import numpy as np
 
-from inspector.engine.families import register_family
 from inspector.engine.families.base import ModelFamily
+from inspector.engine.families.registry import register_family
 from inspector.engine.findings import Findings
 from inspector.engine.letterbox import Letterbox
 from inspector.engine.yolo_decode import decode_yolo

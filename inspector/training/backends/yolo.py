@@ -15,8 +15,8 @@ import yaml
 
 from inspector.datasets_tool import Dataset, hash_uniform
 from inspector.errors import ConfigError, TrainingError
-from inspector.training.backends import register_backend
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
+from inspector.training.backends.registry import register_backend
 from inspector.training.ultralytics_backend import (
     RESERVED_TRAIN_ARGS,
     YoloSettings,
