@@ -64,13 +64,8 @@ LAYERS: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 
 #: Upward imports known and being removed elsewhere, (importer, imported): each must still exist (an entry that no
-#: longer matches fails, so the list only shrinks). Issue 23's records helper moves hmi/data.py's typed reader and
-#: the Qt-free half of hmi/export.py into inspector/records/; when that is merged, this list is emptied.
-KNOWN_UPWARD: set[tuple[str, str]] = {
-    ("inspector.modelops.retrain", "hmi.data"),
-    ("inspector.modelops.retrain", "hmi.export"),
-    ("inspector.reports.synth", "hmi.data"),
-}
+#: longer matches fails, so the list only shrinks). Empty: the house has none.
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
