@@ -24,6 +24,7 @@ in ``detector`` itself (``class_thresholds``, ``min_area_px``, ``min_area_mm2``)
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +93,9 @@ class FamilySettings:
     @classmethod
     def settings_type(cls, family: str) -> type:
         """The class of ``family``'s section; :class:`ConfigError` (naming the known ones) when it has none."""
-        for f in dataclasses.fields(cls):
-            if f.name == family:
-                return f.default_factory  # type: ignore[return-value]  (every section's factory is its class)
-        raise ConfigError(f"detector.families.{family}", f"no such model family (known: {', '.join(cls.names())})")
+        if family not in cls.names():
+            raise ConfigError(f"detector.families.{family}", f"no such model family (known: {', '.join(cls.names())})")
+        return typing.get_type_hints(cls)[family]
 
     def of(self, family: str) -> Any:
         """``family``'s settings."""

@@ -64,10 +64,11 @@ class DecisionRules:
         """The rules for a model's ``classes``.
 
         ``score_floor``: the lowest score the family keeps (YOLO's
-        ``detector.families.yolo.min_confidence``), which is also the threshold of a class neither
-        the station nor the model sets; None for families that keep every
-        score, whose classes must then have a threshold. ``field`` is the
-        config section the per-class settings came from, for error messages.
+        ``detector.families.yolo.min_confidence``), which is also the
+        threshold of a class neither the station nor the model sets; None for
+        families that keep every score, whose classes must then have a
+        threshold. ``field`` is the config section the per-class settings came
+        from, for error messages.
         """
         min_area_mm2 = min_area_mm2 or {}
         for name, per_class in (("class_thresholds", config_thresholds), ("min_area_mm2", min_area_mm2)):
