@@ -65,7 +65,8 @@ def move_old_settings(data: Any, source: str = "station config") -> Any:
     if found:
         log.warning(
             "%s sets deprecated settings at their old place: %s. They still load from there; move them to the new "
-            "place, where the documentation is", source, "; ".join(f"{s.old} is now {s.new}" for s in found),
+            "place ('inspector config FILE' prints the config with every setting where it belongs)",
+            source, "; ".join(f"{s.old} is now {s.new}" for s in found),
         )
     return data
 
