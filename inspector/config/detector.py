@@ -1,10 +1,12 @@
-"""The ``detector`` section of the station config: models, execution providers, decision settings, the image gate."""
+"""The ``detector`` section of the station config: models, execution providers, decision settings, each family's
+settings (:mod:`inspector.config.families`), the image gate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from inspector.config.families import FamilySettings
 from inspector.typed import spec
 
 RELEASE_KEYS_DIR = str(Path(__file__).resolve().parents[1] / "models" / "release-keys")
@@ -79,19 +81,18 @@ class DetectorConfig:
         minimum=0,
         maximum=1000,
     )
-    iou_threshold: float = spec(0.7, doc="YOLO family: non-maximum suppression IoU threshold.", minimum=0, maximum=1)
-    min_confidence: float = spec(
-        0.05,
-        doc="YOLO family: detections below this score are discarded before the decision, so no class rejects below it; "
-        "keep it at or below the model's reject thresholds. Other families keep every score.",
-        minimum=0,
-        maximum=1,
+    families: FamilySettings = spec(
+        factory=FamilySettings,
+        doc="Each model family's own settings, by family name (see inspector/config/families.py): for example "
+        "'yolo: {iou_threshold: 0.7, min_confidence: 0.05}'. A model's package names its family; these settings "
+        "apply to every model of that family the station runs.",
     )
     class_thresholds: dict[str, float] = spec(
         factory=dict,
         doc="Per-class reject threshold, in the model's score units (0..1 for YOLO; an anomaly model's normalised "
         "score, where 0 is a typical good part, may be any number); classes not listed use the model's metadata "
-        "(the operating point chosen at export), then 'min_confidence' (YOLO).",
+        "(the operating point chosen at export), then the family's lowest kept score (YOLO: "
+        "'families.yolo.min_confidence').",
     )
     min_area_px: float = spec(0.0, doc="A finding smaller than this (box area for detectors, pixels covered for map regions) does not reject.", minimum=0)
     min_area_mm2: dict[str, float] = spec(

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from inspector.config.moved import move_old_settings
 from inspector.config.schema import Config
 from inspector.config.shifts import check_reports_config, normalise_shifts
 from inspector.errors import ConfigError
@@ -28,11 +29,16 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError("", f"{path} is not valid YAML: {err}") from err
-    return config_from_dict(data if data is not None else {}, base_dir=path.resolve().parent)
+    return config_from_dict(data if data is not None else {}, base_dir=path.resolve().parent, source=str(path))
 
 
-def config_from_dict(data: Any, base_dir: Path) -> Config:
-    """Validate a parsed config; relative paths are taken from ``base_dir``."""
+def config_from_dict(data: Any, base_dir: Path, source: str = "station config") -> Config:
+    """Validate a parsed config; relative paths are taken from ``base_dir``.
+
+    Settings at a place they moved from still load (:mod:`inspector.config.moved`); ``source`` names the config
+    in the warning that says so.
+    """
+    data = move_old_settings(data, source)
     try:
         config = from_dict(Config, data)
     except FieldProblem as err:

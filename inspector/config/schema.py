@@ -13,6 +13,7 @@ from inspector.config.actuator import ActuatorConfig, FailsafeAction, PlcConfig,
 from inspector.config.alarms import AlarmsConfig
 from inspector.config.calibration import CalibrationConfig, ChallengeExpectation, ChallengePart, HealthLimits
 from inspector.config.detector import RELEASE_KEYS_DIR, AdditionalModel, DetectorConfig, ImageGateConfig
+from inspector.config.families import AnomalySettings, FamilySettings, SegmentationSettings, YoloSettings
 from inspector.config.models import DriftConfig, ModelRegistryConfig
 from inspector.config.opcua import OpcUaConfig
 from inspector.config.plant import MetricsConfig, MqttConfig, MqttOutbox, MqttTls, MqttTopic, PlantConfig
@@ -30,6 +31,7 @@ __all__ = [
     "AlarmsConfig",
     "CalibrationConfig", "ChallengeExpectation", "ChallengePart", "HealthLimits",
     "RELEASE_KEYS_DIR", "AdditionalModel", "DetectorConfig", "ImageGateConfig",
+    "AnomalySettings", "FamilySettings", "SegmentationSettings", "YoloSettings",
     "DriftConfig", "ModelRegistryConfig",
     "OpcUaConfig",
     "MetricsConfig", "MqttConfig", "MqttOutbox", "MqttTls", "MqttTopic", "PlantConfig",

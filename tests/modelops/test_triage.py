@@ -24,7 +24,7 @@ def test_uncertain_parts_are_queued_by_distance_to_their_threshold_and_leave_the
     with running_line(config, tmp_path / "run"):
         wait_until(lambda: len(part_rows(config)) >= 30, 120, "30 decided parts")
     meta = json.loads(Path(config.detector.model).with_suffix(".json").read_text())
-    thresholds = {c: max(meta["class_thresholds"].get(c, 0.0), config.detector.min_confidence) for c in meta["classes"]}
+    thresholds = {c: max(meta["class_thresholds"].get(c, 0.0), config.detector.families.yolo.min_confidence) for c in meta["classes"]}
 
     everything = uncertain_parts(config, band=1.0)
     with_findings = [r for r in part_rows(config) if json.loads(r["detections"])]

@@ -2,8 +2,9 @@
 
 A package's ``model.json`` names its family; :func:`family_class` finds the
 plug-in (:mod:`inspector.engine.families.registry`). Adding a family means
-adding its module, registered with :func:`register_family`, and one import
-line below.
+adding its module, registered with :func:`register_family`, its section of
+station settings in :mod:`inspector.config.families` (named by the plug-in's
+``settings_type``), and one import line below.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ detections with their box, area and outline.
 
 from __future__ import annotations
 
+from inspector.config.families import AnomalySettings
 from inspector.engine.families.registry import register_family
 from inspector.engine.families.score_maps import ScoreMapFamily
 
@@ -16,3 +17,4 @@ from inspector.engine.families.score_maps import ScoreMapFamily
 @register_family
 class AnomalyFamily(ScoreMapFamily):
     name = "anomaly"
+    settings_type = AnomalySettings  # detector.families.anomaly: nothing to set yet

@@ -8,6 +8,7 @@ its map. Regions above the class's threshold become detections of that class.
 
 from __future__ import annotations
 
+from inspector.config.families import SegmentationSettings
 from inspector.engine.families.registry import register_family
 from inspector.engine.families.score_maps import ScoreMapFamily
 
@@ -15,3 +16,4 @@ from inspector.engine.families.score_maps import ScoreMapFamily
 @register_family
 class SegmentationFamily(ScoreMapFamily):
     name = "segmentation"
+    settings_type = SegmentationSettings  # detector.families.segmentation: nothing to set yet
