@@ -32,7 +32,6 @@ import dataclasses
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,14 +45,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from inspector.actuator.journal import journal_path  # noqa: E402
+from inspector.actuator.journal import FINAL_OUTCOMES, journaled_part_ids  # noqa: E402
 from inspector.bench.machine import machine_record, write_result_files  # noqa: E402
 from inspector.channels import CHANNELS, LineSockets  # noqa: E402
 from inspector.config import DEFAULT_CONFIG, load_config, write_config  # noqa: E402
 from inspector.config.schema import Config  # noqa: E402
+from inspector.errors import StoreError  # noqa: E402
 from inspector.line_keys import init_keys  # noqa: E402
 from inspector.line_setup import local_line_config  # noqa: E402
 from inspector.process_guard import STATE_FILE  # noqa: E402
+from inspector.records.alarms import raised_codes  # noqa: E402
+from inspector.records.parts import decided_rows  # noqa: E402
 from inspector.synthetic import PartGenerator  # noqa: E402
 
 FAULT_AFTER_DECISIONS = 8
@@ -80,24 +82,26 @@ class Station:
         data = json.loads((Path(self.config.station.state_dir) / STATE_FILE).read_text())
         return data["children"][name][0]
 
-    def query(self, path: Path, sql: str) -> list[tuple]:
-        if not path.exists():
-            return []
-        try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as db:
-                return db.execute(sql).fetchall()
-        except sqlite3.Error:
-            return []
-
     def recorded(self) -> list[tuple]:
-        return self.query(Path(self.config.recorder.database),
-                          "SELECT part_id, result, plc_delivered, plc_seq, decision_seq FROM parts WHERE result IS NOT NULL")
+        """(part_id, result, plc_delivered, plc_seq, decision_seq) of every decided part; none while unreadable."""
+        try:
+            rows = decided_rows(self.config.recorder.database)
+        except StoreError:
+            return []
+        return [(r["part_id"], r["result"], r["plc_delivered"], r["plc_seq"], r["decision_seq"]) for r in rows]
 
-    def journal(self, outcome_sql: str) -> list[tuple]:
-        return self.query(journal_path(self.config.station.state_dir), f"SELECT part_id FROM parts WHERE {outcome_sql}")
+    def journal(self, outcomes: tuple[str, ...] | None = None) -> list[int]:
+        """The part ids the actuator's journal holds (with one of ``outcomes``; None: any); none while unreadable."""
+        try:
+            return journaled_part_ids(self.config.station.state_dir, outcomes)
+        except StoreError:
+            return []
 
     def alarms(self) -> list[str]:
-        return [r[0] for r in self.query(Path(self.config.recorder.database), "SELECT code FROM alarms WHERE active = 1")]
+        try:
+            return raised_codes(self.config.recorder.database)
+        except StoreError:
+            return []
 
 
 def wait(condition: Callable[[], object], timeout_s: float) -> bool:
@@ -227,13 +231,13 @@ def run_fault(name: str, parts: int, rate_hz: float, root: Path) -> dict:
     station.start()
     started = time.monotonic()
     try:
-        if not wait(lambda: len(station.journal("outcome = 'delivered'")) >= FAULT_AFTER_DECISIONS, 120):
+        if not wait(lambda: len(station.journal(("delivered",))) >= FAULT_AFTER_DECISIONS, 120):
             raise RuntimeError(f"{name}: the line did not start deciding parts")
         if fault is not None:
             fault(station)
 
         def settled() -> bool:
-            final = len(station.journal("outcome IN ('delivered', 'undelivered', 'unknown')"))
+            final = len(station.journal(FINAL_OUTCOMES))
             return final >= parts and len(station.recorded()) >= final
 
         wait(settled, 120)
@@ -243,8 +247,8 @@ def run_fault(name: str, parts: int, rate_hz: float, root: Path) -> dict:
             if run.poll() is None:
                 run.send_signal(signal.SIGTERM)
                 run.wait(60)
-    seen = {r[0] for r in station.journal("1")}
-    decided = {r[0] for r in station.journal("outcome IN ('delivered', 'undelivered', 'unknown')")}
+    seen = set(station.journal())
+    decided = set(station.journal(FINAL_OUTCOMES))
     rows = station.recorded()
     recorded = [r[0] for r in rows]
     # the PLC sequence numbers in the order the decisions were made (the actuator's numbering, kept across restarts)

@@ -38,7 +38,7 @@ def test_inference_session_run(benchmark, detector, frame):
 
 def test_decode_and_nms(benchmark, detector, frame):
     (output,) = detector.runtime.session.run(None, {detector.runtime.input_name: detector.model_inputs(frame)[0]})
-    benchmark(decode_yolo, output, detector.config.min_confidence, detector.config.iou_threshold)
+    benchmark(decode_yolo, output, detector.config.families.yolo.min_confidence, detector.config.families.yolo.iou_threshold)
 
 
 def test_whole_inspection(benchmark, detector, frame):

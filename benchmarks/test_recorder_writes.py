@@ -11,7 +11,7 @@ import time
 import pytest
 
 from inspector.messages import Decision, Detection, Verdict
-from inspector.store import Store, decision_row
+from inspector.records.store import Store, decision_row
 from inspector.synthetic import PartGenerator
 
 _ids = itertools.count(1)

@@ -27,6 +27,7 @@ from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
 from inspector.messages import Detection
+from inspector.model_trust import require_trusted
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
@@ -128,8 +129,6 @@ def run_verification(config: Config, config_dir: Path | None = None, detector: D
         raise CalibrationError(f"calibration.challenge_parts: duplicate name {duplicates[0]!r}")
     folder = calibration_paths(config, config_dir).folder
     if detector is None:
-        from inspector.services.model_trust import require_trusted
-
         require_trusted(config)  # a verification is of the packages the station is configured with, signed
         detector = DefectDetector(config.detector)
     optics = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from hmi.data import AlarmRecord
+from inspector.records.alarms import AlarmRecord
 
 
 def _failsafe(alarm: AlarmRecord) -> str:

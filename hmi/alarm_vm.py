@@ -14,13 +14,13 @@ import logging
 import time
 from typing import Callable
 
-from hmi.data import AlarmRecord
 from hmi.roles import HmiError, Permission
 from hmi.users import Session
 from inspector.alarms.board_store import read_board
 from inspector.audit import AuditTrail
 from inspector.errors import StoreError
 from inspector.messages import AlarmBoardState, AlarmCommand, AlarmEntry
+from inspector.records.alarms import AlarmRecord
 
 log = logging.getLogger(__name__)
 

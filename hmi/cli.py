@@ -54,10 +54,10 @@ def run_hmi_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.hmi_command in ("add-user", "users", "set-role", "unlock-user"):
         from calibration.station import open_audit_trail
-        from hmi.data import HmiDatabase
         from hmi.users import UserDirectory, add_user
+        from inspector.records.station import StationDatabase
 
-        db = HmiDatabase(config.recorder.database)
+        db = StationDatabase(config.recorder.database)
         by = f"cli:{getpass.getuser()}"
         try:
             with open_audit_trail(config) as audit:

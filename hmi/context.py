@@ -8,7 +8,6 @@ from pathlib import Path
 
 from calibration.station import calibration_paths, open_audit_trail
 from hmi.alarm_vm import AlarmBoardView
-from hmi.data import HmiDatabase
 from hmi.drift_vm import DriftViewModel
 from hmi.live import EventFeed
 from hmi.model_vm import ModelViewModel
@@ -20,6 +19,7 @@ from inspector.audit import AuditTrail
 from inspector.config.schema import Config
 from inspector.engine.model_package import load_model_package
 from inspector.modelops.triage import uncertain_parts
+from inspector.records.station import StationDatabase
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def datasets_dir(config: Config) -> Path:
 @dataclass
 class HmiContext:
     station: str
-    db: HmiDatabase
+    db: StationDatabase
     audit: AuditTrail
     users: UserDirectory
     session: Session
@@ -58,7 +58,7 @@ class HmiContext:
 def open_hmi(config: Config, *, live: bool = True, idle_timeout_s: float = 300.0, demo_users: bool = False,
              shift_start_t: float | None = None, pbkdf2_iterations: int = PBKDF2_ITERATIONS) -> HmiContext:
     """Open the database and audit trail, and (``live``) subscribe to the line's events."""
-    db = HmiDatabase(config.recorder.database)
+    db = StationDatabase(config.recorder.database)
     audit = open_audit_trail(config)
     users = UserDirectory(db, audit, iterations=pbkdf2_iterations)
     if demo_users and ensure_demo_users(users, audit):

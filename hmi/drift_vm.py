@@ -12,12 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hmi.data import AlarmRecord, HmiDatabase
 from hmi.observable import Observable
 from hmi.roles import Permission
 from hmi.users import Session
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
+from inspector.records.alarms import AlarmRecord
+from inspector.records.station import StationDatabase
 from inspector.modelops.drift_series import (
     DriftPoint,
     drift_limits,
@@ -54,7 +55,7 @@ class Trend:
 
 
 class DriftViewModel(Observable):
-    def __init__(self, config: Config, db: HmiDatabase, session: Session) -> None:
+    def __init__(self, config: Config, db: StationDatabase, session: Session) -> None:
         super().__init__()
         self.config = config
         self.db = db

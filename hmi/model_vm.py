@@ -22,8 +22,8 @@ from hmi.users import Session, UserDirectory
 from inspector.audit import AuditEntry, AuditTrail
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
-from inspector.modelops.gate import GATES, GateReport, gate_reports, markdown
-from inspector.modelops.registry import ModelRegistry, RegisteredPackage
+from inspector.modelops.gate_records import GATES, GateReport, markdown
+from inspector.modelops.registry import ModelRegistry, RegisteredPackage, gate_reports
 from inspector.modelops.shadow import SHADOW, disagreements, shadow_summary
 from inspector.modelops.signed_actions import rollback_signed
 

@@ -20,11 +20,15 @@ from typing import Callable, Literal
 
 from hmi.alarm_vm import AlarmBoardView
 from hmi.observable import Observable
-from hmi.data import AlarmRecord, HmiDatabase, Mark, PartKey, PartRecord, ShiftCounts
 from hmi.roles import HmiError, Permission
 from hmi.users import Session
 from inspector.audit import AuditError, AuditTrail
+from inspector.errors import StoreError
 from inspector.messages import Alarm, AlarmBoardState, Decision
+from inspector.records.alarms import AlarmRecord
+from inspector.records.marks import Mark
+from inspector.records.parts import PartKey, PartRecord, ShiftCounts
+from inspector.records.station import StationDatabase
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
@@ -97,7 +101,7 @@ def record_from_decision(decision: Decision) -> PartRecord:
 
 
 class OperatorViewModel(Observable):
-    def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, alarms: AlarmBoardView, *, budget_ms: float,
+    def __init__(self, db: StationDatabase, session: Session, audit: AuditTrail, alarms: AlarmBoardView, *, budget_ms: float,
                  shift_start_t: float | None = None, live: bool = True, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.db = db
@@ -181,7 +185,7 @@ class OperatorViewModel(Observable):
                 self._latencies.extend(self.db.latencies(self.shift_start_t))
                 self._update_latency(self._latencies[-1] if self._latencies else None)
             self.storage_error = ""
-        except HmiError as err:
+        except (HmiError, StoreError) as err:  # the database unreadable for a moment: said on the screen
             self.storage_error = str(err)
             log.warning("%s", err)
         self.alarms.refresh()
@@ -281,7 +285,7 @@ class OperatorViewModel(Observable):
     def _db_recent(self) -> list[PartRecord]:
         try:
             return self.db.latest_parts(RECENT)
-        except HmiError as err:
+        except (HmiError, StoreError) as err:  # the database unreadable for a moment: said on the screen
             self.storage_error = str(err)
             return []
 

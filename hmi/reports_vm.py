@@ -20,6 +20,7 @@ from hmi.users import Session
 from inspector.audit import AuditError, AuditTrail
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
+from inspector.records.escapes import forget_escape
 from inspector.reports.escapes import record_escape
 from inspector.reports.library import ReportEntry, list_reports
 from inspector.reports.shifts import zone
@@ -93,11 +94,4 @@ class ReportsViewModel(Observable):
         return row
 
     def _forget(self, escape_id: int) -> None:
-        import sqlite3
-
-        conn = sqlite3.connect(str(self.config.recorder.database), timeout=10)
-        try:
-            with conn:
-                conn.execute("DELETE FROM report_escapes WHERE id = ?", (escape_id,))
-        finally:
-            conn.close()
+        forget_escape(self.config.recorder.database, escape_id)

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Callable
 
 from hmi.observable import Observable
-from hmi.data import Box, HmiDatabase, Label, PartKey, PartRecord, ReviewFilter
-from hmi.export import ExportResult, export_dataset
 from hmi.roles import HmiError, Permission
 from hmi.users import Session
 from inspector.audit import AuditError, AuditTrail
+from inspector.datasets_tool.export import ExportResult, export_dataset
+from inspector.records.marks import Label
+from inspector.records.parts import Box, PartKey, PartRecord, ReviewFilter
+from inspector.records.station import StationDatabase
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def _label_state(label: str | None, boxes: list[Box]) -> dict:
 
 
 class ReviewViewModel(Observable):
-    def __init__(self, db: HmiDatabase, session: Session, audit: AuditTrail, classes: list[str], datasets_dir: Path,
+    def __init__(self, db: StationDatabase, session: Session, audit: AuditTrail, classes: list[str], datasets_dir: Path,
                  triage: Callable[[], list] | None = None) -> None:
         """``triage()``: the uncertain parts, least certain first (``UncertainPart``s); None: no triage filter."""
         super().__init__()

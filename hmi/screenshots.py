@@ -46,8 +46,7 @@ def _open_a_defective_part(ctx) -> str:
     from inspector.synthetic import PartGenerator, parse_source
 
     for part in review.queue:
-        row = ctx.db.conn.execute("SELECT frame_source FROM parts WHERE camera = ? AND part_id = ?", part.key).fetchone()
-        source = parse_source(row[0] if row else None)
+        source = parse_source(ctx.db.frame_source(part.key))
         if source is None:
             continue
         seed, defect_rate, index = source

@@ -17,14 +17,13 @@ import hashlib
 import hmac
 import logging
 import os
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from hmi.data import HmiDatabase
 from hmi.roles import ROLES, AccessDenied, HmiError, LoginFailed, Permission, allowed
 from inspector.audit import AuditTrail
+from inspector.records.station import StationDatabase
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +51,10 @@ def hash_pin(pin: str, salt: bytes, iterations: int) -> bytes:
 
 
 class UserDirectory:
-    """The ``hmi_users`` table: sealed accounts, lockout after repeated wrong PINs."""
+    """The HMI's accounts (stored in ``hmi_users``, :mod:`inspector.records.accounts`): sealed, locked after repeated
+    wrong PINs."""
 
-    def __init__(self, db: HmiDatabase, audit: AuditTrail, iterations: int = PBKDF2_ITERATIONS,
+    def __init__(self, db: StationDatabase, audit: AuditTrail, iterations: int = PBKDF2_ITERATIONS,
                  lockout_after: int = LOCKOUT_AFTER, lockout_s: float = LOCKOUT_S,
                  clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -78,27 +78,16 @@ class UserDirectory:
             raise HmiError(f"a PIN is {PIN_DIGITS[0]} to {PIN_DIGITS[1]} digits")
         salt = os.urandom(16)
         pin_hash = hash_pin(pin, salt, self.iterations)
-        try:
-            with self.db.conn:
-                self.db.conn.execute(
-                    "INSERT INTO hmi_users (name, role, salt, pin_hash, iterations, created, seal) VALUES (?,?,?,?,?,?,?)",
-                    (name, role, salt, pin_hash, self.iterations, time.time(),
-                     self._seal(name, role, salt, pin_hash, self.iterations)),
-                )
-        except sqlite3.IntegrityError as err:
-            raise HmiError(f"user {name!r} exists already") from err
-        except sqlite3.Error as err:
-            raise HmiError(f"cannot add user {name!r}: {err}") from err
+        if not self.db.add_account(name, role, salt, pin_hash, self.iterations, time.time(),
+                                   self._seal(name, role, salt, pin_hash, self.iterations)):
+            raise HmiError(f"user {name!r} exists already")
         return User(name, role)
 
     def users(self) -> list[User]:
-        rows = self.db.conn.execute("SELECT name, role FROM hmi_users ORDER BY role, name").fetchall()
-        return [User(r[0], r[1]) for r in rows]
+        return [User(name, role) for name, role in self.db.account_names()]
 
     def verify(self, name: str, pin: str) -> User:
-        row = self.db.conn.execute(
-            "SELECT role, salt, pin_hash, iterations, seal, failed_logins, locked_until FROM hmi_users WHERE name = ?", (name,)
-        ).fetchone()
+        row = self.db.account(name)
         if row is None:
             hash_pin(pin, b"0" * 16, self.iterations)  # same time for unknown users as for a wrong PIN
             raise LoginFailed("unknown user or wrong PIN")
@@ -116,38 +105,30 @@ class UserDirectory:
             self._failed(name, failed + 1, now)
             raise LoginFailed("unknown user or wrong PIN")
         if failed:
-            self._update("UPDATE hmi_users SET failed_logins = 0, locked_until = 0 WHERE name = ?", (name,))
+            self.db.set_login_failures(name, 0, 0)
         return User(name, role)
 
     def _failed(self, name: str, failed: int, now: float) -> None:
         locked_until = now + self.lockout_s if failed >= self.lockout_after else 0.0
-        self._update("UPDATE hmi_users SET failed_logins = ?, locked_until = ? WHERE name = ?", (failed, locked_until, name))
+        self.db.set_login_failures(name, failed, locked_until)
         if locked_until:
             self.audit.record("hmi", "user_locked", f"user:{name}", None, {"failed_logins": failed, "locked_until": locked_until})
             log.warning("HMI account %r locked for %.0fs after %d wrong PINs", name, self.lockout_s, failed)
-
-    def _update(self, sql: str, args: tuple) -> int:
-        try:
-            with self.db.conn:
-                return self.db.conn.execute(sql, args).rowcount
-        except sqlite3.Error as err:
-            raise HmiError(f"cannot update the HMI's users: {err}") from err
 
     def set_role(self, name: str, role: str, by: str) -> User:
         """Change a user's role: audited, and the account resealed."""
         if role not in ROLES:
             raise HmiError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-        row = self.db.conn.execute("SELECT role, salt, pin_hash, iterations FROM hmi_users WHERE name = ?", (name,)).fetchone()
+        row = self.db.account(name)
         if row is None:
             raise HmiError(f"no user {name!r}")
-        before, salt, pin_hash, iterations = row
-        self._update("UPDATE hmi_users SET role = ?, seal = ? WHERE name = ?",
-                     (role, self._seal(name, role, salt, pin_hash, iterations), name))
+        before, salt, pin_hash, iterations = row[:4]
+        self.db.set_account_role(name, role, self._seal(name, role, salt, pin_hash, iterations))
         self.audit.record(by, "user_role", f"user:{name}", {"role": before}, {"role": role})
         return User(name, role)
 
     def unlock(self, name: str, by: str) -> None:
-        if not self._update("UPDATE hmi_users SET failed_logins = 0, locked_until = 0 WHERE name = ?", (name,)):
+        if not self.db.set_login_failures(name, 0, 0):
             raise HmiError(f"no user {name!r}")
         self.audit.record(by, "user_unlock", f"user:{name}", None, None)
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import InspectorError
+from inspector.records.readonly import open_readonly
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +223,7 @@ class AuditTrail:
             if readonly:
                 if not self.path.is_file():
                     raise AuditError(f"no audit database at {self.path}")
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=timeout_s, isolation_level=None,
-                                           check_same_thread=False)
+                self._db = open_readonly(self.path, timeout_s, isolation_level=None, check_same_thread=False)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fresh = not self.path.exists()

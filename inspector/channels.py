@@ -28,12 +28,13 @@ import zmq
 from inspector.config.schema import Config
 from inspector.errors import MessageError
 from inspector.messages import MAX_HEADER_BYTES
-from inspector.line_keys import IDENTITIES, OPTIONAL_IDENTITIES, KeyPair, has_keys, load_key_pair, public_key
+from inspector.line_keys import KeyPair, has_keys, load_key_pair, public_key
+from inspector.service_registry import IDENTITIES, OPTIONAL_IDENTITIES, PROCESSES
 from inspector.transport import SocketRole, open_socket
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("camera", "detector", "actuator", "recorder", "publisher")  # IDENTITIES adds the supervisor and "observer" (HMI, demo)
+HEARTBEAT_SENDERS = tuple(dict.fromkeys(p.identity for p in PROCESSES if p.heartbeats and p.identity))  # the HMI: observer
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,21 @@ CHANNELS: dict[str, Channel] = {
         Channel("alarms", "actuator", "pull", ("camera", "detector", "recorder", "supervisor", "publisher"), "push", hwm_factor=10),
         Channel("inspections", "recorder", "pull", ("detector",), "push", carries_pixels=True),
         Channel("events", "actuator", "pub", ("observer",), "sub", lossless=False),
-        Channel("heartbeats", "supervisor", "sub", (*SERVICES, "observer"), "pub", lossless=False),  # observer: the HMI
+        Channel("heartbeats", "supervisor", "sub", HEARTBEAT_SENDERS, "pub", lossless=False),
         Channel("alarm_commands", "actuator", "pull", ("observer",), "push"),  # the HMI's acknowledgements and shelvings
     )
 }
+
+
+def channel_ends(identity: str) -> dict[str, str]:
+    """The channels an identity has an end of: channel name -> 'binds' or 'connects'."""
+    ends = {}
+    for channel in CHANNELS.values():
+        if channel.binder == identity:
+            ends[channel.name] = "binds"
+        elif identity in channel.connectors:
+            ends[channel.name] = "connects"
+    return ends
 
 
 def max_message_bytes(config: Config, channel: Channel) -> int:

@@ -55,7 +55,8 @@ class PlcTagRefused(PlcError):
 
 
 class StoreError(InspectorError):
-    """The recorder's database or image store could not be written."""
+    """The line's records could not be read or written: the station database or its image store
+    (:mod:`inspector.records`), or another owner's file (the actuator's journal, the alarm board)."""
 
 
 class StoreUnavailableError(StoreError):

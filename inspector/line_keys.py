@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.errors import ConfigError, MessageError
+from inspector.service_registry import IDENTITIES, OPTIONAL_IDENTITIES
 
-IDENTITIES = ("camera", "detector", "actuator", "recorder", "supervisor", "observer", "publisher")
-# identities a station needs only with an optional part on (the publisher: plant.mqtt.enabled); a station installed
-# before they existed runs without their keys until 'inspector keys init' adds them
-OPTIONAL_IDENTITIES = ("publisher",)
+# the identities come from the registry of the station's processes; the optional ones are needed only while their
+# process runs (the publisher: plant.mqtt.enabled): a station installed before they existed runs without their keys
+# until 'inspector keys init' adds them
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Run a supervised line in-process (tests, benchmarks) and read back what it recorded."""
+"""Run a supervised line in-process (tests, benchmarks) and read back what it recorded (:mod:`inspector.records`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Iterator
 from inspector.config import write_config
 from inspector.config.schema import Config
 from inspector.line_keys import init_keys
+from inspector.records import alarms, parts
 from inspector.supervisor import Supervisor
 
 
@@ -43,39 +44,21 @@ def running_line(config: Config, workdir: Path, *, without: tuple[str, ...] = ()
         raise supervisor.failed
 
 
-def _query(config: Config, sql: str) -> list[sqlite3.Row]:
-    """Rows of the recorder's database, read-only; none while it or the table does not exist yet."""
-    db = Path(config.recorder.database)
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
-
 def part_rows(config: Config) -> list[sqlite3.Row]:
-    """Every decided part in the recorder's database, in part-id order."""
-    return _query(config, "SELECT * FROM parts WHERE result IS NOT NULL ORDER BY part_id")
+    """Every decided part in the recorder's database, in part-id order (none while it does not exist yet)."""
+    return parts.decided_rows(config.recorder.database)
 
 
 def decided_count(config: Config) -> int:
     """How many parts the recorder has a decision for."""
-    rows = _query(config, "SELECT count(*) AS n FROM parts WHERE result IS NOT NULL")
-    return rows[0]["n"] if rows else 0
+    return parts.decided_count(config.recorder.database)
 
 
 def alarm_rows(config: Config) -> list[sqlite3.Row]:
     """Every recorded alarm, oldest first."""
-    return _query(config, "SELECT * FROM alarms ORDER BY id")
+    return alarms.alarm_rows(config.recorder.database)
 
 
 def parts_on_model(config: Config, model_version: str) -> int:
     """How many decided parts the model ``model_version`` (name@version) decided."""
-    safe = model_version.replace("'", "''")
-    rows = _query(config, f"SELECT count(*) AS n FROM parts WHERE result IS NOT NULL AND model_version = '{safe}'")
-    return rows[0]["n"] if rows else 0
+    return parts.decided_on_model(config.recorder.database, model_version)

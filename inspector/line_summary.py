@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from inspector.records.parts import decided_summary_rows
 from inspector.synthetic import parse_source, part_is_defective
 
 
@@ -61,13 +61,7 @@ class LineSummary:
 
 
 def summarize(database: Path) -> LineSummary:
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT result, latency_ms, plc_delivered, frame_source, verdict_result, timings_ms FROM parts WHERE result IS NOT NULL"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = decided_summary_rows(database)
     by_result: dict[str, int] = {}
     for result, *_ in rows:
         by_result[result] = by_result.get(result, 0) + 1

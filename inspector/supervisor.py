@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
 
 import zmq
 
@@ -33,15 +32,17 @@ from inspector.line_keys import missing_keys
 from inspector.messages import Heartbeat
 from inspector.process_guard import StationProcesses, guarded
 from inspector.netutil import accepts_connections, port_in_use
+from inspector.service_registry import StationProcess, running
 from inspector.service_logs import cap_at_spawn, child_log_env
 from inspector.systemd_notify import SystemdNotifier
 from inspector.transport import recv_message, send_message
-from plc_io.simulator import simulator_command, wait_until_listening
+from plc_io.simulator import simulator_command
 
 log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 60.0
 UP_AFTER_S = 1.0  # a process without heartbeats or a port to ask counts as back after running this long
+READY_WITHIN_S = 10.0  # a process the next ones wait for (the PLC simulator) must listen within this
 
 
 @dataclass
@@ -49,11 +50,10 @@ class ManagedProcess:
     """One supervised child and its health bookkeeping."""
 
     name: str
+    entry: StationProcess  # what it is (inspector.service_registry): its start and stop order, what its being down means
     command: list[str] | None  # None: not started here, only watched by its heartbeats (run by its own systemd unit)
-    sends_heartbeats: bool = True
     # without heartbeats: whether the process serves again (a port that accepts connections); None = running for UP_AFTER_S
     ready: Callable[[], bool] | None = None
-    off_path: bool = False  # not on the decision's path (plant outputs, reports, the HMI): started at a lower CPU priority
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     last_beat: float = 0.0
@@ -65,6 +65,15 @@ class ManagedProcess:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def sends_heartbeats(self) -> bool:
+        return self.entry.heartbeats
+
+    @property
+    def off_path(self) -> bool:
+        """Not on the decision's path (plant outputs, reports, the HMI): started at a lower CPU priority."""
+        return self.entry.off_path
 
     @property
     def watched(self) -> bool:
@@ -86,51 +95,31 @@ def service_command(kind: str, config_path: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "inspector", "service", kind, "--config", str(config_path), *extra]
 
 
-def _listening(address: str, default_port: int) -> Callable[[], bool]:
-    host, _, port = address.rpartition(":") if ":" in address else (address, "", str(default_port))
-    return lambda: accepts_connections(host or "127.0.0.1", int(port))
+def process_command(entry: StationProcess, config: Config, config_path: Path, instance: str = "") -> list[str] | None:
+    """The command line of one of the station's processes; None for one its own unit runs (only watched here)."""
+    if entry.run_elsewhere(config):
+        return None
+    if entry.service is not None:
+        return service_command(entry.name, config_path, *((entry.instance_option, instance) if instance else ()))
+    if entry.command is None:  # the one program that is not Inspector's: cpppo's PLC simulator
+        return simulator_command(config.plc)
+    return [sys.executable, "-m", "inspector", *entry.command, "--config", str(config_path)]
+
+
+def _listening(entry: StationProcess, config: Config) -> Callable[[], bool] | None:
+    if entry.listens is None:
+        return None
+    host, port = entry.listens(config)
+    return lambda: accepts_connections(host, port)
 
 
 def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
-    """The processes of the line, in start order."""
-    procs = []
-    if config.plc.simulator:
-        procs.append(ManagedProcess("plc-simulator", simulator_command(config.plc), sends_heartbeats=False,
-                                    ready=_listening(config.plc.address.split("/")[0], 44818)))
-    procs.append(ManagedProcess("recorder", service_command("recorder", config_path)))
-    procs.append(ManagedProcess("actuator", service_command("actuator", config_path)))
-    for i in range(config.detector.instances):
-        procs.append(ManagedProcess(f"detector:{i}", service_command("detector", config_path, "--instance", str(i))))
-    # off the line's path, without heartbeats (restarted when they exit): plant-facing helpers, started before the
-    # cameras so they see the first parts
-    if config.reports.at_shift_end:
-        procs.append(ManagedProcess("shift-reports", [sys.executable, "-m", "inspector", "report", "scheduler", "--config", str(config_path)],
-                                    sends_heartbeats=False, off_path=True))
-    if config.opcua.enabled:
-        procs.append(ManagedProcess("opcua", [sys.executable, "-m", "inspector", "opcua", "serve", "--config", str(config_path)],
-                                    sends_heartbeats=False, ready=_listening(urlsplit(config.opcua.endpoint).netloc, 4840),
-                                    off_path=True))
-    if config.plant.mqtt.enabled:
-        procs.append(ManagedProcess("publisher", service_command("publisher", config_path), off_path=True))
-    for cam in config.cameras:
-        procs.append(ManagedProcess(f"camera:{cam.name}", service_command("camera", config_path, "--camera", cam.name)))
-    if config.supervisor.hmi != "off":  # last: the line does not wait for the operator's screen
-        run = [sys.executable, "-m", "inspector", "hmi", "--config", str(config_path)]
-        procs.append(ManagedProcess("hmi", run if config.supervisor.hmi == "run" else None, off_path=True))
-    return procs
-
-
-SERVICE_DOWN_MEANS = {
-    "recorder": "Decisions are still written to the PLC and journaled; they are recorded once the recorder is back.",
-    "actuator": "No decision reaches the PLC while it is down: the PLC's watchdog (heartbeat tag) must stop the line.",
-    "detector": "Its parts are rejected fail-safe at their deadline meanwhile.",
-    "camera": "No parts are inspected from this camera meanwhile.",
-    "publisher": "The line runs on; results wait in the database and are published to the plant when it is back.",
-    "hmi": "The line runs on; the operator screen comes back by itself.",
-    "opcua": "The line runs on; OPC UA clients reconnect when it is back.",
-    "plc-simulator": "Decisions cannot be written to the simulated PLC meanwhile.",
-    "shift-reports": "The line runs on; a shift report due meanwhile is written when it is back.",
-}
+    """The processes of the line, in start order (inspector.service_registry)."""
+    return [
+        ManagedProcess(entry.process_name(instance), entry, process_command(entry, config, config_path, instance),
+                       ready=_listening(entry, config))
+        for entry, instance in running(config) if entry.supervised
+    ]
 
 
 class Supervisor:
@@ -154,7 +143,8 @@ class Supervisor:
             log.warning("ended %d process(es) an earlier supervisor of this station left running: %s", len(ended), ", ".join(ended))
         self.ctx = zmq.Context()
         if config.security.curve:
-            missing = missing_keys(Path(config.security.keys_dir), ("publisher",) if config.plant.mqtt.enabled else ())
+            optional = tuple(p.entry.identity for p in self.processes if p.entry.optional_key and p.entry.identity)
+            missing = missing_keys(Path(config.security.keys_dir), optional)
             if missing:
                 raise ServiceError(
                     f"the station's line keys are missing in {config.security.keys_dir} ({', '.join(missing)}): "
@@ -192,16 +182,25 @@ class Supervisor:
             if proc.watched:
                 proc.started_at = time.monotonic()  # watched from now: its first heartbeat is due within the grace
                 continue
-            if proc.name.startswith("camera:"):
+            if proc.entry.triggers_parts:
                 self._await_services_up()
             self._spawn(proc)
-            if proc.name == "plc-simulator":
-                wait_until_listening(self.config.plc.address)
+            if proc.entry.await_ready:
+                self._await_ready(proc)
+
+    def _await_ready(self, proc: ManagedProcess) -> None:
+        """Wait until ``proc`` listens (the processes started after it connect to it at their start)."""
+        deadline = time.monotonic() + READY_WITHIN_S
+        while proc.ready is not None and not proc.ready():
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{proc.name} did not start listening within {READY_WITHIN_S:.0f}s")
+            time.sleep(0.05)
 
     def _check_ports_free(self) -> None:
-        started = {p.name.split(":")[0] for p in self.processes}
+        started = {p.name for p in self.processes}
+        binders = {p.entry.identity for p in self.processes}
         for channel in CHANNELS.values():
-            if channel.binder not in started:
+            if channel.binder not in binders:
                 continue
             endpoint = getattr(self.config.transport, channel.name)
             holder = port_in_use(endpoint)
@@ -214,7 +213,7 @@ class Supervisor:
             from inspector.plant.metrics import all_metrics_ports
 
             for name, port in all_metrics_ports(self.config).items():
-                if name.split(":")[0] not in started:
+                if name not in started:
                     continue
                 holder = port_in_use(f"tcp://{self.config.plant.metrics.host}:{port}")
                 if holder:
@@ -222,7 +221,7 @@ class Supervisor:
                         f"plant.metrics.base_port: port {port} (the {name} metrics endpoint) is already in use ({holder}); "
                         "choose another base_port"
                     )
-        if self.config.plc.simulator and any(p.name == "plc-simulator" for p in self.processes):
+        if any(p.name == "plc-simulator" for p in self.processes):
             holder = port_in_use(f"tcp://{self.config.plc.address}")
             if holder:
                 raise ServiceError(f"plc.address: {self.config.plc.address} (the PLC simulator's) is already in use ({holder})")
@@ -303,7 +302,7 @@ class Supervisor:
         if silent_s > grace:
             how = f"silent for {silent_s:.0f}s" if proc.last_beat else "none since the line started"
             self.alarm.raise_("service_down", f"{proc.name} sends no heartbeat ({how}); its own unit restarts it. "
-                              f"{SERVICE_DOWN_MEANS.get(proc.name, '')}".strip(), source=proc.name)
+                              f"{proc.entry.down_means}".strip(), source=proc.name)
         elif proc.last_beat and self.alarm.is_raised("service_down", source=proc.name):
             self.alarm.clear("service_down", f"{proc.name} sends heartbeats again", source=proc.name)
 
@@ -352,7 +351,7 @@ class Supervisor:
         self.alarm.raise_(
             "service_down",
             f"{proc.name} {problem}{f' ({why})' if why else ''}; restarting in {proc.backoff_s:.1f}s "
-            f"(restart {proc.restarts + 1}). {SERVICE_DOWN_MEANS.get(proc.name.split(':')[0], '')}".strip(),
+            f"(restart {proc.restarts + 1}). {proc.entry.down_means}".strip(),
             source=proc.name,
         )
 
@@ -415,17 +414,15 @@ class Supervisor:
             proc.process.wait()
 
     def shutdown(self) -> None:
-        """Cameras first, let in-flight parts be decided, then the rest in reverse start order."""
+        """Cameras first, let in-flight parts be decided, then the rest in their stop order (inspector.service_registry)."""
         self.systemd.stopping("stopping the line: cameras first, then the other services in order")
-        cameras = [p for p in self.processes if p.name.startswith("camera:")]
+        cameras = [p for p in self.processes if p.entry.triggers_parts]
         for proc in cameras:
             self._terminate(proc)
         if cameras:
             self._take_heartbeats(self.config.actuator.budget_ms / 1000 + 0.2)
-        for name_prefix in ("hmi", "opcua", "shift-reports", "detector:", "actuator", "recorder", "publisher", "plc-simulator"):
-            for proc in self.processes:
-                if proc.name.startswith(name_prefix):
-                    self._terminate(proc)
+        for proc in sorted((p for p in self.processes if not p.entry.triggers_parts), key=lambda p: p.entry.stop_rank):
+            self._terminate(proc)
         self.heartbeats.close(0)
         self.alarms.close(linger=1000)
         self.sockets.close()

@@ -83,7 +83,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
         unknown = sorted(str(k) for k in set(data) - known)  # YAML keys may be bools or numbers
         where = f"{path}." if path else ""
         raise FieldProblem(
-            f"{where}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known))})"
+            f"{where}{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known)) or 'none'})"
         )
     hints = _hints(cls)
     values = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 from calibration.station import open_audit_trail
 from inspector.config import DEFAULT_CONFIG, load_config, write_config
 from inspector.line_setup import local_line_config
-from inspector.store import Store, decision_row
+from inspector.records.store import Store, decision_row
 from tests.hmi.conftest import a_decision
 from tests.hmi.quality_station import (
     drift_series_with_alarm,

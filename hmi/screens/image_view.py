@@ -8,8 +8,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView, QWidget
 
-from hmi.data import Box
 from hmi.screens.style import BOX_LABEL_PX
+from inspector.records.parts import Box
 
 BOX_COLOR = QColor("#ff1744")
 DRAFT_COLOR = QColor("#00e5ff")

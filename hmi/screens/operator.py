@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
 )
 
-from hmi.data import PartRecord
 from hmi.alarm_text import banner_text
 from hmi.operator_vm import LIGHTS, OperatorViewModel, image_note
 from hmi.screens.fitted_label import FittedLabel
@@ -18,6 +17,7 @@ from hmi.screens.image_view import Outlined, PartImage
 from hmi.screens.reject_strip import RejectCard, RejectStrip
 from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT, TOUCH_PX
 from inspector.errors import InspectorError
+from inspector.records.parts import PartRecord
 
 ErrorSink = Callable[[Exception], None]
 LEFT_W = 300  # verdict, latency and lights

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hmi.data import PartKey, PartRecord
 from hmi.operator_vm import MARK_TEXT, OperatorViewModel, image_note
 from hmi.screens.image_view import load_pixmap
+from inspector.records.parts import PartKey, PartRecord
 from hmi.screens.style import (
     BUTTON_GAP_PX,
     CARD_GAP_PX,

@@ -10,11 +10,11 @@ from PySide6.QtWidgets import (
     QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
 
-from hmi.data import ReviewFilter
 from hmi.review_vm import ReviewViewModel
 from hmi.screens.image_view import BoxEditor
 from hmi.screens.style import BUTTON_GAP_PX, RESULT_TEXT, kinetic
 from inspector.errors import InspectorError
+from inspector.records.parts import ReviewFilter
 
 ErrorSink = Callable[[Exception], None]
 # each entry says what it filters, so the combos need no labels beside them

@@ -15,9 +15,11 @@ import time
 
 from inspector.alarms.board import AlarmBoard, AlarmCommandRefused
 from inspector.alarms.board_store import BoardStore
+from inspector.channels import channel_ends
 from inspector.config.schema import Config
 from inspector.errors import StoreError
 from inspector.messages import Alarm, AlarmBoardState, AlarmCommand, AlarmStanding
+from inspector.service_registry import running
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +29,10 @@ FLUSH_EVERY_S = 0.5
 
 
 def station_owners(config: Config) -> set[str]:
-    """Every process of this station that may own alarms (an alarm of any other owner is cleared at start)."""
-    owners = {"supervisor", "actuator", "recorder"}
-    owners.update(f"detector:{i}" for i in range(config.detector.instances))
-    owners.update(f"camera:{c.name}" for c in config.cameras)
-    if config.plant.mqtt.enabled:
-        owners.add("publisher")
-    return owners
+    """Every process of this station that may own alarms: those with an end of the alarm channel (an alarm of any
+    other owner is cleared at start)."""
+    return {entry.process_name(instance) for entry, instance in running(config)
+            if entry.identity is not None and "alarms" in channel_ends(entry.identity)}
 
 
 class AlarmKeeper:

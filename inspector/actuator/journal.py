@@ -27,7 +27,13 @@ PLC: the part is past the reject gate) and a decision whose PLC write was in
 progress is marked ``unknown``; both are reported with an alarm. The delivery
 numbering and the PLC sequence continue across restarts. The recorder reads
 the journal (read-only) to record every final decision that never reached it
-(:func:`unrecorded_decisions`).
+(:func:`final_decisions`); the bench's accounting reads what it saw
+(:func:`journal_entries`, :func:`journal_counts`).
+
+This module is the journal's one owner: its schema, its writes and every
+read of it. Its table ``parts`` is the journal's, in the journal's own file,
+not the recorder's ``parts`` table of the station database
+(:mod:`inspector.records`).
 """
 
 from __future__ import annotations
@@ -39,10 +45,12 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from inspector.errors import StoreError
 from inspector.file_modes import owner_only
 from inspector.messages import Decision, DecisionResult, PartSeen, decode_json
+from inspector.records.readonly import open_readonly
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,7 @@ JOURNAL_FILE = "actuator-journal.db"
 FINAL_OUTCOMES = ("delivered", "undelivered", "unknown")
 
 _SCHEMA = """
+-- the journal's parts: every part the actuator saw and its decision (not the recorder's parts table)
 CREATE TABLE IF NOT EXISTS parts (
     camera TEXT NOT NULL,
     part_id INTEGER NOT NULL,
@@ -228,7 +237,7 @@ def final_decisions(state_dir: str | Path, since: float, until: float, limit: in
     if not path.exists():
         return []
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = open_readonly(path)
         try:
             rows = db.execute(
                 f"SELECT t_outcome, decision FROM parts WHERE outcome IN {FINAL_OUTCOMES} AND t_outcome >= ? AND t_outcome < ? "
@@ -240,3 +249,56 @@ def final_decisions(state_dir: str | Path, since: float, until: float, limit: in
     except sqlite3.Error as err:
         raise StoreError(f"cannot read the actuator's journal {path}: {err}") from err
     return [(t, decode_json(Decision, text.encode())) for t, text in rows]
+
+
+# -- what the bench's accounting reads (read-only; none while there is no journal) -------------------------------------
+class JournalEntry(NamedTuple):
+    camera: str
+    part_id: int
+    seen_seq: int | None  # the part-seen event's number (None: the event never came)
+    t_trigger: float  # as the part-seen event (or the decision, without one) gave it
+    outcome: str
+    t_trigger_decided: float | None  # the trigger time the decision carries (another part's when an id came twice)
+
+
+def _read(state_dir: str | Path, sql: str, args: tuple = ()) -> list[tuple]:
+    path = journal_path(state_dir)
+    if not path.exists():
+        return []
+    try:
+        db = open_readonly(path, 10)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+    except sqlite3.OperationalError:  # being made, or busy past the timeout: nothing yet
+        return []
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot read the actuator's journal {path}: {err}") from err
+
+
+def journal_entries(state_dir: str | Path) -> list[JournalEntry]:
+    """Every part the journal holds."""
+    return [JournalEntry(*r) for r in _read(
+        state_dir, "SELECT camera, part_id, seen_seq, t_trigger, outcome, json_extract(decision, '$.t_trigger') FROM parts")]
+
+
+def journal_counts(state_dir: str | Path) -> dict[str, int]:
+    """How many parts the journal holds (seen), with a final decision, and delivered to the PLC."""
+    rows = _read(state_dir, f"SELECT count(*), coalesce(sum(outcome IN {FINAL_OUTCOMES}), 0), "
+                            "coalesce(sum(outcome = 'delivered'), 0) FROM parts")
+    seen, decided, delivered = rows[0] if rows else (0, 0, 0)
+    return {"journal_seen": seen, "journal_decided": decided, "journal_delivered": delivered}
+
+
+def journaled_between(state_dir: str | Path, t_from: float, t_to: float) -> int:
+    """Parts journaled as seen, triggered in [t_from, t_to)."""
+    rows = _read(state_dir, "SELECT count(*) FROM parts WHERE t_trigger >= ? AND t_trigger < ?", (float(t_from), float(t_to)))
+    return rows[0][0] if rows else 0
+
+
+def journaled_part_ids(state_dir: str | Path, outcomes: tuple[str, ...] | None = None) -> list[int]:
+    """The part ids the journal holds (with one of ``outcomes``; None: any)."""
+    if outcomes is None:
+        return [r[0] for r in _read(state_dir, "SELECT part_id FROM parts")]
+    return [r[0] for r in _read(state_dir, f"SELECT part_id FROM parts WHERE outcome IN ({', '.join('?' * len(outcomes))})", outcomes)]

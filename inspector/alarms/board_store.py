@@ -17,6 +17,7 @@ from typing import Iterable
 from inspector.errors import StoreError
 from inspector.file_modes import owner_only
 from inspector.messages import AlarmEntry
+from inspector.records.readonly import open_readonly
 from inspector.typed import FieldProblem, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def read_board(state_dir: str | Path) -> list[AlarmEntry]:
     if not path.exists():
         return []
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+        db = open_readonly(path, 2)
         try:
             return _entries(db.execute("SELECT entry FROM entries").fetchall(), path)
         finally:

@@ -13,6 +13,7 @@ from typing import Any
 
 from inspector.bench.line import LineHooks, LineSettings, run_line
 from inspector.bench.stats import percentiles
+from inspector.bench.tables import PCT_HEADER, pct_row
 from inspector.config.schema import Config
 
 COMPARED_HOPS = ("trigger_to_plc_write", "trigger_to_plc_request")
@@ -92,14 +93,12 @@ def runs_table(runs: list[dict[str, Any]], extra: Callable[[dict[str, Any]], str
 
 
 def comparison_table(comparison: dict[str, Any], off: str, on: str) -> list[str]:
-    from inspector.bench.report import PCT_HEADER, _pct_row
-
     hops = {hop: c for hop, c in comparison.items() if hop != "settle_parts"}
     lines = [f"Each run's first {comparison['settle_parts']} parts left out (start-up of the services); pooled over the runs of each arm:",
              "", *PCT_HEADER]
     for hop, c in hops.items():
-        lines.append(_pct_row(f"{hop}, {off} (pooled)", c[off]))
-        lines.append(_pct_row(f"{hop}, {on} (pooled)", c[on]))
+        lines.append(pct_row(f"{hop}, {off} (pooled)", c[off]))
+        lines.append(pct_row(f"{hop}, {on} (pooled)", c[on]))
     lines += ["", "| hop | p50 ratio on/off | p50 difference on − off ms |", "|---|---|---|"]
     lines += [f"| {hop} | {c['ratio_p50']} | {c['difference_p50_ms']} |" for hop, c in hops.items()]
     return lines

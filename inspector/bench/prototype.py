@@ -42,8 +42,8 @@ def compare_with_ultralytics(engine: DefectDetector, frames: list[np.ndarray], c
     model = _yolo(str(engine.package.onnx_path))
     kwargs = {
         "imgsz": list(engine.package.metadata.input_size),
-        "conf": engine.config.min_confidence,
-        "iou": engine.config.iou_threshold,
+        "conf": engine.config.families.yolo.min_confidence,
+        "iou": engine.config.families.yolo.iou_threshold,
         "verbose": False,
     }
     bgr = [cv2.cvtColor(f, cv2.COLOR_GRAY2BGR) if f.ndim == 2 else f for f in frames]

@@ -15,6 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from inspector.bench.families import families_section
+from inspector.bench.outputs import outputs_checks, outputs_section
+from inspector.bench.shadow_cost import shadow_checks, shadow_section
+from inspector.bench.swap import swap_checks, swap_section
+from inspector.bench.tables import PCT_HEADER, pct_row
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -54,16 +60,10 @@ def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
     if line:
         out += _line_ratio_checks(line, engine)
     if report.get("swap"):
-        from inspector.bench.swap import swap_checks
-
         out += swap_checks(report["swap"])
     if report.get("shadow"):
-        from inspector.bench.shadow_cost import shadow_checks
-
         out += shadow_checks(report["shadow"])
     if report.get("outputs"):
-        from inspector.bench.outputs import outputs_checks
-
         out += outputs_checks(report["outputs"])
     prototype = report.get("prototype")
     if prototype:
@@ -187,14 +187,6 @@ def write_histogram(report: dict[str, Any], path: Path) -> Path | None:
 
 # -- Markdown -----------------------------------------------------------------------------------------
 
-def _pct_row(name: str, p: dict[str, Any]) -> str:
-    cells = [p.get(k) for k in ("p50", "p90", "p99", "p99.9", "max")]
-    return f"| {name} | " + " | ".join("–" if c is None else f"{c:.2f}" for c in cells) + f" | {p.get('count', '')} |"
-
-
-PCT_HEADER = ["| | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | n |", "|---|---|---|---|---|---|---|"]
-
-
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
@@ -222,20 +214,12 @@ def markdown(report: dict[str, Any]) -> str:
     if report.get("int8"):
         lines += _int8_section(report["int8"])
     if report.get("families"):
-        from inspector.bench.families import families_section
-
         lines += families_section(report["families"])
     if report.get("swap"):
-        from inspector.bench.swap import swap_section
-
         lines += swap_section(report["swap"]) + _line_section(report["swap"])
     if report.get("shadow"):
-        from inspector.bench.shadow_cost import shadow_section
-
         lines += shadow_section(report["shadow"])
     if report.get("outputs"):
-        from inspector.bench.outputs import outputs_section
-
         lines += outputs_section(report["outputs"])
     return "\n".join(lines) + "\n"
 
@@ -246,10 +230,10 @@ def _engine_section(p: dict[str, Any]) -> list[str]:
         return lines + [f"Not measured: {p['reason']}", ""]
     lines += ["Per-frame latency after warm-up, split by stage, beside a bare `session.run` on the same letterboxed frames:", "", *PCT_HEADER]
     for stage, pct in p["stages_ms"].items():
-        lines.append(_pct_row(f"detector: {stage}", pct))
+        lines.append(pct_row(f"detector: {stage}", pct))
     for key, label in BARE_RUNS.items():
         if f"{key}_ms" in p:
-            lines.append(_pct_row(label, p[f"{key}_ms"]))
+            lines.append(pct_row(label, p[f"{key}_ms"]))
     if p.get("graph_rewrites"):
         applied = ", ".join(f"{name} ×{count}" for name, count in p["graph_rewrites"].items())
         lines += ["", f"The detector runs the graph rewritten for the CPU provider ({applied}; `detector.cpu_graph_rewrites`)."]
@@ -287,8 +271,8 @@ def _prototype_section(c: dict[str, Any]) -> list[str]:
         f"Detections found: {c['detections']}.",
         "",
         *PCT_HEADER,
-        _pct_row(f"Inspector detector ({c['inspector_providers'][0]})", c["inspector_detector_ms"]),
-        _pct_row("ultralytics predict", c["ultralytics_predict_ms"]),
+        pct_row(f"Inspector detector ({c['inspector_providers'][0]})", c["inspector_detector_ms"]),
+        pct_row("ultralytics predict", c["ultralytics_predict_ms"]),
         "",
         f"Ratio of the p50s (Inspector / ultralytics): **{c['ratio_p50']}**",
         "",
@@ -317,16 +301,16 @@ def _line_section(line: dict[str, Any]) -> list[str]:
         *PCT_HEADER,
     ]
     for name, pct in line["hops_ms"].items():
-        lines.append(_pct_row(name, pct))
+        lines.append(pct_row(name, pct))
     for name, pct in line["detector_stages_ms"].items():
-        lines.append(_pct_row(f"detector: {name}", pct))
+        lines.append(pct_row(f"detector: {name}", pct))
     paced = line.get("bare_at_line_rate")
     if not paced:
         return lines + [""]
     drift = []
     for key, label in BARE_RUNS.items():
         if f"{key}_ms" in paced:
-            lines.append(_pct_row(f"{label}, at {paced['rate_hz']:g} parts/s", paced[f"{key}_ms"]))
+            lines.append(pct_row(f"{label}, at {paced['rate_hz']:g} parts/s", paced[f"{key}_ms"]))
             before, after = paced.get(f"{key}_p50_before_after_ms", (None, None))
             if before is not None:
                 drift.append(f"{label} {before:.2f} / {after:.2f} ms")

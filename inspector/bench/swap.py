@@ -25,6 +25,7 @@ from typing import Any
 from inspector.bench.bench_models import signed_copy, trusting_bench_key
 from inspector.bench.line import FAILSAFE_RESULTS, LineSettings, run_line
 from inspector.bench.stats import hop_latencies, percentiles
+from inspector.bench.tables import PCT_HEADER, pct_row
 from inspector.config.schema import Config
 from inspector.line_runner import parts_on_model
 from inspector.modelops.registry import ModelRegistry
@@ -151,8 +152,6 @@ def swap_checks(line: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def swap_section(line: dict[str, Any]) -> list[str]:
-    from inspector.bench.report import PCT_HEADER, _pct_row
-
     s = line["swap"]
     lines = [
         "## Model swap on the running line",
@@ -169,7 +168,7 @@ def swap_section(line: dict[str, Any]) -> list[str]:
                      f"{x['command_to_first_part_s']} | {x['parts_triggered_between']} | {x['before']['failsafe']} / {x['after']['failsafe']} |")
     lines += ["", f"Trigger to PLC write confirmed, the {s['window']} parts before and after each swap, and all other parts:", "", *PCT_HEADER]
     for x in s["swaps"]:
-        lines.append(_pct_row(f"{x['command'] or '?'} to {x['to']}: before", x["before"]["latency_ms"]))
-        lines.append(_pct_row(f"{x['command'] or '?'} to {x['to']}: after", x["after"]["latency_ms"]))
-    lines.append(_pct_row("parts away from any swap", s["steady"]["latency_ms"]))
+        lines.append(pct_row(f"{x['command'] or '?'} to {x['to']}: before", x["before"]["latency_ms"]))
+        lines.append(pct_row(f"{x['command'] or '?'} to {x['to']}: after", x["after"]["latency_ms"]))
+    lines.append(pct_row("parts away from any swap", s["steady"]["latency_ms"]))
     return lines + [""]

@@ -17,6 +17,7 @@ from inspector.cli import opcua as opcua_cli
 from inspector.cli import report as report_cli
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.errors import EXIT_REFUSED, ConfigError, InspectorError
+from inspector.service_registry import SERVICE_NAMES
 
 log = logging.getLogger("inspector")
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also run the operator HMI, restarted when it dies or freezes (as supervisor.hmi: run)")
 
     service = sub.add_parser("service", help="run one service in this process")
-    service.add_argument("name", choices=["camera", "detector", "actuator", "recorder", "publisher"])
+    service.add_argument("name", choices=SERVICE_NAMES)
     service.add_argument("--config", type=Path, required=True, help="station config (YAML)")
     service.add_argument("--camera", help="camera service: which camera (default: the first)")
     service.add_argument("--instance", default="", help="detector service: instance name")

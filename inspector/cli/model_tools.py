@@ -84,7 +84,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--target-false-reject-rate", type=float, default=0.01,
                         help="operating point chosen on the val split (default 0.01)")
     export.add_argument("--min-threshold", type=float,
-                        help="lowest reject threshold allowed (default: the detector's default min_confidence)")
+                        help="lowest reject threshold allowed (default: the default detector.families.yolo.min_confidence)")
     export.add_argument("--name", help="model name (default: dataset name and model)")
     export.add_argument("--version", help="model version (default: date and time)")
 
@@ -97,7 +97,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--station-config", type=Path,
                           help="apply this station's detector rules (thresholds, min confidence, area, providers)")
     evaluate.add_argument("--min-confidence", type=float,
-                          help="the line detector's min_confidence, if the station sets one (default: the station's, or the detector's default)")
+                          help="the YOLO line's min_confidence (detector.families.yolo.min_confidence; "
+                               "default: the station's, or the family's default)")
 
 
 def add_model_parser(sub: argparse._SubParsersAction) -> None:
@@ -257,11 +258,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         from inspector.errors import ConfigError
 
         if not 0.0 <= args.min_confidence <= 1.0:
-            raise ConfigError("detector.min_confidence", f"must lie in [0, 1], got {args.min_confidence}")
+            raise ConfigError("detector.families.yolo.min_confidence", f"must lie in [0, 1], got {args.min_confidence}")
 
         from inspector.config.schema import DetectorConfig
 
-        station = dataclasses.replace(station or DetectorConfig(model=str(args.model)), min_confidence=args.min_confidence)
+        station = station or DetectorConfig(model=str(args.model))
+        families = station.families
+        yolo = dataclasses.replace(families.yolo, min_confidence=args.min_confidence)
+        station = dataclasses.replace(station, families=dataclasses.replace(families, yolo=yolo))
     result = evaluate_model(args.model, args.data, args.split, args.out, args.target_false_reject_rate, station)
     print(f"{result['model']} on {result['dataset']}/{result['split']}: "
           f"false-reject rate {result['false_reject_rate']:.4f}, escape rate {result['escape_rate']:.4f}, "

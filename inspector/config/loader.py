@@ -9,7 +9,9 @@ from typing import Any
 
 import yaml
 
+from inspector.config.moved import move_old_settings
 from inspector.config.schema import Config
+from inspector.config.shifts import check_reports_config, normalise_shifts
 from inspector.errors import ConfigError
 from inspector.typed import FieldProblem, from_dict, to_dict
 
@@ -27,19 +29,22 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError("", f"{path} is not valid YAML: {err}") from err
-    return config_from_dict(data if data is not None else {}, base_dir=path.resolve().parent)
+    return config_from_dict(data if data is not None else {}, base_dir=path.resolve().parent, source=str(path))
 
 
-def config_from_dict(data: Any, base_dir: Path) -> Config:
-    """Validate a parsed config; relative paths are taken from ``base_dir``."""
+def config_from_dict(data: Any, base_dir: Path, source: str = "station config") -> Config:
+    """Validate a parsed config; relative paths are taken from ``base_dir``.
+
+    Settings at a place they moved from still load (:mod:`inspector.config.moved`); ``source`` names the config
+    in the warning that says so.
+    """
+    data = move_old_settings(data, source)
     try:
         config = from_dict(Config, data)
     except FieldProblem as err:
         raise ConfigError(err.path, err.problem) from err
     _check_cameras(config)
     _check_transport_security(config)
-    from inspector.reports.shifts import check_reports_config, normalise_shifts
-
     config = dataclasses.replace(config, reports=normalise_shifts(config.reports))
     check_reports_config(config.reports)
     _check_opcua(config)

@@ -20,7 +20,7 @@ The version is the dataset's name and the first 12 hex digits of
 content hash, good/defective label, classes, label lines and mask hash: the same content
 always gives the same version, any change to an image or a label a new one.
 
-The HMI's export (``hmi/export.py``) writes the same ``images/ labels/
+The review screen's export (:mod:`.export`) writes the same ``images/ labels/
 data.yaml manifest.json`` layout with the same per-image keys (``file``,
 ``split``, ``sha256``, ``label``, ``boxes``), so :func:`load_dataset` reads
 both.

@@ -7,8 +7,9 @@ camera with a measured pixel scale, the class's ``detector.min_area_mm2``.
 Thresholds come from the station config first, then the model's metadata
 (the operating point chosen at export), then, for families with a minimum
 confidence, that minimum; a family that discards scores below a floor
-(YOLO's ``min_confidence``) cannot reject below it, so its thresholds are
-raised to it.
+(YOLO's ``min_confidence``, a station setting of the family:
+``detector.families.yolo.min_confidence``) cannot reject below it, so its
+thresholds are raised to it.
 
 The line (:class:`~inspector.engine.detector.DefectDetector`), ``evaluate``,
 ``export``, ``verify``, ``bench`` and the INT8 comparison all decide through
@@ -63,10 +64,11 @@ class DecisionRules:
         """The rules for a model's ``classes``.
 
         ``score_floor``: the lowest score the family keeps (YOLO's
-        ``min_confidence``), which is also the threshold of a class neither
-        the station nor the model sets; None for families that keep every
-        score, whose classes must then have a threshold. ``field`` is the
-        config section the per-class settings came from, for error messages.
+        ``detector.families.yolo.min_confidence``), which is also the
+        threshold of a class neither the station nor the model sets; None for
+        families that keep every score, whose classes must then have a
+        threshold. ``field`` is the config section the per-class settings came
+        from, for error messages.
         """
         min_area_mm2 = min_area_mm2 or {}
         for name, per_class in (("class_thresholds", config_thresholds), ("min_area_mm2", min_area_mm2)):

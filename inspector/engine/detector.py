@@ -96,12 +96,13 @@ class ModelSlot:
             raise
         self.runtime.bind(self.family.input_tensor)
         if self.family.uses_min_confidence:
+            floor = self.family.settings.min_confidence
             chosen = {**meta.class_thresholds, **class_thresholds}
-            masked = [c for c, t in chosen.items() if t < config.min_confidence]
+            masked = [c for c, t in chosen.items() if t < floor]
             if masked:
                 log.warning(
-                    "detector.min_confidence %.3f is above the reject threshold of %s in %s: those classes reject only "
-                    "from %.3f", config.min_confidence, ", ".join(sorted(masked)), meta.label, config.min_confidence,
+                    "%s %.3f is above the reject threshold of %s in %s: those classes reject only from %.3f",
+                    self.family.settings_path("min_confidence"), floor, ", ".join(sorted(masked)), meta.label, floor,
                 )
 
     @property
@@ -138,7 +139,8 @@ class DefectDetector:
     ``package``: the main model's package, already loaded (default: loaded
     from ``config.model``). ``score_floor``: keep scores down to this while
     measuring (``evaluate``, ``export``), so a part's score exists even below
-    the line's ``min_confidence``; the decision itself is unchanged.
+    the line's ``min_confidence`` (``detector.families.yolo``); the decision
+    itself is unchanged.
     """
 
     def __init__(self, config: DetectorConfig, package: ModelPackage | None = None, score_floor: float | None = None) -> None:

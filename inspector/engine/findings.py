@@ -10,7 +10,7 @@ that fits it:
   the decision rule the same thing.
 
 Scores are the model's normalised scores (see
-:class:`~inspector.engine.model_package.ScoreNormalisation`); they need not
+:class:`~inspector.engine.model_metadata.ScoreNormalisation`); they need not
 lie in 0..1. Boxes and areas are in frame pixels.
 
 :meth:`Findings.levels` is what the evaluation needs from a frame: per class,

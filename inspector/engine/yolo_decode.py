@@ -3,7 +3,8 @@
 The output of an exported ultralytics detector is ``1 x (4 + C) x N``: for
 each of N anchor points a box (cx, cy, w, h in model-input pixels) and C class
 scores. Decoding keeps each anchor's best class above ``min_confidence`` and
-runs greedy non-maximum suppression per class, as ultralytics'
+runs greedy non-maximum suppression per class at ``iou_threshold`` (the YOLO
+family passes its station settings, ``detector.families.yolo``), as ultralytics'
 ``non_max_suppression`` does (classes are separated by offsetting boxes).
 """
 

@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 
 from inspector.config.schema import Config
 from inspector.install.layout import HMI_ENV, LOG_DIR, STATE_ROOT, STATION_CONFIG, outside_appliance, writable_folders
+from inspector.service_registry import running
 
 STATION_UNIT = "inspector-station.service"
 HMI_UNIT = "inspector-hmi.service"
@@ -50,9 +51,7 @@ def station_times(config: Config) -> StationTimes:
     Its ordered stop takes at most one ``stop_timeout_s`` per process (SIGTERM, wait, SIGKILL) plus one budget for
     parts in flight; a pass of its loop that restarts every process at once blocks about as long. The watchdog allows
     that and more, so only a supervisor that is really stuck is restarted."""
-    from inspector.supervisor import line_processes
-
-    processes = len(line_processes(config, STATION_CONFIG))
+    processes = sum(1 for entry, _ in running(config) if entry.supervised)
     stop = processes * config.supervisor.stop_timeout_s + config.actuator.budget_ms / 1000 + 0.2
     return StationTimes(
         start_s=math.ceil(config.supervisor.startup_grace_s) + 60,

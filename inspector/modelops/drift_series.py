@@ -21,6 +21,7 @@ from pathlib import Path
 from inspector.config.schema import Config, DriftConfig
 from inspector.errors import InspectorError
 from inspector.file_modes import owner_only
+from inspector.records.readonly import open_readonly
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def read_drift_series(path: Path, since: float | None = None, limit: int = 2000)
     if not path.is_file():
         return {}
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        db = open_readonly(path, 5)
         try:
             rows = db.execute(
                 "SELECT * FROM (SELECT camera, part_id, t, " + ", ".join(MEASURES) + " FROM drift_points WHERE t >= ? "

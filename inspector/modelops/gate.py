@@ -10,64 +10,28 @@ line uses). The candidate passes the gate only if
   ``models.gate_false_reject_tolerance`` of the good images, and
 * every challenge part gets the decision it must get.
 
-The report is stored as JSON and markdown in ``<registry>/gates/`` and the
-run is audited; ``promote`` looks for a passing report of the candidate
-against the slot's current production model on the latest golden version.
+The report is stored as JSON and markdown in ``<registry>/gates/``
+(:mod:`~inspector.modelops.gate_records`) and the run is audited; ``promote``
+looks for a passing report of the candidate against the slot's current
+production model on the latest golden version
+(:func:`~inspector.modelops.registry.passing_gate`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from calibration.station import read_image
 from inspector.config.schema import Config, DetectorConfig
 from inspector.engine.detector import DefectDetector
-from inspector.engine.model_package import metadata_path, sha256_of
-from inspector.errors import InspectorError, ModelError
+from inspector.engine.model_package import load_model_package
+from inspector.errors import ModelError
+from inspector.modelops.gate_records import GATES, GateReport, ItemResult, store_report
 from inspector.modelops.golden import GoldenSet, GoldenVersion
-from inspector.modelops.registry import ModelRegistry, package_id, slot_names
-
-GATES = "gates"
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    source: str
-    label: str
-    origin: str
-    expect: str
-    production_rejects: bool
-    candidate_rejects: bool
-    candidate_score: float
-
-
-@dataclass(frozen=True)
-class GateReport:
-    candidate: str  # package id
-    candidate_label: str
-    production: str  # content address of what the slot ran (package id, also for a configured model)
-    production_label: str
-    slot: str
-    golden_version: str
-    tolerance: float
-    passed: bool
-    reasons: list[str]
-    counts: dict[str, int]
-    missed_defects: list[str]
-    challenge_failures: list[str]
-    run_by: str
-    run_at: float
-    items: list[ItemResult] = field(default_factory=list)
-
-    @property
-    def candidate_scores(self) -> list[float]:
-        """The candidate's part scores on the golden set (the reference distribution for drift)."""
-        return [i.candidate_score for i in self.items]
+from inspector.modelops.registry import ModelRegistry, content_id, gate_reports, slot_names
 
 
 def slot_detector_config(config: Config, slot: str, model: Path) -> DetectorConfig:
@@ -82,10 +46,6 @@ def slot_detector_config(config: Config, slot: str, model: Path) -> DetectorConf
     extra = config.detector.additional_models[index - 1]
     return dataclasses.replace(detector, model=str(model), class_thresholds=extra.class_thresholds,
                                min_area_px=extra.min_area_px, min_area_mm2=extra.min_area_mm2)
-
-
-def content_id(onnx: Path) -> str:
-    return package_id(sha256_of(onnx), sha256_of(metadata_path(onnx)))
 
 
 def _decisions(detector: DetectorConfig, golden: GoldenSet, version: GoldenVersion) -> list[tuple[bool, float]]:
@@ -112,8 +72,6 @@ def run_gate(registry: ModelRegistry, golden: GoldenSet, candidate_ref: str, use
     if production_path is None:
         raise ModelError(f"no model slot {slot!r} on this station (slots: {', '.join(slot_names(config))})")
     production_id = content_id(production_path)
-    from inspector.engine.model_package import load_model_package
-
     production_label = load_model_package(production_path).metadata.label
     prod = _decisions(slot_detector_config(config, slot, production_path), golden, version)
     cand = _decisions(slot_detector_config(config, slot, registry.onnx_path(candidate.package_id)), golden, version)
@@ -141,79 +99,12 @@ def run_gate(registry: ModelRegistry, golden: GoldenSet, candidate_ref: str, use
     }
     report = GateReport(candidate.package_id, candidate.label, production_id, production_label, slot, version.version,
                         tolerance, not reasons, reasons, counts, missed, challenge, user, time.time(), items)
-    path = _store(registry, report)
+    path = store_report(registry.folder / GATES, report)
     registry.trail.record(user, "model_gate", candidate.package_id, None, {
         "passed": report.passed, "reasons": reasons, "slot": slot, "production": production_id,
         "golden_version": version.version, "report": str(path),
     })
     return report, path
-
-
-def _store(registry: ModelRegistry, report: GateReport) -> Path:
-    folder = registry.folder / GATES
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{report.candidate[:12]}-{report.slot}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(report.run_at))}-{int(report.run_at * 1000) % 1000:03d}"
-    path = folder / f"{stem}.json"
-    path.write_text(json.dumps(asdict(report), indent=1) + "\n")
-    path.with_suffix(".md").write_text(markdown(report))
-    return path
-
-
-def markdown(report: GateReport) -> str:
-    c = report.counts
-    lines = [
-        f"# Gate: {report.candidate_label} against {report.production_label} ({report.slot})",
-        "",
-        f"**{'PASSED' if report.passed else 'FAILED'}**" + ("" if report.passed else ": " + "; ".join(report.reasons)),
-        "",
-        (f"Golden set {report.golden_version}: {c['items']} images ({c['good']} good, {c['defective']} defective, "
-         f"{c['challenge']} challenge parts). Run by {report.run_by} at "
-         f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(report.run_at))}."),
-        "",
-        "| | production | candidate |",
-        "|---|---|---|",
-        f"| defects caught | {c['production_caught']} / {c['defective']} | {c['candidate_caught']} / {c['defective']} |",
-        f"| false rejects | {c['production_false_rejects']} / {c['good']} | {c['candidate_false_rejects']} / {c['good']} |",
-        "",
-        f"False-reject tolerance: {report.tolerance:g} of the good images.",
-    ]
-    if report.missed_defects:
-        lines += ["", "Defects production catches and the candidate misses:", *(f"- {s}" for s in report.missed_defects)]
-    if report.challenge_failures:
-        lines += ["", "Challenge parts the candidate gets wrong:", *(f"- {s}" for s in report.challenge_failures)]
-    return "\n".join(lines) + "\n"
-
-
-def gate_reports(registry: ModelRegistry, candidate_id: str) -> list[GateReport]:
-    """Every stored gate report of a candidate, oldest first."""
-    folder = registry.folder / GATES
-    reports = []
-    for path in sorted(folder.glob(f"{candidate_id[:12]}-*.json")) if folder.is_dir() else []:
-        try:
-            raw = json.loads(path.read_text())
-            raw["items"] = [ItemResult(**i) for i in raw.get("items", [])]
-            reports.append(GateReport(**raw))
-        except (OSError, ValueError, TypeError) as err:
-            raise ModelError(f"gate report {path} is unreadable: {err}") from err
-    return sorted((r for r in reports if r.candidate == candidate_id), key=lambda r: r.run_at)
-
-
-def passing_gate(registry: ModelRegistry, golden: GoldenSet, candidate_id: str, slot: str) -> tuple[GateReport | None, str]:
-    """The candidate's passing gate against the slot's current production on the latest golden version, or why there is none."""
-    try:
-        latest = golden.latest().version
-    except InspectorError as err:
-        return None, str(err)
-    production = content_id(registry.production_paths()[slot_names(registry.config).index(slot)])
-    reports = [r for r in gate_reports(registry, candidate_id) if r.slot == slot]
-    if not reports:
-        return None, "it was never gated ('inspector model gate')"
-    current = [r for r in reports if r.production == production and r.golden_version == latest]
-    if not current:
-        return None, f"its gate ran against another production model or golden-set version than now ({latest}): gate it again"
-    if not current[-1].passed:
-        return None, f"it failed its gate: {'; '.join(current[-1].reasons)}"
-    return current[-1], ""
 
 
 def production_gate_scores(registry: ModelRegistry, onnx: Path) -> list[float]:

@@ -21,12 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from inspector.errors import InspectorError
+from inspector.errors import InspectorError, StoreError
+from inspector.records.marks import reviewed_images
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 
@@ -170,29 +170,10 @@ class GoldenSet:
         if not database.is_file():
             raise GoldenSetError(f"no recorder database at {database}")
         try:
-            conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
-            try:
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                labelled = conn.execute(
-                    "SELECT p.camera, p.part_id, p.image_path, l.label, l.boxes FROM part_labels l JOIN parts p "
-                    "USING (camera, part_id) WHERE p.image_path IS NOT NULL AND p.image_path != '' AND l.t >= ?", (since,)
-                ).fetchall() if "part_labels" in tables else []
-                marked = conn.execute(
-                    "SELECT p.camera, p.part_id, p.image_path, m.mark FROM reject_marks m JOIN parts p USING (camera, part_id) "
-                    "WHERE p.image_path IS NOT NULL AND p.image_path != '' AND m.t >= ?", (since,)
-                ).fetchall() if "reject_marks" in tables else []
-            finally:
-                conn.close()
-        except sqlite3.Error as err:
-            raise GoldenSetError(f"cannot read the reviewed parts in {database}: {err}") from err
-        new, seen = [], set()
-        for camera, part_id, image, label, boxes in labelled:
-            classes = tuple(sorted({b["cls"] for b in json.loads(boxes or "[]")}))
-            new.append((Path(image), label, classes, f"part:{camera}:{part_id}", ""))
-            seen.add((camera, part_id))
-        for camera, part_id, image, mark in marked:
-            if (camera, part_id) not in seen:
-                new.append((Path(image), "good" if mark == "false_reject" else "defective", (), f"part:{camera}:{part_id}", ""))
+            reviewed = reviewed_images(database, since)
+        except StoreError as err:
+            raise GoldenSetError(str(err)) from err
+        new = [(Path(r.image_path), r.label, r.classes, f"part:{r.camera}:{r.part_id}", "") for r in reviewed]
         return self._add(user, "reviewed", new)
 
     # -- building ---------------------------------------------------------------------------

@@ -32,8 +32,8 @@ import numpy as np
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError, ModelError
+from inspector.model_trust import check_packages
 from inspector.modelops.registry import PACKAGES, ModelRegistry, slot_names
-from inspector.services.model_trust import check_packages
 
 log = logging.getLogger(__name__)
 

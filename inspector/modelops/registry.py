@@ -40,13 +40,15 @@ from typing import Self
 
 from inspector.config.schema import Config
 from inspector.engine.model_package import load_model_package, metadata_path, sha256_of
-from inspector.errors import ModelError
+from inspector.errors import InspectorError, ModelError
 from inspector.model_signing import (
     SignatureCheck,
     load_trusted_keys,
     signature_path,
     verify_package,
 )
+from inspector.modelops.gate_records import GATES, GateReport, read_reports
+from inspector.modelops.golden import GoldenSet
 from inspector.modelops.pointer import (
     SEAL_PURPOSE,
     Production,
@@ -72,6 +74,11 @@ def registry_folder(config: Config) -> Path:
 def package_id(onnx_sha256: str, metadata_sha256: str) -> str:
     """The content address of a package: its weights and its metadata (thresholds, normalisation) together."""
     return hashlib.sha256(f"{onnx_sha256}\n{metadata_sha256}".encode()).hexdigest()
+
+
+def content_id(onnx: Path) -> str:
+    """The package id of a model file (installed or configured), from its content."""
+    return package_id(sha256_of(onnx), sha256_of(metadata_path(onnx)))
 
 
 def slot_names(config: Config) -> list[str]:
@@ -257,10 +264,8 @@ class ModelRegistry:
         return [self.onnx_path(production.slot(s).package) if production.slot(s).package
                 else configured_path(self.config, s) for s in slot_names(self.config)]
 
-    def golden(self):
+    def golden(self) -> GoldenSet:
         """The station's golden set (:mod:`inspector.modelops.golden`), kept in the registry."""
-        from inspector.modelops.golden import GoldenSet
-
         return GoldenSet(self.folder / "golden", self.trail)
 
     def promote(self, ref: str, user: str, slot: str = PRIMARY, reason: str = "", *, force: bool = False,
@@ -279,8 +284,6 @@ class ModelRegistry:
             raise ModelError(f"{package.label} ({package.short_id}) is not promoted: {err}") from err
         gate_report, forced = "", False
         if self.config.models.require_gate and not approval:
-            from inspector.modelops.gate import passing_gate
-
             passed, why = passing_gate(self, self.golden(), package.package_id, slot)
             if passed is None and not force:
                 raise ModelError(f"{package.label} ({package.short_id}) is not promoted: {why}; "
@@ -348,3 +351,26 @@ class ModelRegistry:
                 "promoted_at": state.promoted_at, "promoted_by": state.promoted_by, "reason": state.reason,
             })
         return rows
+
+
+def gate_reports(registry: ModelRegistry, candidate_id: str) -> list[GateReport]:
+    """Every stored gate report of a candidate (:mod:`inspector.modelops.gate_records`), oldest first."""
+    return read_reports(registry.folder / GATES, candidate_id)
+
+
+def passing_gate(registry: ModelRegistry, golden: GoldenSet, candidate_id: str, slot: str) -> tuple[GateReport | None, str]:
+    """The candidate's passing gate against the slot's current production on the latest golden version, or why there is none."""
+    try:
+        latest = golden.latest().version
+    except InspectorError as err:
+        return None, str(err)
+    production = content_id(registry.production_paths()[slot_names(registry.config).index(slot)])
+    reports = [r for r in gate_reports(registry, candidate_id) if r.slot == slot]
+    if not reports:
+        return None, "it was never gated ('inspector model gate')"
+    current = [r for r in reports if r.production == production and r.golden_version == latest]
+    if not current:
+        return None, f"its gate ran against another production model or golden-set version than now ({latest}): gate it again"
+    if not current[-1].passed:
+        return None, f"it failed its gate: {'; '.join(current[-1].reasons)}"
+    return current[-1], ""

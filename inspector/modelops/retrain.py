@@ -1,7 +1,7 @@
 """``inspector retrain``: reviewed labels to a candidate in shadow, in one command; promotion stays a person's decision.
 
 1. The parts labelled on the review screen (recorder database) become a new
-   dataset version (the review screen's export, :func:`hmi.export.export_dataset`),
+   dataset version (the review screen's export, :func:`inspector.datasets_tool.export.export_dataset`),
    with the production model's classes.
 2. A training run on it (the run config chooses the family and settings; the
    dataset and run folder are set here), then the export of a model package.
@@ -51,10 +51,10 @@ class RetrainResult:
 def retrain(config: Config, run_config: Path | None, work_dir: Path, user: str, *, sign_key: Path | None = None,
             signer: str = "", shadow_parts: int = 0, settings: dict | None = None) -> RetrainResult:
     """Run the steps of the module's description; a failing step raises, what was done before it stays recorded."""
-    from hmi.data import HmiDatabase
-    from hmi.export import export_dataset
+    from inspector.datasets_tool.export import export_dataset
     from inspector.modelops.gate import run_gate
     from inspector.modelops.shadow import start_shadow
+    from inspector.records.station import StationDatabase
     from inspector.training.package import export_package
     from inspector.training.runs import load_run_config, train_run
 
@@ -62,7 +62,7 @@ def retrain(config: Config, run_config: Path | None, work_dir: Path, user: str, 
     with ModelRegistry(config) as registry:
         production = registry.production_paths()[0]
         classes = load_model_package(production).metadata.classes
-        db = HmiDatabase(config.recorder.database)
+        db = StationDatabase(config.recorder.database)
         try:
             exported = export_dataset(db.labelled_parts(), list(classes), work_dir / "datasets", source=str(db.path))
         finally:

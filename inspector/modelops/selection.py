@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.errors import ModelError
-from inspector.modelops.registry import PRIMARY, ModelRegistry, RegisteredPackage
+from inspector.modelops.registry import PRIMARY, ModelRegistry, RegisteredPackage, content_id, gate_reports
 
 
 class SelectionRefused(ModelError):
@@ -39,8 +39,6 @@ def resolve(registry: ModelRegistry, ref: str) -> RegisteredPackage:
     """A recipe's model: a registry reference (name@version, package id or a 6+ character prefix), or a model file
     (``.onnx``) found in the registry by its content."""
     if ref.endswith(".onnx"):
-        from inspector.modelops.gate import content_id
-
         path = Path(ref)
         try:
             pid = content_id(path)
@@ -59,8 +57,6 @@ def approval(registry: ModelRegistry, package: RegisteredPackage, slot: str = PR
     state = registry.production().slot(slot)
     if package.package_id == state.package or package.package_id in state.history:
         return f"it was a production model of slot {slot}"
-    from inspector.modelops.gate import gate_reports
-
     passed = [r for r in gate_reports(registry, package.package_id) if r.slot == slot and r.passed]
     if passed:
         return f"it passed its gate on golden set {passed[-1].golden_version} against {passed[-1].production_label}"

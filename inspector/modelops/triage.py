@@ -13,7 +13,6 @@ promotions and rollbacks.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from inspector.engine.families import family_class
 from inspector.engine.model_package import load_model_package
 from inspector.errors import InspectorError, ModelError
 from inspector.modelops.registry import ModelRegistry
+from inspector.records.parts import unlabelled_with_detections
 
 
 @dataclass(frozen=True)
@@ -78,19 +78,7 @@ def uncertain_parts(config: Config, band: float | None = None, limit: int = 100)
     if not database.is_file():
         return []
     thresholds = thresholds_by_model(config)
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
-    conn.row_factory = sqlite3.Row
-    try:
-        labelled = "part_labels" in {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        rows = conn.execute(
-            "SELECT p.camera, p.part_id, p.result, p.model_version, p.detections, p.image_path FROM parts p "
-            + ("LEFT JOIN part_labels l USING (camera, part_id) WHERE l.label IS NULL AND " if labelled else "WHERE ")
-            + "p.image_path IS NOT NULL AND p.image_path != '' AND p.detections IS NOT NULL"
-        ).fetchall()
-    except sqlite3.Error as err:
-        raise InspectorError(f"cannot read the decided parts in {database}: {err}") from err
-    finally:
-        conn.close()
+    rows = unlabelled_with_detections(database)
     queue = []
     for row in rows:
         closest = None

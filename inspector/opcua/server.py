@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import logging
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
@@ -40,10 +39,12 @@ from inspector.alarms.board_store import read_board
 from inspector.config.schema import Config
 from inspector.errors import OpcUaError, StoreError
 from inspector.messages import Alarm, AlarmBoardState, Decision
+from inspector.observer_feed import EventFeed
 from inspector.opcua.certs import SERVER_URI, server_paths, trusted_dir
 from inspector.opcua.models import REFUSED, SelectionStatus, available_models, select_model
 from inspector.opcua.users import CertificateSubjects, caller
 from inspector.opcua.vision_state import STATE_NUMBERS, VisionState
+from inspector.records.parts import last_decided
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
@@ -165,18 +166,10 @@ class VisionServer:
 
     def load_last_result(self) -> None:
         """The last part recorded before this server started (the database read-only; none if it is not there)."""
-        db = Path(self.config.recorder.database)
-        if not db.is_file():
-            return
         try:
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-            try:
-                row = conn.execute("SELECT camera, part_id, result, model_version, latency_ms, t_trigger, detections FROM parts "
-                                   "WHERE result IS NOT NULL ORDER BY t_trigger DESC LIMIT 1").fetchone()
-            finally:
-                conn.close()
-        except sqlite3.Error as err:
-            log.warning("the last recorded result cannot be read from %s: %s", db, err)
+            row = last_decided(self.config.recorder.database)
+        except StoreError as err:
+            log.warning("%s", err)
             return
         if row:
             self._pending_last = row
@@ -259,10 +252,7 @@ async def serve(config: Config, stop: asyncio.Event, feed_factory=None, poll_s: 
                 camera, part_id, result, model, latency, t, detections = vision._pending_last
                 await vision.write_last(camera, part_id, result, model or "", latency, t, detections or "[]")
             await vision.refresh_state(time.monotonic())
-            if feed_factory is None:
-                # the observers' subscription, as the HMI holds it
-                from hmi.live import EventFeed
-
+            if feed_factory is None:  # the observers' subscription, as the HMI holds it
                 feed_factory = lambda: EventFeed(config)
             feed = feed_factory()
             vision.state.feed_open = True

@@ -8,8 +8,9 @@ clean up after a killed process, shows a dead service as a failed scrape (``up
 other process. Counters restart at 0 with their process, which Prometheus'
 ``rate()`` and ``increase()`` handle.
 
-Ports (``base_port`` + offset): actuator 0, recorder 1, publisher 2,
-supervisor 3, detector instance i 10+i, camera i (in 'cameras' order) 20+i.
+Ports (``base_port`` + offset, from :mod:`inspector.service_registry`):
+actuator 0, recorder 1, publisher 2, supervisor 3, detector instance i 10+i,
+camera i (in 'cameras' order) 20+i.
 
 Every service exports its own event counters (``inspector_service_events_total``,
 the counters its heartbeats carry), read when scraped: nothing is added to a
@@ -39,35 +40,23 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from inspector.config.schema import Config
 from inspector.errors import ServiceError
 from inspector.messages import Alarm
+from inspector.service_registry import port_offset, running
 
 log = logging.getLogger(__name__)
 
-PORT_OFFSETS = {"actuator": 0, "recorder": 1, "publisher": 2, "supervisor": 3}
-DETECTOR_OFFSET = 10
-CAMERA_OFFSET = 20
 LATENCY_BUCKETS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 STAGE_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0)
 
 
-def metrics_port(config: Config, kind: str, instance: str = "", camera: str | None = None) -> int:
-    """The port a service's metrics are served on."""
-    base = config.plant.metrics.base_port
-    if kind in PORT_OFFSETS:
-        return base + PORT_OFFSETS[kind]
-    if kind == "detector":
-        return base + DETECTOR_OFFSET + (int(instance) if instance.isdigit() else 0)
-    if kind == "camera":
-        names = [c.name for c in config.cameras]
-        return base + CAMERA_OFFSET + (names.index(camera) if camera in names else 0)
-    raise ValueError(f"no metrics port for {kind!r}")
+def metrics_port(config: Config, kind: str, instance: str = "") -> int:
+    """The port a process's metrics are served on (``instance``: a camera's name, a detector's number)."""
+    return config.plant.metrics.base_port + port_offset(config, kind, instance)
 
 
 def all_metrics_ports(config: Config) -> dict[str, int]:
     """Every endpoint of the station: process name -> port (what a Prometheus scrape config lists)."""
-    ports = {kind: metrics_port(config, kind) for kind in PORT_OFFSETS if kind != "publisher" or config.plant.mqtt.enabled}
-    ports.update({f"detector:{i}": metrics_port(config, "detector", str(i)) for i in range(config.detector.instances)})
-    ports.update({f"camera:{c.name}": metrics_port(config, "camera", camera=c.name) for c in config.cameras})
-    return ports
+    return {entry.process_name(instance): metrics_port(config, entry.name, instance)
+            for entry, instance in running(config) if entry.metrics_offset is not None}
 
 
 LEVELS = frozenset({"pending", "outbox_messages"})  # heartbeat values that go down as well as up: gauges
@@ -226,7 +215,7 @@ class DecisionMetrics:
         self._current_model: dict[str, str] = {}
 
     def observe_decision(self, row: dict[str, Any]) -> None:
-        """One newly recorded decision row (see :func:`inspector.store.decision_row`)."""
+        """One newly recorded decision row (see :func:`inspector.records.store.decision_row`)."""
         camera, model = row["camera"], row.get("model_version") or "none"
         st = self.station
         self.parts.labels(st, camera, row["result"], model).inc()

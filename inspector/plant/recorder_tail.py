@@ -1,4 +1,5 @@
-"""Reading what the recorder stored, in order, for the publisher: decided parts and alarms.
+"""Reading what the recorder stored, in order, for the publisher: decided parts and alarms (its queries:
+:mod:`inspector.records.tail`).
 
 The publisher takes its results from the recorder's database rather than from
 the line's sockets: every decision is there exactly once, durably, whatever
@@ -21,19 +22,19 @@ row (:data:`IDENTITY`, kept with the positions).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inspector.records.tail import KPI_COUNTS, FollowedDatabase
+
 log = logging.getLogger(__name__)
 
 PENDING_WAIT_S = 600.0  # a part row without a decision after this long is passed over (the recorder alarms on such gaps)
-PARTS = "parts"
+PARTS = "parts"  # the outbox's reading positions, named after the tables they are in
 ALARMS = "alarms"
 IDENTITY = "recorder_database_inode"
-KPI_COUNTS = ("inspected", "passed", "rejected", "failsafe")
 
 
 def count_parts(parts: list[dict[str, Any]]) -> dict[str, int]:
@@ -62,48 +63,26 @@ class Batch:
 
 
 class RecorderTail:
+    """Raises :class:`~inspector.errors.StoreError` when the database cannot be read (busy, being replaced)."""
+
     def __init__(self, database: str | Path) -> None:
         self.database = Path(database)
-        self._conn: sqlite3.Connection | None = None
+        self._db = FollowedDatabase(database)
         self._pending_since: dict[int, float] = {}  # rows without a decision yet: when this reader first saw them
-        self._conn_identity = 0
 
     def identity(self) -> int:
         """Which database file is at the path now (its inode; 0 while there is none)."""
-        try:
-            return self.database.stat().st_ino
-        except FileNotFoundError:
-            return 0
-
-    def _db(self) -> sqlite3.Connection | None:
-        ident = self.identity()
-        if self._conn is not None and ident != self._conn_identity:
-            self.close()  # the recorder started a new database (a corrupt one was moved aside): read the new one
-        if self._conn is None:
-            if not ident:
-                return None
-            self._conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=5, check_same_thread=False)
-            self._conn.row_factory = sqlite3.Row
-            self._conn_identity = ident
-        return self._conn
+        return self._db.identity()
 
     def read(self, part_position: int, taken: set[int], alarm_position: int, room: int, now: float | None = None) -> Batch:
         """Rows past the positions, at most ``room`` of them, and where the positions move to."""
         batch = Batch()
-        db = self._db()
-        if db is None or room <= 0:
+        if self._db.conn() is None or room <= 0:
             batch.held_back = room <= 0
             return batch
         now = time.monotonic() if now is None else now
-        try:
-            rows = db.execute(
-                f"SELECT rowid AS row_key, * FROM {PARTS} WHERE rowid > ? ORDER BY rowid LIMIT ?", (part_position, room + len(taken) + 200)
-            ).fetchall()
-            alarms = db.execute(f"SELECT * FROM {ALARMS} WHERE id > ? ORDER BY id LIMIT ?", (alarm_position, room)).fetchall()
-        except sqlite3.OperationalError as err:
-            if "no such table" in str(err):
-                return batch
-            raise
+        rows = self._db.parts_after(part_position, room + len(taken) + 200)
+        alarms = self._db.alarms_after(alarm_position, room)
         position, pending = part_position, False
         for row in rows:
             key = row["row_key"]
@@ -144,27 +123,11 @@ class RecorderTail:
 
     def window_counts(self, since: float) -> dict[str, int]:
         """Counts of the parts triggered since ``since`` (a range of the trigger-time index, never the whole table)."""
-        db = self._db()
-        if db is None:
-            return dict.fromkeys(KPI_COUNTS, 0)
-        sql = (
-            "SELECT count(*) AS inspected, coalesce(sum(result = 'PASS'), 0) AS passed, "
-            "coalesce(sum(result = 'REJECT'), 0) AS rejected, coalesce(sum(result LIKE 'FAILSAFE%'), 0) AS failsafe "
-            "FROM parts WHERE t_trigger >= ? AND result IS NOT NULL"
-        )
-        try:
-            row = db.execute(sql, (since,)).fetchone()
-        except sqlite3.OperationalError as err:
-            if "no such table" in str(err):
-                return dict.fromkeys(KPI_COUNTS, 0)
-            raise
-        return {k: int(row[k]) for k in KPI_COUNTS}
+        return self._db.window_counts(since)
 
     def close(self) -> None:
         self._pending_since.clear()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._db.close()
 
 
 def follow_database(tail: RecorderTail, outbox) -> bool:

@@ -2,10 +2,12 @@
 
 - :mod:`.space`: free space of the filesystems the station writes to, with
   warning and critical alarms;
-- :mod:`.stored_images` and :mod:`.retention`: which stored images go when,
-  records always staying;
+- :mod:`.retention`: which stored images go when, records always staying
+  (its queries: :mod:`inspector.records.stored_images`);
 - :mod:`.writer`: rows written to the store, held and retried while the disk
-  is full, a database corrupted while running replaced by a fresh one;
-- :mod:`.fresh_database`: what a fresh database takes over from the damaged
-  one.
+  is full, a database corrupted while running replaced by a fresh one (what it
+  takes over from the damaged one: :mod:`inspector.records.fresh_database`).
+
+The database itself, its tables and every query on them, is
+:mod:`inspector.records`'.
 """

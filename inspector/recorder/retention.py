@@ -24,8 +24,8 @@ from typing import Callable
 
 from inspector.config.schema import ImageRetention as RetentionPolicy
 from inspector.recorder.space import DiskWatch
-from inspector.recorder.stored_images import ImageKind, StoredImage, StoredImages, file_size
-from inspector.store import IMAGE_REMOVED, Store
+from inspector.records.store import IMAGE_REMOVED, Store
+from inspector.records.stored_images import ImageKind, StoredImage, StoredImages, file_size
 
 log = logging.getLogger(__name__)
 

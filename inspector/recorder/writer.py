@@ -7,7 +7,7 @@ actuator's journal hold them), and are written at the first retry that
 succeeds, with the critical ``record_write_failed`` alarm meanwhile. A
 database found damaged at a write or a read (SQLite: "database disk image is
 malformed", "file is not a database") is moved aside and a fresh one
-started in its place (:mod:`.fresh_database`), with the critical
+started in its place (:mod:`inspector.records.fresh_database`), with the critical
 ``database_corrupt`` event; the recorder then refills it from the actuator's
 journal.
 """
@@ -25,8 +25,8 @@ from inspector.bounded import clip
 from inspector.config.schema import RecorderConfig
 from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
 from inspector.messages import Alarm
-from inspector.recorder.fresh_database import carry_over
-from inspector.store import Refused, Store, quarantine
+from inspector.records.fresh_database import carry_over
+from inspector.records.store import Refused, Store, quarantine
 
 log = logging.getLogger(__name__)
 

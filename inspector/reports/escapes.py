@@ -2,7 +2,7 @@
 
 They are imported from a downstream audit's CSV file with ``inspector report
 escapes import FILE.csv`` into the station's database (table
-``report_escapes``), so reports count them. Columns (a header row, names in
+``report_escapes``, :mod:`inspector.records.escapes`), so reports count them. Columns (a header row, names in
 any order; only ``time`` is required):
 
 ``time``      when the part was made (or the audit date): ``2026-11-12 14:30`` or ``2026-11-12``, plant local time;
@@ -20,24 +20,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inspector.errors import ReportError
+from inspector.errors import ReportError, StoreError
+from inspector.records.escapes import add_escape, add_escapes, trigger_times
 from inspector.reports.shifts import zone
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS report_escapes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    t REAL NOT NULL, count INTEGER NOT NULL, part_id INTEGER, camera TEXT NOT NULL DEFAULT '',
-    defect TEXT NOT NULL DEFAULT '', note TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, imported REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS report_escapes_t ON report_escapes (t);
-CREATE UNIQUE INDEX IF NOT EXISTS report_escapes_same
-    ON report_escapes (t, count, coalesce(part_id, -1), camera, defect, note);
-"""
 COLUMNS = ("time", "count", "part_id", "camera", "defect", "note")
 
 
@@ -104,60 +94,34 @@ def read_escapes_csv(path: Path, timezone: str) -> list[dict]:
     return rows
 
 
-def ensure_table(conn: sqlite3.Connection) -> None:
-    conn.executescript(SCHEMA)
-
-
 def import_escapes(database: Path, path: Path, timezone: str) -> ImportResult:
     """Store the escapes of ``path`` in the station's database (all or none)."""
     rows = read_escapes_csv(path, timezone)
     if not Path(database).exists():
         raise ReportError(f"the station database {database} does not exist")
     try:
-        conn = sqlite3.connect(str(database), timeout=10)
-        try:
-            ensure_table(conn)
-            _at_recorded_time(conn, rows)
-            with conn:
-                before = conn.total_changes
-                conn.executemany(
-                    "INSERT OR IGNORE INTO report_escapes (t, count, part_id, camera, defect, note, source, imported) "
-                    "VALUES (:t, :count, :part_id, :camera, :defect, :note, :source, :imported)",
-                    [{**r, "source": str(path), "imported": time.time()} for r in rows],
-                )
-                added = conn.total_changes - before
-        finally:
-            conn.close()
-    except sqlite3.Error as err:
-        raise ReportError(f"cannot store escapes in {database}: {err}") from err
+        _at_recorded_time(database, rows)
+        added = add_escapes(database, [{**r, "source": str(path), "imported": time.time()} for r in rows])
+    except StoreError as err:
+        raise ReportError(str(err)) from err
     return ImportResult(rows=len(rows), added=added, skipped=len(rows) - added)
 
 
-def _at_recorded_time(conn: sqlite3.Connection, rows: list[dict]) -> None:
+def _at_recorded_time(database: Path, rows: list[dict]) -> None:
     """A row naming a part the station recorded counts when that part was inspected, not on the audit's date."""
-    if not {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} >= {"parts"}:
-        return
-    for row in rows:
-        if row["part_id"] is None:
-            continue
-        if row["camera"]:
-            found = conn.execute("SELECT t_trigger FROM parts WHERE camera = ? AND part_id = ?", (row["camera"], row["part_id"])).fetchall()
-        else:
-            found = conn.execute("SELECT t_trigger FROM parts WHERE part_id = ?", (row["part_id"],)).fetchall()
-        if len(found) == 1 and found[0][0] is not None:
-            row["t"] = found[0][0]
+    named = [r for r in rows if r["part_id"] is not None]
+    for row, found in zip(named, trigger_times(database, [(r["part_id"], r["camera"]) for r in named])):
+        if len(found) == 1 and found[0] is not None:
+            row["t"] = found[0]
 
 
-def _part_time(conn: sqlite3.Connection, part_id: int, camera: str) -> float:
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    found = [] if "parts" not in tables else conn.execute(
-        "SELECT t_trigger FROM parts WHERE part_id = ?" + (" AND camera = ?" if camera else ""),
-        (part_id, camera) if camera else (part_id,)).fetchall()
-    if len(found) != 1 or found[0][0] is None:
+def _part_time(database: Path, part_id: int, camera: str) -> float:
+    (found,) = trigger_times(database, [(part_id, camera)])
+    if len(found) != 1 or found[0] is None:
         where = f" of camera {camera}" if camera else ""
         why = "is not in the station's records" if not found else "was seen by several cameras: name the camera"
         raise ReportError(f"part {part_id}{where} {why}; or give the time it was made")
-    return float(found[0][0])
+    return float(found[0])
 
 
 def record_escape(database: Path, *, t: float | None, part_id: int | None, camera: str = "", defect: str = "",
@@ -176,22 +140,12 @@ def record_escape(database: Path, *, t: float | None, part_id: int | None, camer
         raise ReportError(f"the station database {database} does not exist")
     row = {"t": t, "count": count, "part_id": part_id, "camera": camera.strip(), "defect": defect.strip(), "note": note.strip()}
     try:
-        conn = sqlite3.connect(str(database), timeout=10)
-        try:
-            ensure_table(conn)
-            if part_id is not None:
-                row["t"] = _part_time(conn, part_id, row["camera"])
-            with conn:
-                cursor = conn.execute(
-                    "INSERT OR IGNORE INTO report_escapes (t, count, part_id, camera, defect, note, source, imported) "
-                    "VALUES (:t, :count, :part_id, :camera, :defect, :note, :source, :imported)",
-                    {**row, "source": source, "imported": time.time()},
-                )
-                if cursor.rowcount == 0:
-                    raise ReportError("this escape is already recorded (same part, time, defect and note)")
-                row["id"] = cursor.lastrowid
-        finally:
-            conn.close()
-    except sqlite3.Error as err:
-        raise ReportError(f"cannot store the escape in {database}: {err}") from err
+        if part_id is not None:
+            row["t"] = _part_time(database, part_id, row["camera"])
+        escape_id = add_escape(database, {**row, "source": source, "imported": time.time()})
+    except StoreError as err:
+        raise ReportError(str(err)) from err
+    if escape_id is None:
+        raise ReportError("this escape is already recorded (same part, time, defect and note)")
+    row["id"] = escape_id
     return row

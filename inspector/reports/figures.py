@@ -4,7 +4,8 @@ Definitions (the same on every report):
 
 - inspected: parts with a decision whose trigger time falls in the period;
 - reject rate: (model rejects + fail-safe rejects) / inspected;
-- false rejects: rejects an operator marked "Good part" on the HMI (``reject_marks``),
+- false rejects: rejects an operator marked "Good part" on the HMI (``reject_marks``, read by
+  :mod:`inspector.records.period`),
   false-reject rate: false rejects / inspected (as the HMI counts it);
 - escapes: imported from downstream audits (``report_escapes``), escape rate: escapes / inspected;
 - fail-safes: decisions made without a verdict in time (FAILSAFE_REJECT and FAILSAFE_PASS);
@@ -20,7 +21,6 @@ Definitions (the same on every report):
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from inspector.config.schema import ReportsConfig
-from inspector.errors import ReportError
+from inspector.errors import ReportError, StoreError
+from inspector.records.period import read_period
 from inspector.reports.shifts import Period, local_time, shift_period, zone
 
 REJECTS = ("REJECT", "FAILSAFE_REJECT")
@@ -61,48 +62,24 @@ class StationData:
         )
 
 
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
 def load_station(database: Path, period: Period) -> StationData:
     """Read one station's database (read-only) for ``period``."""
     database = Path(database)
     if not database.is_file():
         raise ReportError(f"the station database {database} does not exist")
     try:
-        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
-    except sqlite3.Error as err:
-        raise ReportError(f"cannot open the station database {database}: {err}") from err
-    try:
-        tables = _tables(conn)
-        if "parts" not in tables:
-            raise ReportError(f"{database} is not a recorder database (it has no 'parts' table)")
-        span = (period.start, period.end)
-        rows = conn.execute(
-            "SELECT t_trigger, result, latency_ms, coalesce(model_version, ''), station FROM parts "
-            "WHERE result IS NOT NULL AND t_trigger >= ? AND t_trigger < ? ORDER BY t_trigger", span,
-        ).fetchall()
-        name_row = conn.execute("SELECT station, count(*) AS n FROM parts GROUP BY station ORDER BY n DESC LIMIT 1").fetchone()
-        marks: dict[str, list[float]] = {"false_reject": [], "true_defect": []}
-        if "reject_marks" in tables:
-            for t, mark in conn.execute(
-                f"SELECT t_trigger, mark FROM reject_marks WHERE t_trigger >= ? AND t_trigger < ? "
-                f"AND result IN ({', '.join('?' * len(REJECTS))})", (*span, *REJECTS),
-            ):
-                marks[mark].append(t)
-        escapes: list[float] = []
-        if "report_escapes" in tables:
-            for t, count in conn.execute("SELECT t, count FROM report_escapes WHERE t >= ? AND t < ?", span):
-                escapes.extend([t] * count)
-        alarms = conn.execute("SELECT t, severity, code FROM alarms WHERE t >= ? AND t < ? AND active = 1", span).fetchall() if "alarms" in tables else []
-    except sqlite3.Error as err:
-        raise ReportError(f"cannot read the station database {database}: {err}") from err
-    finally:
-        conn.close()
-    name = name_row[0] if name_row and name_row[0] else database.stem
+        records = read_period(database, period.start, period.end)
+    except StoreError as err:
+        raise ReportError(str(err)) from err
+    marks: dict[str, list[float]] = {"false_reject": [], "true_defect": []}
+    for t, mark in records.marks:
+        marks[mark].append(t)
+    escapes: list[float] = []
+    for t, count in records.escapes:
+        escapes.extend([t] * count)
+    rows = records.parts
     return StationData(
-        name=name,
+        name=records.station or database.stem,
         t=np.array([r[0] for r in rows], dtype=float),
         result=np.array([r[1] for r in rows], dtype=object),
         latency_ms=np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=float),
@@ -110,7 +87,7 @@ def load_station(database: Path, period: Period) -> StationData:
         false_reject_t=np.sort(np.array(marks["false_reject"], dtype=float)),
         defect_t=np.sort(np.array(marks["true_defect"], dtype=float)),
         escape_t=np.sort(np.array(escapes, dtype=float)),
-        alarms=[tuple(a) for a in alarms],
+        alarms=records.alarms,
     )
 
 

@@ -4,20 +4,20 @@
 starts: a night shift 22:00-06:00 on the 3rd ends on the 4th);
 ``--shift 2026-11-03/06:00-14:00`` gives the times directly.
 ``--month 2026-11`` is the calendar month.
+
+The shift definitions themselves (names, HH:MM times, the plant's time zone) and
+their checks are the config's: :mod:`inspector.config.shifts`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from inspector.config.schema import ReportsConfig, ShiftDefinition
-from inspector.errors import ConfigError, ReportError
-
-_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+from inspector.config.shifts import clock_time, zone
+from inspector.errors import ReportError
 
 
 @dataclass(frozen=True)
@@ -38,55 +38,6 @@ class Period:
         return re.sub(r"[^A-Za-z0-9._-]+", "_", self.label)
 
 
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ReportError(f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')") from err
-
-
-def _clock(text: str, what: str) -> dt.time:
-    match = _TIME.match(text)
-    if not match:
-        raise ReportError(f"{what}: expected a time HH:MM (00:00-23:59), got {text!r}")
-    return dt.time(int(match.group(1)), int(match.group(2)))
-
-
-def normalise_shifts(reports: ReportsConfig) -> ReportsConfig:
-    """YAML 1.1 reads an unquoted 14:00 as the number 840 (minutes): turn such numbers back into HH:MM."""
-    def hhmm(value: str | int) -> str:
-        return f"{value // 60:02d}:{value % 60:02d}" if isinstance(value, int) and 0 <= value < 24 * 60 else str(value)
-
-    shifts = [dataclasses.replace(s, start=hhmm(s.start), end=hhmm(s.end)) for s in reports.shifts]
-    return dataclasses.replace(reports, shifts=shifts)
-
-
-def check_reports_config(reports: ReportsConfig) -> None:
-    """Raise :class:`ConfigError` naming the first bad field of the reports section."""
-    try:
-        zone(reports.timezone)
-    except ReportError as err:
-        raise ConfigError("reports.timezone", str(err)) from None
-    seen: set[str] = set()
-    for i, shift in enumerate(reports.shifts):
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", shift.name):
-            raise ConfigError(f"reports.shifts[{i}].name", f"use letters, digits, '-' and '_' only, got {shift.name!r}")
-        if shift.name in seen:
-            raise ConfigError(f"reports.shifts[{i}].name", f"duplicate shift name {shift.name!r}")
-        seen.add(shift.name)
-        for field in ("start", "end"):
-            try:
-                _clock(getattr(shift, field), field)
-            except ReportError as err:
-                raise ConfigError(f"reports.shifts[{i}].{field}", str(err).split(": ", 1)[1]) from None
-        if shift.start == shift.end:
-            raise ConfigError(f"reports.shifts[{i}].end", "equals its start (a shift of zero length)")
-    if reports.at_shift_end and not reports.shifts:
-        raise ConfigError("reports.at_shift_end", "needs at least one shift in reports.shifts")
-    if not reports.currency.strip():
-        raise ConfigError("reports.currency", "must not be empty")
-
-
 def _date(text: str, what: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -96,7 +47,7 @@ def _date(text: str, what: str) -> dt.date:
 
 def shift_period(day: dt.date, shift: ShiftDefinition, timezone: str) -> Period:
     tz = zone(timezone)
-    start_t, end_t = _clock(shift.start, "shift start"), _clock(shift.end, "shift end")
+    start_t, end_t = clock_time(shift.start, "shift start"), clock_time(shift.end, "shift end")
     start = dt.datetime.combine(day, start_t, tz)
     end = dt.datetime.combine(day + dt.timedelta(days=1) if end_t <= start_t else day, end_t, tz)
     return Period("shift", f"{day.isoformat()} {shift.name}", start.timestamp(), end.timestamp(), timezone)
@@ -113,7 +64,7 @@ def parse_shift(text: str, reports: ReportsConfig) -> Period:
             return shift_period(day, shift, reports.timezone)
     if "-" in which and ":" in which:
         start, _, end = which.partition("-")
-        _clock(start, "--shift start"), _clock(end, "--shift end")
+        clock_time(start, "--shift start"), clock_time(end, "--shift end")
         if start == end:
             raise ReportError(f"--shift: the shift {which} has zero length")
         return shift_period(day, ShiftDefinition(which, start, end), reports.timezone)

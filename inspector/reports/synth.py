@@ -15,10 +15,8 @@ the same path as ``inspector report escapes import``.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +25,8 @@ import numpy as np
 from inspector.errors import ReportError
 from inspector.reports.escapes import import_escapes
 from inspector.reports.shifts import Period, local_time
-from inspector.store import Store
+from inspector.records.station import StationDatabase
+from inspector.records.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +70,10 @@ def synth_month(database: Path, period: Period, station: str = "station-1", came
     rng = np.random.default_rng(seed)
     store = Store(database, Path(database).parent / "images")
     try:
-        clash = store.db.execute("SELECT count(*) FROM parts WHERE t_trigger >= ? AND t_trigger < ?", [period.start, period.end]).fetchone()[0]
+        clash = store.parts_between(period.start, period.end)
         if clash:
             raise ReportError(f"{database} already holds {clash} parts of {period.label}: use a new database")
-        first_id = (store.db.execute("SELECT max(part_id) FROM parts WHERE camera = ?", [camera]).fetchone()[0] or 0) + 1
+        first_id = store.last_part_id(camera) + 1
         n = int((period.end - period.start) * rate)
         t = period.start + (np.arange(n) + rng.uniform(0, 0.8, n)) / rate
         stops = _stops(period, rng)
@@ -122,17 +121,15 @@ def synth_month(database: Path, period: Period, station: str = "station-1", came
         columns = ("camera", "part_id", "station", "result", "source", "verdict_result", "t_trigger", "t_verdict", "t_decided",
                    "t_plc_written", "latency_ms", "plc_delivered", "plc_error", "decision_seq", "plc_seq", "model_version",
                    "detections", "timings_ms", "reason", "frame_source")
-        with store.db.conn:
-            store.db.conn.executemany(f"INSERT INTO parts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
-            alarms = [(burst + 5, station, "supervisor", "service_down", "critical", "detector silent for 5 s; restarting it", 1, None),
-                      (burst + 8, station, "actuator", "failsafe_decision", "warning", "parts failed safe: no verdict in time", 1, None)]
-            for lo, hi in stops:
-                if hi - lo > 3600:
-                    alarms.append((lo + 30, station, "camera", "camera_lost", "critical", "camera top lost; reopening", 1, None))
-            for i in np.nonzero(failsafe & ~in_burst)[0]:
-                alarms.append((float(t[i]) + 0.3, station, "actuator", "failsafe_decision", "warning", f"part {int(ids[i])}: FAILSAFE_REJECT", 1, int(ids[i])))
-            store.db.conn.executemany("INSERT INTO alarms (t, station, source, code, severity, text, active, part_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", alarms)
-        marks = _operator_marks(store.db.conn, camera, ids, t, result, defective, rng)
+        alarms = [(burst + 5, station, "supervisor", "service_down", "critical", "detector silent for 5 s; restarting it", 1, None),
+                  (burst + 8, station, "actuator", "failsafe_decision", "warning", "parts failed safe: no verdict in time", 1, None)]
+        for lo, hi in stops:
+            if hi - lo > 3600:
+                alarms.append((lo + 30, station, "camera", "camera_lost", "critical", "camera top lost; reopening", 1, None))
+        for i in np.nonzero(failsafe & ~in_burst)[0]:
+            alarms.append((float(t[i]) + 0.3, station, "actuator", "failsafe_decision", "warning", f"part {int(ids[i])}: FAILSAFE_REJECT", 1, int(ids[i])))
+        store.load_history(columns, rows, alarms)
+        marks = _operator_marks(Path(database), camera, ids, t, result, defective, rng)
         escapes_idx = np.nonzero(defective & (result == "PASS"))[0]
     finally:
         store.close()
@@ -150,22 +147,13 @@ def synth_month(database: Path, period: Period, station: str = "station-1", came
                         len(stops), change)
 
 
-def _operator_marks(conn: sqlite3.Connection, camera: str, ids: np.ndarray, t: np.ndarray, result: np.ndarray,
+def _operator_marks(database: Path, camera: str, ids: np.ndarray, t: np.ndarray, result: np.ndarray,
                     defective: np.ndarray, rng: np.random.Generator) -> int:
     """Operators look at most rejects: a good part is marked 'Good part' (false reject), a bad one 'Defect'."""
-    from hmi.data import (
-        HmiDatabase,  # the HMI's own tables, created as the HMI creates them
-    )
-
-    HmiDatabase(Path(conn.execute("PRAGMA database_list").fetchone()[2])).close()
     rejects = np.nonzero(np.isin(result, ("REJECT", "FAILSAFE_REJECT")))[0]
     looked = rejects[rng.random(rejects.size) < 0.85]
     rows = [(camera, int(ids[i]), "true_defect" if defective[i] else "false_reject", str(result[i]), float(t[i]),
              ("anna", "ben", "chen")[int(rng.integers(3))], float(t[i]) + 60) for i in looked]
-    with conn:
-        conn.executemany("INSERT INTO reject_marks (camera, part_id, mark, result, t_trigger, user, t) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    with StationDatabase(database) as db:  # people's tables, created as the HMI creates them
+        db.load_marks(rows)
     return sum(1 for r in rows if r[2] == "false_reject")
-
-
-def month_label(day: dt.date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"

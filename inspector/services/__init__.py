@@ -1,3 +1,1 @@
-"""The line's services; each runs as its own OS process."""
-
-SERVICE_NAMES = ("camera", "detector", "actuator", "recorder")
+"""The line's services; each runs as its own OS process (the list: :mod:`inspector.service_registry`)."""

@@ -115,7 +115,7 @@ class Service(ABC):
             return None
         from inspector.plant.metrics import metrics_port, serve_metrics
 
-        port = metrics_port(self.config, self.kind, self.instance, camera=self.instance)
+        port = metrics_port(self.config, self.kind, self.instance)
         self._metrics_endpoint = serve_metrics(self.config, self.name, port, self.heartbeat_counters)
         return self._metrics_endpoint.registry
 

@@ -83,10 +83,6 @@ class CameraService(Service):
         frames = {f"frames_{k}": v for k, v in getattr(self, "frame_stats", {}).items()}
         return {**self.counters, **frames}
 
-    @property
-    def camera_up(self) -> bool:
-        return self.driver is not None
-
     # -- the loop ---------------------------------------------------------------------------------------
     def step(self, timeout_s: float) -> None:
         self._install_reopened()

@@ -34,13 +34,13 @@ from inspector.errors import InspectorError
 from inspector.frame_ring import StationRings
 from inspector.image_gate import ImageGate
 from inspector.messages import FrameHeader, Verdict, encode, encode_header
+from inspector.model_trust import configured_models, station_models
 from inspector.modelops.drift import DriftMonitor
 from inspector.modelops.drift_series import DriftSeriesWriter, drift_series_path
 from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
 from inspector.modelops.shadow import ShadowRunner
 from inspector.services.base import Service
 from inspector.services.held_sends import HeldSends
-from inspector.services.model_trust import configured_models, station_models
 from inspector.transport import GapCounter, MalformedFrame, parse_frame, send_message
 
 log = logging.getLogger(__name__)

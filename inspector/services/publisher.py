@@ -11,7 +11,6 @@ recorder's database. Both raise an alarm, cleared when it is over.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 
 from inspector.config.schema import Config
@@ -95,7 +94,7 @@ class PublisherService(Service):
         before = {PARTS: self.outbox.position(PARTS), ALARMS: self.outbox.position(ALARMS)}
         try:
             batch = self.tail.read(before[PARTS], self.outbox.taken(PARTS), before[ALARMS], room)
-        except sqlite3.Error as err:  # busy, or being replaced by the recorder: read again next time, from the same place
+        except StoreError as err:  # busy, or being replaced by the recorder: read again next time, from the same place
             self.counters["database_read_failed"] += 1
             log.warning("cannot read the recorder's database %s: %s", self.config.recorder.database, err)
             self.tail.close()
@@ -173,7 +172,7 @@ class PublisherService(Service):
         try:
             window = self.tail.window_counts(now - self.mqtt.kpi_window_s)
             active = standing_alarms(self.config.station.state_dir, now)
-        except (sqlite3.Error, StoreError) as err:
+        except StoreError as err:
             log.warning("cannot count the last %.0f s of parts: %s", self.mqtt.kpi_window_s, err)
             return
         total = {key: self.outbox.position(f"total_{key}") for key in KPI_COUNTS}

@@ -29,10 +29,10 @@ from inspector.messages import Alarm, Decision, Verdict, decode_json
 from inspector.recorder.retention import ImageRetention
 from inspector.recorder.space import DiskWatch
 from inspector.recorder.writer import RecordWriter
+from inspector.records.store import IMAGE_NOT_STORED, IMAGE_NOT_STORED_DISK, Refused, Store, decision_row, inspection_row
 from inspector.service_logs import log_file
 from inspector.services.base import Service
 from inspector.services.detector import INSPECTION_KIND
-from inspector.store import IMAGE_NOT_STORED, IMAGE_NOT_STORED_DISK, Refused, Store, decision_row, inspection_row
 from inspector.transport import GapCounter, frame_from_parts, recv_message
 
 log = logging.getLogger(__name__)

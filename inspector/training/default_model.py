@@ -7,7 +7,7 @@
    model YAML at 320 px, or the anomaly model on the good training parts only.
 3. Export (``inspector export``): the reject threshold is the lowest one that
    keeps false rejects of good validation parts at or under 0.5 % (YOLO:
-   never below 0.05, the default station's ``detector.min_confidence``).
+   never below 0.05, the default station's ``detector.families.yolo.min_confidence``).
 4. Measure on 1,000 parts of an unseen generator seed (2) with the line's
    engine and add that, and the generator's settings, to the metadata.
 """

@@ -95,7 +95,7 @@ def evaluate_model(
         "split": split,
         "providers": providers,
         "line_thresholds": thresholds,
-        "line_min_confidence": line_config.min_confidence,
+        "line_min_confidence": line_config.families.yolo.min_confidence,
         "score_floor": SCORE_FLOOR,
         **metrics,
         "operating_point": operating_point(scored, target_false_reject_rate),

@@ -11,7 +11,7 @@
 4. The reject threshold is the lowest single one whose false-reject rate on
    good val images is at most the target (defective images play no part in
    choosing it; they only report), rounded up. YOLO thresholds are never
-   below the line's ``min_confidence``.
+   below the line's ``min_confidence`` (``detector.families.yolo``).
 5. It is measured, as it is, on val and on the test split (never used to
    choose anything); both results go into the metadata with the dataset
    version, the training settings and the ONNX file's sha256.
@@ -29,18 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from inspector.config.schema import DetectorConfig
+from inspector.config.schema import DetectorConfig, YoloSettings
 from inspector.datasets_tool import Dataset, load_dataset
 from inspector.engine.detector import DefectDetector
 from inspector.engine.families import family_class
-from inspector.engine.model_package import (
-    ModelMetadata,
-    ModelPackage,
-    ScoreNormalisation,
-    load_model_package,
-    sha256_of,
-    write_metadata,
-)
+from inspector.engine.model_metadata import ModelMetadata, ScoreNormalisation
+from inspector.engine.model_package import ModelPackage, load_model_package, sha256_of, write_metadata
 from inspector.errors import TrainingError
 from inspector.evaluation import (
     ScoredImage,
@@ -58,7 +52,7 @@ from inspector.typed import to_dict
 log = logging.getLogger(__name__)
 
 SCORE_FLOOR = 0.01  # YOLO: detections this weak still count towards a part's defect score while measuring
-LINE_MIN_CONFIDENCE = DetectorConfig.__dataclass_fields__["min_confidence"].default  # the station's default
+LINE_MIN_CONFIDENCE = YoloSettings().min_confidence  # the station's default detector.families.yolo.min_confidence
 
 
 def finite(value: Any) -> Any:
@@ -125,7 +119,8 @@ def export_package(
 ) -> ModelPackage:
     """Export the run's trained model and write its metadata; return the loaded (checked) package.
 
-    ``min_threshold`` applies to YOLO detectors (the line's ``min_confidence``).
+    ``min_threshold`` applies to families with a minimum confidence, YOLO detectors (the line's
+    ``detector.families.yolo.min_confidence``).
     """
     run = read_run(run_dir)
     if run.state != "finished" and checkpoint is None:
@@ -168,9 +163,9 @@ def export_package(
     if threshold > chosen:
         log.warning(
             "the threshold meeting %.2f%% false rejects on val is %.4f; raised to %.4f, the lowest score the line acts "
-            "on by default (detector.min_confidence). To use it, export with a lower minimum threshold and lower "
-            "detector.min_confidence in the station config to match.",
-            100 * target_false_reject_rate, chosen, threshold,
+            "on by default (detector.families.%s.min_confidence). To use it, export with a lower minimum threshold "
+            "and lower detector.families.%s.min_confidence in the station config to match.",
+            100 * target_false_reject_rate, chosen, threshold, run.family, run.family,
         )
     thresholds = {c: rounded_up(threshold) for c in provisional.classes}
     decided = dataclasses.replace(provisional, class_thresholds=thresholds)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hmi.data import HmiDatabase
 from hmi.users import Session, UserDirectory, add_user
 from inspector.audit import AuditTrail
 from inspector.messages import Decision, Detection, Verdict
-from inspector.store import Store, decision_row, verdict_columns
+from inspector.records.station import StationDatabase
+from inspector.records.store import Store, decision_row, verdict_columns
 
 CLASSES = ["scratch", "dent", "crack", "stain", "missing_hole"]
 PINS = {"olga": ("operator", "1111"), "quinn": ("quality", "2222"), "ada": ("admin", "3333")}
@@ -63,8 +63,8 @@ def line(tmp_path) -> Line:
 
 
 @pytest.fixture
-def db(line) -> HmiDatabase:
-    database = HmiDatabase(line.database)
+def db(line) -> StationDatabase:
+    database = StationDatabase(line.database)
     yield database
     database.close()
 

@@ -22,7 +22,7 @@ from inspector.modelops.shadow import (
     shadow_summary,
     start_shadow,
 )
-from inspector.store import Store
+from inspector.records.store import Store
 from inspector.synthetic.parts import PartGenerator
 from tests.helpers import header_for
 from tests.modelops.packages import bundled_model, variant

@@ -7,11 +7,11 @@ import sys
 
 
 from calibration.station import open_audit_trail
-from hmi.data import HmiDatabase
 from hmi.live import EventFeed
 from hmi.users import UserDirectory
 from inspector.cli import main
 from inspector.config import write_config
+from inspector.records.station import StationDatabase
 from inspector.transport import send_message
 from tests.helpers import PeerSockets, wait_until
 from tests.hmi.conftest import a_decision
@@ -30,7 +30,7 @@ def test_add_user_stores_a_pin_hash_and_audits_it(line_config, tmp_path, capsys)
     assert main(["hmi", "add-user", "--config", str(station), "--name", "maria", "--role", "quality", "--pin", "482913"]) == 0
     assert main(["hmi", "add-user", "--config", str(station), "--name", "maria", "--role", "operator", "--pin", "1234"]) == 2
     assert "exists already" in capsys.readouterr().err
-    db = HmiDatabase(config.recorder.database)
+    db = StationDatabase(config.recorder.database)
     try:
         with open_audit_trail(config) as audit:
             assert UserDirectory(db, audit).verify("maria", "482913").role == "quality"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from hmi.alarm_text import ALARM_SENTENCES, alarm_sentence, banner_text
-from hmi.data import AlarmRecord
 from hmi.alarm_vm import AlarmBoardView
+from inspector.records.alarms import AlarmRecord
 from hmi.operator_vm import (
     IMAGE_WAIT_S,
     PLC_STALE_S,
@@ -75,7 +75,7 @@ def test_a_missing_image_is_pending_only_while_it_is_still_expected(line, db):
 
 
 def test_the_recorders_reason_for_a_missing_image_is_what_the_operator_reads(line, db):
-    from inspector.store import IMAGE_NOT_STORED_DISK, IMAGE_REMOVED
+    from inspector.records.store import IMAGE_NOT_STORED_DISK, IMAGE_REMOVED
 
     line.record(a_decision(8, "REJECT", t_trigger=100.0))
     line.store.parts.update(("top", 8), {"image_path": None, "image_note": IMAGE_REMOVED})  # as retention leaves it

@@ -216,7 +216,7 @@ def test_the_detector_series_writer_keeps_every_nth_part_and_only_the_latest_poi
 def test_the_review_queue_lists_parts_by_uncertainty_least_certain_first(qtbot, window, config, line):
     meta = json.loads(Path(config.detector.model).with_suffix(".json").read_text())
     label = f"{meta['name']}@{meta['version']}"
-    threshold = max(meta.get("class_thresholds", {}).get("scratch", 0.0), config.detector.min_confidence)
+    threshold = max(meta.get("class_thresholds", {}).get("scratch", 0.0), config.detector.families.yolo.min_confidence)
     offsets = {11: 0.05, 12: -0.02, 13: 0.3, 14: 0.09, 15: -0.07}
     for part_id, offset in offsets.items():
         score = threshold + offset

@@ -8,7 +8,6 @@ import sqlite3
 import pytest
 import yaml
 
-from hmi.data import ReviewFilter
 from hmi.alarm_vm import AlarmBoardView
 from hmi.operator_vm import OperatorViewModel, shift_start
 from hmi.review_vm import ReviewViewModel
@@ -17,6 +16,7 @@ from hmi.users import Session
 from inspector.alarms.board import AlarmBoard
 from inspector.alarms.board_store import BoardStore
 from inspector.messages import Alarm, Detection
+from inspector.records.parts import ReviewFilter
 from tests.hmi.conftest import CLASSES, a_decision, login
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hmi.data import HmiDatabase
 from inspector.line_runner import alarm_rows, part_rows, running_line
+from inspector.records.station import StationDatabase
 from tests.helpers import wait_until
 from tests.integration.line_peers import LinePeers
 
@@ -47,7 +47,7 @@ def test_a_database_damaged_under_the_running_recorder_is_replaced_and_refilled_
                 peers.part(part_id, "REJECT" if part_id % 3 else "PASS")
                 time.sleep(0.02)
             wait_until(lambda: len(part_rows(config)) == 30, 30, "30 parts recorded")
-            hmi = HmiDatabase(database)  # the HMI's tables live in the same file
+            hmi = StationDatabase(database)  # the HMI's tables live in the same file
             hmi.set_mark(hmi.part(("top", 4)), "false_reject", "operator")
             hmi.save_label(("top", 5), "defective", [], "quality")
             hmi.close()
@@ -60,7 +60,7 @@ def test_a_database_damaged_under_the_running_recorder_is_replaced_and_refilled_
             rows = wait_until(lambda: len(part_rows(config)) == 40 and part_rows(config), 60, "all 40 parts in the fresh file")
             assert recorder.running and recorder.process.pid == pid and recorder.restarts == 0, "no crash, no restart"
             events = wait_until(lambda: [a for a in alarm_rows(config) if a["code"] == "database_corrupt"], 20, "the event")
-            hmi = HmiDatabase(database)
+            hmi = StationDatabase(database)
             marks, labelled = hmi.marks([("top", 4)]), [(p.part_id, p.label) for p in hmi.labelled_parts()]
             hmi.close()
     finally:

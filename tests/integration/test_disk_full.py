@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hmi.data import HmiDatabase
 from inspector.line_runner import alarm_rows, part_rows, running_line
-from inspector.store import IMAGE_NOT_STORED_DISK, IMAGE_REMOVED
+from inspector.records.station import StationDatabase
+from inspector.records.store import IMAGE_NOT_STORED_DISK, IMAGE_REMOVED
 from tests.helpers import wait_until
 from tests.integration.line_peers import LinePeers
 from tests.small_disk import SmallDisk, limit_file_size
@@ -56,7 +56,7 @@ def test_a_full_disk_holds_the_records_raises_alarms_and_loses_nothing_once_spac
             peers.part(1, "REJECT")
             peers.part(2, "PASS")
             wait_until(lambda: len(part_rows(config)) == 2, 30, "parts 1 and 2 recorded")
-            hmi = HmiDatabase(config.recorder.database)  # people reviewed these two: their images are kept
+            hmi = StationDatabase(config.recorder.database)  # people reviewed these two: their images are kept
             hmi.set_mark(hmi.part(("top", 1)), "true_defect", "operator")
             hmi.save_label(("top", 2), "good", [], "quality")
             hmi.close()

@@ -13,16 +13,16 @@ import zmq
 from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 
+from inspector.alarms.board import AlarmBoard
+from inspector.alarms.board_store import BoardStore
 from inspector.channels import LineSockets
 from inspector.config.loader import config_from_dict
 from inspector.errors import ConfigError
-from inspector.alarms.board import AlarmBoard
-from inspector.alarms.board_store import BoardStore
 from inspector.messages import Alarm, AlarmCommand, Decision, Detection, Verdict
 from inspector.netutil import free_tcp_port
 from inspector.opcua.certs import CLIENT_URI, client_paths, init_certs, server_paths
 from inspector.opcua.server import NAMESPACE, serve
-from inspector.store import Store
+from inspector.records.store import Store
 from inspector.transport import send_message
 
 pytestmark = pytest.mark.timeout(120)

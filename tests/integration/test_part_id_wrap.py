@@ -11,7 +11,7 @@ import pytest
 
 from inspector.line_runner import part_rows, running_line
 from inspector.messages import Decision
-from inspector.store import Store, decision_row, inspection_row
+from inspector.records.store import Store, decision_row, inspection_row
 from plc_io.logix import read_result_tags
 from plc_io.tag_values import plc_part_id
 from tests.helpers import wait_until

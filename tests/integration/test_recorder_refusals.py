@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from inspector.line_runner import _query
 from inspector.messages import Alarm, encode, encode_header
+from inspector.records.parts import every_row
 from inspector.services.detector import INSPECTION_KIND
 from inspector.services.recorder import RecorderService
 from inspector.transport import recv_message
@@ -54,7 +54,7 @@ def test_a_second_inspection_record_for_a_part_is_refused_its_image_removed_and_
     assert refusal is not None, "no decision_refused event"
     assert (refusal.kind, refusal.source) == ("event", "recorder")
     assert "0 decision(s) and 1 inspection record(s) refused" in refusal.text and "top:5" in refusal.text
-    (row,) = _query(config, "SELECT * FROM parts")
+    (row,) = every_row(config.recorder.database)
     assert (row["verdict_result"], row["model_version"]) == ("REJECT", first.model_version), "the first record is kept"
     images = sorted(Path(config.recorder.image_dir).rglob("*.png"))
     assert images == [Path(row["image_path"])], "the refused record's image is not kept"

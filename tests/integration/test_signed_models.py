@@ -20,7 +20,7 @@ from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.errors import ServiceError
 from inspector.line_runner import alarm_rows, part_rows, running_line
 from inspector.model_signing import generate_key_pair, sign_package, signature_path
-from inspector.services.model_trust import lkg_folder
+from inspector.model_trust import lkg_folder
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow

@@ -28,8 +28,8 @@ def test_engine_boxes_and_verdicts_match_ultralytics_predict(engine):
     theirs = model.predict(
         [cv2.cvtColor(f, cv2.COLOR_GRAY2BGR) for f in frames],
         imgsz=engine.package.metadata.input_size[0],
-        conf=engine.config.min_confidence,
-        iou=engine.config.iou_threshold,
+        conf=engine.config.families.yolo.min_confidence,
+        iou=engine.config.families.yolo.iou_threshold,
         verbose=False,
     )
     thresholds = dict(zip(engine.rules.classes, engine.rules.thresholds))

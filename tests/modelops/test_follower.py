@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
+from inspector.model_trust import configured_models
 from inspector.modelops.hot_swap import ProductionFollower, ReadyModels
 from inspector.modelops.registry import ModelRegistry
-from inspector.services.model_trust import configured_models
 from tests.helpers import wait_until
 from tests.modelops.packages import bundled_model, trusting_test_key, variant
 

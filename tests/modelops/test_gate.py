@@ -15,14 +15,15 @@ import cv2
 import pytest
 
 from calibration.station import open_audit_trail
-from hmi.data import Box, HmiDatabase
 from inspector.cli import main
 from inspector.config import write_config
 from inspector.datasets_tool import ImportOptions, import_dataset
 from inspector.errors import ModelError
-from inspector.modelops.gate import passing_gate, run_gate
+from inspector.modelops.gate import run_gate
 from inspector.modelops.golden import GoldenSetError
-from inspector.modelops.registry import ModelRegistry
+from inspector.modelops.registry import ModelRegistry, passing_gate
+from inspector.records.parts import Box
+from inspector.records.station import StationDatabase
 from inspector.synthetic.dataset import SplitSpec, write_yolo_dataset
 from inspector.synthetic.parts import PartGenerator
 from tests.modelops.packages import bundled_model, trusting_test_key, variant
@@ -61,7 +62,7 @@ def station(line_config, tmp_path):
     part_images(tmp_path / "challenge-good", generator, first(generator, False, 1, 100))
     # a part the quality engineer labelled on the review screen, with its stored image
     [reviewed] = part_images(tmp_path / "images", generator, first(generator, True, 1, 200))
-    hmi = HmiDatabase(config.recorder.database)
+    hmi = StationDatabase(config.recorder.database)
     hmi.conn.execute("INSERT INTO parts (camera, part_id, result, image_path) VALUES ('top', 1, 'PASS', ?)", (str(reviewed),))
     hmi.conn.commit()
     hmi.save_label(("top", 1), "defective", [Box.of("scratch", (10, 10, 40, 40))], "quality")

@@ -158,17 +158,17 @@ def test_the_cli_lists_installs_shows_and_orders_a_shadow_run(station, tmp_path,
 
 
 def test_a_rollback_signed_on_the_hmi_needs_the_pin_a_quality_or_admin_role_and_a_reason(station, tmp_path):
-    from hmi.data import HmiDatabase
     from hmi.roles import LoginFailed
     from hmi.users import UserDirectory
     from inspector.modelops.signed_actions import rollback_signed
+    from inspector.records.station import StationDatabase
 
     with ModelRegistry(station) as registry:
         a, _ = registry.install(bundled_model(station), "quality")
         b, _ = registry.install(variant(station, tmp_path, "B"), "quality")
         registry.promote(a.label, "quality", reason="baseline", force=True)
         registry.promote(b.label, "quality", reason="trial", force=True)
-        db = HmiDatabase(station.recorder.database)
+        db = StationDatabase(station.recorder.database)
         accounts = UserDirectory(db, registry.trail, iterations=1000)
         accounts.add("olga", "operator", "1111")
         accounts.add("quinn", "quality", "2222")

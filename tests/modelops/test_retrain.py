@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from calibration.station import open_audit_trail
-from hmi.data import Box, HmiDatabase
 from inspector.cli import main
 from inspector.config import write_config
 from inspector.line_runner import part_rows, running_line
 from inspector.modelops.registry import ModelRegistry
 from inspector.modelops.shadow import read_order
+from inspector.records.parts import Box
+from inspector.records.station import StationDatabase
 from inspector.synthetic.parts import PartGenerator, parse_source
 from tests.helpers import wait_until
 from tests.modelops.packages import signing_key, trusting_test_key
@@ -27,7 +28,7 @@ TINY_RUN = "model: yolov8n.yaml\nimgsz: 64\nepochs: 1\nbatch: 2\ndevice: cpu\nwo
 
 def review_every_part(config) -> int:
     """A quality engineer labels each recorded part as it really is (the synthetic generator's truth)."""
-    db = HmiDatabase(config.recorder.database)
+    db = StationDatabase(config.recorder.database)
     rows = part_rows(config)
     for row in rows:
         seed, rate, index = parse_source(row["frame_source"])

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hmi.data import HmiDatabase
 from inspector.cli import main
 from inspector.config import write_config
 from inspector.line_runner import part_rows, running_line
 from inspector.modelops.triage import uncertain_parts
+from inspector.records.station import StationDatabase
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def test_uncertain_parts_are_queued_by_distance_to_their_threshold_and_leave_the
     with running_line(config, tmp_path / "run"):
         wait_until(lambda: len(part_rows(config)) >= 30, 120, "30 decided parts")
     meta = json.loads(Path(config.detector.model).with_suffix(".json").read_text())
-    thresholds = {c: max(meta["class_thresholds"].get(c, 0.0), config.detector.min_confidence) for c in meta["classes"]}
+    thresholds = {c: max(meta["class_thresholds"].get(c, 0.0), config.detector.families.yolo.min_confidence) for c in meta["classes"]}
 
     everything = uncertain_parts(config, band=1.0)
     with_findings = [r for r in part_rows(config) if json.loads(r["detections"])]
@@ -37,7 +37,7 @@ def test_uncertain_parts_are_queued_by_distance_to_their_threshold_and_leave_the
     assert uncertain_parts(config, band=narrow) == [p for p in everything if p.uncertainty <= narrow]
 
     first = everything[0]
-    db = HmiDatabase(config.recorder.database)
+    db = StationDatabase(config.recorder.database)
     db.save_label((first.camera, first.part_id), "good", [], "quality")
     db.conn.close()
     assert (first.camera, first.part_id) not in {(p.camera, p.part_id) for p in uncertain_parts(config, band=1.0)}

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from inspector.config.schema import Config
 from inspector.messages import Decision, Verdict
 from inspector.plant.namespace import SCHEMAS, schema_path
-from inspector.store import Store, decision_row
+from inspector.records.store import Store, decision_row
 
 VALIDATORS = {f"inspector.{name}": jsonschema.Draft202012Validator(json.loads(schema_path(name).read_text())) for name in SCHEMAS}
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from inspector.bench.batching import BATCH_DIM, check_batch_equivalence, make_dynamic_batch
-from inspector.config import DEFAULT_CONFIG, load_config
+from inspector.config import DEFAULT_CONFIG, config_from_dict, load_config
 from inspector.engine.detector import DefectDetector
 from inspector.engine.providers import KeepWarm
 from inspector.engine.yolo_decode import decode_yolo
@@ -42,11 +42,33 @@ def test_inspect_reuses_its_buffers_and_matches_a_plain_session_run(detector_con
     for frame in frames:
         ours = engine.inspect(frame)
         (raw,) = plain.run(None, {runtime.input_name: engine.model_inputs(frame)[0]})
-        expected = decode_yolo(raw, detector_config.min_confidence, detector_config.iou_threshold)
+        expected = decode_yolo(raw, detector_config.families.yolo.min_confidence, detector_config.families.yolo.iou_threshold)
         assert len(ours.detections) == len(expected)
         np.testing.assert_allclose(sorted(d.score for d in ours.detections), sorted(expected.scores), atol=1e-4)  # Detection rounds scores
         assert set(ours.timings_ms) == {"preprocess", "inference", "postprocess"}
     assert runtime._bound_outputs is output_buffers and engine.family.input_tensor is input_buffer
+    engine.close()
+
+
+def test_the_yolo_family_decodes_with_the_iou_and_min_confidence_its_station_section_sets(frames):
+    # detector.families.yolo, as a station file sets it, reaches the real package's decoder: the detections are
+    # exactly those decoded at the configured values, and not those of the defaults (0.05, 0.7)
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["detector"]["families"] = {"yolo": {"min_confidence": 0.3, "iou_threshold": 0.1}}
+    config = config_from_dict(data, base_dir=DEFAULT_CONFIG.parent).detector
+    assert (config.families.yolo.min_confidence, config.families.yolo.iou_threshold) == (0.3, 0.1)
+    engine = DefectDetector(dataclasses.replace(config, providers=CPU, intra_op_threads=1))
+    plain = type(engine.runtime.session)(str(engine.package.onnx_path), providers=CPU)
+    differs = False
+    for frame in frames + [PartGenerator(seed=5, defect_rate=0.8).part(i).image for i in range(4, 6)]:
+        ours = engine.inspect(frame)
+        (raw,) = plain.run(None, {engine.runtime.input_name: engine.model_inputs(frame)[0]})
+        expected = decode_yolo(raw, 0.3, 0.1)
+        assert len(ours.detections) == len(expected)
+        np.testing.assert_allclose(sorted(d.score for d in ours.detections), sorted(expected.scores), atol=1e-4)
+        assert all(d.score >= 0.3 for d in ours.detections)
+        differs |= len(decode_yolo(raw, 0.05, 0.7)) != len(expected)
+    assert differs  # the frames tell the settings apart
     engine.close()
 
 

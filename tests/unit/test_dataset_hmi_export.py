@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from hmi.data import Box, PartRecord
-from hmi.export import export_dataset
 from inspector.datasets_tool import load_dataset
+from inspector.datasets_tool.export import export_dataset
+from inspector.records.parts import Box, PartRecord
 
 
 def part(tmp_path, part_id: int, label: str, boxes: list[Box]) -> PartRecord:

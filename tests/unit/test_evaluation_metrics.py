@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from inspector.config.schema import DetectorConfig
+from inspector.config.schema import DetectorConfig, FamilySettings, YoloSettings
 from inspector.engine.decision_rules import DecisionRules
 from inspector.errors import ConfigError, ModelError
 from inspector.evaluation import (
@@ -94,18 +94,18 @@ def test_a_stored_threshold_still_passes_the_good_part_it_was_chosen_to_pass():
 def line_rules(config: DetectorConfig, **model_thresholds: float) -> dict[str, float]:
     """The thresholds a YOLO model's line decides with (its score floor is the station's min_confidence)."""
     return DecisionRules.build(
-        CLASSES, config.class_thresholds, model_thresholds, config.min_confidence, config.min_area_px
+        CLASSES, config.class_thresholds, model_thresholds, config.families.yolo.min_confidence, config.min_area_px
     ).by_class
 
 
 def test_line_thresholds_follow_the_decision_rules_station_first_then_model_then_min_confidence():
-    config = DetectorConfig(model="m.onnx", min_confidence=0.2, class_thresholds={"dent": 0.7})
+    config = DetectorConfig(model="m.onnx", families=FamilySettings(yolo=YoloSettings(min_confidence=0.2)), class_thresholds={"dent": 0.7})
     assert line_rules(config, scratch=0.5, dent=0.4) == {"scratch": 0.5, "dent": 0.7}
     assert line_rules(config) == {"scratch": 0.2, "dent": 0.7}
 
 
 def test_a_model_threshold_under_the_line_s_min_confidence_cannot_reject_below_it():
-    config = DetectorConfig(model="m.onnx", min_confidence=0.25)
+    config = DetectorConfig(model="m.onnx", families=FamilySettings(yolo=YoloSettings(min_confidence=0.25)))
     assert line_rules(config, scratch=0.05, dent=0.3) == {"scratch": 0.25, "dent": 0.3}
 
 

@@ -11,11 +11,11 @@ from types import SimpleNamespace
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from inspector.messages import Alarm, Decision, Verdict
 from inspector.alarms.board import AlarmBoard
 from inspector.alarms.board_store import BoardStore
+from inspector.messages import Alarm, Decision, Verdict
 from inspector.plant.metrics import DecisionMetrics, ServiceCounters, StandingAlarms, SupervisedServices
-from inspector.store import decision_row
+from inspector.records.store import decision_row
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "inspector.json"
 

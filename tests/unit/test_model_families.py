@@ -19,19 +19,13 @@ import pytest
 from onnx import TensorProto, helper
 
 from inspector.config import DEFAULT_CONFIG, load_config
-from inspector.config.schema import DetectorConfig
+from inspector.config.schema import AnomalySettings, DetectorConfig, FamilySettings, YoloSettings
 from inspector.engine.detector import DefectDetector
-from inspector.engine.families import family_class, family_names
+from inspector.engine.families import family_class, family_names, register_family
 from inspector.engine.families.base import ModelFamily
 from inspector.engine.families.score_maps import tile_windows
-from inspector.engine.model_package import (
-    SCHEMA_VERSION,
-    ModelMetadata,
-    ScoreNormalisation,
-    load_model_package,
-    sha256_of,
-    write_metadata,
-)
+from inspector.engine.model_metadata import SCHEMA_VERSION, ModelMetadata, ScoreNormalisation
+from inspector.engine.model_package import load_model_package, sha256_of, write_metadata
 from inspector.errors import ModelError
 
 CPU = ["CPUExecutionProvider"]
@@ -83,6 +77,31 @@ def test_every_family_honours_the_plugin_interface():
             assert not getattr(getattr(cls, method), "__isabstractmethod__", False)
     with pytest.raises(ModelError, match="unknown model family 'sift'"):
         family_class("sift")
+
+
+def test_every_family_has_its_station_settings_and_one_without_cannot_register():
+    # detector.families has a section for each registered family and for nothing else; the family reads its own
+    assert FamilySettings.names() == family_names()
+    config = load_config(DEFAULT_CONFIG).detector
+    for name in family_names():
+        assert family_class(name).settings_type is FamilySettings.settings_type(name)
+    meta = load_model_package(config.model).metadata
+    assert family_class("yolo")(meta, config).settings is config.families.yolo
+
+    class Sift(family_class("anomaly")):
+        name = "sift"
+
+    with pytest.raises(ValueError, match="'sift' has no station settings"):
+        register_family(Sift)
+    with pytest.raises(ModelError, match="unknown model family 'sift'"):
+        family_class("sift")
+
+    class Unsettled(family_class("anomaly")):
+        settings_type = YoloSettings
+
+    with pytest.raises(ValueError, match="must name AnomalySettings as its settings_type"):
+        register_family(Unsettled)
+    assert family_class("anomaly").settings_type is AnomalySettings
 
 
 def test_the_shipped_default_package_loads_unchanged_as_a_schema_1_yolo_model():

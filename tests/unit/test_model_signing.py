@@ -19,7 +19,7 @@ from inspector.model_signing import (
     signature_path,
     verify_package,
 )
-from inspector.services.model_trust import station_models
+from inspector.model_trust import station_models
 
 BUNDLED = Path(load_config(DEFAULT_CONFIG).detector.model)
 

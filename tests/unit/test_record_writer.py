@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from hmi.data import HmiDatabase
 from inspector.alarms.owner import AlarmOwner
 from inspector.config.schema import RecorderConfig
 from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
 from inspector.messages import Alarm
 from inspector.recorder import writer as writer_module
 from inspector.recorder.writer import RecordWriter
-from inspector.store import Store, decision_row, store_error
+from inspector.records.station import StationDatabase
+from inspector.records.store import Store, decision_row, store_error
 from tests.unit.test_store import a_decision
 
 
@@ -116,7 +116,7 @@ def corrupt_table(database: Path, table: str) -> None:
 
 def test_a_database_damaged_while_open_is_moved_aside_and_a_fresh_one_keeps_the_hmi_tables(recorder, tmp_path):
     recorder.writer.write(rows(*range(1, 30)), [])
-    hmi = HmiDatabase(tmp_path / "inspector.db")
+    hmi = StationDatabase(tmp_path / "inspector.db")
     hmi.set_mark(hmi.part(("top", 3)), "false_reject", "operator")
     hmi.save_label(("top", 4), "defective", [], "quality")
     hmi.close()
@@ -129,7 +129,7 @@ def test_a_database_damaged_while_open_is_moved_aside_and_a_fresh_one_keeps_the_
     event = [m for m in recorder.sent if m.code == "database_corrupt"][0]
     assert event.kind == "event" and event.severity == "critical"
     assert str(moved) in event.text and "reject_marks 1" in event.text and "part_labels 1" in event.text
-    hmi = HmiDatabase(tmp_path / "inspector.db")
+    hmi = StationDatabase(tmp_path / "inspector.db")
     try:
         assert hmi.marks([("top", 3)]) == {("top", 3): ("false_reject", "operator")}
         assert [p.part_id for p in hmi.labelled_parts()] == [], "no part 4 yet: it is refilled from the journal"
@@ -141,7 +141,7 @@ def test_a_database_damaged_while_open_is_moved_aside_and_a_fresh_one_keeps_the_
 
 def test_the_hmi_follows_the_fresh_database_its_marks_go_there(recorder, tmp_path):
     recorder.writer.write(rows(*range(1, 30)), [])
-    hmi = HmiDatabase(tmp_path / "inspector.db")  # open all along, as the HMI beside the line
+    hmi = StationDatabase(tmp_path / "inspector.db")  # open all along, as the HMI beside the line
     try:
         hmi.set_mark(hmi.part(("top", 3)), "false_reject", "operator")
         corrupt_table(tmp_path / "inspector.db", "parts")

@@ -7,7 +7,7 @@ import time
 from inspector.messages import Decision, Verdict
 from inspector.plant.outbox import Outbox
 from inspector.plant.recorder_tail import PARTS, RecorderTail, follow_database
-from inspector.store import Store, decision_row, verdict_columns
+from inspector.records.store import Store, decision_row, verdict_columns
 
 
 def decision(part_id: int) -> dict:
@@ -95,7 +95,7 @@ def test_the_outbox_is_owner_only_and_counts_its_size(tmp_path):
 
 
 def test_a_database_the_recorder_started_anew_is_read_from_its_first_row(tmp_path):
-    from inspector.store import quarantine
+    from inspector.records.store import quarantine
 
     database = tmp_path / "inspector.db"
     store = Store(database, tmp_path / "images")

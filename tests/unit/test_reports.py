@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from hmi.data import HmiDatabase
 from inspector.cli import main
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.config.loader import config_from_dict
 from inspector.config.schema import ReportBaseline, ReportCosts
 from inspector.errors import ConfigError, ReportError
+from inspector.records.station import StationDatabase
+from inspector.records.store import Store
 from inspector.reports.escapes import import_escapes
 from inspector.reports.figures import report_figures
 from inspector.reports.library import generate, list_reports
 from inspector.reports.scheduler import ShiftReportScheduler
 from inspector.reports.shifts import parse_month, parse_shift
 from inspector.reports.synth import synth_month
-from inspector.store import Store
 
 SHIFT_START = 1793685600.0  # 2026-11-03 06:00 UTC
 
@@ -51,7 +51,7 @@ def write_station(db: Path, station: str = "station-1", offset_s: float = 0.0) -
                  "t_trigger": SHIFT_START - 30, "latency_ms": 5000.0, "plc_delivered": 1, "model_version": "m0"})
     assert len(store.record(rows)) == 0
     store.close()
-    hmi = HmiDatabase(db)
+    hmi = StationDatabase(db)
     for part_id, mark in ((91, "false_reject"), (92, "false_reject"), (93, "false_reject"), (94, "true_defect")):
         hmi.set_mark(hmi.part(("top", part_id)), mark, "anna")
     hmi.set_mark(hmi.part(("top", 1000)), "false_reject", "anna")  # before the shift: not counted

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hmi.data import HmiDatabase
 from inspector.alarms.owner import AlarmOwner
 from inspector.config.schema import DiskSpaceLimits, ImageRetention as RetentionPolicy
 from inspector.recorder.retention import DAY_S, ImageRetention
 from inspector.recorder.space import MIB, DiskWatch
-from inspector.store import IMAGE_FILE_MISSING, IMAGE_REMOVED, Store, verdict_columns
+from inspector.records.station import StationDatabase
+from inspector.records.store import IMAGE_FILE_MISSING, IMAGE_REMOVED, Store, verdict_columns
 from tests.unit.factories import a_verdict
 
 NOW = time.time()
@@ -89,7 +89,7 @@ def test_beyond_the_size_limit_the_oldest_go_sampled_passes_first(store, tmp_pat
 def test_a_low_disk_removes_batch_after_batch_passes_first_and_never_a_reviewed_image(store, tmp_path):
     for part_id in range(1, 11):
         stored_part(store, part_id, "PASS" if part_id % 2 else "REJECT", 11 - part_id)
-    hmi = HmiDatabase(store.path)
+    hmi = StationDatabase(store.path)
     try:
         hmi.set_mark(hmi.part(("top", 2)), "false_reject", "operator")  # an operator's mark on a reject
         hmi.save_label(("top", 3), "good", [], "quality")  # a quality engineer's label on a pass
@@ -104,7 +104,7 @@ def test_a_low_disk_removes_batch_after_batch_passes_first_and_never_a_reviewed_
     assert order[1] == [1, 4, 5, 6, 7, 9], "the last pass, then the oldest rejects (2 is marked: kept)"
     assert order[-1] == [1, 4, 5, 6, 7, 8, 9, 10]
     assert {r["part_id"] for r in store.parts.rows_where("image_path IS NOT NULL")} == {2, 3}
-    hmi = HmiDatabase(store.path)
+    hmi = StationDatabase(store.path)
     try:
         part = hmi.part(("top", 4))
         assert part.image_path is None and part.image_note == "image removed by retention"

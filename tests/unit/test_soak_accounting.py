@@ -8,13 +8,13 @@ import pytest
 
 from inspector.actuator.journal import DecisionJournal
 from inspector.bench.soak.accounting import CameraRun, Window, alarm_history, alarms_by_window, part_accounting, standing_at
+from inspector.bench.soak.faults import fill_ballast
 from inspector.bench.soak.observers import MetricsScraper
 from inspector.bench.soak.procs import VirtualDisplay
-from inspector.bench.soak.faults import fill_ballast
 from inspector.bench.soak.settings import SoakSettings, expand_faults, parse_duration
 from inspector.bench.soak.soak_config import disk_thresholds
 from inspector.messages import Alarm, Decision, PartSeen
-from inspector.store import Store, decision_row
+from inspector.records.store import Store, decision_row
 from inspector.typed import to_dict
 
 T0 = 1_800_000_000.0

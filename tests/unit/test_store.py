@@ -12,7 +12,7 @@ import pytest
 from inspector.errors import InspectorError, StoreError
 from inspector.messages import Alarm, Decision, Verdict
 from inspector.part_ids import MAX_PART_ID, PartIdAllocator
-from inspector.store import Store, decision_row, inspection_row
+from inspector.records.store import Store, decision_row, inspection_row
 from tests.unit.factories import a_verdict
 
 T = a_verdict().t_trigger  # the parts' trigger time: a decision and its part's inspection record share it
@@ -271,7 +271,7 @@ def test_an_image_that_cannot_be_written_is_a_store_error_naming_it(store, tmp_p
 
 
 def test_a_second_database_moved_aside_within_the_same_second_does_not_replace_the_first(tmp_path):
-    from inspector.store import quarantine
+    from inspector.records.store import quarantine
 
     database = tmp_path / "parts.db"
     database.write_bytes(b"first damaged file")

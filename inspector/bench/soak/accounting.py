@@ -16,14 +16,15 @@ fault's window is timed from the cause's end to its clear. Events (one-shot, see
 from __future__ import annotations
 
 import bisect
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from inspector.actuator.journal import FINAL_OUTCOMES, journal_path
+from inspector.actuator.journal import FINAL_OUTCOMES, journal_counts, journal_entries, journaled_between
 from inspector.config.schema import Config
+from inspector.records.alarms import alarm_history as recorded_alarms
+from inspector.records.alarms import alarm_row_counts
+from inspector.records.parts import decided_between, decided_counts, decided_parts
 
 MATCH_S = 1e-3  # two trigger times this close are the same part
 
@@ -40,22 +41,6 @@ class Window:
     skipped: str = ""
     error: str = ""
     expected_alarm: str | None = None  # the condition this fault must raise
-
-
-def _rows(path: Path, sql: str) -> list[tuple]:
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
-
-
-def _columns(path: Path, table: str) -> set[str]:
-    return {r[1] for r in _rows(path, f"PRAGMA table_info({table})")}
 
 
 class WindowIndex:
@@ -150,10 +135,8 @@ def part_accounting(config: Config, windows: list[Window], mqtt_parts: list[tupl
 
     ``cameras``: each camera's runs (process starts) with what its ``triggered`` counter said last; without them
     a camera's runs are told apart by its part-seen number starting again."""
-    db, journal = Path(config.recorder.database), journal_path(config.station.state_dir)
-    recorded = {(r[0], r[1]): r for r in _rows(db, "SELECT camera, part_id, t_trigger, result, plc_delivered FROM parts "
-                                                   "WHERE result IS NOT NULL")}
-    seen_rows = _rows(journal, "SELECT camera, part_id, seen_seq, t_trigger, outcome, json_extract(decision, '$.t_trigger') FROM parts")
+    recorded = {(r.camera, r.part_id): r for r in decided_parts(config.recorder.database)}
+    seen_rows = journal_entries(config.station.state_dir)
     index = WindowIndex(windows)
     counts = [PartCounts() for _ in windows]
     mqtt = Counter((c, p, round(t, 3)) for c, p, t in mqtt_parts)
@@ -251,9 +234,7 @@ class Episode:
 
 def alarm_history(config: Config) -> tuple[list[Episode], list[tuple[float, str, str]]]:
     """Conditions as raise..clear episodes, and events as (t, source, code)."""
-    db = Path(config.recorder.database)
-    kind_column = ", kind" if "kind" in _columns(db, "alarms") else ", NULL"
-    rows = _rows(db, f"SELECT id, t, source, code, severity, active, text{kind_column} FROM alarms ORDER BY t, id")
+    rows = recorded_alarms(config.recorder.database)
     episodes: list[Episode] = []
     events: list[tuple[float, str, str]] = []
     open_: dict[tuple[str, str], Episode] = {}
@@ -313,30 +294,15 @@ def standing_at(episodes: list[Episode], t: float) -> list[dict[str, Any]]:
 
 
 def record_counts(config: Config) -> dict[str, int]:
-    db, journal = Path(config.recorder.database), journal_path(config.station.state_dir)
-    one = lambda path, sql: (_rows(path, sql) or [(0,)])[0][0] or 0  # noqa: E731
-    return {
-        "recorded": one(db, "SELECT count(*) FROM parts WHERE result IS NOT NULL"),
-        "failsafe": one(db, "SELECT count(*) FROM parts WHERE result LIKE 'FAILSAFE%'"),
-        "undelivered": one(db, "SELECT count(*) FROM parts WHERE result IS NOT NULL AND NOT plc_delivered"),
-        "alarm_rows_active": one(db, "SELECT count(*) FROM alarms WHERE active = 1"),
-        "alarm_rows_cleared": one(db, "SELECT count(*) FROM alarms WHERE active = 0"),
-        "journal_seen": one(journal, "SELECT count(*) FROM parts"),
-        "journal_decided": one(journal, "SELECT count(*) FROM parts WHERE outcome IN ('delivered', 'undelivered', 'unknown')"),
-        "journal_delivered": one(journal, "SELECT count(*) FROM parts WHERE outcome = 'delivered'"),
-    }
+    return {**decided_counts(config.recorder.database), **alarm_row_counts(config.recorder.database),
+            **journal_counts(config.station.state_dir)}
 
 
 def journaled_parts(config: Config, t_from: float, t_to: float) -> int:
     """Parts the actuator journaled as seen, triggered in [t_from, t_to) (the progress line's figure)."""
-    rows = _rows(journal_path(config.station.state_dir),
-                 f"SELECT count(*) FROM parts WHERE t_trigger >= {float(t_from)} AND t_trigger < {float(t_to)}")
-    return rows[0][0] if rows else 0
+    return journaled_between(config.station.state_dir, t_from, t_to)
 
 
 def recent_parts(config: Config, t_from: float, t_to: float) -> tuple[int, int]:
     """(recorded, fail-safe) parts triggered in [t_from, t_to): the progress line's figures."""
-    rows = _rows(Path(config.recorder.database),
-                 f"SELECT count(*), sum(result LIKE 'FAILSAFE%') FROM parts WHERE result IS NOT NULL "
-                 f"AND t_trigger >= {float(t_from)} AND t_trigger < {float(t_to)}")
-    return (rows[0][0] or 0, rows[0][1] or 0) if rows else (0, 0)
+    return decided_between(config.recorder.database, t_from, t_to)

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from inspector.bench.soak.procs import pid_alive, signal_pid, wait_gone
 from inspector.bench.soak.station import SoakStation
+from inspector.service_registry import SERVICE_NAMES
 
 BALLAST = "soak-ballast.bin"
 BALLAST_BELOW_S = 256 * 1024**2  # the ballast leaves free space this far below the threshold
@@ -39,7 +40,7 @@ class FaultRecord:
     expected_alarm: str | None = None
 
 
-HEARTBEAT_SERVICES = ("camera", "detector", "actuator", "recorder", "publisher")
+HEARTBEAT_SERVICES = SERVICE_NAMES  # the line's services: the supervisor raises service_down when one is killed
 
 
 def expected_alarm(name: str, plc_external: bool, disk_levels: list[str]) -> str | None:

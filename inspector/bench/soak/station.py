@@ -74,10 +74,10 @@ class SoakStation:
     def _demo_users(self) -> None:
         """The demo's users (operator 1111 ...), so the soak logs the operator in on the HMI the supervisor runs."""
         from calibration.station import open_audit_trail
-        from hmi.data import HmiDatabase
         from hmi.users import UserDirectory, ensure_demo_users
+        from inspector.records.station import StationDatabase
 
-        db, audit = HmiDatabase(self.config.recorder.database), open_audit_trail(self.config)
+        db, audit = StationDatabase(self.config.recorder.database), open_audit_trail(self.config)
         try:
             ensure_demo_users(UserDirectory(db, audit), audit)
         finally:

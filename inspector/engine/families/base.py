@@ -9,33 +9,45 @@ providers, keep-warm, the decision rule, timing) is shared and lives in
 :mod:`~inspector.engine.detector`.
 
 A family is registered by name in :mod:`inspector.engine.families`; a model
-package's ``model.json`` names its family.
+package's ``model.json`` names its family. Its station settings are its own
+section of the config, ``detector.families.<name>``
+(:mod:`inspector.config.families`): the family names the section's class
+(:attr:`ModelFamily.settings_type`) and reads it as :attr:`ModelFamily.settings`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
 from inspector.config.schema import DetectorConfig
 from inspector.engine.findings import Findings
-from inspector.engine.model_package import ModelMetadata
+from inspector.engine.model_metadata import ModelMetadata
 
 
 class ModelFamily(ABC):
     """Pre- and post-processing of one kind of model."""
 
     name: ClassVar[str]
-    #: whether ``detector.min_confidence`` applies: the family discards scores under it, and cannot reject below it
+    #: the class of the family's station settings, ``detector.families.<name>`` (one of :mod:`inspector.config.families`)
+    settings_type: ClassVar[type]
+    #: whether the family has a ``min_confidence`` in its settings: it discards scores under it, and cannot reject below it
     uses_min_confidence: ClassVar[bool] = False
 
     def __init__(self, metadata: ModelMetadata, config: DetectorConfig, score_floor: float | None = None) -> None:
-        """``score_floor``: keep scores down to this (measuring); None = the station's ``min_confidence``."""
+        """``score_floor``: keep scores down to this (measuring); None = :meth:`rule_score_floor` (the station's
+        ``min_confidence``, for families that have one)."""
         self.metadata = metadata
         self.config = config
-        self.score_floor = config.min_confidence if score_floor is None else score_floor
+        self.settings: Any = config.families.of(self.name)
+        self.score_floor = self.rule_score_floor() if score_floor is None else score_floor
+
+    @classmethod
+    def settings_path(cls, field: str) -> str:
+        """The dotted config path of one of the family's settings, for messages."""
+        return f"detector.families.{cls.name}.{field}"
 
     @property
     @abstractmethod
@@ -68,5 +80,6 @@ class ModelFamily(ABC):
         """
 
     def rule_score_floor(self) -> float | None:
-        """The lowest score the decision rule may act on: ``min_confidence`` for families that use it."""
-        return self.config.min_confidence if self.uses_min_confidence else None
+        """The lowest score the decision rule may act on: the station's ``min_confidence`` for families that have
+        one, else None (every score counts)."""
+        return self.settings.min_confidence if self.uses_min_confidence else None

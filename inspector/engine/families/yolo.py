@@ -2,9 +2,12 @@
 
 Pre-processing is :class:`~inspector.engine.letterbox.Letterbox` (ultralytics'
 own, into one reused tensor); post-processing decodes the ``1 x (4 + C) x N``
-output, keeps scores from ``detector.min_confidence`` and runs class-aware
-NMS (:mod:`~inspector.engine.yolo_decode`), then maps the boxes back to
-frame pixels. Scores are class probabilities (0..1).
+output, keeps scores from ``min_confidence`` and runs class-aware NMS at
+``iou_threshold`` (:mod:`~inspector.engine.yolo_decode`), then maps the boxes
+back to frame pixels. Scores are class probabilities (0..1).
+
+Its station settings are ``detector.families.yolo``
+(:class:`~inspector.config.families.YoloSettings`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Iterator
 
 import numpy as np
 
-from inspector.engine.families import register_family
+from inspector.config.families import YoloSettings
 from inspector.engine.families.base import ModelFamily
+from inspector.engine.families.registry import register_family
 from inspector.engine.findings import Findings
 from inspector.engine.letterbox import Letterbox
 from inspector.engine.yolo_decode import decode_yolo
@@ -24,6 +28,8 @@ from inspector.errors import ModelError
 @register_family
 class YoloFamily(ModelFamily):
     name = "yolo"
+    settings_type = YoloSettings
+    settings: YoloSettings
     uses_min_confidence = True
 
     def __init__(self, metadata, config, score_floor=None) -> None:
@@ -49,7 +55,7 @@ class YoloFamily(ModelFamily):
         yield self.letterbox(frame)
 
     def postprocess(self, outputs: list[list[np.ndarray]], thresholds: tuple[float, ...]) -> Findings:
-        raw = decode_yolo(outputs[0][0], self.score_floor, self.config.iou_threshold)
+        raw = decode_yolo(outputs[0][0], self.score_floor, self.settings.iou_threshold)
         boxes = self.letterbox.geometry.to_frame(raw.boxes)
         scores = self.metadata.score_normalisation.apply(raw.scores)
         return Findings.from_boxes(self.classes, boxes, scores, raw.class_ids)

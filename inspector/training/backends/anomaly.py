@@ -33,8 +33,8 @@ import numpy as np
 from inspector.datasets_tool import Dataset
 from inspector.engine.families.score_maps import grey_plane, tile_windows
 from inspector.errors import ConfigError, TrainingError
-from inspector.training.backends import register_backend
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
+from inspector.training.backends.registry import register_backend
 from inspector.training.features import backbone_taps, tap_strides
 from inspector.training.onnx_storage import store_weights_fp16
 from inspector.training.torch_common import (

@@ -38,8 +38,8 @@ import numpy as np
 
 from inspector.datasets_tool import Dataset
 from inspector.errors import TrainingError
-from inspector.training.backends import register_backend
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
+from inspector.training.backends.registry import register_backend
 from inspector.training.features import backbone_taps, tap_strides
 from inspector.training.onnx_storage import store_weights_fp16
 from inspector.training.seg_data import Sample, as_input, augmented, load_samples

@@ -15,12 +15,11 @@ import yaml
 
 from inspector.datasets_tool import Dataset, hash_uniform
 from inspector.errors import ConfigError, TrainingError
-from inspector.training.backends import register_backend
 from inspector.training.backends.base import ExportedGraph, Progress, ProgressCallback, TrainingBackend
+from inspector.training.backends.registry import register_backend
 from inspector.training.ultralytics_backend import (
     RESERVED_TRAIN_ARGS,
     YoloSettings,
-    checkpoint_dir,
     export_onnx,
     resolve_device,
     train,
@@ -122,7 +121,3 @@ class YoloBackend(TrainingBackend):
 
         shutil.copyfile(export_onnx(checkpoint, settings.imgsz), onnx_path)
         return ExportedGraph(list(dataset.classes), (settings.imgsz, settings.imgsz), {}, Path(settings.model).stem)
-
-
-def last_checkpoint(run_dir: Path) -> Path:
-    return checkpoint_dir(run_dir) / "last.pt"

@@ -1,5 +1,8 @@
 """Export reviewed images as a YOLO detection dataset version (what ultralytics training accepts).
 
+The review screen's "Export" and the retraining's first step: the labelled parts come from the station
+database (:meth:`inspector.records.station.StationDatabase.labelled_parts`).
+
 Layout of one version, ``<out>/<version>/``::
 
     images/train/*.png  images/val/*.png
@@ -25,9 +28,9 @@ from pathlib import Path
 
 import cv2
 
-from hmi.data import PartRecord
-from hmi.roles import HmiError
+from inspector.datasets_tool.manifest import DatasetError
 from inspector.engine.model_package import sha256_of
+from inspector.records.parts import PartRecord
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,11 @@ def label_lines(part: PartRecord, classes: list[str], width: int, height: int) -
     lines = []
     for b in part.label_boxes:
         if b.cls not in classes:
-            raise HmiError(f"part {part.part_id}: box class {b.cls!r} is not one of the dataset's classes {classes}")
+            raise DatasetError(f"part {part.part_id}: box class {b.cls!r} is not one of the dataset's classes {classes}")
         x1, x2 = max(0.0, b.x1), min(float(width), b.x2)
         y1, y2 = max(0.0, b.y1), min(float(height), b.y2)
         if x2 <= x1 or y2 <= y1:
-            raise HmiError(f"part {part.part_id}: a {b.cls} box lies outside the {width}x{height} image")
+            raise DatasetError(f"part {part.part_id}: a {b.cls} box lies outside the {width}x{height} image")
         lines.append(
             f"{classes.index(b.cls)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
         )
@@ -62,20 +65,20 @@ def label_lines(part: PartRecord, classes: list[str], width: int, height: int) -
 def export_dataset(parts: list[PartRecord], classes: list[str], out_root: Path, source: str = "") -> ExportResult:
     """Write the labelled ``parts`` as a new dataset version under ``out_root`` (or find it already there)."""
     if not parts:
-        raise HmiError("nothing to export: no image has been reviewed yet")
+        raise DatasetError("nothing to export: no image has been reviewed yet")
     items = []
     for part in sorted(parts, key=lambda p: p.key):
         if part.label is None:
-            raise HmiError(f"part {part.part_id} has no label")
+            raise DatasetError(f"part {part.part_id} has no label")
         if not part.image_path or not Path(part.image_path).is_file():
-            raise HmiError(f"part {part.part_id}: {part.image_note or f'image {part.image_path} is missing'}")
+            raise DatasetError(f"part {part.part_id}: {part.image_note or f'image {part.image_path} is missing'}")
         image = cv2.imread(part.image_path, cv2.IMREAD_UNCHANGED)
         if image is None:
-            raise HmiError(f"part {part.part_id}: cannot read image {part.image_path}")
+            raise DatasetError(f"part {part.part_id}: cannot read image {part.image_path}")
         height, width = image.shape[:2]
         lines = label_lines(part, classes, width, height)
         if part.label == "defective" and not lines:
-            raise HmiError(f"part {part.part_id} is labelled defective but has no box")
+            raise DatasetError(f"part {part.part_id} is labelled defective but has no box")
         sha = sha256_of(Path(part.image_path))
         stem = f"{part.camera}_{part.part_id:010d}"
         split = "val" if int(sha[:8], 16) % VAL_EVERY == 0 else "train"
@@ -126,6 +129,6 @@ def export_dataset(parts: list[PartRecord], classes: list[str], out_root: Path, 
         staging.rename(root)
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
-        raise HmiError(f"cannot export the dataset to {root}: {err}") from err
+        raise DatasetError(f"cannot export the dataset to {root}: {err}") from err
     log.info("exported %d image(s) as dataset version %s to %s", len(items), version, root)
     return result

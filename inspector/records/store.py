@@ -31,58 +31,15 @@ import sqlite_utils
 from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
 from inspector.file_modes import owner_only
 from inspector.messages import Alarm, Decision, Verdict
+from inspector.records.schema import PARTS_PK, create_recorder_tables
 from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
-PARTS_COLUMNS: dict[str, type] = {
-    "camera": str,
-    "part_id": int,
-    "station": str,
-    "result": str,
-    "source": str,
-    "verdict_result": str,
-    "t_trigger": float,
-    "t_verdict": float,
-    "t_decided": float,
-    "t_plc_written": float,
-    "t_plc_sent": float,
-    "latency_ms": float,
-    "plc_delivered": int,
-    "plc_error": str,
-    "decision_seq": int,
-    "plc_seq": int,
-    "model_version": str,
-    "first_on_model": int,
-    "detections": str,
-    "timings_ms": str,
-    "reason": str,
-    "frame_source": str,
-    "image_path": str,
-    "inspected": int,  # 1 once the detector's inspection record (verdict, image) is stored
-    "image_bytes": int,  # the stored image's size on disk (retention keeps the total under its limit)
-    "image_note": str,  # why a part has no image although one was to be kept (IMAGE_REMOVED, IMAGE_NOT_STORED ...)
-}
-PARTS_PK = ("camera", "part_id")
-
-ALARMS_COLUMNS: dict[str, type] = {
-    "id": int,
-    "t": float,
-    "station": str,
-    "source": str,
-    "code": str,
-    "severity": str,
-    "text": str,
-    "active": int,
-    "part_id": int,
-    "kind": str,  # condition | event (inspector.alarms.catalogue)
-    "owner": str,  # the process that raised it, when not the source itself
-}
-
-
 CORRUPTION_WORDS = ("file is not a database", "malformed")
 _CORRUPTION_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
 MAX_IMAGE_NAME_TRIES = 100
+HISTORY_ALARM_COLUMNS = ("t", "station", "source", "code", "severity", "text", "active", "part_id")  # Store.load_history
 
 
 @dataclass
@@ -128,6 +85,10 @@ def store_error(what: str, err: sqlite3.Error | OSError) -> StoreError:
 
 
 class Store:
+    """The recorder's writer: the station database's ``parts``, ``alarms`` and ``recorder_state`` (one connection,
+    the recorder's thread), and the image folder. A database found damaged when opened is moved aside
+    (:attr:`quarantined`) and a fresh one started."""
+
     def __init__(self, database: str | Path, image_dir: str | Path) -> None:
         self.path = Path(database)
         self.image_dir = Path(image_dir)
@@ -152,30 +113,13 @@ class Store:
             self.db = sqlite_utils.Database(sqlite3.connect(str(database), check_same_thread=False))
             self.db.enable_wal()
             owner_only(database)
-            self.db.execute("CREATE TABLE IF NOT EXISTS recorder_state (name TEXT PRIMARY KEY, value REAL NOT NULL)")
-            for table, columns, pk, time_column in (("parts", PARTS_COLUMNS, PARTS_PK, "t_trigger"), ("alarms", ALARMS_COLUMNS, "id", "t")):
-                if table not in self.db.table_names():
-                    self.db[table].create(columns, pk=pk)
-                    self.db[table].create_index([time_column])
-                else:
-                    self._add_missing_columns(table, columns)
-            # the stored images in age order per verdict, with their sizes: what retention reads
-            self.db.execute("CREATE INDEX IF NOT EXISTS parts_stored_images ON parts (verdict_result, t_verdict, image_bytes) "
-                            "WHERE image_path IS NOT NULL")
+            create_recorder_tables(self.db)
         except (OSError, sqlite3.Error) as err:
             if getattr(self, "db", None) is not None:
                 self.db.conn.close()  # a store opened again later starts from a fresh connection
                 del self.db
             raise store_error(f"cannot open the store at {database}", err) from err
         self.parts = self.db["parts"]
-
-    def _add_missing_columns(self, table: str, columns: dict[str, type]) -> None:
-        """A store written by an earlier version gets the columns added since (empty for its old rows)."""
-        present = set(self.db[table].columns_dict)
-        for name, kind in columns.items():
-            if name not in present:
-                log.info("store: adding column %s.%s", table, name)
-                self.db[table].add_column(name, kind)
 
     def record(self, part_rows: Iterable[dict[str, Any]], alarms: Iterable[Alarm] = ()) -> Refused:
         """Write part rows and append alarms, in one transaction; return the rows refused.
@@ -248,6 +192,22 @@ class Store:
             except sqlite3.Error as err:
                 raise store_error("cannot read which parts are recorded", err) from err
         return found
+
+    # -- a made-up history (``inspector report synth``): written as it is, without the once-only checks --------------
+    def parts_between(self, start: float, end: float) -> int:
+        """How many parts were triggered in [start, end)."""
+        return self.db.execute("SELECT count(*) FROM parts WHERE t_trigger >= ? AND t_trigger < ?", [start, end]).fetchone()[0]
+
+    def last_part_id(self, camera: str) -> int:
+        """The camera's highest part id (0: none yet)."""
+        return self.db.execute("SELECT max(part_id) FROM parts WHERE camera = ?", [camera]).fetchone()[0] or 0
+
+    def load_history(self, columns: tuple[str, ...], part_rows: list[tuple], alarm_rows: list[tuple]) -> None:
+        """Part rows (of ``columns``) and alarm rows (of :data:`HISTORY_ALARM_COLUMNS`) in one transaction."""
+        with self.db.conn:
+            self.db.conn.executemany(f"INSERT INTO parts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", part_rows)
+            self.db.conn.executemany(f"INSERT INTO alarms ({', '.join(HISTORY_ALARM_COLUMNS)}) "
+                                     f"VALUES ({', '.join('?' * len(HISTORY_ALARM_COLUMNS))})", alarm_rows)
 
     def image_file(self, camera: str, verdict_result: str, part_id: int) -> Path:
         """Where the image of a part with this verdict is stored."""

@@ -1,12 +1,11 @@
 """The recorder's queries on its stored images: which go first, how much they take, marking one removed.
 
 The images are the ``parts`` rows with an ``image_path`` (the recorder's
-table, :mod:`inspector.store`). Whether a person reviewed a part is in the
-HMI's tables in the same database, ``reject_marks`` (an operator's mark) and
-``part_labels`` (a quality engineer's label) (:mod:`hmi.data` owns them):
-this module is the recorder's one read of them, so that the images people
-looked at are never removed. They exist only once the HMI has opened the
-database.
+table, :mod:`.store`). Whether a person reviewed a part is in people's tables
+in the same database, ``reject_marks`` (an operator's mark) and
+``part_labels`` (a quality engineer's label) (:mod:`.marks`): this module is
+the recorder's one read of them, so that the images people looked at are
+never removed. They exist only once the HMI has opened the database.
 """
 
 from __future__ import annotations
@@ -16,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from inspector.store import IMAGE_FILE_MISSING, Store, store_error
+from inspector.records.schema import REVIEW_TABLES
+from inspector.records.store import IMAGE_FILE_MISSING, Store, store_error
 
 ImageKind = Literal["pass", "reject"]  # a sampled pass (verdict PASS), or a reject / fail-safe image
 VERDICTS_OF: dict[str, tuple[str, ...]] = {"pass": ("PASS",), "reject": ("REJECT", "FAILSAFE")}
-REVIEW_TABLES = ("reject_marks", "part_labels")  # the HMI's: a part in either was reviewed by a person
 
 
 @dataclass(frozen=True)

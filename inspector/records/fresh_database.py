@@ -2,8 +2,8 @@
 
 The recorder's own tables (``parts``, ``alarms``, ``recorder_state``) start
 empty and are refilled from the actuator's journal (the decisions it still
-keeps). The other tables in the file belong to others, the HMI's users,
-marks, labels and alarm acknowledgements (:mod:`hmi.data`): each one still
+keeps). The other tables in the file are people's, the HMI's users, marks
+and labels, and the reports' escapes (:mod:`.schema`): each one still
 readable in the damaged file is copied over as it is, schema and rows; one
 that cannot be read whole is left behind (and named), never half-copied. The
 damaged file itself stays beside it for inspection (``sqlite3 .recover``).
@@ -15,19 +15,18 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from inspector.store import Store
+from inspector.records.readonly import open_readonly
+from inspector.records.schema import RECORDER_TABLES
+from inspector.records.store import Store
 
 log = logging.getLogger(__name__)
-
-RECORDER_TABLES = frozenset({"parts", "alarms", "recorder_state"})
-
 
 def carry_over(damaged: Path, fresh: Store) -> tuple[list[str], list[str]]:
     """Copy the other owners' tables from ``damaged`` into ``fresh``; (copied: "name rows", left behind: "name (why)")."""
     copied: list[str] = []
     left: list[str] = []
     try:
-        old = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+        old = open_readonly(damaged)
     except sqlite3.Error as err:
         return [], [f"every other table ({err})"]
     try:
