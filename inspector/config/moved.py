@@ -49,11 +49,11 @@ def move_old_settings(data: Any, source: str = "station config") -> Any:
     """
     found = []
     for setting in MOVED:
-        value = _get(data, setting.old)
+        value = setting_at(data, setting.old)
         if value is _ABSENT:
             continue
         _check_at_old_place(setting, value)
-        current = _get(data, setting.new)
+        current = setting_at(data, setting.new)
         if current is not _ABSENT and current != value:
             raise ConfigError(
                 setting.old,
@@ -79,10 +79,11 @@ def _check_at_old_place(setting: MovedSetting, value: Any) -> None:
         raise ConfigError(err.path, err.problem) from err
 
 
-def _get(data: Any, path: str) -> Any:
+def setting_at(data: Any, path: str, absent: Any = _ABSENT) -> Any:
+    """The value at a dotted path of a parsed config (``absent`` when a key on the way is missing)."""
     for key in path.split("."):
         if not isinstance(data, dict) or key not in data:
-            return _ABSENT
+            return absent
         data = data[key]
     return data
 

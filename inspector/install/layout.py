@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from inspector.config.loader import config_from_dict, load_config
+from inspector.config.moved import setting_at
 from inspector.config.schema import Config
 from inspector.errors import ConfigError
 from inspector.typed import to_dict
@@ -116,14 +117,6 @@ def _absolute(raw: Any, resolved: Any) -> Any:
     return raw
 
 
-def _get(data: dict, dotted: str) -> Any:
-    for key in dotted.split("."):
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
 def _set(data: dict, dotted: str, value: str | None) -> None:
     *parents, last = dotted.split(".")
     for key in parents:
@@ -142,7 +135,7 @@ def _place_storage(data: dict) -> list[str]:
     """Put the station's storage in the appliance's folders unless the plant gave it a folder of its own."""
     moved = []
     for field, place in STORAGE_FIELDS.items():
-        value = _get(data, field)
+        value = setting_at(data, field, None)
         if value is not None and not hidden(value):
             continue  # the plant's own folder (a data disk)
         if value is None and place is None:
