@@ -22,7 +22,10 @@ from inspector.typed import FieldProblem, from_dict, spec, to_dict
 
 VerdictResult = Literal["PASS", "REJECT", "FAILSAFE"]
 DecisionResult = Literal["PASS", "REJECT", "FAILSAFE_REJECT", "FAILSAFE_PASS"]
-DecisionSource = Literal["verdict", "deadline", "detector_error"]
+# seen_lost: the part's part-seen event was lost (with a killed or frozen actuator); decided fail-safe when the next
+# part's event showed the gap, its trigger time not known (the next part's is carried: the part was triggered before)
+DecisionSource = Literal["verdict", "deadline", "detector_error", "seen_lost"]
+TRIGGER_TIME_UNKNOWN: DecisionSource = "seen_lost"  # the one source whose t_trigger is an upper bound, not the part's
 
 SUPPORTED_DTYPES = ("uint8", "uint16")
 MIN_FRAME_SIDE, MAX_FRAME_SIDE = 16, 65_536  # pixels

@@ -195,7 +195,7 @@ class DecisionMetrics:
                              ["station", "camera", "result", "model_version"], registry=registry)
         self.verdicts = Counter("inspector_verdicts", "Detector verdicts behind the recorded decisions, by verdict and model.",
                                 ["station", "camera", "verdict", "model_version"], registry=registry)
-        self.failsafes = Counter("inspector_failsafe_decisions", "Parts decided by the fail-safe, by cause (deadline, detector_error).",
+        self.failsafes = Counter("inspector_failsafe_decisions", "Parts decided by the fail-safe, by cause (deadline, detector_error, seen_lost).",
                                  ["station", "camera", "cause"], registry=registry)
         self.plc_undelivered = Counter("inspector_plc_undelivered", "Decisions that did not reach the PLC.", ["station", "camera"], registry=registry)
         self.alarms = Counter("inspector_alarms", "Alarms recorded (raised), by source, severity and code.",

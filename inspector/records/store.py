@@ -5,7 +5,7 @@ actuator's decision (result, timings, PLC delivery) and the detector's
 inspection record (the image of a reject or a sampled pass). Both fill the
 same row, keyed by camera and part id. A stored row is never overwritten: a
 part's decision and its inspection record are each written once, and only
-into the row of the same part (the same trigger time); a second one, or one
+into the row of the same part (the same trigger time, when both know it); a second one, or one
 for another part under the same id, is refused (returned, so the recorder
 counts it and raises ``decision_refused``) and the first is kept. Part ids
 are unique for the life of the station (64-bit), so a refusal means a
@@ -30,7 +30,7 @@ import sqlite_utils
 
 from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
 from inspector.file_modes import owner_only
-from inspector.messages import Alarm, Decision, Verdict
+from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, Decision, Verdict
 from inspector.records.schema import PARTS_PK, create_recorder_tables
 from inspector.typed import to_dict
 
@@ -152,16 +152,20 @@ class Store:
         return refused
 
     def _insert_once(self, rows: list[dict[str, Any]], once_column: str) -> list[dict[str, Any]]:
-        """Insert or fill each part's row unless it has ``once_column`` already or another trigger time; the refused rows."""
+        """Insert or fill each part's row unless it has ``once_column`` already or is another part's; the refused rows.
+
+        A row is another part's when both say their trigger time and the times differ. A decision of a part whose
+        trigger time is not known (:data:`TRIGGER_TIME_UNKNOWN`) carries a later part's: it never counts as another
+        part's and never replaces a known one, and a row that knows the time replaces it.
+        """
         columns = list(rows[0])
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in PARTS_PK)
-        sql = (
-            f"INSERT INTO parts ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-            f"ON CONFLICT (camera, part_id) DO UPDATE SET {updates} "
-            f"WHERE parts.{once_column} IS NULL "
-            "AND (parts.t_trigger IS NULL OR excluded.t_trigger IS NULL OR parts.t_trigger = excluded.t_trigger)"
-        )
-        return [row for row in rows if self.db.conn.execute(sql, tuple(row[c] for c in columns)).rowcount == 0]
+        known, unknown = _fill_once_sql(columns, once_column, trigger_known=True), _fill_once_sql(columns, once_column, trigger_known=False)
+        refused = []
+        for row in rows:
+            sql = unknown if row.get("source") == TRIGGER_TIME_UNKNOWN else known
+            if self.db.conn.execute(sql, tuple(row[c] for c in columns)).rowcount == 0:
+                refused.append(row)
+        return refused
 
     def state(self, name: str) -> float | None:
         try:
@@ -267,6 +271,18 @@ def _remove_partial(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as err:
         log.warning("store: cannot remove the partly written image %s: %s", path, err)
+
+
+def _fill_once_sql(columns: list[str], once_column: str, trigger_known: bool) -> str:
+    updates = [f"{c} = excluded.{c}" for c in columns if c not in PARTS_PK and (trigger_known or c != "t_trigger")]
+    same_part = f"parts.{once_column} IS NULL"
+    if trigger_known:
+        same_part += (" AND (parts.t_trigger IS NULL OR excluded.t_trigger IS NULL OR parts.t_trigger = excluded.t_trigger"
+                      f" OR parts.source IS '{TRIGGER_TIME_UNKNOWN}')")
+    else:
+        updates.append("t_trigger = coalesce(parts.t_trigger, excluded.t_trigger)")
+    return (f"INSERT INTO parts ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+            f"ON CONFLICT (camera, part_id) DO UPDATE SET {', '.join(updates)} WHERE {same_part}")
 
 
 def _same_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

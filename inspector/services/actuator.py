@@ -11,7 +11,7 @@ from inspector.actuator.delivery import DecisionDelivery
 from inspector.actuator.tracker import PartTracker
 from inspector.bounded import clip
 from inspector.errors import MessageError, StoreError
-from inspector.messages import Alarm, AlarmCommand, AlarmStanding, Decision, PartSeen, Verdict
+from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, AlarmCommand, AlarmStanding, Decision, PartSeen, Verdict
 from inspector.services.base import Service
 from inspector.transport import GapCounter, recv_message
 
@@ -125,10 +125,10 @@ class ActuatorService(Service):
         for part_id in ids:
             seen_seq = part.seq - (part.part_id - part_id)
             self.delivery.submit_unwritten(Decision(
-                self.config.station.name, part.camera, part_id, 0, self.tracker.failsafe_result, "deadline",
+                self.config.station.name, part.camera, part_id, 0, self.tracker.failsafe_result, TRIGGER_TIME_UNKNOWN,
                 part.t_trigger, time.time(), False,
                 plc_error="its part-seen event was lost with the actuator: never decided in time, not written to the PLC "
-                "(the part is past the reject gate); trigger time not known, that of the next part",
+                "(the part is past the reject gate); trigger time not known: that of the next part unless the detector recorded it",
             ), seen_seq)
         self.alarm.event(
             "part_seen_lost",

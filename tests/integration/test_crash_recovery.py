@@ -81,7 +81,7 @@ def test_part_seen_events_lost_while_the_actuator_was_down_are_counted_across_it
     assert "parts 4..6" in alarm["text"] and alarm["kind"] == "event"
     lost = {r["part_id"]: r for r in rows if r["part_id"] in (4, 5, 6)}
     assert sorted(lost) == [4, 5, 6], "every part the camera saw has its one recorded decision"
-    assert {(r["result"], r["plc_delivered"]) for r in lost.values()} == {("FAILSAFE_REJECT", 0)}
+    assert {(r["result"], r["source"], r["plc_delivered"]) for r in lost.values()} == {("FAILSAFE_REJECT", "seen_lost", 0)}
     assert all("part-seen event was lost" in r["plc_error"] for r in lost.values())
     assert [r["part_id"] for r in rows if r["part_id"] == 7] == [7], "part 7 gets its own decision (fail-safe here)"
     journal = sqlite3.connect(f"file:{Path(config.station.state_dir) / 'actuator-journal.db'}?mode=ro", uri=True)

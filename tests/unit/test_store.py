@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inspector.errors import InspectorError, StoreError
-from inspector.messages import Alarm, Decision, Verdict
+from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, Decision, Verdict
 from inspector.part_ids import MAX_PART_ID, PartIdAllocator
 from inspector.records.store import Store, decision_row, inspection_row
 from tests.unit.factories import a_verdict
@@ -250,6 +250,40 @@ def test_a_row_of_another_part_under_the_same_id_is_refused_and_the_old_row_kept
     assert len(refused) == 1
     (kept,) = rows_of(store)
     assert (kept["result"], kept["t_trigger"], kept["verdict_result"], kept["image_path"]) == ("FAILSAFE_REJECT", T, None, None)
+
+
+def a_decision_of_a_lost_part_seen_event(part_id: int, next_trigger: float) -> Decision:
+    """What the actuator decides for a part whose part-seen event was lost: fail-safe, the next part's trigger time."""
+    return dataclasses.replace(a_decision(part_id, t_trigger=next_trigger), source=TRIGGER_TIME_UNKNOWN, plc_delivered=False,
+                               t_plc_written=None, t_plc_sent=None)
+
+
+def test_a_lost_part_seen_events_decision_joins_its_inspected_part_and_keeps_the_detectors_trigger_time(store):
+    """Seen in the soak: the detector recorded the part, the actuator lost its part-seen event with a kill; the
+    decision recovered from the gap carried the next part's trigger time and was refused as another part's."""
+    verdict = a_verdict(part_id=11)
+    store.record([inspection_row(verdict, "/img/11.png")])
+    refused = store.record([decision_row(a_decision_of_a_lost_part_seen_event(11, next_trigger=verdict.t_trigger + 0.075))])
+    assert len(refused) == 0
+    (row,) = rows_of(store)
+    assert (row["result"], row["source"], row["t_trigger"], row["image_path"]) == ("FAILSAFE_REJECT", "seen_lost", verdict.t_trigger, "/img/11.png")
+    assert store.decided([("top", 11)]) == {("top", 11)}
+
+
+def test_an_inspection_record_after_a_lost_part_seen_events_decision_gives_the_part_its_trigger_time(store):
+    verdict = a_verdict(part_id=12)
+    store.record([decision_row(a_decision_of_a_lost_part_seen_event(12, next_trigger=verdict.t_trigger + 0.075))])
+    assert len(store.record([inspection_row(verdict, "/img/12.png")])) == 0
+    (row,) = rows_of(store)
+    assert (row["result"], row["t_trigger"], row["image_path"]) == ("FAILSAFE_REJECT", verdict.t_trigger, "/img/12.png")
+
+
+def test_a_lost_part_seen_events_decision_for_a_decided_part_is_refused(store):
+    store.record([decision_row(a_decision(13, verdict=a_verdict(part_id=13)))])
+    refused = store.record([decision_row(a_decision_of_a_lost_part_seen_event(13, next_trigger=T + 5))])
+    assert [r["part_id"] for r in refused.decisions] == [13]
+    (row,) = rows_of(store)
+    assert (row["result"], row["source"], row["t_trigger"]) == ("REJECT", "verdict", T)
 
 
 def test_a_corrupt_database_is_moved_aside_and_a_new_one_started(tmp_path):
