@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from calibration import CalibrationError
 from calibration.station import calibration_paths, camera_name, camera_optics, open_audit_trail, read_image, resolve_path
 from inspector.audit import AuditEntry, AuditTrail
@@ -28,7 +30,6 @@ from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
 from inspector.messages import Detection
 from inspector.model_trust import require_trusted
-from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class VerificationResult:
             "parts": [
                 {
                     "name": o.name, "camera": o.camera, "image": o.image, "expect": o.expect, "got": o.got, "ok": o.ok,
-                    "detections": to_dict(o.detections),
+                    "detections": msgspec.to_builtins(o.detections),
                 }
                 for o in self.outcomes
             ],

@@ -38,6 +38,8 @@ import threading
 import time
 from collections import Counter
 
+from msgspec.structs import replace
+
 from inspector.actuator.alarm_keeper import AlarmKeeper
 from inspector.actuator.journal import DecisionJournal, Recovery, part_list
 from inspector.actuator.tracker import failsafe_result
@@ -192,7 +194,7 @@ class DecisionDelivery(threading.Thread):
 
     def _deliver(self, decision: Decision) -> None:
         self._seq += 1
-        decision = dataclasses.replace(decision, seq=self._seq)
+        decision = replace(decision, seq=self._seq)
         self._journal(self.journal.writing, decision)
         if decision.result.startswith("FAILSAFE"):
             self._on_failsafe(decision)
@@ -203,11 +205,11 @@ class DecisionDelivery(threading.Thread):
             log.error("part %d: decision %s not delivered to the PLC: %s", decision.part_id, decision.result, err)
             self._link_down(str(err))
             self.link.undelivered.append(decision.part_id)
-            delivered = dataclasses.replace(decision, plc_delivered=False, plc_error=str(err))
+            delivered = replace(decision, plc_delivered=False, plc_error=str(err))
         else:
             self.counters["plc_written"] += 1
             self._link_up()
-            delivered = dataclasses.replace(
+            delivered = replace(
                 decision, plc_delivered=True, t_plc_sent=t_sent, t_plc_written=t_written, plc_seq=self.plc.sequence
             )
             self._check_late(delivered)
@@ -216,7 +218,7 @@ class DecisionDelivery(threading.Thread):
 
     def _record_unwritten(self, decision: Decision, seen_seq: int | None) -> None:
         self._seq += 1
-        decision = dataclasses.replace(decision, seq=self._seq)
+        decision = replace(decision, seq=self._seq)
         self.counters["decided_unwritten"] += 1
         self._journal(lambda d: self.journal.unwritten(d, seen_seq), decision)
         self._publish(decision, what=f"unwritten decision for part {decision.part_id}")

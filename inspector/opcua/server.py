@@ -31,6 +31,7 @@ import signal
 import time
 from pathlib import Path
 
+import msgspec
 from asyncua import Server, ua
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
@@ -45,7 +46,6 @@ from inspector.opcua.models import REFUSED, SelectionStatus, available_models, s
 from inspector.opcua.users import CertificateSubjects, caller
 from inspector.opcua.vision_state import STATE_NUMBERS, VisionState
 from inspector.records.parts import last_decided
-from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class VisionServer:
             await _write(self.nodes[name], value)
         verdict = d.verdict
         model = verdict.model_version if verdict else ""
-        detections = json.dumps(to_dict(verdict.detections)) if verdict else "[]"
+        detections = json.dumps(msgspec.to_builtins(verdict.detections)) if verdict else "[]"
         await self.write_last(d.camera, d.part_id, d.result, model, d.latency_ms, d.t_trigger, detections)
         ev = self.result_ready.event
         ev.ResultId, ev.PartId, ev.Camera, ev.Result = f"{d.camera}:{d.part_id}", d.part_id, d.camera, d.result
