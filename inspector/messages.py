@@ -21,9 +21,8 @@ line's processes; durations are milliseconds.
 from __future__ import annotations
 
 import json
-import re
 import sys
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, field

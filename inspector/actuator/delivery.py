@@ -44,6 +44,7 @@ from inspector.actuator.alarm_keeper import AlarmKeeper
 from inspector.actuator.journal import DecisionJournal, Recovery, part_list
 from inspector.actuator.tracker import failsafe_result
 from inspector.alarms.owner import AlarmOwner
+from inspector.bounded import clip
 from inspector.channels import LineSockets
 from inspector.config.schema import Config
 from inspector.errors import PlcError, StoreError
@@ -170,16 +171,11 @@ class DecisionDelivery(threading.Thread):
                     item = None
                 if item is _STOP:
                     break
-                if isinstance(item, (Alarm, AlarmStanding, AlarmCommand)):
-                    self._take_alarm(item)
-                    item = None
-                elif isinstance(item, _Unwritten):
-                    self._record_unwritten(item.decision, item.seen_seq)
-                    item = None
-                elif item is not None:
-                    self._deliver(item)
+                delivered = isinstance(item, Decision)
+                if item is not None:
+                    self._take(item)
                 now = time.monotonic()
-                if beat_now(now, next_beat, period, just_delivered=item is not None) or self._reconnect_in() <= 0:
+                if beat_now(now, next_beat, period, just_delivered=delivered) or self._reconnect_in() <= 0:
                     self._beat()
                     next_beat = time.monotonic() + period
                 board = self.alarms.due_state(time.monotonic())
@@ -191,6 +187,22 @@ class DecisionDelivery(threading.Thread):
             self.journal.close()
             self._recorder.close(linger=2000)
             self._events.close(0)
+
+    def _take(self, item: object) -> None:
+        """One item of the queue, inside the thread's message boundary: whatever one alarm, command or decision
+        raises is logged (cut) and counted, and the thread goes on delivering the next (it must never stop)."""
+        try:
+            if isinstance(item, (Alarm, AlarmStanding, AlarmCommand)):
+                self._take_alarm(item)
+            elif isinstance(item, _Unwritten):
+                self._record_unwritten(item.decision, item.seen_seq)
+            else:
+                self._deliver(item)
+        except Exception as err:  # noqa: BLE001 - the message boundary of the delivery thread
+            self.counters["message_errors"] += 1
+            log.error("decision delivery: %s of part %s could not be handled and is dropped (%s: %s)",
+                      type(item).__name__, getattr(item, "part_id", "-"), type(err).__name__, clip(str(err)),
+                      exc_info=True)
 
     def _deliver(self, decision: Decision) -> None:
         self._seq += 1

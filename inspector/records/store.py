@@ -69,7 +69,7 @@ _UNAVAILABLE_CODES = (5, 6, 8, 10, 13, 14)
 _UNAVAILABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)
 
 
-def store_error(what: str, err: sqlite3.Error | OSError) -> StoreError:
+def store_error(what: str, err: sqlite3.Error | OSError | OverflowError) -> StoreError:
     """``err`` wrapped at the store's boundary: :class:`StoreCorruptError` when the file itself is damaged,
     :class:`StoreUnavailableError` when the write will work later (disk full ...), :class:`StoreError` otherwise
     (something in the rows themselves)."""
@@ -144,7 +144,7 @@ class Store:
                         refused.inspections += self._insert_once([{**row, "inspected": 1} for row in group], "inspected")
                 if alarm_rows:
                     self.db["alarms"].insert_all(alarm_rows)
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OverflowError) as err:  # OverflowError: an integer SQLite cannot hold (past 64 bits)
             raise store_error(f"cannot write {len(part_rows)} part row(s) and {len(alarm_rows)} alarm(s)", err) from err
         if refused:
             log.warning("store: %d decision(s) and %d inspection record(s) for parts already recorded were refused",

@@ -3,6 +3,12 @@
 A service is a loop of :meth:`Service.step` calls, each waiting at most a
 short time for work, so that heartbeats keep flowing and SIGTERM/SIGINT stop
 it between two messages, never in the middle of one.
+
+Each message a service takes is handled inside its message boundary: a
+message refused at decoding, or one whose handling raises whatever it raises,
+is counted and logged (cut; the log limits repeats, see
+:mod:`inspector.service_logs`) by :meth:`Service.message_failed`, and the
+service goes on with the next. No message from anyone stops a service.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import zmq
 
 from inspector.alarms.owner import AlarmOwner
 from inspector.channels import CHANNELS, LineSockets
+from inspector.bounded import clip
 from inspector.config.schema import Config
+from inspector.errors import InspectorError
 from inspector.messages import Heartbeat
 from inspector.transport import send_message
 
@@ -66,6 +74,12 @@ class Service(ABC):
                 return False
             self._alarm_sock = self.sockets.open("alarms")
         return send_message(self._alarm_sock, message)
+
+    def message_failed(self, what: str, err: Exception) -> None:
+        """The message boundary: handling ``what`` (a message) raised ``err``; it is dropped, the service goes on."""
+        self.counters["message_errors"] += 1
+        log.error("%s: %s could not be handled and is dropped (%s: %s); going on with the next message", self.name,
+                  what, type(err).__name__, clip(str(err)), exc_info=not isinstance(err, InspectorError))
 
     # -- running ----------------------------------------------------------------
     def stop(self) -> None:
