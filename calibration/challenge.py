@@ -20,15 +20,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
-
 from calibration import CalibrationError
 from calibration.station import calibration_paths, camera_name, camera_optics, open_audit_trail, read_image, resolve_path
 from inspector.audit import AuditEntry, AuditTrail
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
-from inspector.messages import Detection
+from inspector.messages import Detection, to_builtins
 from inspector.model_trust import require_trusted
 
 log = logging.getLogger(__name__)
@@ -108,7 +106,7 @@ class VerificationResult:
             "parts": [
                 {
                     "name": o.name, "camera": o.camera, "image": o.image, "expect": o.expect, "got": o.got, "ok": o.ok,
-                    "detections": msgspec.to_builtins(o.detections),
+                    "detections": to_builtins(o.detections),
                 }
                 for o in self.outcomes
             ],

@@ -18,15 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Literal
 
-import msgspec
-
 from hmi.alarm_vm import AlarmBoardView
 from hmi.observable import Observable
 from hmi.roles import HmiError, Permission
 from hmi.users import Session
 from inspector.audit import AuditError, AuditTrail
 from inspector.errors import StoreError
-from inspector.messages import Alarm, AlarmBoardState, Decision
+from inspector.messages import Alarm, AlarmBoardState, Decision, to_builtins
 from inspector.records.alarms import AlarmRecord
 from inspector.records.marks import Mark
 from inspector.records.parts import PartKey, PartRecord, ShiftCounts
@@ -96,7 +94,7 @@ def record_from_decision(decision: Decision) -> PartRecord:
     return PartRecord(
         camera=decision.camera, part_id=decision.part_id, result=decision.result, source=decision.source,
         t_trigger=decision.t_trigger, latency_ms=decision.latency_ms,
-        detections=msgspec.to_builtins(verdict.detections) if verdict else [], image_path=None,
+        detections=to_builtins(verdict.detections) if verdict else [], image_path=None,
         model_version=verdict.model_version if verdict else "", plc_delivered=decision.plc_delivered,
     )
 

@@ -315,15 +315,34 @@ FRAME_KIND = b"frame"
 
 M = TypeVar("M", bound=Message)
 
-_ENCODER = msgspec.json.Encoder()
 
 
-def to_json(message: Message) -> bytes:
+def _number(value: object) -> object:
+    """A value msgspec does not encode itself: a numpy scalar, or a subclass of int or float, as its plain number."""
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    item = getattr(value, "item", None)  # numpy's scalars
+    if callable(item):
+        return item()
+    raise TypeError(f"a {type(value).__name__} cannot travel in a message")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_number)
+
+
+def to_builtins(value: object) -> object:
+    """A message (or a list of them) as plain dicts, lists, numbers and text, ready for ``json`` or a database row."""
+    return msgspec.to_builtins(value, enc_hook=_number)
+
+
+def to_json(message: object) -> bytes:
     """A message's JSON header (the same keys, in the same order, as its fields)."""
     try:
         return _ENCODER.encode(message)
     except UnicodeEncodeError:  # text that is not Unicode (a file name of undecodable bytes): sent with '?' for it
-        text = json.dumps(msgspec.to_builtins(message), ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(to_builtins(message), ensure_ascii=False, separators=(",", ":"))
         return text.encode("utf-8", "replace")
 
 

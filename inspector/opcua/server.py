@@ -31,7 +31,6 @@ import signal
 import time
 from pathlib import Path
 
-import msgspec
 from asyncua import Server, ua
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
@@ -39,7 +38,7 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 from inspector.alarms.board_store import read_board
 from inspector.config.schema import Config
 from inspector.errors import OpcUaError, StoreError
-from inspector.messages import Alarm, AlarmBoardState, Decision
+from inspector.messages import Alarm, AlarmBoardState, Decision, to_builtins
 from inspector.observer_feed import EventFeed
 from inspector.opcua.certs import SERVER_URI, server_paths, trusted_dir
 from inspector.opcua.models import REFUSED, SelectionStatus, available_models, select_model
@@ -209,7 +208,7 @@ class VisionServer:
             await _write(self.nodes[name], value)
         verdict = d.verdict
         model = verdict.model_version if verdict else ""
-        detections = json.dumps(msgspec.to_builtins(verdict.detections)) if verdict else "[]"
+        detections = json.dumps(to_builtins(verdict.detections)) if verdict else "[]"
         await self.write_last(d.camera, d.part_id, d.result, model, d.latency_ms, d.t_trigger, detections)
         ev = self.result_ready.event
         ev.ResultId, ev.PartId, ev.Camera, ev.Result = f"{d.camera}:{d.part_id}", d.part_id, d.camera, d.result

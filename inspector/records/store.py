@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import cv2
-import msgspec
 import numpy as np
 import sqlite_utils
 
 from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
 from inspector.file_modes import owner_only
-from inspector.messages import Alarm, Decision, Verdict
+from inspector.messages import Alarm, Decision, Verdict, to_builtins
 from inspector.records.schema import PARTS_PK, create_recorder_tables
 
 log = logging.getLogger(__name__)
@@ -130,7 +129,7 @@ class Store:
         same trigger time (the same part) when the row says its trigger time.
         """
         part_rows = list(part_rows)
-        alarm_rows = [msgspec.to_builtins(a) for a in alarms]
+        alarm_rows = [to_builtins(a) for a in alarms]
         refused = Refused()
         if not part_rows and not alarm_rows:
             return refused
@@ -305,7 +304,7 @@ def verdict_columns(verdict: Verdict) -> dict[str, Any]:
         "t_verdict": verdict.t_verdict,
         "model_version": verdict.model_version,
         "first_on_model": verdict.first_on_model,
-        "detections": json.dumps(msgspec.to_builtins(verdict.detections)),
+        "detections": json.dumps(to_builtins(verdict.detections)),
         "timings_ms": json.dumps(verdict.timings_ms),
         "reason": verdict.reason,
         "frame_source": verdict.source,

@@ -90,3 +90,14 @@ def test_text_that_is_not_unicode_is_sent_with_a_question_mark_never_a_crash_of_
     """A file name of undecodable bytes (os.fsdecode's surrogates) as a frame's source."""
     header = msgspec.structs.replace(every_kind(new)["frame_header"], source="/data/part\udcff.png")
     assert new.decode_json(new.FrameHeader, new.encode_header(header)).source == "/data/part?.png"
+
+
+def test_numbers_numpy_made_travel_as_the_plain_numbers_they_are():
+    """json wrote numpy's float64 (a float); msgspec is told how, for every numpy scalar."""
+    import numpy as np
+
+    made = new.Detection("scratch", np.float64(0.91), (np.float32(10.0), 20.5, 110.0, 60.0), np.float64(4000.0),
+                         np.bool_(True), area_mm2=np.float64(1.5), outline=[[np.int64(3), np.float32(4.5)]])
+    assert new.decode_json(new.Detection, new.to_json(made)) == new.Detection(
+        "scratch", 0.91, (10.0, 20.5, 110.0, 60.0), 4000.0, True, area_mm2=1.5, outline=[[3.0, 4.5]])
+    assert json.loads(json.dumps(new.to_builtins([made])))[0]["score"] == 0.91
