@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_BUDGET_S = 0.02
 MAX_LOST_DECIDED = 10_000  # lost part-seen events decided one by one; a larger jump in a sequence is not lost parts
+REFUSALS_EVERY_S = 10.0  # the message_refused event: the first refusal at once, then at most one report this often
 
 
 class ActuatorService(Service):
@@ -50,6 +51,8 @@ class ActuatorService(Service):
         for camera, seq in self.delivery.recovery.seen_seq.items():  # part-seen events lost while down count as gaps
             self.gaps.observe(f"part_seen:{camera}", seq)
         self.delivery.start()
+        self._refused, self._last_refusal = 0, ""  # messages refused or dropped since the last report, the last's reason
+        self._next_refusal_report = 0.0
         if self.metrics_registry is not None:
             from inspector.plant.metrics import StandingAlarms
 
@@ -71,6 +74,7 @@ class ActuatorService(Service):
             self._drain(self.alarm_commands)
         for decision in self.tracker.expire(time.time()):
             self.delivery.submit(decision)
+        self._report_refusals()
 
     def _drain(self, sock: zmq.Socket) -> None:
         """Take what waits on ``sock`` for at most DRAIN_BUDGET_S: a flood (of malformed messages) leaves the rest
@@ -84,11 +88,28 @@ class ActuatorService(Service):
             except MessageError as err:
                 self.counters["malformed_messages"] += 1
                 log.error("malformed message on the actuator's input: %s", clip(str(err)))
+                self._refusal(str(err))
                 continue
             try:
                 self._take(message, sock, time.time())
             except Exception as err:  # noqa: BLE001 - the message boundary: no message stops the actuator
-                self.message_failed(f"a {type(message).__name__} (part {getattr(message, 'part_id', '-')})", err)
+                what = f"a {type(message).__name__} (part {getattr(message, 'part_id', '-')})"
+                self.message_failed(what, err)
+                self._refusal(f"{what} could not be handled: {type(err).__name__}: {clip(str(err))}")
+
+    def _refusal(self, reason: str) -> None:
+        self._refused += 1
+        self._last_refusal = reason
+
+    def _report_refusals(self) -> None:
+        """The message_refused event for the operator: the first refusal at once, then one report every
+        REFUSALS_EVERY_S at most, with how many there were and the last one's reason."""
+        if not self._refused or time.monotonic() < self._next_refusal_report:
+            return
+        self._next_refusal_report = time.monotonic() + REFUSALS_EVERY_S
+        self.alarm.event("message_refused", f"{self._refused} message(s) on the actuator's input refused or dropped; "
+                         f"the last: {clip(self._last_refusal, 240)}")
+        self._refused = 0
 
     def _take(self, message: object, sock: zmq.Socket, now: float) -> None:
         """Handle one message from ``sock``: a part seen or its verdict may decide a part."""

@@ -15,6 +15,7 @@ import pytest
 
 from inspector.actuator.alarm_keeper import AlarmKeeper
 from inspector.actuator.tracker import PartTracker
+from inspector import messages as m
 from inspector.messages import Alarm, Decision, PartSeen
 from inspector.services.actuator import ActuatorService
 from inspector.transport import recv_message, send_message
@@ -37,6 +38,7 @@ class Line:
         self.thread = threading.Thread(target=self.service.run, name="actuator", daemon=True)
         self.thread.start()
         self.decided: dict[int, Decision] = {}
+        self.recorded_alarms: list[Alarm] = []
         wait_until(lambda: getattr(self.service, "delivery", None) and self.service.delivery.is_alive(), 30,
                    "the actuator to start")
         time.sleep(0.3)  # the peers' connections settle
@@ -50,15 +52,26 @@ class Line:
 
     def decision(self, part_id: int, timeout_s: float = 10.0) -> Decision:
         """The decision of ``part_id``, as the recorder receives it."""
+        self._receive(lambda: part_id in self.decided, f"part {part_id} got no decision", timeout_s)
+        return self.decided[part_id]
+
+    def alarm(self, code: str, timeout_s: float = 10.0) -> Alarm:
+        """The first alarm ``code`` the recorder receives."""
+        found = lambda: [a for a in self.recorded_alarms if a.code == code]  # noqa: E731
+        self._receive(found, f"no {code} alarm", timeout_s)
+        return found()[0]
+
+    def _receive(self, done, what: str, timeout_s: float) -> None:
         until = time.monotonic() + timeout_s
-        while part_id not in self.decided:
+        while not done():
             left = until - time.monotonic()
-            assert left > 0 and self.thread.is_alive(), f"part {part_id} got no decision (actuator alive: {self.thread.is_alive()})"
+            assert left > 0 and self.thread.is_alive(), f"{what} (actuator alive: {self.thread.is_alive()})"
             if self.decisions.poll(min(left, 0.5) * 1000):
                 message = recv_message(self.decisions)
                 if isinstance(message, Decision) and message.part_id not in self.decided:  # the first one: the part's
                     self.decided[message.part_id] = message
-        return self.decided[part_id]
+                elif isinstance(message, Alarm):
+                    self.recorded_alarms.append(message)
 
     def close(self) -> None:
         self.service.stop()
@@ -102,7 +115,21 @@ def test_whatever_handling_a_verdict_raises_the_actuator_decides_the_next_part(l
     five = line.decision(5)
     assert (five.result, five.source) == ("FAILSAFE_REJECT", "deadline"), "the part whose verdict was dropped fails safe"
     assert line.service.counters["message_errors"] == 1
+    assert "KeyError: 'a bug this message finds'" in line.alarm("message_refused").text, "the operator is told"
     assert line.thread.is_alive()
+
+
+def test_a_part_id_of_2_63_is_refused_naming_the_field_and_the_next_part_is_decided(line):
+    """The chaos round's finding: a key holder's part-seen event with part id 2**63 killed the actuator (an
+    OverflowError in its journal), then the recorder, and a real part got no decision."""
+    now = time.time()
+    forged = m.encode(PartSeen("station-1", "top", 2**63, 9, now))
+    line.part_seen.send_multipart(forged)
+    line.part(10)
+    assert line.decision(10).source == "verdict"
+    alarm = line.alarm("message_refused")
+    assert "PartSeen header field part_id: must be at most 9223372036854775807, got 9223372036854775808" in alarm.text
+    assert line.service.counters["malformed_messages"] == 1 and line.thread.is_alive()
 
 
 def test_whatever_taking_an_alarm_raises_the_delivery_thread_goes_on_deciding(line, monkeypatch):
