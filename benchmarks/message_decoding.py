@@ -6,7 +6,7 @@
 dataclasses, kept in ``tests/legacy_messages.py``), "after" is :mod:`inspector.messages` (msgspec Structs, bounded
 values). Both decode the same bytes: the ones the new encoder writes. The two are measured interleaved, in
 alternating order, round after round, so a machine busy with something else slows both alike; the table gives the
-median of the rounds and the fastest round. Results: benchmarks/results/message_decoding.md.
+fastest round (the least disturbed, the figure to compare on a busy machine) and the median of the rounds. Results: benchmarks/results/message_decoding.md.
 """
 
 from __future__ import annotations
@@ -90,11 +90,13 @@ def measure(rounds: int, target_ms: float) -> list[tuple[str, str, list[float], 
 
 
 def table(rows) -> str:
-    out = ["| operation | message (JSON size) | before: typed + json, µs median (fastest) | after: msgspec, µs median (fastest) | speed-up (medians) |",
+    out = ["| operation | message (JSON size) | before: typed + json, µs fastest (median) | after: msgspec, µs fastest (median) "
+           "| speed-up, fastest rounds (medians) |",
            "|---|---|---:|---:|---:|"]
     for operation, case, old, new in rows:
         mo, mn = statistics.median(old), statistics.median(new)
-        out.append(f"| {operation} | {case} | {mo:,.2f} ({min(old):,.2f}) | {mn:,.2f} ({min(new):,.2f}) | {mo / mn:,.1f}× |")
+        out.append(f"| {operation} | {case} | {min(old):,.2f} ({mo:,.2f}) | {min(new):,.2f} ({mn:,.2f}) "
+                   f"| {min(old) / min(new):,.1f}× ({mo / mn:,.1f}×) |")
     return "\n".join(out)
 
 
