@@ -316,7 +316,6 @@ FRAME_KIND = b"frame"
 M = TypeVar("M", bound=Message)
 
 
-
 def _number(value: object) -> object:
     """A value msgspec does not encode itself: a numpy scalar, or a subclass of int or float, as its plain number."""
     if isinstance(value, float):

@@ -149,3 +149,38 @@ def test_whatever_taking_an_alarm_raises_the_delivery_thread_goes_on_deciding(li
     assert line.decision(8).source == "verdict", "the delivery thread still delivers"
     assert line.service.delivery.is_alive()
     assert line.service.delivery.counters["message_errors"] == 1
+
+
+def test_whatever_turning_a_decision_into_its_row_raises_the_recorder_records_the_next(line_config, monkeypatch):
+    """The recorder's message boundary: the decision it could not take stays in the actuator's journal."""
+    from inspector.line_runner import part_rows
+    from inspector.services import recorder as recorder_module
+
+    real = recorder_module.decision_row
+
+    def broken_for_part_2(decision):
+        if decision.part_id == 2:
+            raise OverflowError("a bug this decision finds")
+        return real(decision)
+
+    monkeypatch.setattr(recorder_module, "decision_row", broken_for_part_2)
+    config = line_config()
+    service = recorder_module.RecorderService(config)
+    thread = threading.Thread(target=service.run, name="recorder", daemon=True)
+    thread.start()
+    peers = PeerSockets(config)
+    try:
+        decisions = peers.open("actuator", "decisions")
+        wait_until(lambda: hasattr(service, "poller"), 30, "the recorder to start")
+        for part_id in (1, 2, 3):
+            now = time.time()
+            send_message(decisions, Decision("station-1", "top", part_id, part_id, "PASS", "verdict", now, now, True),
+                         block=True)
+        rows = wait_until(lambda: len(part_rows(config)) >= 2 and part_rows(config), 20, "parts 1 and 3 recorded")
+        assert [r["part_id"] for r in rows] == [1, 3]
+        assert thread.is_alive() and service.counters["message_errors"] == 1
+    finally:
+        service.stop()
+        thread.join(15)
+        peers.close()
+    assert not thread.is_alive()
