@@ -116,7 +116,7 @@ _SCALARS = frozenset({bool, int, float, str})
 
 @functools.lru_cache(maxsize=None)
 def _shape(tp: Any) -> tuple[Any, tuple[Any, ...], bool]:
-    """``tp``'s origin, its arguments, and whether it is a dataclass (asked once per type: messages decode per part)."""
+    """``tp``'s origin, its arguments, and whether it is a dataclass (asked once per type)."""
     return typing.get_origin(tp), typing.get_args(tp), dataclasses.is_dataclass(tp)
 
 
