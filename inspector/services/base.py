@@ -28,7 +28,7 @@ from inspector.channels import CHANNELS, LineSockets
 from inspector.bounded import clip
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
-from inspector.messages import Heartbeat
+from inspector.messages import MAX_INT64, Heartbeat
 from inspector.transport import send_message
 
 log = logging.getLogger(__name__)
@@ -137,9 +137,13 @@ class Service(ABC):
         """What the heartbeat reports; services with more counters extend it."""
         return dict(self.counters)
 
-    def beat(self) -> None:
+    def heartbeat(self) -> Heartbeat:
+        """The next heartbeat; a count past what a heartbeat carries (2**63 - 1: a sequence a sender jumped twice by
+        2**63) is sent as that, never a heartbeat the supervisor refuses."""
         self._heartbeat_seq += 1
-        send_message(
-            self._heartbeat_sock,
-            Heartbeat(self.name, os.getpid(), self._heartbeat_seq, time.time(), self.heartbeat_counters()),
-        )
+        counters = {name: max(-MAX_INT64 - 1, min(MAX_INT64, value)) if isinstance(value, int) else value
+                    for name, value in self.heartbeat_counters().items()}
+        return Heartbeat(self.name, os.getpid(), self._heartbeat_seq, time.time(), counters)
+
+    def beat(self) -> None:
+        send_message(self._heartbeat_sock, self.heartbeat())

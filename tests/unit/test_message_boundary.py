@@ -88,13 +88,20 @@ def line(line_config):
 
 
 def test_a_part_seen_whose_sequence_jumps_by_2_63_costs_no_part_its_decision(line):
-    """Before: the actuator counted the jump as 2**63 lost part-seen events and built their decisions, forever."""
+    """Before: the actuator counted the jump as 2**63 lost part-seen events and built their decisions, forever; and
+    two such jumps counted more missing events than a heartbeat carries, so the supervisor would refuse its beats."""
     line.part(1, seq=1)
     assert line.decision(1).source == "verdict"
     line.part(2, seq=2**63 - 1)
     line.part(3, seq=2**63 - 1)
     assert line.decision(2).source == "verdict"
     assert line.decision(3).source == "verdict"
+    line.part(4, seq=1)  # as a restarted camera
+    line.part(5, seq=2**63 - 1)
+    assert line.decision(5).source == "verdict"
+    assert line.service.gaps.missing > m.MAX_INT64
+    beat = m.decode(m.encode(line.service.heartbeat()))
+    assert beat.counters["part_seen_missing"] == m.MAX_INT64, "the supervisor takes the actuator's heartbeat"
     assert line.thread.is_alive()
 
 
