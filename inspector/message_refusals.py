@@ -2,10 +2,9 @@
 
 msgspec says what is wrong and where (``Expected `int` <= 9223372036854775807 - at `$.part_id```); a refusal
 says it as every other refusal of the station does (``PartSeen header field part_id: must be at most
-9223372036854775807, got 9223372036854775808``). Only a refused message comes here, so reading it once more with
-the standard library (to show the value, and to tell a malformed JSON text from a field out of bounds) costs a
-message that decoded nothing; one larger than ``REREAD_LIMIT`` is not read again (a flood of big refused messages
-costs no more than msgspec's refusals): its refusal says where, without the value.
+9223372036854775807, got 9223372036854775808``). Only a refused message comes here: it is read once more, as plain
+JSON, to show the value (msgspec first; the standard library only for what JSON does not have, NaN, Infinity or a
+lone surrogate, to name the field that holds it), which costs about what decoding every message cost before.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from inspector.bounded import clip
 VALUE_SHOWN = 120  # characters of a refused value: enough to recognise it, never a whole message
 PATH_SHOWN = 200
 REFUSAL_SHOWN = 500
-REREAD_LIMIT = 64 * 1024  # bytes of a refused message read again to show its value
 NEAR = 24  # characters shown either side of where a JSON text goes wrong
 
 _WHERE = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
@@ -42,13 +40,8 @@ def refusal(cls: type, payload: bytes | memoryview | str, err: Exception) -> str
     """The refusal of ``payload`` as a ``cls`` header, which msgspec refused with ``err``."""
     kind = cls.__name__
     text = payload.encode(errors="replace") if isinstance(payload, str) else bytes(payload)
-    if len(text) > REREAD_LIMIT:
-        if not isinstance(err, msgspec.ValidationError):
-            return clip(f"{kind} header is not valid JSON: {err}{_near(text, err)}", REFUSAL_SHOWN)
-        path, problem = field_problem(str(err), _MISSING, cls)
-        return clip(f"{kind} header field {clip(path, PATH_SHOWN) or '<root>'}: {problem}", REFUSAL_SHOWN)
     try:
-        data = json.loads(text)
+        data = _read(text)
     except RecursionError:
         return f"{kind} header is nested too deeply to be a message"
     except ValueError:  # not JSON, or not UTF-8
@@ -65,6 +58,14 @@ def refusal(cls: type, payload: bytes | memoryview | str, err: Exception) -> str
             return clip(f"{kind} header is not valid JSON: {err}{_near(text, err)}", REFUSAL_SHOWN)
     path, problem = field_problem(str(err), data, cls)
     return clip(f"{kind} header field {clip(path, PATH_SHOWN) or '<root>'}: {problem}", REFUSAL_SHOWN)
+
+
+def _read(text: bytes) -> Any:
+    """``text`` as plain JSON values: by msgspec, else by the standard library (which takes NaN and Infinity)."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 def field_problem(text: str, data: Any, cls: type) -> tuple[str, str]:

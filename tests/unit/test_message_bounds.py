@@ -144,14 +144,12 @@ def test_a_10_mib_string_is_refused_by_the_message_size_naming_the_message(pair,
         received(pull)
 
 
-@pytest.mark.parametrize(("size", "words"), [(50_000, "got '7777"), (3_000_000, "got str")], ids=["50kB", "3MB"])
-def test_a_refused_value_is_shown_cut_never_whole(pair, size, words):
-    """A refused message of up to 64 KiB is read again to show the value; a larger one is not (a flood of them costs
-    what msgspec's refusals cost), and its refusal still names the field."""
+@pytest.mark.parametrize("size", [50_000, 3_000_000], ids=["50kB", "3MB"])
+def test_a_refused_value_is_shown_cut_never_whole(pair, size):
     push, pull = pair
     message = every_kind(m)["verdict"]
     push.send_multipart([b"verdict", with_raw(message, "part_id", json.dumps("7" * size))])
-    with pytest.raises(MessageError, match=rf"Verdict header field part_id: expected an integer, {words}") as refused:
+    with pytest.raises(MessageError, match=r"Verdict header field part_id: expected an integer, got '7777") as refused:
         received(pull)
     assert len(str(refused.value)) < 600
 
