@@ -15,8 +15,10 @@ import pytest
 
 from inspector.actuator.alarm_keeper import AlarmKeeper
 from inspector.actuator.tracker import PartTracker
+from inspector.line_runner import part_rows
 from inspector import messages as m
 from inspector.messages import Alarm, Decision, PartSeen
+from inspector.services import recorder as recorder_module
 from inspector.services.actuator import ActuatorService
 from inspector.transport import recv_message, send_message
 from tests.helpers import PeerSockets, wait_until
@@ -160,9 +162,6 @@ def test_whatever_taking_an_alarm_raises_the_delivery_thread_goes_on_deciding(li
 
 def test_whatever_turning_a_decision_into_its_row_raises_the_recorder_records_the_next(line_config, monkeypatch):
     """The recorder's message boundary: the decision it could not take stays in the actuator's journal."""
-    from inspector.line_runner import part_rows
-    from inspector.services import recorder as recorder_module
-
     real = recorder_module.decision_row
 
     def broken_for_part_2(decision):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import msgspec
+import numpy as np
 import pytest
 
 from inspector import messages as new
@@ -94,8 +95,6 @@ def test_text_that_is_not_unicode_is_sent_with_a_question_mark_never_a_crash_of_
 
 def test_numbers_numpy_made_travel_as_the_plain_numbers_they_are():
     """json wrote numpy's float64 (a float); msgspec is told how, for every numpy scalar."""
-    import numpy as np
-
     made = new.Detection("scratch", np.float64(0.91), (np.float32(10.0), 20.5, 110.0, 60.0), np.float64(4000.0),
                          np.bool_(True), area_mm2=np.float64(1.5), outline=[[np.int64(3), np.float32(4.5)]])
     assert new.decode_json(new.Detection, new.to_json(made)) == new.Detection(
