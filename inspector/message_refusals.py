@@ -37,7 +37,14 @@ _MISSING = object()
 
 
 def refusal(cls: type, payload: bytes | memoryview | str, err: Exception) -> str:
-    """The refusal of ``payload`` as a ``cls`` header, which msgspec refused with ``err``."""
+    """The refusal of ``payload`` as a ``cls`` header, which msgspec refused with ``err``; never raises."""
+    try:
+        return _refusal(cls, payload, err)
+    except Exception:  # noqa: BLE001 - saying why must not fail where refusing did not: msgspec's own words then
+        return clip(f"{cls.__name__} header refused: {err}", REFUSAL_SHOWN)
+
+
+def _refusal(cls: type, payload: bytes | memoryview | str, err: Exception) -> str:
     kind = cls.__name__
     text = payload.encode(errors="replace") if isinstance(payload, str) else bytes(payload)
     try:

@@ -8,6 +8,7 @@ message and the field, cut to a few hundred characters. A well-formed message ar
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -181,3 +182,32 @@ def test_the_values_at_the_bounds_are_accepted(message):
     decoded = (m.decode_json(m.FrameHeader, m.encode_header(message)) if isinstance(message, m.FrameHeader)
                else m.decode(m.encode(message)))
     assert decoded == message
+
+
+TOKENS = ["NaN", "Infinity", "1e309", "-1", "0", str(2**63), str(2**64), "null", "true", '"x"', "[]", "{}", "1.5",
+          '"\\ud800"', "[[[[[[[[1]]]]]]]]", "[" * 900 + "]" * 900, '{"a":' * 300 + "1" + "}" * 300]
+
+
+@pytest.mark.parametrize("kind", list(every_kind(m)))
+def test_whatever_bytes_arrive_decoding_gives_a_message_or_a_short_message_error(kind):
+    """Mangled messages of every kind (cut, a value replaced, something inserted): never another exception."""
+    rng = random.Random(kind)
+    message = every_kind(m)[kind]
+    raw = (m.encode_header(message) if isinstance(message, m.FrameHeader) else m.encode(message)[1]).decode()
+    for _ in range(150):
+        pos = rng.randrange(len(raw))
+        how = rng.random()
+        if how < 0.3:
+            text = raw[:pos] + raw[pos + rng.randrange(1, 5):]
+        elif how < 0.6:
+            text = raw[:pos] + rng.choice(TOKENS) + raw[pos:]
+        else:
+            start = rng.choice([i for i, c in enumerate(raw) if c == ":"]) + 1
+            end = start
+            while end < len(raw) and raw[end] not in ",}]":
+                end += 1
+            text = raw[:start] + rng.choice(TOKENS) + raw[end:]
+        try:
+            m.decode_json(type(message), text.encode())
+        except MessageError as refused:
+            assert len(str(refused)) < 600, str(refused)
