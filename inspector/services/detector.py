@@ -120,6 +120,9 @@ class DetectorService(Service):
             if err.header is not None:
                 self._send_failsafe(err.header, f"malformed frame: {err}")
             return
+        except Exception as err:  # noqa: BLE001 - the message boundary: a frame whose pixels cannot be read at all fails
+            self.message_failed("a frame", err)  # safe at its part's deadline; the detector takes the next one
+            return
         if header.nbytes > self.max_frame_bytes:
             self.counters["malformed_frames"] += 1
             self._send_failsafe(
