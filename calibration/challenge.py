@@ -26,9 +26,8 @@ from inspector.audit import AuditEntry, AuditTrail
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError
-from inspector.messages import Detection
+from inspector.messages import Detection, to_builtins
 from inspector.model_trust import require_trusted
-from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ class VerificationResult:
             "parts": [
                 {
                     "name": o.name, "camera": o.camera, "image": o.image, "expect": o.expect, "got": o.got, "ok": o.ok,
-                    "detections": to_dict(o.detections),
+                    "detections": to_builtins(o.detections),
                 }
                 for o in self.outcomes
             ],

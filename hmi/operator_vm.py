@@ -24,12 +24,11 @@ from hmi.roles import HmiError, Permission
 from hmi.users import Session
 from inspector.audit import AuditError, AuditTrail
 from inspector.errors import StoreError
-from inspector.messages import Alarm, AlarmBoardState, Decision
+from inspector.messages import Alarm, AlarmBoardState, Decision, to_builtins
 from inspector.records.alarms import AlarmRecord
 from inspector.records.marks import Mark
 from inspector.records.parts import PartKey, PartRecord, ShiftCounts
 from inspector.records.station import StationDatabase
-from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def record_from_decision(decision: Decision) -> PartRecord:
     return PartRecord(
         camera=decision.camera, part_id=decision.part_id, result=decision.result, source=decision.source,
         t_trigger=decision.t_trigger, latency_ms=decision.latency_ms,
-        detections=to_dict(verdict.detections) if verdict else [], image_path=None,
+        detections=to_builtins(verdict.detections) if verdict else [], image_path=None,
         model_version=verdict.model_version if verdict else "", plc_delivered=decision.plc_delivered,
     )
 

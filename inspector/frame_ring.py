@@ -29,10 +29,10 @@ import os
 import secrets
 import stat
 import struct
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from msgspec.structs import replace
 
 from inspector.config.loader import is_local_endpoint
 from inspector.config.schema import Config

@@ -1,9 +1,11 @@
 """Build typed dataclasses from plain dicts (parsed YAML or JSON), strictly.
 
-Used by the config loader and by the message decoder, so both reject the same
-things the same way: unknown keys, missing required keys, values of the wrong
-type, and values outside a field's declared limits. Every problem is reported
-as a :class:`FieldProblem` carrying the dotted path of the offending field.
+Used by the config loader and the station's other typed files (model
+metadata, training runs, calibration records): unknown keys, missing required
+keys, values of the wrong type, and values outside a field's declared limits
+are refused. Every problem is reported as a :class:`FieldProblem` carrying the
+dotted path of the offending field. (The line's messages are msgspec Structs,
+decoded by :mod:`inspector.messages`, and refused in the same words.)
 
 Field limits and documentation live in the field's metadata, set with
 :func:`spec`.
@@ -114,7 +116,7 @@ _SCALARS = frozenset({bool, int, float, str})
 
 @functools.lru_cache(maxsize=None)
 def _shape(tp: Any) -> tuple[Any, tuple[Any, ...], bool]:
-    """``tp``'s origin, its arguments, and whether it is a dataclass (asked once per type: messages decode per part)."""
+    """``tp``'s origin, its arguments, and whether it is a dataclass (asked once per type)."""
     return typing.get_origin(tp), typing.get_args(tp), dataclasses.is_dataclass(tp)
 
 

@@ -38,10 +38,13 @@ import threading
 import time
 from collections import Counter
 
+from msgspec.structs import replace
+
 from inspector.actuator.alarm_keeper import AlarmKeeper
 from inspector.actuator.journal import DecisionJournal, Recovery, part_list
 from inspector.actuator.tracker import failsafe_result
 from inspector.alarms.owner import AlarmOwner
+from inspector.bounded import clip
 from inspector.channels import LineSockets
 from inspector.config.schema import Config
 from inspector.errors import PlcError, StoreError
@@ -168,16 +171,11 @@ class DecisionDelivery(threading.Thread):
                     item = None
                 if item is _STOP:
                     break
-                if isinstance(item, (Alarm, AlarmStanding, AlarmCommand)):
-                    self._take_alarm(item)
-                    item = None
-                elif isinstance(item, _Unwritten):
-                    self._record_unwritten(item.decision, item.seen_seq)
-                    item = None
-                elif item is not None:
-                    self._deliver(item)
+                delivered = isinstance(item, Decision)
+                if item is not None:
+                    self._take(item)
                 now = time.monotonic()
-                if beat_now(now, next_beat, period, just_delivered=item is not None) or self._reconnect_in() <= 0:
+                if beat_now(now, next_beat, period, just_delivered=delivered) or self._reconnect_in() <= 0:
                     self._beat()
                     next_beat = time.monotonic() + period
                 board = self.alarms.due_state(time.monotonic())
@@ -190,9 +188,25 @@ class DecisionDelivery(threading.Thread):
             self._recorder.close(linger=2000)
             self._events.close(0)
 
+    def _take(self, item: object) -> None:
+        """One item of the queue, inside the thread's message boundary: whatever one alarm, command or decision
+        raises is logged (cut) and counted, and the thread goes on delivering the next (it must never stop)."""
+        try:
+            if isinstance(item, (Alarm, AlarmStanding, AlarmCommand)):
+                self._take_alarm(item)
+            elif isinstance(item, _Unwritten):
+                self._record_unwritten(item.decision, item.seen_seq)
+            else:
+                self._deliver(item)
+        except Exception as err:  # noqa: BLE001 - the message boundary of the delivery thread
+            self.counters["message_errors"] += 1
+            log.error("decision delivery: %s of part %s could not be handled and is dropped (%s: %s)",
+                      type(item).__name__, getattr(item, "part_id", "-"), type(err).__name__, clip(str(err)),
+                      exc_info=True)
+
     def _deliver(self, decision: Decision) -> None:
         self._seq += 1
-        decision = dataclasses.replace(decision, seq=self._seq)
+        decision = replace(decision, seq=self._seq)
         self._journal(self.journal.writing, decision)
         if decision.result.startswith("FAILSAFE"):
             self._on_failsafe(decision)
@@ -203,11 +217,11 @@ class DecisionDelivery(threading.Thread):
             log.error("part %d: decision %s not delivered to the PLC: %s", decision.part_id, decision.result, err)
             self._link_down(str(err))
             self.link.undelivered.append(decision.part_id)
-            delivered = dataclasses.replace(decision, plc_delivered=False, plc_error=str(err))
+            delivered = replace(decision, plc_delivered=False, plc_error=str(err))
         else:
             self.counters["plc_written"] += 1
             self._link_up()
-            delivered = dataclasses.replace(
+            delivered = replace(
                 decision, plc_delivered=True, t_plc_sent=t_sent, t_plc_written=t_written, plc_seq=self.plc.sequence
             )
             self._check_late(delivered)
@@ -216,7 +230,7 @@ class DecisionDelivery(threading.Thread):
 
     def _record_unwritten(self, decision: Decision, seen_seq: int | None) -> None:
         self._seq += 1
-        decision = dataclasses.replace(decision, seq=self._seq)
+        decision = replace(decision, seq=self._seq)
         self.counters["decided_unwritten"] += 1
         self._journal(lambda d: self.journal.unwritten(d, seen_seq), decision)
         self._publish(decision, what=f"unwritten decision for part {decision.part_id}")

@@ -38,20 +38,20 @@ not the recorder's ``parts`` table of the station database
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from msgspec.structs import replace
+
 from inspector.errors import StoreError
 from inspector.file_modes import owner_only
-from inspector.messages import Decision, DecisionResult, PartSeen, decode_json
+from inspector.messages import Decision, DecisionResult, PartSeen, decode_json, to_json
 from inspector.records.readonly import open_readonly
-from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _record(decision: Decision, outcome: str) -> tuple[str, tuple]:
         "ON CONFLICT (camera, part_id) DO UPDATE SET outcome = excluded.outcome, decision = excluded.decision, "
         "t_outcome = excluded.t_outcome",
         (decision.camera, decision.part_id, decision.t_trigger, decision.t_decided, outcome,
-         json.dumps(to_dict(decision)), time.time()),
+         to_json(decision).decode(), time.time()),
     )
 
 

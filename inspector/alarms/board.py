@@ -21,7 +21,7 @@ keeps it on disk so a restarted keeper starts from it.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from msgspec.structs import replace
 
 from inspector.alarms.board_store import BoardStore
 from inspector.errors import InspectorError

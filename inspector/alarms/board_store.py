@@ -8,17 +8,15 @@ dozen at most.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from pathlib import Path
 from typing import Iterable
 
-from inspector.errors import StoreError
+from inspector.errors import MessageError, StoreError
 from inspector.file_modes import owner_only
-from inspector.messages import AlarmEntry
+from inspector.messages import AlarmEntry, decode_json, to_json
 from inspector.records.readonly import open_readonly
-from inspector.typed import FieldProblem, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +32,8 @@ def _entries(rows: Iterable[tuple[str]], path: Path) -> list[AlarmEntry]:
     entries = []
     for (text,) in rows:
         try:
-            entries.append(from_dict(AlarmEntry, json.loads(text)))
-        except (ValueError, FieldProblem) as err:  # a row an older or damaged writer left: skipped, said once
+            entries.append(decode_json(AlarmEntry, text))
+        except MessageError as err:  # a row an older or damaged writer left: skipped, said once
             log.warning("alarm board %s: an unreadable entry was skipped: %s", path, err)
     return entries
 
@@ -60,7 +58,7 @@ class BoardStore:
             return []
 
     def save(self, entries: Iterable[AlarmEntry]) -> None:
-        rows = [(e.source, e.code, json.dumps(to_dict(e))) for e in entries]
+        rows = [(e.source, e.code, to_json(e).decode()) for e in entries]
         try:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM entries")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from inspector.messages import MAX_RING_SLOTS
 from inspector.typed import spec
 
 FrameHandoff = Literal["auto", "message"]
@@ -48,7 +49,7 @@ class TransportConfig:
         doc="Frames the shared-memory ring holds per camera; a detector that falls this many frames behind has its "
         "overwritten frames failed safe. Cover the frames in flight within the decision budget, with margin.",
         minimum=2,
-        maximum=1024,
+        maximum=MAX_RING_SLOTS,
     )
 
 

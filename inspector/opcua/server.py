@@ -38,14 +38,13 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 from inspector.alarms.board_store import read_board
 from inspector.config.schema import Config
 from inspector.errors import OpcUaError, StoreError
-from inspector.messages import Alarm, AlarmBoardState, Decision
+from inspector.messages import Alarm, AlarmBoardState, Decision, to_builtins
 from inspector.observer_feed import EventFeed
 from inspector.opcua.certs import SERVER_URI, server_paths, trusted_dir
 from inspector.opcua.models import REFUSED, SelectionStatus, available_models, select_model
 from inspector.opcua.users import CertificateSubjects, caller
 from inspector.opcua.vision_state import STATE_NUMBERS, VisionState
 from inspector.records.parts import last_decided
-from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ class VisionServer:
             await _write(self.nodes[name], value)
         verdict = d.verdict
         model = verdict.model_version if verdict else ""
-        detections = json.dumps(to_dict(verdict.detections)) if verdict else "[]"
+        detections = json.dumps(to_builtins(verdict.detections)) if verdict else "[]"
         await self.write_last(d.camera, d.part_id, d.result, model, d.latency_ms, d.t_trigger, detections)
         ev = self.result_ready.event
         ev.ResultId, ev.PartId, ev.Camera, ev.Result = f"{d.camera}:{d.part_id}", d.part_id, d.camera, d.result

@@ -30,9 +30,8 @@ import sqlite_utils
 
 from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
 from inspector.file_modes import owner_only
-from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, Decision, Verdict
+from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, Decision, Verdict, to_builtins
 from inspector.records.schema import PARTS_PK, create_recorder_tables
-from inspector.typed import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ _UNAVAILABLE_CODES = (5, 6, 8, 10, 13, 14)
 _UNAVAILABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)
 
 
-def store_error(what: str, err: sqlite3.Error | OSError) -> StoreError:
+def store_error(what: str, err: sqlite3.Error | OSError | OverflowError) -> StoreError:
     """``err`` wrapped at the store's boundary: :class:`StoreCorruptError` when the file itself is damaged,
     :class:`StoreUnavailableError` when the write will work later (disk full ...), :class:`StoreError` otherwise
     (something in the rows themselves)."""
@@ -130,7 +129,7 @@ class Store:
         same trigger time (the same part) when the row says its trigger time.
         """
         part_rows = list(part_rows)
-        alarm_rows = [to_dict(a) for a in alarms]
+        alarm_rows = [to_builtins(a) for a in alarms]
         refused = Refused()
         if not part_rows and not alarm_rows:
             return refused
@@ -144,7 +143,7 @@ class Store:
                         refused.inspections += self._insert_once([{**row, "inspected": 1} for row in group], "inspected")
                 if alarm_rows:
                     self.db["alarms"].insert_all(alarm_rows)
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OverflowError) as err:  # OverflowError: an integer SQLite cannot hold (past 64 bits)
             raise store_error(f"cannot write {len(part_rows)} part row(s) and {len(alarm_rows)} alarm(s)", err) from err
         if refused:
             log.warning("store: %d decision(s) and %d inspection record(s) for parts already recorded were refused",
@@ -321,7 +320,7 @@ def verdict_columns(verdict: Verdict) -> dict[str, Any]:
         "t_verdict": verdict.t_verdict,
         "model_version": verdict.model_version,
         "first_on_model": verdict.first_on_model,
-        "detections": json.dumps(to_dict(verdict.detections)),
+        "detections": json.dumps(to_builtins(verdict.detections)),
         "timings_ms": json.dumps(verdict.timings_ms),
         "reason": verdict.reason,
         "frame_source": verdict.source,

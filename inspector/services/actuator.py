@@ -18,6 +18,8 @@ from inspector.transport import GapCounter, recv_message
 log = logging.getLogger(__name__)
 
 DRAIN_BUDGET_S = 0.02
+MAX_LOST_DECIDED = 10_000  # lost part-seen events decided one by one; a larger jump in a sequence is not lost parts
+REFUSALS_EVERY_S = 10.0  # the message_refused event: the first refusal at once, then at most one report this often
 
 
 class ActuatorService(Service):
@@ -49,6 +51,8 @@ class ActuatorService(Service):
         for camera, seq in self.delivery.recovery.seen_seq.items():  # part-seen events lost while down count as gaps
             self.gaps.observe(f"part_seen:{camera}", seq)
         self.delivery.start()
+        self._refused, self._last_refusal = 0, ""  # messages refused or dropped since the last report, the last's reason
+        self._next_refusal_report = 0.0
         if self.metrics_registry is not None:
             from inspector.plant.metrics import StandingAlarms
 
@@ -70,6 +74,7 @@ class ActuatorService(Service):
             self._drain(self.alarm_commands)
         for decision in self.tracker.expire(time.time()):
             self.delivery.submit(decision)
+        self._report_refusals()
 
     def _drain(self, sock: zmq.Socket) -> None:
         """Take what waits on ``sock`` for at most DRAIN_BUDGET_S: a flood (of malformed messages) leaves the rest
@@ -83,36 +88,59 @@ class ActuatorService(Service):
             except MessageError as err:
                 self.counters["malformed_messages"] += 1
                 log.error("malformed message on the actuator's input: %s", clip(str(err)))
+                self._refusal(str(err))
                 continue
-            now = time.time()
-            if isinstance(message, PartSeen):
-                lost = self.gaps.observe(f"part_seen:{message.camera}", message.seq)
-                if lost:
-                    self._part_seen_lost(message, lost)
-                if self.tracker.reused(message):
-                    self.alarm.event(
-                        "part_id_reused",
-                        f"part {message.part_id} of camera {message.camera} came again for another part (its part "
-                        "counter was set back?): decided as any part and written to the PLC; its record is refused, the "
-                        "first part's kept",
-                        part_id=message.part_id,
-                    )
-                self._journal_seen(message, now)
-                decision = self.tracker.on_part_seen(message, now)
-            elif isinstance(message, Verdict):
-                decision = self.tracker.on_verdict(message, now)
-            elif isinstance(message, (Alarm, AlarmStanding)) and sock is self.alarms:
-                self.delivery.submit_alarm(message)
-                continue
-            elif isinstance(message, AlarmCommand) and sock is self.alarm_commands:
-                self.delivery.submit_alarm(message)
-                continue
-            else:
-                self.counters["unexpected_messages"] += 1
-                log.error("unexpected %s on the actuator's input", type(message).__name__)
-                continue
-            if decision is not None:
-                self.delivery.submit(decision)
+            try:
+                self._take(message, sock, time.time())
+            except Exception as err:  # noqa: BLE001 - the message boundary: no message stops the actuator
+                what = f"a {type(message).__name__} (part {getattr(message, 'part_id', '-')})"
+                self.message_failed(what, err)
+                self._refusal(f"{what} could not be handled: {type(err).__name__}: {clip(str(err))}")
+
+    def _refusal(self, reason: str) -> None:
+        self._refused += 1
+        self._last_refusal = reason
+
+    def _report_refusals(self) -> None:
+        """The message_refused event for the operator: the first refusal at once, then one report every
+        REFUSALS_EVERY_S at most, with how many there were and the last one's reason."""
+        if not self._refused or time.monotonic() < self._next_refusal_report:
+            return
+        self._next_refusal_report = time.monotonic() + REFUSALS_EVERY_S
+        self.alarm.event("message_refused", f"{self._refused} message(s) on the actuator's input refused or dropped; "
+                         f"the last: {clip(self._last_refusal, 240)}")
+        self._refused = 0
+
+    def _take(self, message: object, sock: zmq.Socket, now: float) -> None:
+        """Handle one message from ``sock``: a part seen or its verdict may decide a part."""
+        if isinstance(message, PartSeen):
+            lost = self.gaps.observe(f"part_seen:{message.camera}", message.seq)
+            if lost:
+                self._part_seen_lost(message, lost)
+            if self.tracker.reused(message):
+                self.alarm.event(
+                    "part_id_reused",
+                    f"part {message.part_id} of camera {message.camera} came again for another part (its part "
+                    "counter was set back?): decided as any part and written to the PLC; its record is refused, the "
+                    "first part's kept",
+                    part_id=message.part_id,
+                )
+            self._journal_seen(message, now)
+            decision = self.tracker.on_part_seen(message, now)
+        elif isinstance(message, Verdict):
+            decision = self.tracker.on_verdict(message, now)
+        elif isinstance(message, (Alarm, AlarmStanding)) and sock is self.alarms:
+            self.delivery.submit_alarm(message)
+            return
+        elif isinstance(message, AlarmCommand) and sock is self.alarm_commands:
+            self.delivery.submit_alarm(message)
+            return
+        else:
+            self.counters["unexpected_messages"] += 1
+            log.error("unexpected %s on the actuator's input", type(message).__name__)
+            return
+        if decision is not None:
+            self.delivery.submit(decision)
 
     def _part_seen_lost(self, part: PartSeen, lost: int) -> None:
         """Part-seen events that never arrived (lost in a killed or frozen actuator): their parts got no decision.
@@ -120,8 +148,11 @@ class ActuatorService(Service):
         The camera numbers its part-seen events and its part ids together (both one up per part within a run), so
         the lost parts' ids are the ones just before this part's. Each gets its one decision now, recorded and never
         written to the PLC (it is past the reject gate): the fail-safe result, as a part left undecided at a restart.
+        A jump of more than MAX_LOST_DECIDED is no run of lost parts but a sequence set forward (or a forged event):
+        the parts just before this one are decided, the alarm says how many were not.
         """
-        ids = [part.part_id - k for k in range(lost, 0, -1) if part.part_id - k > 0]
+        decided = min(lost, MAX_LOST_DECIDED, part.part_id - 1)
+        ids = [part.part_id - k for k in range(decided, 0, -1)]
         for part_id in ids:
             seen_seq = part.seq - (part.part_id - part_id)
             self.delivery.submit_unwritten(Decision(
@@ -135,7 +166,10 @@ class ActuatorService(Service):
             f"{lost} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "
             f"(sequence {part.seq - lost}..{part.seq - 1}): those parts got no decision from Inspector and the PLC's "
             f"sequence tag did not advance for them; recorded {self.tracker.failsafe_result}, not written: parts "
-            f"{ids[0] if ids else '?'}..{ids[-1] if ids else '?'}",
+            f"{ids[0] if ids else '?'}..{ids[-1] if ids else '?'}"
+            + (f"; the {lost - decided} before them were not decided one by one (a jump of more than "
+               f"{MAX_LOST_DECIDED} is no run of lost parts: a sequence set forward, or a forged event)"
+               if lost > MAX_LOST_DECIDED else ""),
             part_id=part.part_id,
         )
 

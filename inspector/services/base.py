@@ -3,6 +3,12 @@
 A service is a loop of :meth:`Service.step` calls, each waiting at most a
 short time for work, so that heartbeats keep flowing and SIGTERM/SIGINT stop
 it between two messages, never in the middle of one.
+
+Each message a service takes is handled inside its message boundary: a
+message refused at decoding, or one whose handling raises whatever it raises,
+is counted and logged (cut; the log limits repeats, see
+:mod:`inspector.service_logs`) by :meth:`Service.message_failed`, and the
+service goes on with the next. No message from anyone stops a service.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import zmq
 
 from inspector.alarms.owner import AlarmOwner
 from inspector.channels import CHANNELS, LineSockets
+from inspector.bounded import clip
 from inspector.config.schema import Config
-from inspector.messages import Heartbeat
+from inspector.errors import InspectorError
+from inspector.messages import MAX_INT64, Heartbeat
 from inspector.transport import send_message
 
 log = logging.getLogger(__name__)
@@ -66,6 +74,12 @@ class Service(ABC):
                 return False
             self._alarm_sock = self.sockets.open("alarms")
         return send_message(self._alarm_sock, message)
+
+    def message_failed(self, what: str, err: Exception) -> None:
+        """The message boundary: handling ``what`` (a message) raised ``err``; it is dropped, the service goes on."""
+        self.counters["message_errors"] += 1
+        log.error("%s: %s could not be handled and is dropped (%s: %s); going on with the next message", self.name,
+                  what, type(err).__name__, clip(str(err)), exc_info=not isinstance(err, InspectorError))
 
     # -- running ----------------------------------------------------------------
     def stop(self) -> None:
@@ -123,9 +137,13 @@ class Service(ABC):
         """What the heartbeat reports; services with more counters extend it."""
         return dict(self.counters)
 
-    def beat(self) -> None:
+    def heartbeat(self) -> Heartbeat:
+        """The next heartbeat; a count past what a heartbeat carries (2**63 - 1: a sequence a sender jumped twice by
+        2**63) is sent as that, never a heartbeat the supervisor refuses."""
         self._heartbeat_seq += 1
-        send_message(
-            self._heartbeat_sock,
-            Heartbeat(self.name, os.getpid(), self._heartbeat_seq, time.time(), self.heartbeat_counters()),
-        )
+        counters = {name: max(-MAX_INT64 - 1, min(MAX_INT64, value)) if isinstance(value, int) else value
+                    for name, value in self.heartbeat_counters().items()}
+        return Heartbeat(self.name, os.getpid(), self._heartbeat_seq, time.time(), counters)
+
+    def beat(self) -> None:
+        send_message(self._heartbeat_sock, self.heartbeat())

@@ -120,15 +120,22 @@ class DetectorService(Service):
             if err.header is not None:
                 self._send_failsafe(err.header, f"malformed frame: {err}")
             return
+        except Exception as err:  # noqa: BLE001 - the message boundary: a frame whose pixels cannot be read at all fails
+            self.message_failed("a frame", err)  # safe at its part's deadline; the detector takes the next one
+            return
         if header.nbytes > self.max_frame_bytes:
             self.counters["malformed_frames"] += 1
             self._send_failsafe(
                 header, f"frame of {header.nbytes} bytes refused: transport.max_frame_mb allows {self.max_frame_bytes}"
             )
             return
-        self.gaps.observe(f"camera:{header.camera}", header.seq)
-        self.counters["frames_missing"] = self.gaps.missing
-        self.inspect(header, pixels, t_received)
+        try:
+            self.gaps.observe(f"camera:{header.camera}", header.seq)
+            self.counters["frames_missing"] = self.gaps.missing
+            self.inspect(header, pixels, t_received)
+        except Exception as err:  # noqa: BLE001 - the message boundary: the part is failed safe, the next frame inspected
+            self.message_failed(f"the frame of part {header.part_id}", err)
+            self._send_failsafe(header, f"frame not inspected: {type(err).__name__}: {clip(str(err), 200)}")
 
     def inspect(self, header: FrameHeader, pixels: np.ndarray, t_received: float) -> None:
         optics = self.optics.get(header.camera)

@@ -255,9 +255,12 @@ class RecorderService(Service):
             if not isinstance(message, Decision):
                 self.counters["unexpected_messages"] += 1
                 continue
-            self.gaps.observe("actuator", message.seq)
-            self.counters["decisions_missing"] = self.gaps.missing
-            rows.append(decision_row(message))
+            try:
+                self.gaps.observe("actuator", message.seq)
+                self.counters["decisions_missing"] = self.gaps.missing
+                rows.append(decision_row(message))
+            except Exception as err:  # noqa: BLE001 - the message boundary: the journal still holds the decision
+                self.message_failed(f"the decision of part {message.part_id}", err)
         return rows, alarms
 
     def _drain_inspections(self) -> list[dict]:
@@ -277,7 +280,10 @@ class RecorderService(Service):
                 self.counters["malformed_messages"] += 1
                 log.error("malformed inspection record: %s", clip(str(err)))
                 continue
-            rows.append(self._inspection_row(verdict, pixels))
+            try:
+                rows.append(self._inspection_row(verdict, pixels))
+            except Exception as err:  # noqa: BLE001 - the message boundary: the part's decision is recorded without it
+                self.message_failed(f"the inspection record of part {verdict.part_id}", err)
         return rows
 
     def _inspection_row(self, verdict: Verdict, pixels) -> dict[str, Any]:

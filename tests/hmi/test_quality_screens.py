@@ -8,12 +8,12 @@ rendered by the report generator.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from PySide6.QtCore import Qt
 
@@ -223,7 +223,7 @@ def test_the_review_queue_lists_parts_by_uncertainty_least_certain_first(qtbot, 
         result = "REJECT" if score >= threshold else "PASS"
         decision = a_decision(part_id, result, detections=[Detection("scratch", score, (100.0, 120.0, 180.0, 160.0), 3200.0,
                                                                      score >= threshold)])
-        decision = dataclasses.replace(decision, verdict=dataclasses.replace(decision.verdict, model_version=label))
+        decision = msgspec.structs.replace(decision, verdict=msgspec.structs.replace(decision.verdict, model_version=label))
         line.record(decision, image=True)
     log_in(qtbot, window, "quinn")
     qtbot.mouseClick(window.review_button, Qt.LeftButton)

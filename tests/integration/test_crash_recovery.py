@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import sqlite3
 import time
 from pathlib import Path
+
+import msgspec
 
 from inspector.actuator.journal import DecisionJournal, journal_path
 from inspector.line_runner import alarm_rows, part_rows, running_line
@@ -66,7 +67,7 @@ def test_part_seen_events_lost_while_the_actuator_was_down_are_counted_across_it
     journal = DecisionJournal(config.station.state_dir, keep_hours=72)  # the last run saw part-seen seq 3 of camera top
     journal.seen(PartSeen("station-1", "top", 3, 3, time.time() - 60), time.time() - 60)
     journal.writing(_decision(3))
-    journal.answered(dataclasses.replace(_decision(3), plc_delivered=True))
+    journal.answered(msgspec.structs.replace(_decision(3), plc_delivered=True))
     journal.close()
     camera = PeerSockets(config)
     part_seen = camera.open("camera", "part_seen")

@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 import zmq
 from asyncua import Client, ua
@@ -127,8 +128,8 @@ def test_state_last_result_events_and_model_selection(station) -> None:
             board.command(AlarmCommand("station-1", "unshelve", "detector:0", "model_refused", "quinn", "quality", time.time()),
                           time.time())
             await wait_for(lambda: _equals(state, "Error"), "Error again", publish=lambda: send_message(events, board.state(time.time())))
-            board.apply(dataclasses.replace(alarm, active=False), time.time())
-            send_message(events, dataclasses.replace(alarm, active=False))  # the change itself: the board that follows decides
+            board.apply(msgspec.structs.replace(alarm, active=False), time.time())
+            send_message(events, msgspec.structs.replace(alarm, active=False))  # the change itself: the board that follows decides
             await wait_for(lambda: _equals(state, "Initialized"), "the alarm cleared",
                            publish=lambda: send_message(events, board.state(time.time())))
             board.store.close()
@@ -142,7 +143,7 @@ def test_state_last_result_events_and_model_selection(station) -> None:
             for part_id, result in ((1, "PASS"), (2, "REJECT"), (3, "FAILSAFE_REJECT")):
                 d = decision(part_id, result)
                 if result.startswith("FAILSAFE"):
-                    d = dataclasses.replace(d, source="deadline", verdict=None)
+                    d = msgspec.structs.replace(d, source="deadline", verdict=None)
                 assert send_message(events, d)
             await wait_for(lambda: _equals(await_child(last, ns, "PartId"), 3), "part 3 as the last result")
             assert await (await last.get_child(f"{ns}:Result")).read_value() == "FAILSAFE_REJECT"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import msgspec
 import numpy as np
 import pytest
 import zmq
@@ -79,9 +80,9 @@ def test_a_header_naming_a_slot_outside_the_ring_or_an_unknown_ring_is_refused(r
     header = in_ring(writer, np.ones((64, 64), np.uint8))
     reader = FrameRingReader(ring_file)
     with pytest.raises(MalformedFrame, match="does not fit the ring"):
-        reader.read(dataclasses.replace(header, ring_slot=2))
+        reader.read(msgspec.structs.replace(header, ring_slot=2))
     with pytest.raises(MalformedFrame, match="names ring"):
-        reader.read(dataclasses.replace(header, ring="00" * 8))
+        reader.read(msgspec.structs.replace(header, ring="00" * 8))
     writer.close()
 
 
@@ -107,7 +108,7 @@ def test_the_camera_grows_its_ring_for_a_bigger_frame_and_falls_back_to_messages
             assert header is not None and header.in_ring
             assert np.array_equal(rings.read(header), pixels)
         with pytest.raises(MalformedFrame, match="not in the station config"):
-            rings.read(dataclasses.replace(header, camera="elsewhere"))
+            rings.read(msgspec.structs.replace(header, camera="elsewhere"))
     finally:
         rings.close()
         camera.close()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 
+import msgspec
 import pytest
 
 from inspector.actuator.journal import DecisionJournal, journal_path, unrecorded_decisions
@@ -36,7 +36,7 @@ def test_a_part_goes_from_seen_to_writing_to_delivered_with_its_plc_sequence(jou
     assert outcomes(tmp_path) == {1: "seen"}
     journal.writing(decided(1, 1))
     assert outcomes(tmp_path) == {1: "writing"}, "durable before the PLC write"
-    journal.answered(dataclasses.replace(decided(1, 1), plc_delivered=True, t_plc_written=101.2, plc_seq=41))
+    journal.answered(msgspec.structs.replace(decided(1, 1), plc_delivered=True, t_plc_written=101.2, plc_seq=41))
     assert outcomes(tmp_path) == {1: "delivered"}
     (recorded,) = unrecorded_decisions(tmp_path, 0, float("inf"))
     assert (recorded.part_id, recorded.plc_seq, recorded.plc_delivered) == (1, 41, True)
@@ -46,7 +46,7 @@ def test_a_part_goes_from_seen_to_writing_to_delivered_with_its_plc_sequence(jou
 def test_a_clean_journal_leaves_nothing_open(journal):
     journal.seen(seen(1), 101.0)
     journal.writing(decided(1, 7))
-    journal.answered(dataclasses.replace(decided(1, 7), plc_delivered=True))
+    journal.answered(msgspec.structs.replace(decided(1, 7), plc_delivered=True))
     recovery = journal.recover("FAILSAFE_REJECT", "station-1", 200.0)
     assert recovery.decisions == [] and recovery.delivery_seq == 7 and recovery.seen_seq == {"top": 1}
 
@@ -56,7 +56,7 @@ def test_what_a_crash_left_open_is_decided_fail_safe_or_marked_unknown_and_numbe
     for part_id in (1, 2, 3):
         crashed.seen(seen(part_id), 100.5 + part_id)
     crashed.writing(decided(1, 5))
-    crashed.answered(dataclasses.replace(decided(1, 5), plc_delivered=True, plc_seq=9))
+    crashed.answered(msgspec.structs.replace(decided(1, 5), plc_delivered=True, plc_seq=9))
     crashed.writing(decided(2, 6, "REJECT"))  # killed during the PLC write of part 2; part 3 never decided
     crashed.db.close()  # as a kill -9 leaves it: no clean close
 

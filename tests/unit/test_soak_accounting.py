@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import msgspec
 import pytest
 
 from inspector.actuator.journal import DecisionJournal
@@ -15,7 +16,6 @@ from inspector.bench.soak.settings import SoakSettings, expand_faults, parse_dur
 from inspector.bench.soak.soak_config import disk_thresholds
 from inspector.messages import Alarm, Decision, PartSeen
 from inspector.records.store import Store, decision_row
-from inspector.typed import to_dict
 
 T0 = 1_800_000_000.0
 
@@ -31,7 +31,7 @@ def decide(journal: DecisionJournal, store: Store, part_id: int, seq: int, t: fl
 def record_alarms(store: Store, alarms: list[Alarm]) -> None:
     """As the recorder records them; the columns its alarm table has so far (kind and owner may not be there yet)."""
     columns = set(store.db["alarms"].columns_dict)
-    store.db["alarms"].insert_all([{k: v for k, v in to_dict(a).items() if k in columns} for a in alarms])
+    store.db["alarms"].insert_all([{k: v for k, v in msgspec.to_builtins(a).items() if k in columns} for a in alarms])
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 
 import cv2
+import msgspec
 import numpy as np
 import pytest
 
@@ -219,7 +219,7 @@ def test_corrupt_state_file_is_an_inspector_error_naming_the_file(tmp_path, cont
 def test_a_second_decision_for_a_decided_part_is_refused_not_written_over_the_first(store):
     verdict = a_verdict(part_id=3)
     assert len(store.record([decision_row(a_decision(3, verdict=verdict))])) == 0
-    forged = dataclasses.replace(a_decision(3), result="PASS", source="verdict")
+    forged = msgspec.structs.replace(a_decision(3), result="PASS", source="verdict")
     refused = store.record([decision_row(forged)])
     assert [r["part_id"] for r in refused.decisions] == [3] and refused.inspections == []
     assert len(store.record([inspection_row(verdict, "/img/3.png")])) == 0  # its inspection record still joins the row
@@ -254,7 +254,7 @@ def test_a_row_of_another_part_under_the_same_id_is_refused_and_the_old_row_kept
 
 def a_decision_of_a_lost_part_seen_event(part_id: int, next_trigger: float) -> Decision:
     """What the actuator decides for a part whose part-seen event was lost: fail-safe, the next part's trigger time."""
-    return dataclasses.replace(a_decision(part_id, t_trigger=next_trigger), source=TRIGGER_TIME_UNKNOWN, plc_delivered=False,
+    return msgspec.structs.replace(a_decision(part_id, t_trigger=next_trigger), source=TRIGGER_TIME_UNKNOWN, plc_delivered=False,
                                t_plc_written=None, t_plc_sent=None)
 
 
