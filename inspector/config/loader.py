@@ -12,6 +12,7 @@ import yaml
 from inspector.config.schema import Config
 from inspector.config.shifts import check_reports_config, normalise_shifts
 from inspector.errors import ConfigError
+from inspector.file_modes import write_private
 from inspector.typed import FieldProblem, from_dict, to_dict
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_station.yaml")
@@ -217,4 +218,4 @@ def _resolve_plant(config: Config, base_dir: Path):
 def write_config(config: Config, path: Path) -> None:
     """Write ``config`` as YAML (paths already absolute) so child services can load it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    write_private(path, yaml.safe_dump(to_dict(config), sort_keys=False))  # owner-only (or station.file_group's)

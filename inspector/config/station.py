@@ -15,6 +15,12 @@ TriggerMode = Literal["free_run", "software", "hardware"]
 class StationConfig:
     name: str = spec("station-1", doc="Name of this inspection station; appears in every message and record.")
     state_dir: str = spec("state", doc="Folder for small state files (the part-id counter survives restarts).")
+    file_group: str | None = spec(
+        None,
+        doc="A group that may read what the station writes (stored images, logs, model copies, the config it writes "
+        "for its processes): files 0640 and folders 2750 of that group. None = the station's user only (files "
+        "0600, folders 0700). Never readable by other local users. The station's user must be a member.",
+    )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import zmq
 from inspector.alarms.owner import AlarmOwner
 from inspector.channels import CHANNELS, LineSockets
 from inspector.config.schema import Config
+from inspector.file_modes import use_station_group
 from inspector.messages import Heartbeat
 from inspector.transport import send_message
 
@@ -34,6 +35,7 @@ class Service(ABC):
 
     def __init__(self, config: Config, instance: str = "") -> None:
         self.config = config
+        use_station_group(config.station.file_group)  # what it writes: owner-only, or readable by the file group
         self.name = f"{self.kind}:{instance}" if instance else self.kind
         self.instance = instance
         self.metrics_registry = None  # with plant.metrics on: this process's Prometheus registry, served on its own port
