@@ -78,8 +78,9 @@ def decoded_shape(path: Path, data: bytes) -> tuple[int, int, int, int]:
             with Image.open(path) as image:  # reads the header, decodes nothing
                 width, height = image.size
                 channels = 3 if image.mode == "P" else len(image.getbands())  # a palette decodes to colour
-                bits = getattr(image, "tag_v2", {}).get(258, (8,))  # TIFF BitsPerSample
-                depth = max(PIL_BYTES_PER_SAMPLE.get(image.mode, 1), (max(bits) + 7) // 8)
+                bits = getattr(image, "tag_v2", {}).get(258, 8)  # TIFF BitsPerSample: one value, or one per channel
+                bits = max(bits) if isinstance(bits, (tuple, list)) else int(bits)
+                depth = max(PIL_BYTES_PER_SAMPLE.get(image.mode, 1), (bits + 7) // 8)
     except (OSError, Image.DecompressionBombError, SyntaxError, ValueError, TypeError) as err:
         raise ImageRefused(f"image {path} has no readable header: {err}") from err
     return width, height, channels, depth

@@ -397,3 +397,22 @@ def test_an_image_above_the_cameras_frame_limit_is_refused_before_it_is_decoded(
             cam.capture()
     with make_driver(camera_config("folder", folder, loop=False)) as cam:
         assert cam.capture().pixels.shape == (1200, 1600)
+
+
+@pytest.mark.parametrize("name, pixels", [
+    ("m8.tif", np.arange(240 * 320, dtype=np.uint32).reshape(240, 320).astype(np.uint8)),
+    ("m16.tif", np.arange(240 * 320, dtype=np.uint16).reshape(240, 320)),
+    ("c8.tiff", np.dstack([np.arange(240 * 320, dtype=np.uint32).reshape(240, 320).astype(np.uint8)] * 3)),
+    ("c8.bmp", np.full((240, 320, 3), 7, np.uint8)),
+    ("m16.png", np.arange(240 * 320, dtype=np.uint16).reshape(240, 320)),
+])
+def test_the_size_check_reads_each_kind_of_file_right_and_the_pixels_are_opencvs(tmp_path, name, pixels):
+    """The frame limit is checked from the file's header: it must predict what the decoder allocates."""
+    from camera_drivers.image_files import decoded_shape, read_image
+
+    path = tmp_path / name
+    assert cv2.imwrite(str(path), pixels)
+    width, height, channels, depth = decoded_shape(path, path.read_bytes())
+    decoded = read_image(path, 10 * 1024 * 1024)
+    assert width * height * channels * depth == decoded.nbytes
+    assert np.array_equal(decoded, cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
