@@ -79,8 +79,9 @@ class CameraConfig:
         None,
         doc="Largest frame this camera may deliver, in MiB of pixels; a bigger one is refused before its pixels are "
         "decoded or copied (its part is failed safe with the reason) and the camera's shared-memory ring never grows "
-        "past it. None = twice the declared width and height in 16-bit colour (4 x width x height x 6 bytes: 7 MiB "
-        "at 640 x 480). Never more than transport.max_frame_mb.",
+        "past it. None = twice the declared width and height (or 'roi', when larger) in 16-bit colour "
+        "(4 x width x height x 6 bytes: 7 MiB at 640 x 480): a camera with bigger frames declares its width and "
+        "height, or sets this. Never more than transport.max_frame_mb.",
         minimum=0.01,
         maximum=2048,
     )
@@ -89,4 +90,5 @@ class CameraConfig:
         """The camera's frame limit in bytes (``max_frame_mb``, or its default from the declared resolution)."""
         if self.max_frame_mb is not None:
             return int(self.max_frame_mb * 1024 * 1024)
-        return 4 * self.width * self.height * 3 * 2
+        pixels = max(self.width * self.height, self.roi.width * self.roi.height if self.roi else 0)
+        return 4 * pixels * 3 * 2

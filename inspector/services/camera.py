@@ -40,7 +40,7 @@ from inspector.errors import CameraError, ImageRefused
 from inspector.messages import FrameHeader, PartSeen
 from inspector.part_ids import PartIdAllocator
 from inspector.services.base import Service
-from inspector.frame_ring import CameraRing
+from inspector.frame_ring import CameraRing, frame_limit_bytes
 from inspector.transport import send_frame, send_frame_header, send_message
 
 log = logging.getLogger(__name__)
@@ -69,10 +69,26 @@ class CameraService(Service):
         driver.open()  # a camera that cannot be opened at start stops the service with the reason
         self.driver = driver
         self.frame_stats = driver.stats  # late / incomplete / lost frames, kept across reopens
-        log.info("camera %s settings: %s", self.camera.name, driver.settings())
+        settings = driver.settings()
+        log.info("camera %s settings: %s", self.camera.name, settings)
+        self._check_frame_limit(settings)
         self.health = self._health_monitor()
         self.seq = 0
         self.next_trigger = time.monotonic() + 0.5  # give connecting peers a moment
+
+    def _check_frame_limit(self, settings: dict[str, object]) -> None:
+        """Say at start when the camera reports frames its frame limit will refuse (a size that was never declared)."""
+        roi = settings.get("roi")
+        size = roi if isinstance(roi, dict) else settings
+        try:
+            pixels = int(size.get("width") or 0) * int(size.get("height") or 0)
+        except (TypeError, ValueError):
+            return
+        limit = frame_limit_bytes(self.config, self.camera.name)
+        if pixels > limit:
+            log.error("camera %s reports %s x %s frames, above its frame limit of %.1f MiB: its parts will be failed "
+                      "safe; declare the camera's width and height, or set cameras[].max_frame_mb",
+                      self.camera.name, size.get("width"), size.get("height"), limit / 1024 / 1024)
 
     def _health_monitor(self) -> HealthMonitor | None:
         """Image-health checks against the camera's stored reference, when it has one."""
