@@ -1,4 +1,8 @@
-"""Replay a folder of images, in name order: one per trigger, or at ``rate_hz`` in free run."""
+"""Replay a folder of images, in name order: one per trigger, or at ``rate_hz`` in free run.
+
+Each image is decoded whole or refused (cut, damaged, above the camera's frame limit: see
+:mod:`camera_drivers.image_files`); a refused image is its own part's fail-safe, with the reason.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import cv2
 import numpy as np
 
 from camera_drivers.base import Grab, HostPacedDriver
-from inspector.errors import CameraError
+from camera_drivers.image_files import read_image
+from inspector.errors import CameraError, ImageRefused
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +32,6 @@ def pixel_format_of(pixels: np.ndarray, what: str) -> tuple[np.ndarray, str]:
     if fmt is None:
         raise CameraError(f"{what} is {pixels.dtype} with {channels} channel(s); supported: 8- or 16-bit mono, 8-bit colour")
     return np.ascontiguousarray(pixels), fmt
-
-
-JPEG_END = b"\xff\xd9"
-PNG_END = b"IEND\xaeB`\x82"
-
-
-def truncation(path: Path) -> str:
-    """Why a JPEG or PNG file is cut short ('' if it ends as it must): decoders fill a cut image with grey
-    and return it as if whole, so a part would be judged on half a picture."""
-    suffix = path.suffix.lower()
-    if suffix not in (".jpg", ".jpeg", ".png"):
-        return ""
-    with path.open("rb") as fh:
-        fh.seek(0, 2)
-        fh.seek(max(0, fh.tell() - 64))
-        tail = fh.read()
-    if suffix == ".png":
-        return "" if PNG_END in tail else "no IEND chunk at its end"
-    return "" if JPEG_END in tail.rstrip(b"\x00")[-16:] else "no end-of-image marker"
 
 
 class FolderReplayCamera(HostPacedDriver):
@@ -87,11 +73,9 @@ class FolderReplayCamera(HostPacedDriver):
             self._next = 0
         path = self._files[self._next]
         self._next += 1
-        problem = truncation(path)
-        if problem:
-            raise CameraError(f"camera {self.config.name}: image {path} is truncated ({problem})")
-        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if pixels is None:
-            raise CameraError(f"camera {self.config.name}: cannot decode image {path}")
+        try:
+            pixels = read_image(path, self.config.max_frame_bytes())
+        except ImageRefused as err:
+            raise ImageRefused(f"camera {self.config.name}: {err}") from err
         pixels, fmt = pixel_format_of(pixels, f"camera {self.config.name}: image {path}")
         return pixels, fmt, path

@@ -42,6 +42,7 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "decisions_recovered": "Decisions recovered after a restart: {text}",
     "camera_lost": "Camera lost: {text}",
     "image_gate": "Camera image unusable: {text}",
+    "image_refused": "A part's image was refused, the part is failed safe: {text}",
     "image_store_failed": "Part images are not being stored: {text}",
     "journal_write_failed": "Decisions cannot be journaled: {text}",
     "database_corrupt": "The inspection database is damaged: {text}",

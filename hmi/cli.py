@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hmi.roles import ROLES, HmiError
+from inspector.file_modes import create_private, private_folder
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,8 @@ def display_problem() -> str:
 
 def start_hmi_process(station_file: Path, log_dir: Path) -> subprocess.Popen:
     """The HMI as its own process beside the demo's line (a stuck window never stalls the demo)."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / "hmi.log").open("ab") as log_file:
+    private_folder(log_dir)
+    with os.fdopen(create_private(log_dir / "hmi.log", append=True), "ab") as log_file:  # owner-only
         return subprocess.Popen(
             [sys.executable, "-m", "inspector", "hmi", "--config", str(station_file), "--demo-users"],
             stdout=log_file, stderr=subprocess.STDOUT,

@@ -15,6 +15,8 @@ chain, checks the database's head record and SQLite's AUTOINCREMENT
 sequence, and compares the trail with the anchor; it opens the database
 read-only and writes nothing. Triggers refuse UPDATE and DELETE on the
 entries, so an edit also takes a deliberate act (dropping the triggers).
+A database that is gone, empty (0 bytes) or holds no trail while its anchor
+records entries is a broken trail (:func:`verify_trail`), not "no trail".
 
 The log is a SQLite database in WAL mode; appends take the write lock first
 (``BEGIN IMMEDIATE``) so concurrent writers from several processes chain
@@ -354,11 +356,49 @@ class AuditTrail:
     def count(self) -> int:
         return self._query("SELECT count(*) FROM audit")[0][0]
 
+    def holds_trail(self) -> bool:
+        """Whether the database has the trail's table at all (a database replaced by another has not)."""
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'"))
+
     def _query(self, sql: str, args: list | tuple = ()) -> list[tuple]:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as err:
             raise AuditError(f"cannot read the audit trail {self.path}: {err}") from err
+
+
+def verify_trail(database: Path, key_path: Path, anchor_path: Path) -> tuple[int, BrokenEntry | None]:
+    """Verify the trail in ``database`` against ``key_path`` and ``anchor_path``: (entries, the first broken one or None).
+
+    A database that is missing, empty (0 bytes) or holds no trail is broken when the anchor records entries (the
+    trail was deleted or replaced), and :class:`AuditError` ("no audit database") only when nothing was anchored
+    either: then there is no trail to check.
+    """
+    state = _absent(database)
+    if state is None:
+        with AuditTrail(database, key_path, anchor_path, readonly=True) as trail:
+            if trail.holds_trail():
+                return trail.count(), trail.verify()
+        state = "a database without an audit trail in it"
+    anchored = Anchor(anchor_path).read()
+    if not anchored:
+        raise AuditError(f"no audit database at {database} ({state}) and nothing in its anchor {anchor_path}: no trail to check")
+    first, highest = min(i for i, _ in anchored), max(i for i, _ in anchored)
+    return 0, BrokenEntry(first, f"the audit database {database} is {state}, but its anchor {anchor_path} records "
+                                 f"{len(anchored)} entries up to id {highest}: the trail was deleted, emptied or replaced")
+
+
+def _absent(database: Path) -> str | None:
+    """Why ``database`` holds no trail on its face ('missing', 'empty (0 bytes)'), or None when there is a file to read."""
+    try:
+        size = database.stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    except OSError as err:
+        raise AuditError(f"the audit database {database} cannot be read: {err.strerror}") from err
+    if not database.is_file():
+        return "not a file"
+    return "empty (0 bytes)" if size == 0 else None
 
 
 def _entry(row: tuple) -> AuditEntry:

@@ -26,6 +26,7 @@ from pathlib import Path
 import zmq
 
 from inspector.config.schema import Config
+from inspector.connection_watch import ConnectionWatch
 from inspector.errors import MessageError
 from inspector.messages import MAX_HEADER_BYTES
 from inspector.line_keys import KeyPair, has_keys, load_key_pair, public_key
@@ -88,15 +89,14 @@ def max_message_bytes(config: Config, channel: Channel) -> int:
 class _AllowedKeys:
     """ZAP credentials provider: per channel (ZAP domain), the public keys that may connect."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: ConnectionWatch) -> None:
         self.allowed: dict[str, set[bytes]] = {}
-        self.refused = 0
+        self.watch = watch
 
     def callback(self, domain: str, key: bytes) -> bool:
         ok = key in self.allowed.get(domain, set())
         if not ok:
-            self.refused += 1
-            log.warning("refused a connection to channel %r from an unknown key %s", domain, key.decode(errors="replace")[:12])
+            self.watch.refused_key(domain, key)  # logged, rate-limited
         return ok
 
 
@@ -113,13 +113,14 @@ class LineSockets:
         self.keys_dir = Path(config.security.keys_dir) if config.security.keys_dir else None
         self._own: KeyPair | None = None
         self._auth = None
-        self._allowed = _AllowedKeys()
+        self._watch = ConnectionWatch(identity)  # refused handshakes and dropped senders are logged
+        self._allowed = _AllowedKeys(self._watch)
         self._lock = threading.Lock()
 
     @property
     def refused_connections(self) -> int:
-        """Connections the ZAP handler refused (unknown keys), since start."""
-        return self._allowed.refused
+        """Connections refused in their handshake (unknown keys, no CURVE, no ZeroMQ), since start."""
+        return self._watch.refusals
 
     def _keys(self) -> KeyPair:
         if self._own is None:
@@ -168,10 +169,14 @@ class LineSockets:
             else:
                 sock.curve_serverkey = public_key(self.keys_dir, channel.binder)
 
-        return open_socket(self.ctx, role, endpoint, bind=binds, hwm=depth, prepare=secure)
+        sock = open_socket(self.ctx, role, endpoint, bind=binds, hwm=depth, prepare=secure)
+        if binds:
+            self._watch.watch(channel_name, sock, max_message_bytes(self.config, channel) if role in ("pull", "sub") else None)
+        return sock
 
     def close(self) -> None:
-        """Stop the ZAP handler (sockets are closed by their owners, the context by its owner)."""
+        """Stop the ZAP handler and the connection watch (sockets are closed by their owners, the context by its owner)."""
+        self._watch.close()
         if self._auth is not None:
             self._auth.stop()
             self._auth = None

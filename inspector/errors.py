@@ -39,6 +39,12 @@ class CameraError(InspectorError):
     """A camera driver could not open, configure or grab."""
 
 
+class ImageRefused(CameraError):
+    """An image no part may be judged on: cut short, damaged (the decoder warned), or larger than the camera's
+    frame limit (``cameras[].max_frame_mb``). Its part gets no frame, so the fail-safe decision, and the camera
+    names the reason in an ``image_refused`` event."""
+
+
 class PlcError(InspectorError):
     """The PLC could not be reached or refused a read/write."""
 

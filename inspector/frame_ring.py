@@ -36,6 +36,7 @@ from msgspec.structs import replace
 
 from inspector.config.loader import is_local_endpoint
 from inspector.config.schema import Config
+from inspector.errors import ImageRefused
 from inspector.messages import FrameHeader
 from inspector.transport import MalformedFrame
 
@@ -53,6 +54,12 @@ def ring_path(state_dir: str, camera: str) -> Path:
     """The ring of one camera of one station (stations on one host are told apart by their state folder)."""
     key = hashlib.sha256(f"{Path(state_dir).resolve()}\0{camera}".encode()).hexdigest()[:24]
     return RING_DIR / f"inspector-frames-{key}"
+
+
+def frame_limit_bytes(config: Config, camera: str) -> int:
+    """The largest frame a camera may hand over: its own limit (``cameras[].max_frame_mb``, by default from its
+    declared resolution), never above what a detector accepts (``transport.max_frame_mb``)."""
+    return min(config.camera(camera).max_frame_bytes(), int(config.transport.max_frame_mb * 1024 * 1024))
 
 
 def _slot_offset(slot: int, slot_bytes: int) -> int:
@@ -198,14 +205,22 @@ class CameraRing:
         self.enabled = config.transport.frame_handoff == "auto" and is_local_endpoint(config.transport.frames)
         self.path = ring_path(config.station.state_dir, camera)
         self.slots = config.transport.frame_ring_slots
+        self.max_slot_bytes = frame_limit_bytes(config, camera)  # the ring never grows past the camera's frame limit
         self.writer: FrameRingWriter | None = None
 
     def place(self, header: FrameHeader, pixels: np.ndarray) -> FrameHeader | None:
-        """The header naming the slot that now holds ``pixels``; None when the pixels must go in the message."""
+        """The header naming the slot that now holds ``pixels``; None when the pixels must go in the message.
+        :class:`ImageRefused` for a frame above the camera's limit: it goes nowhere."""
+        if pixels.nbytes > self.max_slot_bytes:
+            raise ImageRefused(
+                f"frame of part {header.part_id} ({header.width}x{header.height}, {pixels.nbytes} bytes) is above the "
+                f"camera's frame limit of {self.max_slot_bytes} bytes (cameras[].max_frame_mb, transport.max_frame_mb)"
+            )
         if not self.enabled:
             return None
         if self.writer is None or pixels.nbytes > self.writer.slot_bytes:
             grown = max(pixels.nbytes, 2 * self.writer.slot_bytes) if self.writer else pixels.nbytes
+            grown = min(grown, self.max_slot_bytes)
             try:
                 self._replace_writer(grown)
             except RingUnavailable as err:

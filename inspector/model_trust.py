@@ -24,6 +24,7 @@ from pathlib import Path
 from inspector.config.schema import Config, DetectorConfig
 from inspector.engine.model_package import load_model_package, metadata_path, sha256_of
 from inspector.errors import ModelError
+from inspector.file_modes import copy_private, private_folder, write_private
 from inspector.model_signing import SignatureCheck, load_trusted_keys, signature_path, verify_package
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,11 @@ def save_last_known_good(config: Config, paths: list[Path]) -> None:
     copies = []
     for i, path in enumerate(paths):
         slot = staging / str(i)
-        slot.mkdir(parents=True)
-        for source in (path, metadata_path(path), signature_path(path)):
-            shutil.copyfile(source, slot / f"model{source.name[len(path.stem):]}")
+        private_folder(slot)
+        for source in (path, metadata_path(path), signature_path(path)):  # copies owner-only (inspector.file_modes)
+            copy_private(source, slot / f"model{source.name[len(path.stem):]}")
         copies.append(f"{i}/model.onnx")
-    (staging / MANIFEST).write_text(json.dumps({"models": copies, "onnx_sha256": wanted, "sources": [str(p) for p in paths],
+    write_private(staging / MANIFEST, json.dumps({"models": copies, "onnx_sha256": wanted, "sources": [str(p) for p in paths],
                                                  "saved_at": time.time()}, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)

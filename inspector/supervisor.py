@@ -28,6 +28,7 @@ from inspector.alarms.owner import AlarmOwner
 from inspector.channels import CHANNELS, LineSockets
 from inspector.config.schema import Config
 from inspector.errors import EXIT_REFUSED, MessageError, ServiceError
+from inspector.file_modes import create_private, private_folder, use_station_group
 from inspector.line_keys import missing_keys
 from inspector.messages import Heartbeat
 from inspector.process_guard import StationProcesses, guarded
@@ -127,6 +128,7 @@ class Supervisor:
         self.config = config
         self.sup = config.supervisor
         self.log_dir = log_dir
+        use_station_group(config.station.file_group)  # logs owner-only, or readable by the station's file group
         self.processes = line_processes(config, config_path)
         self._stop = threading.Event()
         self.systemd = SystemdNotifier.from_environment()  # READY, WATCHDOG, STOPPING, STATUS under systemd; else no-op
@@ -169,7 +171,7 @@ class Supervisor:
         Raises ServiceError, naming the service and its error, when a port of the line is taken, a service
         refuses its configuration (exit code 2), or a service is not up within ``startup_grace_s``.
         """
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_folder(self.log_dir)
         self._check_ports_free()
         if self.config.plant.metrics.enabled and self.metrics is None:
             from inspector.plant.metrics import MetricsEndpoint, SupervisedServices, metrics_port
@@ -373,7 +375,7 @@ class Supervisor:
     def _spawn(self, proc: ManagedProcess) -> None:
         log_path = self.log_dir / f"{proc.name.replace(':', '-')}.log"
         cap_at_spawn(self.config.logs, log_path)  # the child rotates its log itself (inspector.service_logs)
-        logfile = log_path.open("ab")
+        logfile = os.fdopen(create_private(log_path, append=True), "ab")  # a log an older version left open is closed
         # its own process group (the terminal's Ctrl-C reaches the supervisor, which stops the line in order),
         # and tied to this process: it gets SIGTERM if the supervisor dies
         proc.process = subprocess.Popen(

@@ -17,7 +17,7 @@ import numpy as np
 import zmq
 
 from inspector.errors import MessageError
-from inspector.messages import FRAME_KIND, FrameHeader, decode, decode_json, encode, encode_header
+from inspector.messages import FRAME_KIND, MAX_HEADER_BYTES, FrameHeader, decode, decode_json, encode, encode_header
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,17 @@ def frame_from_parts(header_part: zmq.Frame, pixels_part: zmq.Frame) -> tuple[Fr
 
 
 def send_message(sock: zmq.Socket, message: object, *, block: bool = False) -> bool:
-    """Send a non-frame message; False if it could not be queued (receiver gone, queue full)."""
+    """Send a non-frame message; False if it could not be queued (receiver gone, queue full), or if it is above the
+    line's message limit: the receiver's ZeroMQ would drop it unread, and the connection with it, so it is not
+    sent, and the log names its size and the limit."""
+    parts = encode(message)
+    size = max(len(part) for part in parts)
+    if size > MAX_HEADER_BYTES:
+        log.error("%s message of %d bytes not sent: above the line's limit of %d bytes for a message part",
+                  type(message).__name__, size, MAX_HEADER_BYTES)
+        return False
     try:
-        sock.send_multipart(encode(message), flags=0 if block else zmq.NOBLOCK)
+        sock.send_multipart(parts, flags=0 if block else zmq.NOBLOCK)
     except zmq.Again:
         return False
     return True

@@ -87,6 +87,9 @@ _DEFINITIONS = (
                     "The camera cannot be reached; cleared when frames come again."),
     AlarmDefinition("image_health.", "condition", "warning", "camera",
                     "An image check (focus, brightness, ...) is out of its limits; cleared when back within them."),
+    AlarmDefinition("image_refused", "event", "warning", "camera",
+                    "A part's image was cut, damaged (the decoder warned) or larger than the camera's frame limit: the "
+                    "part got no frame, so the fail-safe decision; the reason is named."),
     # the detector
     AlarmDefinition("image_gate", "condition", "critical", "detector",
                     "A camera's frames fail the image gate; its parts are failed safe. Cleared when frames pass."),

@@ -65,9 +65,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     audit_verify = audit_sub.add_parser("verify", help="check the audit trail's hash chain")
     audit_list = audit_sub.add_parser("list", help="print the audit trail's entries")
+    audit_verify.add_argument("--key", type=Path, help="with --database (required): the station's audit key, "
+                              "never one found beside a copy")
+    audit_verify.add_argument("--anchor", type=Path, help="with --database (required): the station's anchor file "
+                              "(<state_dir>/audit.anchor), never one found beside a copy")
+    audit_list.add_argument("--key", type=Path, help="with --database: the audit key (default: <database name>.key beside it)")
+    audit_list.add_argument("--anchor", type=Path, help="with --database: the anchor file (default: <database name>.anchor beside it)")
     for p in (audit_verify, audit_list):
-        p.add_argument("--key", type=Path, help="with --database: the audit key (default: <database name>.key beside it)")
-        p.add_argument("--anchor", type=Path, help="with --database: the anchor file (default: <database name>.anchor beside it)")
         which = p.add_mutually_exclusive_group(required=True)
         which.add_argument("--config", type=Path, help="station config: its audit trail")
         which.add_argument("--database", type=Path, help="audit database (SQLite)")
@@ -88,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from inspector.audit import AuditError, AuditTrail
+    """``audit list`` and ``audit verify``: exit 0 intact, 1 BROKEN (a trail deleted or emptied while its anchor
+    holds entries included), 2 no trail or a refused command."""
+    from inspector.audit import AuditError, AuditTrail, verify_trail
 
     key, anchor = args.key, args.anchor
     if args.config is not None:
@@ -96,23 +102,32 @@ def _audit(args: argparse.Namespace) -> int:
 
         paths = calibration_paths(load_config(args.config))
         args.database, key, anchor = paths.audit_database, key or paths.audit_key, anchor or paths.audit_anchor
-    if not args.database.is_file():
-        raise AuditError(f"no audit database at {args.database}")
-    with AuditTrail(args.database, key, anchor, readonly=True) as trail:
-        if args.audit_command == "list":
+    if args.audit_command == "list":
+        if not args.database.is_file():
+            raise AuditError(f"no audit database at {args.database}")
+        with AuditTrail(args.database, key, anchor, readonly=True) as trail:
             entries = trail.entries()
-            for e in entries[-args.last :] if args.last else entries:
-                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.t))
-                print(f"{e.id:>6}  {stamp}  {e.user:<12} {e.action:<30} {e.target:<16} {e.hash[:12]}")
-            return 0
-        broken = trail.verify()
-        count = trail.count()
-        if broken is None:
+        for e in entries[-args.last :] if args.last else entries:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.t))
+            print(f"{e.id:>6}  {stamp}  {e.user:<12} {e.action:<30} {e.target:<16} {e.hash[:12]}")
+        return 0
+    if key is None or anchor is None:  # --database: a copy is checked against the station's own key and anchor
+        if not args.database.exists():
+            raise AuditError(f"no audit database at {args.database}")
+        missing = " and ".join(flag for flag, given in (("--key", key), ("--anchor", anchor)) if given is None)
+        raise AuditError(
+            f"audit verify --database needs {missing}: a copy of a trail is checked against the station's own audit "
+            "key and anchor (<state_dir>/audit.key, <state_dir>/audit.anchor), never against files found beside the "
+            "copy, which whoever made it could have written; or use --config for the station's own trail"
+        )
+    count, broken = verify_trail(args.database, key, anchor)
+    if broken is None:
+        with AuditTrail(args.database, key, anchor, readonly=True) as trail:
             last = trail.entries()[-1].hash[:16] if count else "-"
-            print(f"audit trail {args.database}: {count} entries, chain intact (last hash {last}…)")
-            return 0
-        print(f"audit trail {args.database}: BROKEN at {broken}")
-        return 1
+        print(f"audit trail {args.database}: {count} entries, chain intact (last hash {last}…)")
+        return 0
+    print(f"audit trail {args.database}: BROKEN at {broken}")
+    return 1
 
 
 # -- verify -----------------------------------------------------------------------

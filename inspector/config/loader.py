@@ -13,6 +13,7 @@ from inspector.config.moved import move_old_settings
 from inspector.config.schema import Config
 from inspector.config.shifts import check_reports_config, normalise_shifts
 from inspector.errors import ConfigError
+from inspector.file_modes import write_private
 from inspector.typed import FieldProblem, from_dict, to_dict
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_station.yaml")
@@ -115,6 +116,10 @@ def _check_plant(config: Config) -> None:
         raise ConfigError("plant.mqtt.password_file", "a password needs 'plant.mqtt.username'")
     if mqtt.tls is not None and bool(mqtt.tls.cert_file) != bool(mqtt.tls.key_file):
         raise ConfigError("plant.mqtt.tls", "a client certificate needs both 'cert_file' and 'key_file'")
+    metrics = config.plant.metrics
+    if bool(metrics.username) != bool(metrics.password_file):
+        field = "password_file" if metrics.username else "username"
+        raise ConfigError(f"plant.metrics.{field}", "basic authentication needs both 'username' and 'password_file'")
 
 
 def _check_disk_space(config: Config) -> None:
@@ -217,10 +222,13 @@ def _resolve_plant(config: Config, base_dir: Path):
     mqtt = dataclasses.replace(
         mqtt, tls=tls, outbox=outbox, password_file=_resolve(base_dir, mqtt.password_file) if mqtt.password_file else None
     )
-    return dataclasses.replace(config.plant, mqtt=mqtt)
+    metrics = config.plant.metrics
+    if metrics.password_file:
+        metrics = dataclasses.replace(metrics, password_file=_resolve(base_dir, metrics.password_file))
+    return dataclasses.replace(config.plant, mqtt=mqtt, metrics=metrics)
 
 
 def write_config(config: Config, path: Path) -> None:
     """Write ``config`` as YAML (paths already absolute) so child services can load it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    write_private(path, yaml.safe_dump(to_dict(config), sort_keys=False))  # owner-only (or station.file_group's)

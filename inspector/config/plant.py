@@ -64,8 +64,21 @@ class MetricsConfig:
         doc="Each service serves Prometheus metrics on its own port (see docs/metrics.md): actuator base_port, "
         "recorder +1, publisher +2, detector instance i +10+i, camera i (in 'cameras' order) +20+i.",
     )
-    host: str = spec("127.0.0.1", doc="Address the metrics endpoints listen on ('0.0.0.0' for a Prometheus on another host).")
+    host: str = spec(
+        "127.0.0.1",
+        doc="Address the metrics endpoints listen on: loopback by default; '0.0.0.0' or a LAN address for a Prometheus "
+        "on another host (then set 'username' and 'password_file': without them any host that reaches the port reads "
+        "the station's counts, and each endpoint says so in a warning at start).",
+    )
     base_port: int = spec(9300, doc="First metrics port (see 'enabled' for the others).", minimum=1, maximum=65000)
+    username: str | None = spec(
+        None,
+        doc="HTTP basic authentication of the endpoints: the user name Prometheus sends (its scrape config's "
+        "basic_auth). None = no authentication. Needs 'password_file'.",
+    )
+    password_file: str | None = spec(
+        None, doc="File holding the endpoints' basic-auth password (one line, owner-only); needs 'username'."
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,12 @@ TriggerMode = Literal["free_run", "software", "hardware"]
 class StationConfig:
     name: str = spec("station-1", doc="Name of this inspection station; appears in every message and record.")
     state_dir: str = spec("state", doc="Folder for small state files (the part-id counter survives restarts).")
+    file_group: str | None = spec(
+        None,
+        doc="A group that may read what the station writes (stored images, logs, model copies, the config it writes "
+        "for its processes): files 0640 and folders 2750 of that group. None = the station's user only (files "
+        "0600, folders 0700). Never readable by other local users. The station's user must be a member.",
+    )
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,8 @@ class CameraConfig:
     )
     rate_hz: float = spec(10.0, doc="Part rate: triggers per second (software and free-run modes; also the folder replay rate).", minimum=0.1, maximum=500)
     max_parts: int = spec(0, doc="Stop triggering after this many parts (0 = run until stopped).", minimum=0)
-    width: int = spec(640, doc="Synthetic frame width in pixels.", minimum=320, maximum=8192)
-    height: int = spec(480, doc="Synthetic frame height in pixels.", minimum=240, maximum=8192)
+    width: int = spec(640, doc="Frame width in pixels the camera declares (the synthetic frames' width; sets the default of 'max_frame_mb').", minimum=320, maximum=8192)
+    height: int = spec(480, doc="Frame height in pixels the camera declares (the synthetic frames' height; sets the default of 'max_frame_mb').", minimum=240, maximum=8192)
     seed: int = spec(1000, doc="Seed of the synthetic part generator (a different one from training data).")
     defect_rate: float = spec(0.5, doc="Share of synthetic parts that are defective.", minimum=0, maximum=1)
     folder: str | None = spec(None, doc="Image folder for the 'folder' driver (PNG, JPEG, BMP, TIFF).")
@@ -69,3 +75,20 @@ class CameraConfig:
     )
     reconnect_backoff_initial_s: float = spec(0.5, doc="Wait before the first attempt to reopen a lost camera.", minimum=0.05, maximum=60)
     reconnect_backoff_max_s: float = spec(10.0, doc="Longest wait between attempts to reopen a lost camera (doubles each failure).", minimum=0.05, maximum=600)
+    max_frame_mb: float | None = spec(
+        None,
+        doc="Largest frame this camera may deliver, in MiB of pixels; a bigger one is refused before its pixels are "
+        "decoded or copied (its part is failed safe with the reason) and the camera's shared-memory ring never grows "
+        "past it. None = twice the declared width and height (or 'roi', when larger) in 16-bit colour "
+        "(4 x width x height x 6 bytes: 7 MiB at 640 x 480): a camera with bigger frames declares its width and "
+        "height, or sets this. Never more than transport.max_frame_mb.",
+        minimum=0.01,
+        maximum=2048,
+    )
+
+    def max_frame_bytes(self) -> int:
+        """The camera's frame limit in bytes (``max_frame_mb``, or its default from the declared resolution)."""
+        if self.max_frame_mb is not None:
+            return int(self.max_frame_mb * 1024 * 1024)
+        pixels = max(self.width * self.height, self.roi.width * self.roi.height if self.roi else 0)
+        return 4 * pixels * 3 * 2

@@ -33,13 +33,13 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from inspector.config.schema import Config
 from inspector.errors import ServiceError
 from inspector.messages import Alarm
+from inspector.plant.metrics_http import basic_auth, serve
 from inspector.service_registry import port_offset, running
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class MetricsEndpoint:
         self.registry.register(collector)
         host = config.plant.metrics.host
         try:
-            self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+            self._server, self._thread = serve(self.registry, name, host, port, basic_auth(config.plant.metrics))
         except OSError as err:
             raise ServiceError(f"plant.metrics: the {name} metrics endpoint {host}:{port} cannot listen: {err.strerror or err}") from err
         log.info("metrics of %s on http://%s:%d/metrics", name, host, port)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import numpy as np
 import sqlite_utils
 
 from inspector.errors import StoreCorruptError, StoreError, StoreUnavailableError
-from inspector.file_modes import owner_only
+from inspector.file_modes import create_private, owner_only, private_folder
 from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, Decision, Verdict, to_builtins
 from inspector.records.schema import PARTS_PK, create_recorder_tables
 
@@ -101,7 +102,7 @@ class Store:
 
     def _open(self, database: Path) -> None:
         try:
-            self.image_dir.mkdir(parents=True, exist_ok=True)
+            private_folder(self.image_dir)  # owner-only, or station.file_group's (inspector.file_modes)
         except OSError as err:  # the parts are still recorded; each image that cannot be written says why
             log.error("store: image folder %s cannot be made: %s", self.image_dir, err)
         try:
@@ -222,7 +223,7 @@ class Store:
         first = self.image_file(verdict.camera, verdict.result, verdict.part_id)
         path = first
         try:
-            first.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(first.parent)
             encoded, png = cv2.imencode(".png", pixels)
         except (OSError, cv2.error) as err:
             raise (store_error(f"cannot write image {path}", err) if isinstance(err, OSError)
@@ -232,7 +233,7 @@ class Store:
         for attempt in range(MAX_IMAGE_NAME_TRIES):
             path = first if attempt == 0 else first.with_name(f"{first.stem}-{attempt}.png")
             try:
-                file = open(path, "xb")  # exclusive: an image already there stays as it is
+                file = os.fdopen(create_private(path, exclusive=True), "wb")  # exclusive: one there stays as it is
             except FileExistsError:
                 continue
             except OSError as err:

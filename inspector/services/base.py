@@ -28,6 +28,7 @@ from inspector.channels import CHANNELS, LineSockets
 from inspector.bounded import clip
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
+from inspector.file_modes import use_station_group
 from inspector.messages import MAX_INT64, Heartbeat
 from inspector.transport import send_message
 
@@ -42,6 +43,7 @@ class Service(ABC):
 
     def __init__(self, config: Config, instance: str = "") -> None:
         self.config = config
+        use_station_group(config.station.file_group)  # what it writes: owner-only, or readable by the file group
         self.name = f"{self.kind}:{instance}" if instance else self.kind
         self.instance = instance
         self.metrics_registry = None  # with plant.metrics on: this process's Prometheus registry, served on its own port

@@ -8,6 +8,11 @@ incomplete buffer) the camera delivers is a part, and a jump in the camera's
 frame counter is a part whose buffer was lost: it gets a part-seen event and
 no frame.
 
+An image that is cut, damaged (the decoder warned) or larger than the
+camera's frame limit (``cameras[].max_frame_mb``) is refused the same way,
+never inspected: its part gets the fail-safe, and the ``image_refused`` event
+names the part and the reason.
+
 A part whose frame is lost, incomplete or late therefore still has its
 part-seen event, so the actuator gives it the fail-safe decision at its
 deadline; the drivers guarantee that a late frame is never given to another
@@ -31,11 +36,11 @@ from calibration.station import calibration_paths
 from camera_drivers import CameraDriver, make_driver
 from camera_drivers.base import CameraLost, Grab, GrabTimeout, IncompleteGrab
 from inspector.config.schema import Config
-from inspector.errors import CameraError
+from inspector.errors import CameraError, ImageRefused
 from inspector.messages import FrameHeader, PartSeen
 from inspector.part_ids import PartIdAllocator
 from inspector.services.base import Service
-from inspector.frame_ring import CameraRing
+from inspector.frame_ring import CameraRing, frame_limit_bytes
 from inspector.transport import send_frame, send_frame_header, send_message
 
 log = logging.getLogger(__name__)
@@ -64,10 +69,26 @@ class CameraService(Service):
         driver.open()  # a camera that cannot be opened at start stops the service with the reason
         self.driver = driver
         self.frame_stats = driver.stats  # late / incomplete / lost frames, kept across reopens
-        log.info("camera %s settings: %s", self.camera.name, driver.settings())
+        settings = driver.settings()
+        log.info("camera %s settings: %s", self.camera.name, settings)
+        self._check_frame_limit(settings)
         self.health = self._health_monitor()
         self.seq = 0
         self.next_trigger = time.monotonic() + 0.5  # give connecting peers a moment
+
+    def _check_frame_limit(self, settings: dict[str, object]) -> None:
+        """Say at start when the camera reports frames its frame limit will refuse (a size that was never declared)."""
+        roi = settings.get("roi")
+        size = roi if isinstance(roi, dict) else settings
+        try:
+            pixels = int(size.get("width") or 0) * int(size.get("height") or 0)
+        except (TypeError, ValueError):
+            return
+        limit = frame_limit_bytes(self.config, self.camera.name)
+        if pixels > limit:
+            log.error("camera %s reports %s x %s frames, above its frame limit of %.1f MiB: its parts will be failed "
+                      "safe; declare the camera's width and height, or set cameras[].max_frame_mb",
+                      self.camera.name, size.get("width"), size.get("height"), limit / 1024 / 1024)
 
     def _health_monitor(self) -> HealthMonitor | None:
         """Image-health checks against the camera's stored reference, when it has one."""
@@ -171,6 +192,9 @@ class CameraService(Service):
             self.counters["frames_lost_on_grab"] += 1
         elif isinstance(err, IncompleteGrab):
             self.counters["frames_incomplete_on_grab"] += 1
+        elif isinstance(err, ImageRefused):  # cut, damaged or too large: never inspected; the reason goes on record
+            self.counters["images_refused"] += 1
+            self.alarm.event("image_refused", f"{what}: {err}", part_id=part_id, source=f"camera:{self.camera.name}")
         else:
             self.counters["capture_failed"] += 1
         log.error("%s: no image (%s); it gets a fail-safe decision", what, err)
@@ -191,7 +215,11 @@ class CameraService(Service):
             pixel_format=grab.pixel_format,
             source=grab.source,
         )
-        in_ring = self.ring.place(header, pixels)
+        try:
+            in_ring = self.ring.place(header, pixels)
+        except ImageRefused as err:  # above the camera's frame limit: not copied, not sent
+            self._capture_failed(part_id, err)
+            return
         sent = send_frame_header(self.frames, in_ring) if in_ring else send_frame(self.frames, header, pixels)
         if sent:
             self.counters["frames_sent"] += 1

@@ -66,3 +66,58 @@ def test_hardware_triggered_frames_are_parts_and_an_incomplete_buffer_still_gets
     assert service.counters["frames_incomplete_on_grab"] == 1
     assert service.heartbeat_counters()["frames_incomplete"] == 1
     assert all(h.t_trigger == s.t_trigger for h, s in zip(received, [seen[0], seen[1], seen[3]]))
+
+
+def test_damaged_and_oversized_images_are_never_sent_and_each_part_is_failed_safe_with_its_reason(line_config, tmp_path):
+    """20 JPEGs of defective parts cut at half with an end marker, then a 10000 x 10000 PNG, then a whole image:
+    every part is seen (so the actuator decides it fail-safe at its deadline), only the whole image is sent,
+    each refusal is an ``image_refused`` event naming the part and the reason, and the ring stays small."""
+    import cv2
+
+    from inspector.frame_ring import ring_path
+    from inspector.messages import Alarm
+    from inspector.synthetic import PartGenerator
+    from tests.unit.test_camera_drivers import big_png, cut_with_end_marker
+
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    generator = PartGenerator(seed=5, defect_rate=1.0)
+    for i in range(20):
+        (folder / f"a_{i:02d}.jpg").write_bytes(cut_with_end_marker(cv2.imencode(".jpg", generator.part(i).image)[1].tobytes()))
+    big_png(folder / "b_huge.png", 10_000, 10_000)
+    cv2.imwrite(str(folder / "c_whole.png"), generator.part(20).image)
+    config = line_config()
+    cam = dataclasses.replace(config.cameras[0], driver="folder", folder=str(folder), loop=False, rate_hz=20, max_parts=22)
+    config = dataclasses.replace(config, cameras=[cam])
+    peers = PeerSockets(config)
+    part_seen = peers.open("actuator", "part_seen")
+    frames = peers.open("detector", "frames")
+    alarms = peers.open("actuator", "alarms")
+    service = CameraService(config)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: service.counters["triggered"] >= 22, 30, "22 parts triggered")
+        seen = [recv_message(part_seen) for _ in range(22)]
+        rings = StationRings(config)
+        header, pixels = recv_frame(frames, read_ring=rings.read)
+        rings.close()
+        assert frames.poll(500) == 0, "no other frame was sent"
+        refused = []
+        while len(refused) < 21 and alarms.poll(5000):
+            message = recv_message(alarms)
+            if isinstance(message, Alarm) and message.code == "image_refused":
+                refused.append(message)
+        ring_bytes = ring_path(config.station.state_dir, cam.name).stat().st_size
+    finally:
+        service.stop()
+        thread.join(30)
+        peers.close()
+    assert [s.part_id for s in seen] == list(range(1, 23)), "every image is a part, the refused ones too"
+    assert header.part_id == 22 and header.source.endswith("c_whole.png") and pixels.shape == (480, 640)
+    assert [a.part_id for a in refused] == list(range(1, 22))
+    for i, alarm in enumerate(refused[:20]):
+        assert f"a_{i:02d}.jpg is damaged" in alarm.text and "premature end of data segment" in alarm.text, alarm.text
+    assert "b_huge.png is 10000x10000" in refused[20].text and "cameras[].max_frame_mb" in refused[20].text
+    assert service.counters["images_refused"] == 21
+    assert ring_bytes < 16 * 640 * 480 * 2, f"the ring holds 640 x 480 frames, not 10000 x 10000 ones ({ring_bytes} bytes)"

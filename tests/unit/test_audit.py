@@ -195,11 +195,12 @@ def test_before_and_after_must_be_json_data(tmp_path):
 def test_audit_verify_command_exits_0_when_intact_and_1_naming_the_broken_entry(tmp_path, capsys):
     path = tmp_path / "audit.db"
     filled_trail(path).close()
-    assert main(["audit", "verify", "--database", str(path)]) == 0
+    own = ["--key", str(tmp_path / "audit.key"), "--anchor", str(tmp_path / "audit.anchor")]  # the station's own
+    assert main(["audit", "verify", "--database", str(path), *own]) == 0
     assert "5 entries, chain intact" in capsys.readouterr().out
 
     tamper(path, "UPDATE audit SET target = 'bottom' WHERE id = 4")
-    assert main(["audit", "verify", "--database", str(path)]) == 1
+    assert main(["audit", "verify", "--database", str(path), *own]) == 1
     assert "BROKEN at entry 4: its content does not match its keyed hash" in capsys.readouterr().out
 
 
@@ -227,3 +228,78 @@ def test_audit_verify_finds_the_station_trail_from_its_config(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "1 entries, chain intact" in run.stdout
+
+
+def inspector_cli(*args: str):
+    """``python -m inspector ...`` as a real process, as an auditor runs it."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "inspector", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def station_trail(tmp_path):
+    """A station config with three audited actions: (config file, its audit database, key, anchor)."""
+    from calibration.station import calibration_paths, open_audit_trail
+    from inspector.config import DEFAULT_CONFIG, load_config, write_config
+    from inspector.line_setup import local_line_config
+
+    config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path / "station")
+    write_config(config, tmp_path / "station.yaml")
+    with open_audit_trail(config) as trail:
+        for user in ("maria", "jonas", "ines"):
+            trail.record(user, "login", "hmi", None, {"role": "quality"})
+    paths = calibration_paths(config)
+    return tmp_path / "station.yaml", paths.audit_database, paths.audit_key, paths.audit_anchor
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied to 0 bytes"])
+def test_a_deleted_or_emptied_audit_database_with_an_anchored_trail_verifies_broken(station_trail, damage):
+    """It once verified as "no trail" (exit 2): whoever could delete the database hid every entry in it."""
+    config, database, _, anchor = station_trail
+    for leftover in (database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    if damage == "deleted":
+        database.unlink()
+    else:
+        database.write_bytes(b"")
+    run = inspector_cli("audit", "verify", "--config", str(config))
+    assert run.returncode == 1, (run.stdout, run.stderr)
+    state = "missing" if damage == "deleted" else "empty (0 bytes)"
+    assert f"BROKEN at entry 1: the audit database {database} is {state}, but its anchor {anchor} records 3 entries up to id 3" in run.stdout
+
+
+def test_a_station_that_never_audited_anything_has_no_trail_exit_2(tmp_path):
+    from inspector.config import DEFAULT_CONFIG, load_config, write_config
+    from inspector.line_setup import local_line_config
+
+    write_config(local_line_config(load_config(DEFAULT_CONFIG), tmp_path / "station"), tmp_path / "station.yaml")
+    run = inspector_cli("audit", "verify", "--config", str(tmp_path / "station.yaml"))
+    assert run.returncode == 2 and "no audit database" in run.stderr and "no trail to check" in run.stderr
+
+
+def test_verifying_a_copy_takes_the_stations_key_and_anchor_explicitly_never_the_files_beside_it(station_trail, tmp_path):
+    import shutil
+
+    _, database, key, anchor = station_trail
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    faithful = copies / "audit.db"
+    shutil.copy(database, faithful)
+    run = inspector_cli("audit", "verify", "--database", str(faithful), "--key", str(key), "--anchor", str(anchor))
+    assert run.returncode == 0 and "3 entries, chain intact" in run.stdout, (run.stdout, run.stderr)
+
+    # a forged copy: a trail of its own, written with a key and an anchor of its own left beside it
+    forged = copies / "forged" / "audit.db"
+    forged.parent.mkdir()
+    with AuditTrail(forged) as trail:  # audit.key and audit.anchor beside it
+        trail.record("mallory", "login", "hmi", None, {"role": "admin"})
+    beside = inspector_cli("audit", "verify", "--database", str(forged))
+    assert beside.returncode == 2, (beside.stdout, beside.stderr)
+    assert "audit verify --database needs --key and --anchor" in beside.stderr
+    assert "never against files found beside the copy" in beside.stderr
+    half = inspector_cli("audit", "verify", "--database", str(forged), "--key", str(forged.with_name("audit.key")))
+    assert half.returncode == 2 and "needs --anchor" in half.stderr
+    checked = inspector_cli("audit", "verify", "--database", str(forged), "--key", str(key), "--anchor", str(anchor))
+    assert checked.returncode == 1 and "BROKEN at entry 1" in checked.stdout, (checked.stdout, checked.stderr)

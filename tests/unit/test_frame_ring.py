@@ -136,3 +136,36 @@ def test_a_frame_header_without_pixels_or_slot_and_a_ring_frame_without_a_reader
     finally:
         writer.close()
         ctx.destroy(linger=0)
+
+
+def test_a_frame_above_the_cameras_limit_is_refused_and_the_ring_never_grows_past_the_limit(tmp_path):
+    """A 10000 x 10000 image once made a 1.6 GB ring in /dev/shm (16 slots of 100 MB)."""
+    from inspector.errors import ImageRefused
+
+    config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path / "line", parts=1, rate_hz=10)
+    name = config.cameras[0].name
+    limit = 4 * 640 * 480 * 6  # the default: twice the declared 640 x 480 in 16-bit colour
+    camera = CameraRing(config, name)
+    try:
+        assert camera.max_slot_bytes == limit
+        header = camera.place(a_header(camera=name), RNG.integers(0, 255, (480, 640), dtype=np.uint8))
+        ring_bytes = os.stat(camera.path).st_size
+        huge = np.zeros((10_000, 10_000), np.uint8)  # pages never touched: nothing is copied
+        with pytest.raises(ImageRefused, match=rf"10000x10000, 100000000 bytes\) is above the camera's frame limit of {limit} bytes"):
+            camera.place(a_header(camera=name, height=10_000, width=10_000), huge)
+        assert os.stat(camera.path).st_size == ring_bytes, "the ring was not grown"
+        near = RNG.integers(0, 255, (1800, 2400, 3), dtype=np.uint8)  # 12.4 MiB: above the limit too
+        with pytest.raises(ImageRefused):
+            camera.place(a_header(camera=name, height=1800, width=2400, channels=3, pixel_format="BGR8"), near)
+        for height, width in ((1000, 1400), (1200, 1600)):  # 4.0, then 5.5 MiB: the ring doubles, to the limit at most
+            within = RNG.integers(0, 255, (height, width, 3), dtype=np.uint8)
+            assert camera.place(a_header(camera=name, height=height, width=width, channels=3, pixel_format="BGR8"), within).in_ring
+        assert camera.writer.slot_bytes == limit < 2 * 1000 * 1400 * 3
+        assert header.in_ring
+    finally:
+        camera.close()
+    by_message = dataclasses.replace(config, transport=dataclasses.replace(config.transport, frame_handoff="message"))
+    with pytest.raises(ImageRefused):  # pixels that would travel in the message are refused the same way
+        CameraRing(by_message, name).place(a_header(camera=name, height=10_000, width=10_000), huge)
+    small = dataclasses.replace(config, transport=dataclasses.replace(config.transport, max_frame_mb=1.0))
+    assert CameraRing(small, name).max_slot_bytes == 1024 * 1024, "never above what a detector accepts"

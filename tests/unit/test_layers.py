@@ -36,8 +36,8 @@ LAYERS: list[tuple[str, str, tuple[str, ...]]] = [
         "inspector/systemd_notify.py", "inspector/messages.py", "inspector/message_refusals.py", "inspector/config/",
     )),
     ("plumbing and records", "transport, channels, keys, the registry of services; the line's tables, alarms, audit", (
-        "inspector/transport.py", "inspector/channels.py", "inspector/line_keys.py", "inspector/frame_ring.py",
-        "inspector/observer_feed.py", "inspector/service_registry.py", "inspector/service_logs.py",
+        "inspector/transport.py", "inspector/channels.py", "inspector/connection_watch.py", "inspector/line_keys.py",
+        "inspector/frame_ring.py", "inspector/observer_feed.py", "inspector/service_registry.py", "inspector/service_logs.py",
         "inspector/records/", "inspector/audit.py", "inspector/alarms/", "inspector/synthetic/",
     )),
     ("the line's parts", "engine and model families, model trust, cameras, PLC, calibration, plant links", (
