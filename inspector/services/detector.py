@@ -65,7 +65,7 @@ class DetectorService(Service):
         self.follower = ProductionFollower(self.config, self.alarm)  # the registry's production models (OPC UA selections too)
         start = self.follower.start_config()
         try:
-            models = station_models(start)
+            models = station_models(start, promoted=self.follower.start_pins())
         except InspectorError as err:
             self.alarm.raise_("model_refused", f"no model the station trusts can be loaded: {err}")
             self.follower.refused_at_start(start, str(err))  # a restart then runs the last-known-good package
