@@ -20,8 +20,10 @@ and what was found, and never becomes last-known-good.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -78,33 +80,41 @@ def lkg_folder(config: Config) -> Path:
     return Path(config.station.state_dir) / LKG_FOLDER
 
 
-def save_last_known_good(config: Config, paths: list[Path]) -> None:
-    """Keep a copy of ``paths`` (each package with its signature) as the last-known-good set."""
+def save_last_known_good(config: Config, paths: list[Path], packages: list[str] | None = None) -> None:
+    """Keep a copy of ``paths`` (each package with its signature) as the last-known-good set.
+
+    ``packages``: the package ids the set was checked as; a copy that differs (a file replaced since) is not kept
+    (:class:`ModelError`). One writer at a time (several detector instances share the state folder)."""
     folder = lkg_folder(config)
-    manifest = folder / MANIFEST
-    wanted = [content_id(p) for p in paths]  # weights and metadata: the same weights with other thresholds differ
+    wanted = packages or [content_id(p) for p in paths]  # weights and metadata: other thresholds are another package
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(folder.with_name(f".{LKG_FOLDER}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        if json.loads(manifest.read_text()).get("packages") == wanted:
-            return  # already kept
-    except (OSError, ValueError):
-        pass
-    staging = folder.with_name(f".{LKG_FOLDER}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    copies = []
-    for i, path in enumerate(paths):
-        slot = staging / str(i)
-        slot.mkdir(parents=True)
-        for source in (path, metadata_path(path), signature_path(path)):
-            shutil.copyfile(source, slot / f"model{source.name[len(path.stem):]}")
-        copies.append(f"{i}/model.onnx")
-        if content_id(slot / "model.onnx") != wanted[i]:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ModelError(f"model {path} changed while it was kept as last-known-good: not kept")
-    (staging / MANIFEST).write_text(json.dumps({"models": copies, "packages": wanted, "onnx_sha256": [sha256_of(p) for p in paths],
-                                                 "sources": [str(p) for p in paths],
-                                                 "saved_at": time.time()}, indent=2) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if json.loads((folder / MANIFEST).read_text()).get("packages") == wanted:
+                return  # already kept
+        except (OSError, ValueError):
+            pass
+        staging = folder.with_name(f".{LKG_FOLDER}.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        copies = []
+        for i, path in enumerate(paths):
+            slot = staging / str(i)
+            slot.mkdir(parents=True)
+            for source in (path, metadata_path(path), signature_path(path)):
+                shutil.copyfile(source, slot / f"model{source.name[len(path.stem):]}")
+            copies.append(f"{i}/model.onnx")
+            if content_id(slot / "model.onnx") != wanted[i]:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise ModelError(f"model {path} changed since it was checked: not kept as last-known-good")
+        manifest = {"models": copies, "packages": wanted, "onnx_sha256": [sha256_of(staging / c) for c in copies],
+                    "sources": [str(p) for p in paths], "saved_at": time.time()}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    finally:
+        os.close(lock)
     log.info("last-known-good model set saved: %s", ", ".join(str(p) for p in paths))
 
 
@@ -137,7 +147,7 @@ def check_set(config: Config, accepted: AcceptedModels, paths: list[Path], pins:
 
 def accept_set(config: Config, accepted: AcceptedModels, paths: list[Path], identities: list[Identity]) -> None:
     """The set runs now: it is kept as the last-known-good set and its versions become the floor."""
-    save_last_known_good(config, paths)
+    save_last_known_good(config, paths, [i.package_id for i in identities])
     accepted.accept(slot_names(config), paths, identities)
 
 

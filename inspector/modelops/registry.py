@@ -324,10 +324,9 @@ class ModelRegistry:
                  automatic: bool = False, signature: str = "", to: str = "") -> str:
         """Return the slot to its last-known-good package (or the configured model); returns what it runs now (label).
 
-        ``to``: an installed package to go back to instead (name@version or id), for a step back the history does
-        not hold (an older release than the configured model's). The package the slot goes back to may be older than
-        any the station ran: the rollback is recorded in the station's record of accepted models
-        (:mod:`inspector.model_pins`), which is what lets the detector run it.
+        ``to``: an installed package (name@version or id) to go back to instead, one the history does not hold. The
+        target may be older than any release the station ran: the rollback is recorded in the station's record of
+        accepted models (:mod:`inspector.model_pins`), which lets the detector run it.
 
         ``signature``: how the user signed the action (an HMI's re-entered PIN), recorded in the audit entry.
 

@@ -148,3 +148,28 @@ def test_a_pin_names_a_slot_of_the_station_and_a_package(station):
         config_from_dict(data, Path("."))
     data["models"]["pins"] = {"primary": "inspector-default@2026.11.23"}
     assert config_from_dict(data, Path(".")).models.pins == {"primary": "inspector-default@2026.11.23"}
+
+
+def test_a_hot_swap_keeps_the_set_it_swaps_to_and_raises_the_floor(station, tmp_path):
+    import numpy as np
+
+    from inspector.model_trust import configured_models
+    from tests.helpers import wait_until
+
+    v2, v3 = variant(station, tmp_path, "2.0"), variant(station, tmp_path, "3.0")
+    with ModelRegistry(station) as registry:
+        a, _ = registry.install(v2, "quality")
+        b, _ = registry.install(v3, "quality")
+        registry.promote(a.label, "quality", reason="baseline", force=True)
+        follower = ProductionFollower(station, lambda *alarm: None)
+        start = follower.start_config()
+        follower.started(configured_models(station_models(start, promoted=follower.start_pins()).detector))
+        registry.promote(b.label, "quality", reason="newer", force=True)
+        clock = iter(range(1, 10_000))
+        ready = wait_until(lambda: follower.poll(float(next(clock)), np.full((480, 640), 90, np.uint8)), 120, "3.0 loaded")
+        ready.engine.close()
+        follower.close()
+        assert identify(last_known_good(station)[0]).package_id == b.package_id
+        with pytest.raises(ModelError, match="is not promoted: .*version 3.0 or later"):
+            registry.promote(a.label, "quality", reason="back", force=True)
+        assert registry.rollback("quality", reason="back") == a.label
