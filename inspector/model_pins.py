@@ -223,20 +223,17 @@ class AcceptedModels:
         if pin is not None and not pin.matches(identity):
             raise ModelRefused(slot, str(pin), f"{identity} at {path}")
         if pin is None and ran.get("path") == str(path) and ran.get("package") != identity.package_id:
-            raise ModelRefused(
-                slot, f"{ran.get('label')} (package {str(ran.get('package'))[:12]}), the package the slot last ran from "
-                "this file; to run another, pin it (models.pins) or install and promote it ('inspector model promote')",
-                f"{identity} at {path}")
+            raise ModelRefused(slot, f"{ran.get('label')} (package {str(ran.get('package'))[:12]}), which the slot last ran "
+                               "from this file (pin or promote another)", f"{identity} at {path}")
         known = record["labels"].get(identity.label)
         if known and known != identity.package_id:
-            raise ModelRefused(slot, f"{identity.label} as the station accepted it (package {known[:12]}): a name and "
-                               "version are one package", f"another package under that name and version, {identity}")
+            raise ModelRefused(slot, f"{identity.label} as first accepted (package {known[:12]}): a name and version are "
+                               "one package", f"another {identity} at {path}")
         highest = record["highest"].get(identity.name)
         if highest and is_older(identity.version, highest["version"]) and ran.get("rollback_to") != identity.package_id:
-            raise ModelRefused(
-                slot, f"{identity.name} at version {highest['version']} or later, the highest the station accepted; "
-                f"going back is an audited rollback ('inspector model rollback --to {identity.label}', or the HMI's)",
-                f"the older {identity}")
+            raise ModelRefused(slot, f"{identity.name} {highest['version']} or later (the highest the station accepted; "
+                               f"going back is an audited rollback: inspector model rollback --to {identity.label})",
+                               f"the older {identity} at {path}")
 
     def judge_set(self, slots: list[str], paths: list[Path], pins: dict[str, Pin]) -> list[Identity]:
         """:meth:`judge` for a whole model set (slot by slot, in order); the identities of its packages."""

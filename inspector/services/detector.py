@@ -73,7 +73,7 @@ class DetectorService(Service):
         if models.fallback:
             self.alarm.raise_(
                 "model_refused",
-                f"configured model refused ({models.refused}); running the last-known-good model(s) instead",
+                f"configured model refused, running the last-known-good model(s) instead: {models.refused}",
             )
             self.follower.refused_at_start(start, models.refused)
         self.engine = DefectDetector(models.detector)

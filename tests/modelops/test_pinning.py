@@ -62,7 +62,7 @@ def test_another_package_signed_by_the_same_key_at_the_configured_path_is_refuse
     second = station_models(config)
     assert second.fallback
     assert f"expected {identify(released).label} (package {identify(released).package_id[:12]})" in second.refused
-    assert "the package the slot last ran from this file" in second.refused
+    assert "which the slot last ran from this file" in second.refused
     assert f"found {identify(other).label}" in second.refused
     assert identify(Path(second.detector.model)).package_id == identify(released).package_id, "the released one runs"
     assert lkg_state(config) == kept and record_path(config).read_text() == record, "last-known-good unchanged"
@@ -91,14 +91,14 @@ def test_an_older_release_is_refused_until_an_audited_rollback_names_it(station,
 
     older = at(station, put(v2, tmp_path / "v2" / "model.onnx"))  # even a new path (a config edit) does not go back
     refused = station_models(older)
-    assert refused.fallback and "version 3.0 or later, the highest the station accepted" in refused.refused
+    assert refused.fallback and "3.0 or later (the highest the station accepted" in refused.refused
     assert f"found the older {identify(v2).label}" in refused.refused
     assert lkg_state(older) == kept
     assert identify(Path(refused.detector.model)).version == "3.0"
 
     with ModelRegistry(older) as registry:
         pkg, _ = registry.install(v2, "quality")
-        with pytest.raises(ModelError, match=r"is not promoted: .*version 3.0 or later.*audited rollback"):
+        with pytest.raises(ModelError, match=r"is not promoted: .* 3.0 or later.*audited rollback"):
             registry.promote(pkg.label, "quality", reason="quicker than a rollback", force=True)
         assert registry.rollback("quality", reason="escapes on 3.0", to=pkg.label) == pkg.label
     follower = ProductionFollower(older, lambda *alarm: None)
@@ -170,6 +170,6 @@ def test_a_hot_swap_keeps_the_set_it_swaps_to_and_raises_the_floor(station, tmp_
         ready.engine.close()
         follower.close()
         assert identify(last_known_good(station)[0]).package_id == b.package_id
-        with pytest.raises(ModelError, match="is not promoted: .*version 3.0 or later"):
+        with pytest.raises(ModelError, match="is not promoted: .* 3.0 or later"):
             registry.promote(a.label, "quality", reason="back", force=True)
         assert registry.rollback("quality", reason="back") == a.label
