@@ -173,3 +173,20 @@ def test_a_hot_swap_keeps_the_set_it_swaps_to_and_raises_the_floor(station, tmp_
         with pytest.raises(ModelError, match="is not promoted: .* 3.0 or later"):
             registry.promote(a.label, "quality", reason="back", force=True)
         assert registry.rollback("quality", reason="back") == a.label
+
+
+def test_model_verify_with_the_config_says_the_package_id_and_whether_the_slot_may_run_it(station, tmp_path, capsys):
+    from inspector.cli import main
+    from inspector.config import write_config
+
+    released, other = variant(station, tmp_path, "2.0"), variant(station, tmp_path, "2.1")
+    config = at(station, put(released, tmp_path / "line3" / "model.onnx"))
+    config_file = tmp_path / "station.yaml"
+    write_config(config, config_file)
+    verify = ["model", "verify", config.detector.model, "--config", str(config_file)]
+    assert main(verify) == 0
+    assert f"package id {identify(released).package_id}" in capsys.readouterr().out
+    assert not station_models(config).fallback
+    put(other, Path(config.detector.model))
+    assert main(verify) == 1
+    assert "the station would refuse it: slot primary: expected" in capsys.readouterr().out
