@@ -101,5 +101,6 @@ def test_another_release_signed_by_the_same_key_at_the_configured_path_is_refuse
         alarms = wait_until(lambda: [a for a in alarm_rows(second) if a["code"] == "model_refused"], 30, "the refusal alarm")
     assert alarms[0]["severity"] == "critical" and "last-known-good" in alarms[0]["text"]
     assert f"expected {identify(released).label}" in alarms[0]["text"] and f"found {identify(other).label}" in alarms[0]["text"]
-    assert {r["model_version"] for r in rows} == {identify(released).label}, "the released model decided every part"
+    judged = {r["model_version"] for r in rows if r["source"] == "verdict"}  # (a loaded machine may fail some safe)
+    assert judged == {identify(released).label}, "the released model judged every part it judged, the other release none"
     assert (lkg_folder(second) / "manifest.json").read_text() == kept, "the other release never became last-known-good"
