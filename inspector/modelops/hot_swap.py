@@ -219,6 +219,7 @@ class ProductionFollower:
                 self._after_next_part()
                 self_test(engine, frame)
                 if identities is not None:  # the set that runs next: last-known-good, and the version floor
+                    self._after_next_part()  # copying and hashing it uses the gap after a verdict, as each load step
                     accept_set(self.config, self.registry.accepted, paths, identities)
             except Exception:
                 engine.close()
