@@ -41,6 +41,9 @@ def add_registry_commands(model_sub: argparse._SubParsersAction) -> None:
     rollback = station(model_sub.add_parser("rollback", help="return a slot to its last-known-good model"))
     rollback.add_argument("--slot", default="primary", help="model slot: primary (default) or additional-N")
     rollback.add_argument("--reason", required=True, help="why, for the audit trail")
+    rollback.add_argument("--to", default="", metavar="PACKAGE",
+                          help="an installed package (name@version or id) to go back to instead of the last-known-good: "
+                          "an older release is run only through an audited rollback")
     who(rollback)
     gate = station(model_sub.add_parser(
         "gate", help="run a candidate and the slot's production model on the golden set; promote needs a passing gate"))
@@ -220,7 +223,7 @@ def run_registry(args: argparse.Namespace) -> int:
             print(f"slot {args.slot}: {package.label} ({package.short_id}) is production; a running detector swaps to it between parts")
             return 0
         if command == "rollback":
-            label = registry.rollback(args.user, args.slot, args.reason)
+            label = registry.rollback(args.user, args.slot, args.reason, to=args.to)
             print(f"slot {args.slot}: rolled back to {label}")
             return 0
         slots = registry.describe_slots()

@@ -117,7 +117,9 @@ def add_model_parser(sub: argparse._SubParsersAction) -> None:
     verify = model_sub.add_parser("verify", help="check a package's signature against trusted public keys")
     verify.add_argument("package", type=Path, help="the package's ONNX file")
     verify.add_argument("--trust", type=Path, action="append", help="public key file or folder (repeatable)")
-    verify.add_argument("--config", type=Path, help="use the station config's detector.trusted_keys")
+    verify.add_argument("--config", type=Path, help="use the station config's detector.trusted_keys, and say whether its "
+                        "pins and record of accepted packages let the slot run this package")
+    verify.add_argument("--slot", default="primary", help="with --config: the model slot (primary, additional-N)")
     from inspector.cli.model_registry import add_registry_commands
 
     add_registry_commands(model_sub)
@@ -168,16 +170,57 @@ def _model(args: argparse.Namespace) -> int:
         print(f"signed {meta.label} as {args.signer}: {out}")
         return 0
     keys = [str(k) for k in args.trust or []]
+    config = None
     if args.config is not None:
         from inspector.config import load_config
 
-        keys += load_config(args.config).detector.trusted_keys
+        config = load_config(args.config)
+        keys += config.detector.trusted_keys
     if not keys:
         raise ConfigError("--trust", "name a public key (--trust FILE) or a station config (--config) to verify against")
     check = verify_package(args.package, load_trusted_keys(keys))
     meta = load_model_package(args.package).metadata
     print(f"{meta.label}: signature OK, signed by {check.signer!r} with key {check.key_id} ({check.key_path}) "
           f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(check.signed_at))}")
+    return 0 if config is None else _pinned(config, args.package, args.slot)
+
+
+class _NoAuditKey:
+    """A station without an audit trail yet has accepted nothing: its record cannot exist, nor be checked."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def seal(self, purpose: str, data: bytes) -> str:
+        from inspector.errors import ModelError
+
+        raise ModelError(f"the station's record of accepted packages cannot be checked: {self.why}")
+
+
+def _pinned(config, package: Path, slot: str) -> int:
+    """What the station's pins and its record of accepted packages say of ``package`` in ``slot`` (exit 1: refused).
+    Reads only: the audit trail is opened read-only."""
+    from calibration.station import open_audit_trail
+    from inspector.errors import ConfigError, InspectorError
+    from inspector.model_pins import AcceptedModels, ModelRefused, configured_pins, identify, slot_names
+
+    if slot not in slot_names(config):
+        raise ConfigError("--slot", f"no model slot {slot!r} on this station (slots: {', '.join(slot_names(config))})")
+    identity = identify(package)
+    print(f"package id {identity.package_id} (to pin it: models.pins.{slot})")
+    try:
+        trail = open_audit_trail(config, readonly=True)
+    except InspectorError as err:
+        trail = _NoAuditKey(str(err))
+    try:
+        AcceptedModels.of_station(config, trail).judge(slot, package.resolve(), identity, configured_pins(config).get(slot))
+    except ModelRefused as refused:
+        print(f"the station would refuse it: {refused}")
+        return 1
+    finally:
+        if not isinstance(trail, _NoAuditKey):
+            trail.close()
+    print(f"slot {slot} may run it: its pin and the station's version floor allow it (a promoted model is the registry's)")
     return 0
 
 

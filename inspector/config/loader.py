@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from inspector.config.moved import move_old_settings
+from inspector.config.models import is_package_pin, model_slot_names
 from inspector.config.schema import Config
 from inspector.config.shifts import check_reports_config, normalise_shifts
 from inspector.errors import ConfigError
@@ -49,6 +50,7 @@ def config_from_dict(data: Any, base_dir: Path, source: str = "station config") 
     config = dataclasses.replace(config, reports=normalise_shifts(config.reports))
     check_reports_config(config.reports)
     _check_opcua(config)
+    _check_model_pins(config)
     _check_plant(config)
     _check_disk_space(config)
     return _resolve_paths(config, base_dir)
@@ -89,6 +91,16 @@ def _check_opcua(config: Config) -> None:
         if not _recipe_model(model):
             raise ConfigError(f"opcua.recipes.{name}", "expected a registry package (name@version, or its package id: "
                               f"6 to 64 hex digits) or a model's .onnx file, got {model!r}")
+
+
+def _check_model_pins(config: Config) -> None:
+    slots = model_slot_names(len(config.detector.additional_models))
+    for slot, ref in config.models.pins.items():
+        if slot not in slots:
+            raise ConfigError(f"models.pins.{slot}", f"no model slot {slot!r} on this station (slots: {', '.join(slots)})")
+        if not is_package_pin(ref):
+            raise ConfigError(f"models.pins.{slot}", "expected name@version or a package id (12 to 64 lower-case hex "
+                              f"digits), got {ref!r}")
 
 
 def _recipe_model(model: str) -> bool:

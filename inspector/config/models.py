@@ -7,11 +7,35 @@ from dataclasses import dataclass
 from inspector.typed import spec
 
 
+PACKAGE_ID_DIGITS = (12, 64)  # a pin's package id: the whole content address, or a prefix of at least 12 hex digits
+
+
+def model_slot_names(additional_models: int) -> list[str]:
+    """The station's model slots, in the detector's order: 'primary', then 'additional-1', ..."""
+    return ["primary", *(f"additional-{i + 1}" for i in range(additional_models))]
+
+
+def is_package_pin(ref: str) -> bool:
+    """A pin names a package as ``name@version`` or by its package id (lower-case hex, see PACKAGE_ID_DIGITS)."""
+    name, at, version = ref.partition("@")
+    if at:
+        return bool(name.strip() and version.strip())
+    return PACKAGE_ID_DIGITS[0] <= len(ref) <= PACKAGE_ID_DIGITS[1] and all(c in "0123456789abcdef" for c in ref)
+
+
 @dataclass(frozen=True)
 class ModelRegistryConfig:
     folder: str | None = spec(
         None, doc="The station's model registry (every installed signed package, content-addressed, and the owner-only "
         "production pointer); None = 'model-registry' in station.state_dir. See docs/model-registry.md."
+    )
+    pins: dict[str, str] = spec(
+        factory=dict,
+        doc="Per model slot (primary, additional-1, ...), the package its configured model must be: a package id (its "
+        "content address, as 'inspector model show' prints it, or a prefix of at least 12 hex digits) or name@version. "
+        "A package signed by a trusted key at the configured path that is not this one is refused (model_refused) and "
+        "the last-known-good set runs. A slot without a pin runs the package it last ran from the same path, or a new "
+        "path's package; a promoted model is pinned by the registry. See docs/security.md.",
     )
     follow_production: bool = spec(
         True,

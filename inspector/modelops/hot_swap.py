@@ -32,7 +32,8 @@ import numpy as np
 from inspector.config.schema import Config
 from inspector.engine.detector import DefectDetector
 from inspector.errors import InspectorError, ModelError
-from inspector.model_trust import check_packages
+from inspector.model_pins import Pin, configured_pins
+from inspector.model_trust import accept_set, check_set
 from inspector.modelops.registry import PACKAGES, ModelRegistry, slot_names
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class ProductionFollower:
         self._loader: threading.Thread | None = None
         self._outcome: ReadyModels | Exception | None = None
         self._loading: list[Path] = []
+        self._pins: dict[str, Pin] = {}  # the registry's pins of the production models last read from the pointer
         self._refused: list[Path] = []  # the last set that failed its checks: not tried again until the pointer moves on
         self._part_done = threading.Event()  # set by the detector as each verdict leaves: the loader's cue
 
@@ -116,12 +118,17 @@ class ProductionFollower:
         if not self.enabled or not self.registry.pointer_path.exists():
             return self.config
         try:
-            paths = self.registry.production_paths()
+            production = self.registry.production()
+            paths, self._pins = self.registry.production_paths(production), self.registry.production_pins(production)
         except InspectorError as err:
             self._on_pointer_problem(str(err))
             return self.config
         self._seen = self._stamp()
         return _with_models(self.config, paths)
+
+    def start_pins(self) -> dict[str, Pin]:
+        """The registry's pins of the slots :meth:`start_config` runs a promoted package in."""
+        return dict(self._pins)
 
     def started(self, running: list[Path]) -> None:
         self.running = list(running)
@@ -154,7 +161,8 @@ class ProductionFollower:
             return None
         self._seen = stamp
         try:
-            paths = self.registry.production_paths()
+            production = self.registry.production()
+            paths, pins = self.registry.production_paths(production), self.registry.production_pins(production)
         except InspectorError as err:
             self._on_pointer_problem(str(err))
             return None
@@ -163,14 +171,14 @@ class ProductionFollower:
             self.alarm("model_pointer", "info", "the production model record is readable and sealed again", active=False)
         if paths == self.running or paths == self._refused:
             return None
-        self._start_load(paths, reference)
+        self._start_load(paths, {**configured_pins(self.config), **pins}, reference)
         return None
 
-    def _start_load(self, paths: list[Path], reference: np.ndarray) -> None:
+    def _start_load(self, paths: list[Path], pins: dict[str, Pin], reference: np.ndarray) -> None:
         log.info("production models changed: loading %s beside the running ones", ", ".join(str(p) for p in paths))
         self._loading, self._outcome = paths, None
         frame = np.array(reference, copy=True)
-        self._loader = threading.Thread(target=self._load, args=(paths, frame), name="model-loader", daemon=True)
+        self._loader = threading.Thread(target=self._load, args=(paths, pins, frame), name="model-loader", daemon=True)
         self._loader.start()
 
     def part_done(self) -> None:
@@ -188,10 +196,10 @@ class ProductionFollower:
         self._part_done.clear()
         self._part_done.wait(1.0)
 
-    def _load(self, paths: list[Path], frame: np.ndarray) -> None:
+    def _load(self, paths: list[Path], pins: dict[str, Pin], frame: np.ndarray) -> None:
         try:
             self._after_next_part()
-            trusted = None
+            trusted = identities = None
             if self.config.detector.require_signed_models:
                 from inspector.model_signing import load_trusted_keys
 
@@ -199,8 +207,8 @@ class ProductionFollower:
             for path in paths:
                 if path.parent.parent == self.registry.folder / PACKAGES:
                     self.registry.check(path.parent.name)  # signature, hashes, content address
-            if trusted is not None:
-                check_packages(paths, trusted)
+            if trusted is not None:  # signed by a trusted key, and what each slot may run (pins, no step back)
+                _, identities = check_set(self.config, self.registry.accepted, paths, pins, trusted)
             self._after_next_part()
             engine = DefectDetector(_with_models(self.config, paths).detector)
             try:
@@ -210,6 +218,9 @@ class ProductionFollower:
                     engine.inspect(blank)
                 self._after_next_part()
                 self_test(engine, frame)
+                if identities is not None:  # the set that runs next: last-known-good, and the version floor
+                    self._after_next_part()  # copying and hashing it uses the gap after a verdict, as each load step
+                    accept_set(self.config, self.registry.accepted, paths, identities)
             except Exception:
                 engine.close()
                 raise

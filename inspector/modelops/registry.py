@@ -16,8 +16,11 @@ A station runs one production model per *slot*: ``primary`` (``detector.model``)
 and ``additional-1``.. (``detector.additional_models``, in order). A slot
 nothing was promoted to runs the configured model. Every promotion keeps the
 previous production package in the slot's history: ``rollback`` returns to it
-(the last-known-good). Installed packages are never deleted. Every install,
-promotion and rollback goes into the audit trail.
+(the last-known-good), or ``rollback --to`` to an older installed package.
+A promotion never steps back in version (:mod:`inspector.model_pins`): going
+back is a rollback, recorded so that the detector runs it. Installed packages
+are never deleted. Every install, promotion and rollback goes into the audit
+trail.
 
 The functions here are what the CLI (``inspector model list|install|show|promote|rollback``)
 and an HMI screen call.
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -41,6 +43,16 @@ from typing import Self
 from inspector.config.schema import Config
 from inspector.engine.model_package import load_model_package, metadata_path, sha256_of
 from inspector.errors import InspectorError, ModelError
+from inspector.model_pins import (
+    PRIMARY,
+    AcceptedModels,
+    ModelRefused,
+    Pin,
+    content_id,
+    identify,
+    package_id,
+    slot_names,
+)
 from inspector.model_signing import (
     SignatureCheck,
     load_trusted_keys,
@@ -63,27 +75,11 @@ FOLDER = "model-registry"
 PACKAGES = "packages"
 POINTER = "production.json"
 ENTRY = "entry.json"
-PRIMARY = "primary"
 CONFIGURED = ""  # in the pointer: the slot runs the model named in the station config
 
 
 def registry_folder(config: Config) -> Path:
     return Path(config.models.folder) if config.models.folder else Path(config.station.state_dir) / FOLDER
-
-
-def package_id(onnx_sha256: str, metadata_sha256: str) -> str:
-    """The content address of a package: its weights and its metadata (thresholds, normalisation) together."""
-    return hashlib.sha256(f"{onnx_sha256}\n{metadata_sha256}".encode()).hexdigest()
-
-
-def content_id(onnx: Path) -> str:
-    """The package id of a model file (installed or configured), from its content."""
-    return package_id(sha256_of(onnx), sha256_of(metadata_path(onnx)))
-
-
-def slot_names(config: Config) -> list[str]:
-    """The station's model slots, in the detector's order."""
-    return [PRIMARY, *(f"additional-{i + 1}" for i in range(len(config.detector.additional_models)))]
 
 
 def configured_path(config: Config, slot: str) -> Path:
@@ -149,6 +145,11 @@ class ModelRegistry:
 
     def _seal(self, data: bytes) -> str:
         return self.trail.seal(SEAL_PURPOSE, data)
+
+    @property
+    def accepted(self) -> AcceptedModels:
+        """The station's record of accepted packages (:mod:`inspector.model_pins`): the version floor, rollbacks."""
+        return AcceptedModels.of_station(self.config, self.trail)
 
     @property
     def pointer_path(self) -> Path:
@@ -264,6 +265,13 @@ class ModelRegistry:
         return [self.onnx_path(production.slot(s).package) if production.slot(s).package
                 else configured_path(self.config, s) for s in slot_names(self.config)]
 
+    def production_pins(self, production: Production | None = None) -> dict[str, Pin]:
+        """The pin of each slot that runs a promoted package: the pointer names it by content address."""
+        production = self.production() if production is None else production
+        states = {slot: production.slot(slot) for slot in slot_names(self.config)}
+        return {slot: Pin(state.package, f"promoted in the model registry by {state.promoted_by or 'someone'}")
+                for slot, state in states.items() if state.package}
+
     def golden(self) -> GoldenSet:
         """The station's golden set (:mod:`inspector.modelops.golden`), kept in the registry."""
         return GoldenSet(self.folder / "golden", self.trail)
@@ -282,6 +290,12 @@ class ModelRegistry:
             self.check(package.package_id)
         except ModelError as err:
             raise ModelError(f"{package.label} ({package.short_id}) is not promoted: {err}") from err
+        try:  # never a step back in version, nor another package under a name and version the station ran
+            self.accepted.judge(slot, self.onnx_path(package.package_id), identify(self.onnx_path(package.package_id)),
+                                Pin(package.package_id, "the promotion"))
+        except ModelRefused as err:
+            raise ModelError(f"{package.label} ({package.short_id}) is not promoted: {err.expected}; it is "
+                             f"{err.found}") from err
         gate_report, forced = "", False
         if self.config.models.require_gate and not approval:
             passed, why = passing_gate(self, self.golden(), package.package_id, slot)
@@ -307,29 +321,57 @@ class ModelRegistry:
         return package
 
     def rollback(self, user: str, slot: str = PRIMARY, reason: str = "", *, only_if: str | None = None,
-                 automatic: bool = False, signature: str = "") -> str:
+                 automatic: bool = False, signature: str = "", to: str = "") -> str:
         """Return the slot to its last-known-good package (or the configured model); returns what it runs now (label).
+
+        ``to``: an installed package (name@version or id) to go back to instead, one the history does not hold. The
+        target may be older than any release the station ran: the rollback is recorded in the station's record of
+        accepted models (:mod:`inspector.model_pins`), which lets the detector run it.
 
         ``signature``: how the user signed the action (an HMI's re-entered PIN), recorded in the audit entry.
 
         ``only_if``: roll back only while the slot still runs this package (a detector rolling back a model that
         failed its checks must not undo a promotion made since)."""
         configured_path(self.config, slot)
+        target = ""
+        if to:
+            target = self.find(to).package_id
+            try:
+                self.check(target)
+            except ModelError as err:
+                raise ModelError(f"slot {slot} is not rolled back to {to}: {err}") from err
         with self._locked():
             production = self.production()
             current = production.slot(slot)
             if only_if is not None and current.package != only_if:
                 return self._label(current.package)
-            if not current.history:
+            if to:
+                if target == current.package:
+                    raise ModelError(f"slot {slot} runs {self._label(target)} already")
+                back, history = target, (current.history[:current.history.index(target)] if target in current.history
+                                         else current.history)
+            elif not current.history:
                 raise ModelError(f"slot {slot} runs {self._label(current.package)} and has no earlier production model to roll back to")
-            back = current.history[-1]
-            state = SlotState(back, current.history[:-1], time.time(), user, reason)
+            else:
+                back, history = current.history[-1], current.history[:-1]
+            self._allow_rollback(slot, back)
+            state = SlotState(back, history, time.time(), user, reason)
             write_pointer(self.pointer_path, Production(production.serial + 1, {**production.slots, slot: state}), self._seal)
             self.trail.record(user, "model_rollback", slot, {"package": current.package, "label": self._label(current.package)},
                               {"package": back, "label": self._label(back), "reason": reason, "automatic": automatic,
                                **({"signature": signature} if signature else {})})
         log.warning("slot %s rolled back from %s to %s by %s: %s", slot, self._label(current.package), self._label(back), user, reason)
         return self._label(back)
+
+    def _allow_rollback(self, slot: str, pid: str) -> None:
+        """The slot may run ``pid`` (the configured model when '') though it is older than what the station ran."""
+        path = self.onnx_path(pid) if pid else configured_path(self.config, slot)
+        try:
+            identity = identify(path)
+        except ModelError as err:  # a configured model that does not load: the detector refuses it anyway, and says why
+            log.warning("slot %s: the rollback's target %s cannot be read (%s)", slot, path, err)
+            return
+        self.accepted.allow_rollback(slot, identity)
 
     def _label(self, pid: str) -> str:
         if not pid:

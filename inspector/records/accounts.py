@@ -23,6 +23,19 @@ class AccountRow(NamedTuple):
     locked_until: float
 
 
+class AccountRecord(NamedTuple):
+    """An account as stored, with its version (raised by every change Inspector makes, sealed with the row)."""
+
+    role: str
+    salt: bytes
+    pin_hash: bytes
+    iterations: int
+    seal: str | None
+    failed_logins: int
+    locked_until: float
+    version: int
+
+
 class Accounts:
     """Given ``conn``, ``path``, ``_rows`` and ``_write`` by the class it is mixed into."""
 
@@ -32,11 +45,13 @@ class Accounts:
     def _write(self, sql: str, args: tuple | list, what: str, many: bool = False) -> int:
         raise NotImplementedError
 
-    def add_account(self, name: str, role: str, salt: bytes, pin_hash: bytes, iterations: int, created: float, seal: str) -> bool:
+    def add_account(self, name: str, role: str, salt: bytes, pin_hash: bytes, iterations: int, created: float, seal: str,
+                    version: int = 0) -> bool:
         """Store a new account; False when one of that name exists already."""
         try:
-            self._write("INSERT INTO hmi_users (name, role, salt, pin_hash, iterations, created, seal) VALUES (?,?,?,?,?,?,?)",
-                        (name, role, salt, pin_hash, iterations, created, seal), f"add user {name!r}")
+            self._write("INSERT INTO hmi_users (name, role, salt, pin_hash, iterations, created, seal, version) "
+                        "VALUES (?,?,?,?,?,?,?,?)",
+                        (name, role, salt, pin_hash, iterations, created, seal, version), f"add user {name!r}")
         except StoreError as err:
             if isinstance(err.__cause__, sqlite3.IntegrityError):  # the name is taken; any other refusal is raised
                 return False
@@ -52,10 +67,12 @@ class Accounts:
                           (name,))
         return AccountRow(*rows[0]) if rows else None
 
-    def set_login_failures(self, name: str, failed: int, locked_until: float) -> int:
-        """How many wrong PINs in a row, and until when the account is locked (0: not); how many accounts changed."""
-        return self._write("UPDATE hmi_users SET failed_logins = ?, locked_until = ? WHERE name = ?", (failed, locked_until, name),
-                           "update the HMI's users")
+    def account_record(self, name: str) -> AccountRecord | None:
+        rows = self._rows("SELECT role, salt, pin_hash, iterations, seal, failed_logins, locked_until, version "
+                          "FROM hmi_users WHERE name = ?", (name,))
+        return AccountRecord(*rows[0]) if rows else None
 
-    def set_account_role(self, name: str, role: str, seal: str) -> int:
-        return self._write("UPDATE hmi_users SET role = ?, seal = ? WHERE name = ?", (role, seal, name), "update the HMI's users")
+    def write_account(self, name: str, role: str, failed: int, locked_until: float, version: int, seal: str) -> int:
+        """An account's role, wrong PINs in a row, lock (0: none), version and seal; how many accounts changed."""
+        return self._write("UPDATE hmi_users SET role = ?, failed_logins = ?, locked_until = ?, version = ?, seal = ? "
+                           "WHERE name = ?", (role, failed, locked_until, version, seal, name), "update the HMI's users")

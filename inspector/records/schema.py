@@ -86,7 +86,8 @@ _HMI_SCHEMA = """
 CREATE TABLE IF NOT EXISTS hmi_users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, salt BLOB NOT NULL, pin_hash BLOB NOT NULL,
     iterations INTEGER NOT NULL, created REAL NOT NULL,
-    seal TEXT, failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0
+    seal TEXT, failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS reject_marks (
     camera TEXT NOT NULL, part_id INTEGER NOT NULL,
@@ -102,8 +103,10 @@ CREATE TABLE IF NOT EXISTS part_labels (
     PRIMARY KEY (camera, part_id)
 );
 """
-# accounts of a database from before sealed accounts: their users must be re-created
-_HMI_USERS_ADDED = (("seal", "TEXT"), ("failed_logins", "INTEGER NOT NULL DEFAULT 0"), ("locked_until", "REAL NOT NULL DEFAULT 0"))
+# accounts of a database from before sealed accounts: their users must be re-created; from before versioned
+# accounts (version 0): versioned and anchored at their first login
+_HMI_USERS_ADDED = (("seal", "TEXT"), ("failed_logins", "INTEGER NOT NULL DEFAULT 0"), ("locked_until", "REAL NOT NULL DEFAULT 0"),
+                    ("version", "INTEGER NOT NULL DEFAULT 0"))
 
 ESCAPES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS report_escapes (

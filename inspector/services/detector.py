@@ -65,7 +65,7 @@ class DetectorService(Service):
         self.follower = ProductionFollower(self.config, self.alarm)  # the registry's production models (OPC UA selections too)
         start = self.follower.start_config()
         try:
-            models = station_models(start)
+            models = station_models(start, promoted=self.follower.start_pins())
         except InspectorError as err:
             self.alarm.raise_("model_refused", f"no model the station trusts can be loaded: {err}")
             self.follower.refused_at_start(start, str(err))  # a restart then runs the last-known-good package
@@ -73,7 +73,7 @@ class DetectorService(Service):
         if models.fallback:
             self.alarm.raise_(
                 "model_refused",
-                f"configured model refused ({models.refused}); running the last-known-good model(s) instead",
+                f"configured model refused, running the last-known-good model(s) instead: {models.refused}",
             )
             self.follower.refused_at_start(start, models.refused)
         self.engine = DefectDetector(models.detector)

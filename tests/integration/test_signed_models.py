@@ -75,3 +75,32 @@ def test_a_package_signed_by_an_untrusted_key_is_refused_and_without_a_fallback_
     alarms = [a for a in alarm_rows(config) if a["code"] == "model_refused"]
     assert "which this station does not trust" in alarms[0]["text"] and "no usable last-known-good" in alarms[0]["text"]
     assert part_rows(config) == [], "no camera, no part: nothing was passed without a trusted model"
+
+
+def test_another_release_signed_by_the_same_key_at_the_configured_path_is_refused_and_the_released_one_decides(
+        line_config, tmp_path):
+    from inspector.model_pins import identify
+    from tests.modelops.packages import trusting_test_key, variant
+
+    station = trusting_test_key(line_config(parts=6, rate_hz=10), tmp_path)
+    released, other = variant(station, tmp_path, "2.0"), variant(station, tmp_path, "2.1", class_thresholds={"scratch": 2.0})
+    path = tmp_path / "line3" / "model.onnx"
+    path.parent.mkdir()
+    for suffix in (".onnx", ".json", ".sig.json"):
+        shutil.copyfile(released.with_name(f"model{suffix}"), path.with_name(f"model{suffix}"))
+    first = dataclasses.replace(station, detector=dataclasses.replace(station.detector, model=str(path)))
+    with running_line(first, tmp_path / "first"):
+        wait_until(lambda: len(part_rows(first)) >= 6, 90, "6 parts decided by the released model")
+    kept = (lkg_folder(first) / "manifest.json").read_text()
+
+    for suffix in (".onnx", ".json", ".sig.json"):  # the same key's other release put where the config points
+        shutil.copyfile(other.with_name(f"model{suffix}"), path.with_name(f"model{suffix}"))
+    second = dataclasses.replace(first, cameras=[dataclasses.replace(c, max_parts=20) for c in first.cameras])
+    with running_line(second, tmp_path / "second"):
+        rows = wait_until(lambda: len(part_rows(second)) >= 20 and part_rows(second), 120, "20 parts decided")
+        alarms = wait_until(lambda: [a for a in alarm_rows(second) if a["code"] == "model_refused"], 30, "the refusal alarm")
+    assert alarms[0]["severity"] == "critical" and "last-known-good" in alarms[0]["text"]
+    assert f"expected {identify(released).label}" in alarms[0]["text"] and f"found {identify(other).label}" in alarms[0]["text"]
+    judged = {r["model_version"] for r in rows if r["source"] == "verdict"}  # (a loaded machine may fail some safe)
+    assert judged == {identify(released).label}, "the released model judged every part it judged, the other release none"
+    assert (lkg_folder(second) / "manifest.json").read_text() == kept, "the other release never became last-known-good"

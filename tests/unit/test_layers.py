@@ -41,7 +41,8 @@ LAYERS: list[tuple[str, str, tuple[str, ...]]] = [
         "inspector/records/", "inspector/audit.py", "inspector/alarms/", "inspector/synthetic/",
     )),
     ("the line's parts", "engine and model families, model trust, cameras, PLC, calibration, plant links", (
-        "inspector/engine/", "inspector/image_gate.py", "inspector/model_signing.py", "inspector/model_trust.py",
+        "inspector/engine/", "inspector/image_gate.py", "inspector/model_signing.py", "inspector/model_pins.py",
+        "inspector/model_trust.py",
         "camera_drivers/", "plc_io/", "calibration/", "inspector/plant/",
     )),
     ("model and line work", "datasets, training, evaluation, model operations; actuator and recorder internals", (
