@@ -61,6 +61,8 @@ class ResultHandshake:
         held = self.read_result()
         if self.in_doubt is not None:
             self._settled, self.in_doubt = self.in_doubt.settle(held, time.time()), None
+            if self._settled.latched and self.tags.inspections is not None:
+                self.inspections = next_count(self.inspections, self.tags.inspections.type)
         self.sequence = held.sequence
         self._session = self.connection.connects
         self.aux.new_session(self.connection.tag_problems, time.monotonic())
