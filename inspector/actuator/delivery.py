@@ -170,7 +170,11 @@ class DecisionDelivery(threading.Thread):
                 if board is not None:
                     send_message(self._events, board)
         finally:
-            self._close_in_doubt()
+            try:
+                self._close_in_doubt()
+                self._report_past_gate(float("inf"))  # what the period held back, said before stopping
+            except Exception:  # the journal, the board and the sockets are closed below whatever happened here
+                log.exception("settling the last PLC write before stopping failed")
             self.alarms.close()  # the board is on disk: the next run starts from it
             self.plc.close()
             self.journal.close()
