@@ -97,7 +97,7 @@ class DecisionDelivery(threading.Thread):
         self._journal_ok = True
         self._late = LateWrites()
         self.gate = RejectGate(config.actuator.budget_ms / 1000, config.actuator.gate_window_ms / 1000)
-        self._past_gate = PastGateReports()
+        self._past_gate = PastGateReports(self.gate)
         self._in_doubt: Decision | None = None  # written without an answer: recorded once the PLC's tags settle it
         # the actuator's own alarms (the PLC, the journal, fail-safes); they go onto the board it keeps
         self.alarm = AlarmOwner(config.station.name, "actuator", self._own_alarm)
@@ -276,18 +276,9 @@ class DecisionDelivery(threading.Thread):
         self._record_unwritten(decision, None)
 
     def _report_past_gate(self, now: float) -> None:
-        due = self._past_gate.due(now)
-        if due:
-            late = [late_s for _, late_s in due]
-            decisions = [d for d, _ in due]
-            self.alarm.event(
-                "decision_past_gate",
-                f"{len(due)} decision(s) reached the PLC writer after their part had passed the reject gate "
-                f"({min(late):.1f}-{max(late):.1f}s after the trigger; deadline + gate window "
-                f"{self.gate.budget_s * 1000:g} + {self.gate.window_s * 1000:g} ms): recorded {decisions[0].result}, "
-                f"not written to the PLC: parts {part_list(decisions)}",
-                part_id=decisions[0].part_id,
-            )
+        report, part_id = self._past_gate.due(now)
+        if report:
+            self.alarm.event("decision_past_gate", report, part_id=part_id)
 
     def _record_unwritten(self, decision: Decision, seen_seq: int | None) -> None:
         self._seq += 1

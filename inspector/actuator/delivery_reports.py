@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from inspector.actuator.journal import part_list
+from inspector.actuator.reject_gate import RejectGate
 from inspector.messages import Decision
 
 REPORT_PERIOD_S = 10.0
@@ -46,7 +47,8 @@ class LinkState:
 class PastGateReports:
     """Decisions past the gate: the first reported at once, the rest together at most once per period."""
 
-    def __init__(self, period_s: float = REPORT_PERIOD_S) -> None:
+    def __init__(self, gate: RejectGate, period_s: float = REPORT_PERIOD_S) -> None:
+        self.gate = gate
         self.period_s = period_s
         self._next_report = 0.0
         self._since: list[tuple[Decision, float]] = []
@@ -55,10 +57,15 @@ class PastGateReports:
         """A decision past the gate, ``late_s`` after its trigger when it reached the PLC writer."""
         self._since.append((decision, late_s))
 
-    def due(self, now: float) -> list[tuple[Decision, float]]:
-        """The decisions (with how late) to report now (monotonic ``now``); [] while the period runs or none came."""
+    def due(self, now: float) -> tuple[str, int | None]:
+        """The report to make now (monotonic ``now``) and its first part; ('', None) while the period runs or none came."""
         if not self._since or now < self._next_report:
-            return []
+            return "", None
         due, self._since = self._since, []
         self._next_report = now + self.period_s
-        return due
+        late = [late_s for _, late_s in due]
+        decisions = [d for d, _ in due]
+        return (f"{len(due)} decision(s) reached the PLC writer after their part had passed the reject gate "
+                f"({min(late):.1f}-{max(late):.1f}s after the trigger; deadline + gate window "
+                f"{self.gate.budget_s * 1000:g} + {self.gate.window_s * 1000:g} ms): recorded {decisions[0].result}, "
+                f"not written to the PLC: parts {part_list(decisions)}"), decisions[0].part_id

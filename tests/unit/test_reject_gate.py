@@ -46,3 +46,19 @@ def test_a_part_past_the_gate_keeps_its_part_seen_number_in_the_journal(tmp_path
         journal.close()
     with sqlite3.connect(journal_path(tmp_path)) as db:
         assert db.execute("SELECT seen_seq, outcome FROM parts").fetchall() == [(41, "undelivered")]
+
+
+def test_parts_past_the_gate_are_reported_the_first_at_once_then_together_and_the_rest_at_the_end():
+    from inspector.actuator.delivery_reports import PastGateReports
+
+    reports = PastGateReports(GATE, period_s=10.0)
+    assert reports.due(0.0) == ("", None), "nothing came"
+    for part_id in (4, 5, 6):
+        reports.observe(Decision("station-1", "top", part_id, 0, "FAILSAFE_REJECT", "deadline", T0, T0, False), 8.0 + part_id)
+        if part_id == 4:
+            text, first = reports.due(1.0)
+            assert first == 4 and text.startswith("1 decision(s) reached the PLC writer after their part had passed")
+    assert reports.due(5.0) == ("", None), "within the period: held"
+    text, first = reports.due(float("inf"))  # the actuator stops: said then
+    assert first == 5 and "2 decision(s)" in text and "13.0-14.0s after the trigger" in text and "parts 5, 6" in text
+    assert "250 + 1000 ms" in text and "recorded FAILSAFE_REJECT, not written to the PLC" in text
