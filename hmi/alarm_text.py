@@ -34,6 +34,7 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "service_down": "Service {source} stopped and is being restarted: {text}",
     "plc_connection_lost": "PLC not reachable: decisions cannot be written ({text})",
     "plc_write_late": "PLC written late for {part}: the reject gate may have missed it",
+    "decision_past_gate": "Parts passed the reject gate before their decision; recorded fail-safe, not sent to the PLC: {text}",
     "plc_ack_timeout": "The PLC did not acknowledge {part}",
     "plc_write_interrupted": "A PLC write was interrupted: check {part} at the reject gate",
     "part_seen_lost": "Parts passed without a decision: {text}",

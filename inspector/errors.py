@@ -60,6 +60,13 @@ class PlcTagRefused(PlcError):
         super().__init__(message)
 
 
+class PlcWriteInDoubt(PlcError):
+    """A result's write request went out and no answer came back (the session dropped): the PLC may have latched it.
+
+    The PLC's result tags, read back at the next session, tell (:mod:`plc_io.reconcile`).
+    """
+
+
 class StoreError(InspectorError):
     """The line's records could not be read or written: the station database or its image store
     (:mod:`inspector.records`), or another owner's file (the actuator's journal, the alarm board)."""

@@ -13,6 +13,11 @@
   it never costs a result.
 - With an acknowledge tag, the PLC copies the sequence it latched; a result
   not acknowledged within the timeout is reported.
+- A result write that went out and got no answer (the session dropped) is in
+  doubt: every new session starts by reading the part id, result and
+  sequence tags back, which settle it, latched (late) or not
+  (:mod:`plc_io.reconcile`); :meth:`ResultHandshake.take_settled` hands the
+  answer over.
 
 Inspector writes only the tags in ``PlcTags.written()``: never an output,
 never a safety signal.
@@ -24,9 +29,10 @@ import time
 from typing import Callable
 
 from inspector.config.schema import PlcConfig
-from inspector.errors import PlcError, PlcTagRefused
+from inspector.errors import PlcError, PlcTagRefused, PlcWriteInDoubt
 from plc_io.aux_tags import AuxTags
 from plc_io.logix import RESULT_CODES, LogixConnection
+from plc_io.reconcile import HeldResult, InDoubt, Settled
 from plc_io.tag_values import next_count, plc_part_id, positive_max
 
 FAULT_NONE, FAULT_FAILSAFE, FAULT_LINE_STOP = 0, 1, 2
@@ -43,27 +49,46 @@ class ResultHandshake:
         self.heartbeat = 0
         self._session = 0  # the connection's connect count this handshake has taken up
         self._awaiting_ack: tuple[int, float] | None = None
+        self.in_doubt: InDoubt | None = None  # a result write without an answer, until a new session reads the tags back
+        self._settled: Settled | None = None
 
     def connect(self) -> None:
-        """Connect if not connected; on a new session continue the PLC's sequence. Raises PlcError."""
+        """Connect if not connected; a new session reads the result tags back: it continues the PLC's sequence and
+        settles a write in doubt. Raises PlcError."""
         self.connection.ensure_connected()
         if self._session == self.connection.connects:
             return
-        name = self.tags.sequence.name
+        held = self.read_result()
+        if self.in_doubt is not None:
+            self._settled, self.in_doubt = self.in_doubt.settle(held, time.time()), None
+            if self._settled.latched and self.tags.inspections is not None:
+                self.inspections = next_count(self.inspections, self.tags.inspections.type)
+        self.sequence = held.sequence
+        self._session = self.connection.connects
+        self.aux.new_session(self.connection.tag_problems, time.monotonic())
+
+    def read_result(self) -> HeldResult:
+        """The part id, result and sequence tags as the PLC holds them (one request). Raises PlcError."""
+        tags = self.tags
         try:
-            held = self.connection.read(name)[name]
+            held = self.connection.read(tags.part_id.name, tags.result.name, tags.sequence.name)
         except PlcTagRefused as err:
             self.connection.drop()
             raise PlcError(str(err)) from err
-        self.sequence = int(held or 0)
-        self._session = self.connection.connects
-        self.aux.new_session(self.connection.tag_problems, time.monotonic())
+        return HeldResult(int(held[tags.part_id.name] or 0), int(held[tags.result.name] or 0), int(held[tags.sequence.name] or 0))
+
+    def take_settled(self) -> Settled | None:
+        """The write in doubt the last new session settled (once), or None."""
+        settled, self._settled = self._settled, None
+        return settled
 
     def write_decision(self, part_id: int, result: str) -> tuple[float, float]:
         """Deliver one decision; return when the write went to the PLC driver and when the PLC confirmed it (epoch s).
 
-        Raises PlcError. The time between the two is the PLC's own service time
-        and the network's (plus pycomm3 encoding the request, a fraction of a ms).
+        Raises PlcError; :class:`PlcWriteInDoubt` when the request went out and
+        no answer came (the next session settles it: :meth:`take_settled`).
+        The time between the two is the PLC's own service time and the
+        network's (plus pycomm3 encoding the request, a fraction of a ms).
         """
         self.connect()
         tags = self.tags
@@ -80,6 +105,11 @@ class ResultHandshake:
             # the PLC no longer takes a result tag (its program changed): reconnecting checks the tags and names it
             self.connection.drop()
             raise
+        except PlcError as err:
+            if self.connection.connected:  # refused before anything was sent (a value out of range): not in doubt
+                raise
+            self.in_doubt = InDoubt(part_id, values[0][1], values[1][1], sequence, sent, str(err))
+            raise PlcWriteInDoubt(f"{err}; whether the PLC latched it is read back at the reconnect") from err
         confirmed = time.time()
         self.sequence = sequence
         if tags.inspections is not None:

@@ -7,7 +7,13 @@ decision when it is due soon (see :func:`beat_now`): parts come at a steady
 rate, so that is the moment the next decision is furthest away, and a
 decision seldom waits for a heartbeat write in progress. A decision the PLC
 did not take is still recorded, marked undelivered with the PLC's error, and
-never retried (its part has passed the reject gate by then). While the PLC
+never retried (its part has passed the reject gate by then). A write that
+went out and got no answer is held, journaled, until the next session reads
+the PLC's result tags back: latched late, it is recorded delivered with its
+sequence and raises ``plc_write_late``; not latched, undelivered
+(:mod:`plc_io.reconcile`). A decision whose part is past the reject gate by
+the time it would be written (after an outage, a restart, a backlog) is
+recorded fail-safe and never written (:mod:`inspector.actuator.reject_gate`). While the PLC
 is away a reconnect is attempted at least every second, parts or not, so
 ``plc_connection_lost`` clears within a second or two of its return. An
 auxiliary tag the PLC refuses (heartbeat, fault code, alarm count,
@@ -42,12 +48,14 @@ from msgspec.structs import replace
 
 from inspector.actuator.alarm_keeper import AlarmKeeper
 from inspector.actuator.journal import DecisionJournal, Recovery, part_list
+from inspector.actuator.delivery_reports import LateWrites, LinkState, PastGateReports
+from inspector.actuator.reject_gate import RejectGate, not_written
 from inspector.actuator.tracker import failsafe_result
 from inspector.alarms.owner import AlarmOwner
 from inspector.bounded import clip
 from inspector.channels import LineSockets
 from inspector.config.schema import Config
-from inspector.errors import PlcError, StoreError
+from inspector.errors import PlcError, PlcWriteInDoubt, StoreError
 from inspector.messages import Alarm, AlarmCommand, AlarmStanding, Decision
 from inspector.transport import send_message
 from plc_io.handshake import FAULT_FAILSAFE, FAULT_LINE_STOP, FAULT_NONE, ResultHandshake
@@ -61,6 +69,8 @@ _STOP = object()
 class _Unwritten:
     decision: Decision
     seen_seq: int | None  # the part-seen number its lost event had
+
+
 EARLY_BEAT_FRACTION = 0.25  # after a decision, beat if the heartbeat is due within this share of its period
 
 
@@ -72,34 +82,6 @@ def beat_now(now: float, next_beat: float, period: float, just_delivered: bool) 
     the heartbeat keeps its period.
     """
     return now >= next_beat or (just_delivered and next_beat - now <= period * EARLY_BEAT_FRACTION)
-
-
-class LateWrites:
-    """PLC writes confirmed past the budget: the first reported at once, then at most one report per period."""
-
-    def __init__(self, period_s: float = 10.0) -> None:
-        self.period_s = period_s
-        self._next_report = 0.0
-        self._since: list[Decision] = []
-
-    def observe(self, decision: Decision, now: float) -> str:
-        self._since.append(decision)
-        if now < self._next_report:
-            return ""
-        late, self._since = self._since, []
-        self._next_report = now + self.period_s
-        worst = max(late, key=lambda d: d.latency_ms or 0.0)
-        return (f"{len(late)} PLC write(s) confirmed after the budget (parts {part_list(late)}); "
-                f"the latest confirmation came {worst.latency_ms:.0f} ms after its trigger")
-
-
-@dataclasses.dataclass
-class LinkState:
-    """Whether the PLC is reachable, since when, and what was lost meanwhile."""
-
-    up: bool = True
-    since: float = 0.0
-    undelivered: list[int] = dataclasses.field(default_factory=list)
 
 
 class DecisionDelivery(threading.Thread):
@@ -117,6 +99,9 @@ class DecisionDelivery(threading.Thread):
         self._last_failsafe = float("-inf")
         self._journal_ok = True
         self._late = LateWrites()
+        self.gate = RejectGate(config.actuator.budget_ms / 1000, config.actuator.gate_window_ms / 1000)
+        self._past_gate = PastGateReports(self.gate)
+        self._in_doubt: Decision | None = None  # written without an answer: recorded once the PLC's tags settle it
         # the actuator's own alarms (the PLC, the journal, fail-safes); they go onto the board it keeps
         self.alarm = AlarmOwner(config.station.name, "actuator", self._own_alarm)
         self.alarms = AlarmKeeper(config)  # the station's alarm board
@@ -178,10 +163,16 @@ class DecisionDelivery(threading.Thread):
                 if beat_now(now, next_beat, period, just_delivered=delivered) or self._reconnect_in() <= 0:
                     self._beat()
                     next_beat = time.monotonic() + period
+                self._report_past_gate(time.monotonic())
                 board = self.alarms.due_state(time.monotonic())
                 if board is not None:
                     send_message(self._events, board)
         finally:
+            try:
+                self._close_in_doubt()
+                self._report_past_gate(float("inf"))  # what the period held back, said before stopping
+            except Exception:  # the journal, the board and the sockets are closed below whatever happened here
+                log.exception("settling the last PLC write before stopping failed")
             self.alarms.close()  # the board is on disk: the next run starts from it
             self.plc.close()
             self.journal.close()
@@ -205,28 +196,103 @@ class DecisionDelivery(threading.Thread):
                       exc_info=True)
 
     def _deliver(self, decision: Decision) -> None:
-        self._seq += 1
-        decision = replace(decision, seq=self._seq)
-        self._journal(self.journal.writing, decision)
+        now = time.time()
+        if self.gate.passed(decision.t_trigger, now):
+            self._past(decision, now)
+            return
+        self._journal(self.journal.writing, decision)  # numbered when final (see _final)
         if decision.result.startswith("FAILSAFE"):
             self._on_failsafe(decision)
         try:
             t_sent, t_written = self.plc.write_decision(decision.part_id, decision.result)
+        except PlcWriteInDoubt as err:
+            self._settle()  # an earlier write in doubt, settled by this write's new session
+            self.counters["plc_in_doubt"] += 1
+            log.error("part %d: decision %s written without an answer: %s", decision.part_id, decision.result, err)
+            self._link_down(str(err))
+            t_sent = self.plc.in_doubt.t_sent if self.plc.in_doubt is not None else None
+            self._in_doubt = replace(decision, t_plc_sent=t_sent, plc_error=str(err))
+            return
         except PlcError as err:
+            self._settle()
             self.counters["plc_undelivered"] += 1
             log.error("part %d: decision %s not delivered to the PLC: %s", decision.part_id, decision.result, err)
             self._link_down(str(err))
             self.link.undelivered.append(decision.part_id)
             delivered = replace(decision, plc_delivered=False, plc_error=str(err))
         else:
+            self._settle()
             self.counters["plc_written"] += 1
             self._link_up()
             delivered = replace(
                 decision, plc_delivered=True, t_plc_sent=t_sent, t_plc_written=t_written, plc_seq=self.plc.sequence
             )
             self._check_late(delivered)
-        self._journal(self.journal.answered, delivered)
-        self._publish(delivered, what=f"decision for part {decision.part_id}")
+        self._final(delivered)
+
+    def _final(self, decision: Decision) -> None:
+        """A decision as the PLC's answer left it: numbered, journaled (synced), to the recorder and the observers."""
+        self._seq += 1
+        decision = replace(decision, seq=self._seq)
+        self._journal(self.journal.answered, decision)
+        self._publish(decision, what=f"decision for part {decision.part_id}")
+
+    def _settle(self) -> None:
+        """Record the write in doubt once a new session has read the PLC's result tags back: latched late, or not."""
+        settled = self.plc.take_settled()
+        if settled is None:
+            return
+        decision, self._in_doubt = self._in_doubt, None
+        if decision is None or decision.part_id != settled.write.part_id:  # not this thread's write: nothing to record
+            log.error("the PLC's tags settled a write in doubt the delivery does not hold: %s", settled.describe())
+            return
+        said = settled.describe()
+        if settled.latched:
+            self.counters["plc_written"] += 1
+            self.counters["plc_delivered_late"] += 1
+            self.counters["plc_write_late"] += 1
+            decision = replace(decision, plc_delivered=True, t_plc_written=settled.t_read,
+                                           plc_seq=settled.write.sequence, plc_error=said)
+            log.warning("part %d: %s", decision.part_id, said)
+            self.alarm.event("plc_write_late", f"part {decision.part_id}: {said}; budget {self.config.actuator.budget_ms:g} ms",
+                             part_id=decision.part_id)
+        else:
+            self.counters["plc_undelivered"] += 1
+            self.link.undelivered.append(decision.part_id)
+            decision = replace(decision, plc_delivered=False, plc_error=said)
+            log.error("part %d: %s", decision.part_id, said)
+        self._final(decision)
+
+    def _close_in_doubt(self) -> None:
+        """At the end: a write still in doubt is settled if the PLC answers one read now, else recorded unknown."""
+        if self._in_doubt is None:
+            return
+        try:
+            self.plc.connect()
+        except PlcError as err:
+            log.warning("the PLC's tags could not be read back before stopping: %s", err)
+        self._settle()
+        if self._in_doubt is not None:
+            decision, self._in_doubt = self._in_doubt, None
+            self.counters["plc_undelivered"] += 1
+            self._final(replace(decision, plc_delivered=False, plc_error=(
+                f"{decision.plc_error}; the actuator stopped before the PLC's tags could be read back: whether the "
+                "PLC latched it is unknown")))
+
+    def _past(self, decision: Decision, now: float) -> None:
+        """A decision whose part is past the reject gate at ``now``: recorded fail-safe with the reason, never written."""
+        decision = not_written(decision, failsafe_result(self.config.actuator.failsafe_action), self.gate.why(decision, now))
+        self.counters["decided_past_gate"] += 1
+        self._last_failsafe = time.monotonic()  # the fault code says so, as for any fail-safe decision
+        if not self.link.up:
+            self.link.undelivered.append(decision.part_id)
+        self._past_gate.observe(decision, now - decision.t_trigger)
+        self._record_unwritten(decision, None)
+
+    def _report_past_gate(self, now: float) -> None:
+        report, part_id = self._past_gate.due(now)
+        if report:
+            self.alarm.event("decision_past_gate", report, part_id=part_id)
 
     def _record_unwritten(self, decision: Decision, seen_seq: int | None) -> None:
         self._seq += 1
@@ -293,8 +359,10 @@ class DecisionDelivery(threading.Thread):
             self.plc.write_heartbeat(self.fault_code(), self.alarms.critical_standing())
             unacked = self.plc.unacknowledged()
         except PlcError as err:
+            self._settle()  # the session may have read the tags back before it failed
             self._link_down(str(err))
             return
+        self._settle()
         self._link_up()
         self._tags_refused(self.plc.refused_tags())
         if unacked is not None:
@@ -336,7 +404,7 @@ class DecisionDelivery(threading.Thread):
             return
         lost = self.link.undelivered
         away = time.monotonic() - self.link.since
-        parts = f" (parts {lost[0]}..{lost[-1]})" if lost else ""
+        parts = f" (parts {min(lost)}..{max(lost)})" if lost else ""
         self.link = LinkState(up=True, since=time.monotonic())
         self.alarm.clear(
             "plc_connection_lost",

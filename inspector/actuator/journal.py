@@ -8,7 +8,10 @@ written. The journal closes both gaps. It is a SQLite file (WAL) in
 - a part-seen event is journaled when it arrives (outcome ``seen``);
 - a decision is journaled before its PLC write (``writing``), then updated
   with what the PLC answered and the PLC sequence number it carries
-  (``delivered`` or ``undelivered``).
+  (``delivered`` or ``undelivered``). A write without an answer stays
+  ``writing`` until the PLC's tags, read back at the reconnect, settle it
+  (:mod:`plc_io.reconcile`). The decision stream's number is given with the
+  final record (a decision held for its PLC's answer takes the next one).
 
 Durability is placed where it costs the line nothing. The records made on
 the decision's path (``seen``, ``writing``) are committed to the WAL without
@@ -23,7 +26,7 @@ process crash.
 
 At start the actuator recovers what its last run left open (:meth:`recover`):
 a part seen but never decided is decided fail-safe now (never written to the
-PLC: the part is past the reject gate) and a decision whose PLC write was in
+PLC: the part is past the reject gate, :mod:`inspector.actuator.reject_gate`) and a decision whose PLC write was in
 progress is marked ``unknown``; both are reported with an alarm. The delivery
 numbering and the PLC sequence continue across restarts. The recorder reads
 the journal (read-only) to record every final decision that never reached it
@@ -48,6 +51,7 @@ from typing import NamedTuple
 
 from msgspec.structs import replace
 
+from inspector.actuator.reject_gate import NOT_WRITTEN, not_written
 from inspector.errors import StoreError
 from inspector.file_modes import owner_only
 from inspector.messages import Decision, DecisionResult, PartSeen, decode_json, to_json
@@ -162,22 +166,23 @@ class DecisionJournal:
         )
 
     def writing(self, decision: Decision) -> None:
-        """The decision, committed before its PLC write (it survives a crash of the process from here on)."""
-        self._write(_count("delivery_seq", decision.seq), _record(decision, "writing"))
+        """The decision, committed before its PLC write (it survives a crash of the process from here on); not yet
+        numbered (seq 0) unless it says its number."""
+        numbered = [_count("delivery_seq", decision.seq)] if decision.seq else []
+        self._write(*numbered, _record(decision, "writing"))
 
     def answered(self, decision: Decision) -> None:
-        """The decision as the PLC's answer left it (delivered or not, PLC sequence number), synced to disk."""
-        self._write(_record(decision, "delivered" if decision.plc_delivered else "undelivered"), synced=True)
+        """The decision as the PLC's answer left it (delivered or not, PLC sequence number), numbered, synced to disk."""
+        self._write(_count("delivery_seq", decision.seq), _record(decision, "delivered" if decision.plc_delivered else "undelivered"),
+                    synced=True)
         self.prune(time.time())
 
     def unwritten(self, decision: Decision, seen_seq: int | None = None) -> None:
-        """A decision that is final without a PLC write (a part whose part-seen event was lost, with the number that
-        event had), synced to disk."""
-        self._write(
-            _count("delivery_seq", decision.seq), _record(decision, "undelivered"),
-            ("UPDATE parts SET seen_seq = ? WHERE camera = ? AND part_id = ?", (seen_seq, decision.camera, decision.part_id)),
-            synced=True,
-        )
+        """A decision that is final without a PLC write (a part past the reject gate; a part whose part-seen event was
+        lost, with the number that event had), synced to disk. A part journaled as seen keeps its number."""
+        numbered = [] if seen_seq is None else [
+            ("UPDATE parts SET seen_seq = ? WHERE camera = ? AND part_id = ?", (seen_seq, decision.camera, decision.part_id))]
+        self._write(_count("delivery_seq", decision.seq), _record(decision, "undelivered"), *numbered, synced=True)
 
     def prune(self, now: float) -> None:
         """Forget final rows older than the keep window (at most once a minute)."""
@@ -197,10 +202,9 @@ class DecisionJournal:
         undecided, unknown = [], []
         for camera, part_id, t_trigger, outcome, text in rows:
             if outcome == "seen":
-                undecided.append(Decision(
-                    station, camera, part_id, 0, failsafe_result, "deadline", t_trigger, now, False,
-                    plc_error="not decided: the actuator stopped before the part's deadline; not written to the PLC "
-                    "(the part is past the reject gate)",
+                undecided.append(not_written(
+                    Decision(station, camera, part_id, 0, failsafe_result, "deadline", t_trigger, now, False),
+                    failsafe_result, f"not decided: the actuator stopped before the part's deadline; {NOT_WRITTEN}",
                 ))
             else:
                 decision = decode_json(Decision, text.encode())

@@ -47,7 +47,11 @@ _DEFINITIONS = (
     AlarmDefinition("failsafe_decision", "event", "warning", "actuator",
                     "A part got the fail-safe decision (no verdict in time, or the detector could not decide)."),
     AlarmDefinition("plc_write_late", "event", "warning", "actuator",
-                    "The PLC confirmed a result after the part's budget: the reject gate may have missed it."),
+                    "The PLC confirmed a result after the part's budget, or latched a write that got no answer (its "
+                    "result tags, read back at the reconnect, hold it): the reject gate may have missed it."),
+    AlarmDefinition("decision_past_gate", "event", "critical", "actuator",
+                    "Decisions reached the PLC writer after their parts had passed the reject gate (after an outage "
+                    "or a restart): recorded fail-safe with the reason, not written to the PLC."),
     AlarmDefinition("plc_ack_timeout", "event", "warning", "actuator",
                     "The PLC did not acknowledge a result sequence in time."),
     AlarmDefinition("plc_write_interrupted", "event", "critical", "actuator",

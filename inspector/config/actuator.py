@@ -19,6 +19,13 @@ class ActuatorConfig:
         "reject",
         doc="What a part without a verdict in time gets: 'reject', 'pass', or 'line_stop' (reject it and request a line stop through the fault-code tag).",
     )
+    gate_window_ms: float = spec(
+        1000.0,
+        doc="How long after a part's deadline the PLC can still act on its result (its travel to the reject gate). "
+        "A decision that would reach the PLC later (after an outage, a restart, a backlog) is recorded fail-safe "
+        "with the reason and not written: the part is past the gate (inspector/actuator/reject_gate.py).",
+        minimum=0,
+    )
     fault_hold_s: float = spec(5.0, doc="A fail-safe fault code stays on the PLC this long after the last fail-safe decision.", minimum=0)
     journal_keep_hours: float = spec(
         72.0,

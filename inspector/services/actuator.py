@@ -8,6 +8,7 @@ import time
 import zmq
 
 from inspector.actuator.delivery import DecisionDelivery
+from inspector.actuator.reject_gate import NOT_WRITTEN, not_written
 from inspector.actuator.tracker import PartTracker
 from inspector.bounded import clip
 from inspector.errors import MessageError, StoreError
@@ -155,11 +156,12 @@ class ActuatorService(Service):
         ids = [part.part_id - k for k in range(decided, 0, -1)]
         for part_id in ids:
             seen_seq = part.seq - (part.part_id - part_id)
-            self.delivery.submit_unwritten(Decision(
-                self.config.station.name, part.camera, part_id, 0, self.tracker.failsafe_result, TRIGGER_TIME_UNKNOWN,
-                part.t_trigger, time.time(), False,
-                plc_error="its part-seen event was lost with the actuator: never decided in time, not written to the PLC "
-                "(the part is past the reject gate); trigger time not known: that of the next part unless the detector recorded it",
+            failsafe = self.tracker.failsafe_result
+            self.delivery.submit_unwritten(not_written(
+                Decision(self.config.station.name, part.camera, part_id, 0, failsafe, TRIGGER_TIME_UNKNOWN, part.t_trigger,
+                         time.time(), False),
+                failsafe, f"its part-seen event was lost with the actuator: never decided in time, {NOT_WRITTEN}; "
+                "trigger time not known: that of the next part unless the detector recorded it",
             ), seen_seq)
         self.alarm.event(
             "part_seen_lost",
