@@ -39,7 +39,7 @@ HEARTBEAT_SENDERS = tuple(dict.fromkeys(p.identity for p in PROCESSES if p.heart
 
 @dataclass(frozen=True)
 class Channel:
-    name: str  # the TransportConfig field holding its endpoint; also its ZAP domain
+    name: str  # the TransportConfig field holding its endpoint (inspector.config.transport.ENDPOINT_FIELDS); its ZAP domain
     binder: str
     binder_role: SocketRole
     connectors: tuple[str, ...]
@@ -65,6 +65,18 @@ CHANNELS: dict[str, Channel] = {
         Channel("alarm_commands", "actuator", "pull", ("observer",), "push"),  # the HMI's acknowledgements and shelvings
     )
 }
+
+
+def endpoint(config: Config, channel_name: str) -> str:
+    """Where ``channel_name`` is bound and connected to (the rule: :meth:`TransportConfig.endpoint`)."""
+    return config.transport.endpoint(channel_name, config.station.state_dir)
+
+
+def in_line_folder(config: Config, endpoint_: str) -> bool:
+    """Whether ``endpoint_`` is a socket file in the line's own ipc folder (kept owner-only)."""
+    if not endpoint_.startswith("ipc://"):
+        return False
+    return Path(endpoint_[len("ipc://"):]).parent == config.transport.ipc_folder(config.station.state_dir)
 
 
 def channel_ends(identity: str) -> dict[str, str]:
@@ -143,7 +155,7 @@ class LineSockets:
             raise MessageError(f"{self.identity} has no end of channel {channel_name!r} (connectors: {', '.join(channel.connectors)})")
         role = channel.binder_role if binds else channel.connector_role
         depth = hwm if hwm is not None else self.config.transport.high_water_mark * channel.hwm_factor
-        endpoint = getattr(self.config.transport, channel_name)
+        where = endpoint(self.config, channel_name)
 
         def secure(sock: zmq.Socket) -> None:
             if binds and role in ("pull", "sub"):
@@ -168,7 +180,8 @@ class LineSockets:
             else:
                 sock.curve_serverkey = public_key(self.keys_dir, channel.binder)
 
-        return open_socket(self.ctx, role, endpoint, bind=binds, hwm=depth, prepare=secure)
+        return open_socket(self.ctx, role, where, bind=binds, hwm=depth, prepare=secure,
+                           private_folder=in_line_folder(self.config, where))
 
     def close(self) -> None:
         """Stop the ZAP handler (sockets are closed by their owners, the context by its owner)."""
