@@ -211,7 +211,7 @@ def _command(pid: int) -> str:
         words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return ""
-    command = " ".join(w.decode(errors="replace") for w in words if w)
+    command = " ".join(" ".join(w.decode(errors="replace").split()) for w in words if w)  # one line of text
     return command if len(command) <= COMMAND_SHOWN else command[:COMMAND_SHOWN - 3] + "..."
 
 
