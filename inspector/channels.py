@@ -14,6 +14,14 @@ this table lets connect to that channel (the channel's name is the ZAP
 domain); a connecting socket presents its own service's key pair and checks
 the binder's public key. A process without the station's keys can neither
 send a verdict or a heartbeat nor read frames or events.
+
+Where a channel is: :func:`endpoint` (the rule is the config's,
+:meth:`inspector.config.transport.TransportConfig.endpoint`): on one host a
+socket file in the line's owner-only folder, so no other local user can reach
+or take it; TCP only for a channel set to cross hosts. CURVE stays on over the
+socket files: the folder keeps other users out, the keys keep each of the
+station's own services to its channels. A bind that fails names the process
+holding the endpoint (:mod:`inspector.socket_holders`).
 """
 
 from __future__ import annotations

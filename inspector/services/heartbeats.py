@@ -50,6 +50,10 @@ class HeartbeatSender:
         """The loop turned (called by the service's loop, each turn)."""
         self._turned = time.monotonic() if now is None else now
 
+    def stalled_s(self) -> float:
+        """How long ago the loop last turned."""
+        return time.monotonic() - self._turned
+
     def start(self) -> None:
         self._turned = time.monotonic()
         self._thread.start()
@@ -66,7 +70,7 @@ class HeartbeatSender:
                 return
 
     def _beat(self) -> None:
-        stalled_s = time.monotonic() - self._turned
+        stalled_s = self.stalled_s()
         if stalled_s > self.stall_limit_s:
             self.withheld += 1
             if not self._stalled:
