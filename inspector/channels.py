@@ -38,6 +38,7 @@ from inspector.errors import MessageError
 from inspector.messages import MAX_HEADER_BYTES
 from inspector.line_keys import KeyPair, has_keys, load_key_pair, public_key
 from inspector.service_registry import IDENTITIES, OPTIONAL_IDENTITIES, PROCESSES
+from inspector.socket_holders import endpoint_in_use
 from inspector.transport import SocketRole, open_socket
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,25 @@ def in_line_folder(config: Config, endpoint_: str) -> bool:
     if not endpoint_.startswith("ipc://"):
         return False
     return Path(endpoint_[len("ipc://"):]).parent == config.transport.ipc_folder(config.station.state_dir)
+
+
+def taken_endpoints(config: Config, binders: set[str]) -> list[tuple[str, str, str]]:
+    """The endpoints that ``binders`` would bind and another process holds now: (channel, endpoint, who holds it)."""
+    taken = []
+    for channel in CHANNELS.values():
+        if channel.binder in binders:
+            where = endpoint(config, channel.name)
+            holder = endpoint_in_use(where)
+            if holder:
+                taken.append((channel.name, where, holder))
+    return taken
+
+
+def loopback_tcp_channels(config: Config) -> list[str]:
+    """The channels set to a loopback TCP port (any local user may connect to one, or bind it while its binder
+    restarts): a station on one host leaves them unset, on socket files."""
+    return [name for name in CHANNELS
+            if (getattr(config.transport, name) or "").startswith(("tcp://127.", "tcp://localhost", "tcp://[::1]"))]
 
 
 def channel_ends(identity: str) -> dict[str, str]:

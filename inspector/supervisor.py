@@ -28,7 +28,7 @@ from typing import Callable
 import zmq
 
 from inspector.alarms.owner import AlarmOwner
-from inspector.channels import CHANNELS, LineSockets, endpoint
+from inspector.channels import LineSockets, loopback_tcp_channels, taken_endpoints
 from inspector.config.schema import Config
 from inspector.errors import EXIT_REFUSED, MessageError, ServiceError
 from inspector.line_keys import missing_keys
@@ -204,16 +204,16 @@ class Supervisor:
     def _check_ports_free(self) -> None:
         started = {p.name for p in self.processes}
         binders = {p.entry.identity for p in self.processes}
-        for channel in CHANNELS.values():
-            if channel.binder not in binders:
-                continue
-            where = endpoint(self.config, channel.name)
-            holder = endpoint_in_use(where)
-            if holder:
-                raise ServiceError(
-                    f"transport.{channel.name}: {where} is already in use ({holder}); another line of this station "
-                    "may still be running, or another program holds it: stop it or choose another endpoint"
-                )
+        on_loopback = loopback_tcp_channels(self.config)
+        if on_loopback:
+            log.warning("transport: %s on loopback TCP ports, which any local user can connect to, or take while its "
+                        "service restarts; set them to null (socket files in the owner-only transport.ipc_dir) unless "
+                        "they cross hosts", ", ".join(on_loopback))
+        for channel, where, holder in taken_endpoints(self.config, binders):
+            raise ServiceError(
+                f"transport.{channel}: {where} is already in use ({holder}); another line of this station "
+                "may still be running, or another program holds it: stop it or choose another endpoint"
+            )
         if self.config.plant.metrics.enabled:
             from inspector.plant.metrics import all_metrics_ports
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from inspector.channels import CHANNELS, LineSockets, endpoint
+from inspector.channels import CHANNELS, LineSockets, endpoint, loopback_tcp_channels, taken_endpoints
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.config.loader import config_from_dict
 from inspector.config.transport import ENDPOINT_FIELDS, IPC_PATH_MAX
@@ -131,6 +131,7 @@ def test_a_channel_set_to_tcp_stays_on_tcp(tmp_path):
     config = config_from_dict({**load_config_data(), **data}, tmp_path)
     assert endpoint(config, "verdicts") == f"tcp://127.0.0.1:{port}"
     assert endpoint(config, "decisions").startswith("ipc://")
+    assert loopback_tcp_channels(config) == ["verdicts"], "the supervisor warns about it at start"
 
 
 def load_config_data() -> dict:
@@ -204,6 +205,9 @@ def test_a_live_socket_file_is_refused_naming_its_holder_and_left_alone(config, 
             sockets.open("decisions")
         sockets.close()
         assert f"pid {holder.pid}" in endpoint_in_use(f"ipc://{path}")
+        # the supervisor's check before it starts anything names it too
+        assert [(c, w) for c, w, _ in taken_endpoints(config, {"recorder", "actuator"})] == [("decisions", f"ipc://{path}")]
+        assert f"pid {holder.pid}" in taken_endpoints(config, {"recorder"})[0][2]
         with socket.socket(socket.AF_UNIX) as probe:
             probe.connect(str(path))  # still the holder's: not unlinked from under it, as ZeroMQ alone would
     finally:
