@@ -54,10 +54,11 @@ def open_socket(
         if err.errno != zmq.EADDRINUSE:
             raise MessageError(f"cannot {action} {role} socket to {endpoint}: {err}") from err
         holders = endpoint_holders(endpoint)
+        who = describe(holders) or "held by a process this user cannot see"
         raise EndpointInUse(
-            f"cannot {action} {role} socket to {endpoint}: {zmq.strerror(err.errno)}, {describe(holders) or 'by a process not visible to this user'}"
-            " (a line of this station still running, or another program: stop it, or choose another endpoint in the "
-            "station config's transport section)", holders,
+            f"cannot {action} {role} socket to {endpoint}: {zmq.strerror(err.errno)}, {who} (a line of this station "
+            "still running, or another program: stop it, or choose another endpoint in the station config's transport "
+            "section)", holders,
         ) from err
     return sock
 
