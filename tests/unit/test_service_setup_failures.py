@@ -22,10 +22,12 @@ from inspector.line_keys import init_keys
 from inspector.line_setup import local_line_config
 from inspector.services.actuator import ActuatorService
 from inspector.services.camera import CameraService
+from inspector.services.detector import DetectorService
 from inspector.services.recorder import RecorderService
 
-SERVICES = {"recorder": RecorderService, "actuator": ActuatorService, "camera": CameraService}
+SERVICES = {"recorder": RecorderService, "actuator": ActuatorService, "camera": CameraService, "detector": DetectorService}
 BOUND = [(kind, channel) for kind in SERVICES for channel, end in channel_ends(kind).items() if end == "binds"]
+# the publisher opens no socket in its setup (its alarms' socket is opened at its first alarm)
 
 
 @pytest.fixture
