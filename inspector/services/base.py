@@ -110,9 +110,9 @@ class Service(ABC):
                     self.alarm.restate()
                 now = time.monotonic()
                 self._heartbeats.turned(now)
-                if now >= next_snapshot:
+                if now >= next_snapshot:  # a few times per beat: a heartbeat's counters are at most that old
                     self._counters_now = self.heartbeat_counters()
-                    next_snapshot = now + interval
+                    next_snapshot = now + interval / 4
         finally:
             log.info("%s stopping; counters: %s", self.name, dict(self.counters))
             if self._heartbeats is not None:
