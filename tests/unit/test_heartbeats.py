@@ -117,7 +117,7 @@ def test_a_long_journal_write_does_not_silence_the_actuators_heartbeats(line):
     assert beats.loop_stood_s > 2.0, "the actuator's loop waited in the journal's write"
     assert service.counters["journal_failed"] == 0, "the write waited for the lock and went through"
     gap = beats.longest_gap(start, end)
-    assert gap < timeout / 2, f"heartbeats stopped for {gap:.2f}s while the loop waited on the journal"
+    assert gap < timeout, f"heartbeats stopped for {gap:.2f}s while the loop waited on the journal: restarted"
 
 
 def test_a_loop_stuck_past_heartbeat_timeout_falls_silent(line):
