@@ -18,10 +18,10 @@ class SupervisorConfig:
         "heartbeats, sent from a thread of their own, then stop).", minimum=0.5,
     )
     actuator_heartbeat_timeout_s: float = spec(
-        1.5,
+        3.0,
         doc="The actuator silent this long is restarted (frozen, stopped, dead): it holds the parts in flight and their "
         "deadlines, so its watchdog is tighter than the others' (never longer than heartbeat_timeout_s). It beats "
-        "four times in this time from a thread of its own, so a long journal write does not silence it; a loop "
+        "at least four times in this time from a thread of its own, so a long journal write does not silence it; a loop "
         "stuck for heartbeat_timeout_s still does.", minimum=0.3,
     )
     startup_grace_s: float = spec(30.0, doc="Time a starting service gets before its first heartbeat (model loading).", minimum=1)
