@@ -14,6 +14,14 @@ this table lets connect to that channel (the channel's name is the ZAP
 domain); a connecting socket presents its own service's key pair and checks
 the binder's public key. A process without the station's keys can neither
 send a verdict or a heartbeat nor read frames or events.
+
+Where a channel is: :func:`endpoint` (the rule is the config's,
+:meth:`inspector.config.transport.TransportConfig.endpoint`): on one host a
+socket file in the line's owner-only folder, so no other local user can reach
+or take it; TCP only for a channel set to cross hosts. CURVE stays on over the
+socket files: the folder keeps other users out, the keys keep each of the
+station's own services to its channels. A bind that fails names the process
+holding the endpoint (:mod:`inspector.socket_holders`).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from inspector.errors import MessageError
 from inspector.messages import MAX_HEADER_BYTES
 from inspector.line_keys import KeyPair, has_keys, load_key_pair, public_key
 from inspector.service_registry import IDENTITIES, OPTIONAL_IDENTITIES, PROCESSES
+from inspector.socket_holders import endpoint_in_use
 from inspector.transport import SocketRole, open_socket
 
 log = logging.getLogger(__name__)
@@ -40,7 +49,7 @@ HEARTBEAT_SENDERS = tuple(dict.fromkeys(p.identity for p in PROCESSES if p.heart
 
 @dataclass(frozen=True)
 class Channel:
-    name: str  # the TransportConfig field holding its endpoint; also its ZAP domain
+    name: str  # the TransportConfig field holding its endpoint (inspector.config.transport.ENDPOINT_FIELDS); its ZAP domain
     binder: str
     binder_role: SocketRole
     connectors: tuple[str, ...]
@@ -66,6 +75,37 @@ CHANNELS: dict[str, Channel] = {
         Channel("alarm_commands", "actuator", "pull", ("observer",), "push"),  # the HMI's acknowledgements and shelvings
     )
 }
+
+
+def endpoint(config: Config, channel_name: str) -> str:
+    """Where ``channel_name`` is bound and connected to (the rule: :meth:`TransportConfig.endpoint`)."""
+    return config.transport.endpoint(channel_name, config.station.state_dir)
+
+
+def in_line_folder(config: Config, endpoint_: str) -> bool:
+    """Whether ``endpoint_`` is a socket file in the line's own ipc folder (kept owner-only)."""
+    if not endpoint_.startswith("ipc://"):
+        return False
+    return Path(endpoint_[len("ipc://"):]).parent == config.transport.ipc_folder(config.station.state_dir)
+
+
+def taken_endpoints(config: Config, binders: set[str]) -> list[tuple[str, str, str]]:
+    """The endpoints that ``binders`` would bind and another process holds now: (channel, endpoint, who holds it)."""
+    taken = []
+    for channel in CHANNELS.values():
+        if channel.binder in binders:
+            where = endpoint(config, channel.name)
+            holder = endpoint_in_use(where)
+            if holder:
+                taken.append((channel.name, where, holder))
+    return taken
+
+
+def loopback_tcp_channels(config: Config) -> list[str]:
+    """The channels set to a loopback TCP port (any local user may connect to one, or bind it while its binder
+    restarts): a station on one host leaves them unset, on socket files."""
+    return [name for name in CHANNELS
+            if (getattr(config.transport, name) or "").startswith(("tcp://127.", "tcp://localhost", "tcp://[::1]"))]
 
 
 def channel_ends(identity: str) -> dict[str, str]:
@@ -144,7 +184,7 @@ class LineSockets:
             raise MessageError(f"{self.identity} has no end of channel {channel_name!r} (connectors: {', '.join(channel.connectors)})")
         role = channel.binder_role if binds else channel.connector_role
         depth = hwm if hwm is not None else self.config.transport.high_water_mark * channel.hwm_factor
-        endpoint = getattr(self.config.transport, channel_name)
+        where = endpoint(self.config, channel_name)
 
         def secure(sock: zmq.Socket) -> None:
             if binds and role in ("pull", "sub"):
@@ -169,7 +209,8 @@ class LineSockets:
             else:
                 sock.curve_serverkey = public_key(self.keys_dir, channel.binder)
 
-        sock = open_socket(self.ctx, role, endpoint, bind=binds, hwm=depth, prepare=secure)
+        sock = open_socket(self.ctx, role, where, bind=binds, hwm=depth, prepare=secure,
+                           private_folder=in_line_folder(self.config, where))
         if binds:
             self._watch.watch(channel_name, sock, max_message_bytes(self.config, channel) if role in ("pull", "sub") else None)
         return sock

@@ -31,6 +31,15 @@ class MessageError(InspectorError):
     """A message on the line's transport could not be decoded or is invalid."""
 
 
+class EndpointInUse(MessageError):
+    """An endpoint of the line cannot be bound: another process holds it (``holders``, as far as they are visible),
+    or its socket folder is not safe."""
+
+    def __init__(self, message: str, holders: list | None = None) -> None:
+        super().__init__(message)
+        self.holders = list(holders or [])
+
+
 class ModelError(InspectorError):
     """The detector model package is missing, corrupt or inconsistent."""
 

@@ -202,7 +202,7 @@ class CameraRing:
     """How one camera hands its frames over: into its ring while that works, in the messages otherwise."""
 
     def __init__(self, config: Config, camera: str) -> None:
-        self.enabled = config.transport.frame_handoff == "auto" and is_local_endpoint(config.transport.frames)
+        self.enabled = config.transport.frame_handoff == "auto" and is_local_endpoint(config.transport.endpoint("frames", config.station.state_dir))
         self.path = ring_path(config.station.state_dir, camera)
         self.slots = config.transport.frame_ring_slots
         self.max_slot_bytes = frame_limit_bytes(config, camera)  # the ring never grows past the camera's frame limit

@@ -16,7 +16,7 @@ import time
 
 import zmq
 
-from inspector.channels import LineSockets
+from inspector.channels import LineSockets, endpoint
 from inspector.config.schema import Config
 from inspector.errors import MessageError
 from inspector.messages import Alarm, AlarmBoardState, AlarmCommand, Decision, Heartbeat
@@ -29,7 +29,7 @@ class EventFeed:
     """A subscription to the line's events, as the station's ``observer`` (its key is on the line's list)."""
 
     def __init__(self, config: Config, ctx: zmq.Context | None = None, hwm: int | None = None) -> None:
-        self.endpoint = config.transport.events
+        self.endpoint = endpoint(config, "events")
         self._own_ctx = ctx is None
         self.ctx = ctx or zmq.Context()
         self._sockets = LineSockets(config, "observer", self.ctx)

@@ -6,7 +6,7 @@ PLC simulator, cpppo's own program), how many of it run (one per camera, one
 per detector instance), which line key it holds (its identity in
 :mod:`inspector.line_keys`; which channels that identity binds or connects is
 the channel table's, :func:`inspector.channels.channel_ends`), its Prometheus
-port, whether it sends heartbeats, whether it is off the decision's path,
+port, whether it sends heartbeats (and how soon its silence counts), whether it is off the decision's path,
 when it starts and stops, and what its being down means for the operator.
 
 The supervisor, the channels, the keys, the metrics, the alarm board and the
@@ -51,6 +51,7 @@ class StationProcess:
     instance_option: str = ""  # the option of 'inspector service NAME' that names its instance
     metrics_offset: int | None = None  # its /metrics port: plant.metrics.base_port + this (+ the instance's position)
     heartbeats: bool = True  # sends heartbeats (else: healthy while it runs, and listens where 'listens' says)
+    tight_watchdog: Callable[[Config], float] | None = None  # restarted after this much silence (else heartbeat_timeout_s)
     listens: Callable[[Config], tuple[str, int]] | None = None  # without heartbeats: it serves again once this accepts
     off_path: bool = False  # off the decision's path (plant outputs, reports, the HMI): a lower CPU priority
     runs: Callable[[Config], bool] = _always  # whether this station runs it
@@ -66,6 +67,20 @@ class StationProcess:
 
     def process_name(self, instance: str = "") -> str:
         return f"{self.name}:{instance}" if instance else self.name
+
+    def heartbeat_timeout_s(self, config: Config) -> float:
+        """How long its heartbeats may stop before it is restarted (never longer than ``heartbeat_timeout_s``)."""
+        general = config.supervisor.heartbeat_timeout_s
+        return min(self.tight_watchdog(config), general) if self.tight_watchdog is not None else general
+
+    def heartbeat_interval_s(self, config: Config) -> float:
+        """How often it beats: ``heartbeat_interval_s``, or four times within a tighter watchdog."""
+        return min(config.supervisor.heartbeat_interval_s, self.heartbeat_timeout_s(config) / 4)
+
+    def loop_stall_allowance_s(self, config: Config) -> float:
+        """How long its loop may stand before its heartbeats stop: a loop stuck for ``heartbeat_timeout_s`` in all
+        is restarted, whatever its watchdog."""
+        return max(0.0, config.supervisor.heartbeat_timeout_s - self.heartbeat_timeout_s(config))
 
 
 PROCESSES: tuple[StationProcess, ...] = (
@@ -84,6 +99,7 @@ PROCESSES: tuple[StationProcess, ...] = (
     StationProcess(
         "actuator", "No decision reaches the PLC while it is down: the PLC's watchdog (heartbeat tag) must stop the line.",
         service="inspector.services.actuator:ActuatorService", identity="actuator", metrics_offset=0, stop_rank=5,
+        tight_watchdog=lambda c: c.supervisor.actuator_heartbeat_timeout_s,  # it holds the parts in flight
     ),
     StationProcess(
         "detector", "Its parts are rejected fail-safe at their deadline meanwhile.",

@@ -2,7 +2,10 @@
 
 Each service is its own process (a camera SDK crash cannot take the actuator
 down). A service is healthy while its process lives and its heartbeats keep
-coming; one that exits or falls silent is killed and restarted, waiting
+coming (from a thread of their own while its loop turns: a slow write does
+not silence it); one that exits or falls silent (``heartbeat_timeout_s``;
+the actuator, which holds the parts in flight, after
+``actuator_heartbeat_timeout_s``) is killed and restarted, waiting
 longer after each failure (doubling up to a maximum; a service that stays up
 for a minute starts again from the shortest wait). On SIGTERM/SIGINT the
 camera stops first, in-flight parts get one budget's time to be decided, then
@@ -25,14 +28,15 @@ from typing import Callable
 import zmq
 
 from inspector.alarms.owner import AlarmOwner
-from inspector.channels import CHANNELS, LineSockets
+from inspector.channels import LineSockets, loopback_tcp_channels, taken_endpoints
 from inspector.config.schema import Config
 from inspector.errors import EXIT_REFUSED, MessageError, ServiceError
 from inspector.file_modes import create_private, private_folder, use_station_group
 from inspector.line_keys import missing_keys
 from inspector.messages import Heartbeat
 from inspector.process_guard import StationProcesses, guarded
-from inspector.netutil import accepts_connections, port_in_use
+from inspector.netutil import accepts_connections
+from inspector.socket_holders import endpoint_in_use
 from inspector.service_registry import StationProcess, running
 from inspector.service_logs import cap_at_spawn, child_log_env
 from inspector.systemd_notify import SystemdNotifier
@@ -55,6 +59,7 @@ class ManagedProcess:
     command: list[str] | None  # None: not started here, only watched by its heartbeats (run by its own systemd unit)
     # without heartbeats: whether the process serves again (a port that accepts connections); None = running for UP_AFTER_S
     ready: Callable[[], bool] | None = None
+    heartbeat_timeout_s: float = 5.0  # silent this long: restarted (the registry's, from the config: the actuator's is tighter)
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     last_beat: float = 0.0
@@ -118,7 +123,7 @@ def line_processes(config: Config, config_path: Path) -> list[ManagedProcess]:
     """The processes of the line, in start order (inspector.service_registry)."""
     return [
         ManagedProcess(entry.process_name(instance), entry, process_command(entry, config, config_path, instance),
-                       ready=_listening(entry, config))
+                       ready=_listening(entry, config), heartbeat_timeout_s=entry.heartbeat_timeout_s(config))
         for entry, instance in running(config) if entry.supervised
     ]
 
@@ -201,30 +206,30 @@ class Supervisor:
     def _check_ports_free(self) -> None:
         started = {p.name for p in self.processes}
         binders = {p.entry.identity for p in self.processes}
-        for channel in CHANNELS.values():
-            if channel.binder not in binders:
-                continue
-            endpoint = getattr(self.config.transport, channel.name)
-            holder = port_in_use(endpoint)
-            if holder:
-                raise ServiceError(
-                    f"transport.{channel.name}: {endpoint} is already in use ({holder}); another line of this station "
-                    "may still be running, or another program holds the port: stop it or choose another port"
-                )
+        on_loopback = loopback_tcp_channels(self.config)
+        if on_loopback:
+            log.warning("transport: %s on loopback TCP ports, which any local user can connect to, or take while its "
+                        "service restarts; set them to null (socket files in the owner-only transport.ipc_dir) unless "
+                        "they cross hosts", ", ".join(on_loopback))
+        for channel, where, holder in taken_endpoints(self.config, binders):
+            raise ServiceError(
+                f"transport.{channel}: {where} is already in use ({holder}); another line of this station "
+                "may still be running, or another program holds it: stop it or choose another endpoint"
+            )
         if self.config.plant.metrics.enabled:
             from inspector.plant.metrics import all_metrics_ports
 
             for name, port in all_metrics_ports(self.config).items():
                 if name not in started:
                     continue
-                holder = port_in_use(f"tcp://{self.config.plant.metrics.host}:{port}")
+                holder = endpoint_in_use(f"tcp://{self.config.plant.metrics.host}:{port}")
                 if holder:
                     raise ServiceError(
                         f"plant.metrics.base_port: port {port} (the {name} metrics endpoint) is already in use ({holder}); "
                         "choose another base_port"
                     )
         if any(p.name == "plc-simulator" for p in self.processes):
-            holder = port_in_use(f"tcp://{self.config.plc.address}")
+            holder = endpoint_in_use(f"tcp://{self.config.plc.address}")
             if holder:
                 raise ServiceError(f"plc.address: {self.config.plc.address} (the PLC simulator's) is already in use ({holder})")
 
@@ -299,7 +304,7 @@ class Supervisor:
         """A process run by its own unit (the HMI's): an alarm while its heartbeats stop, cleared by the next one."""
         if not proc.started_at:
             return
-        grace = self.sup.heartbeat_timeout_s if proc.last_beat else self.sup.startup_grace_s
+        grace = proc.heartbeat_timeout_s if proc.last_beat else self.sup.startup_grace_s
         silent_s = now - (proc.last_beat or proc.started_at)
         if silent_s > grace:
             how = f"silent for {silent_s:.0f}s" if proc.last_beat else "none since the line started"
@@ -336,7 +341,7 @@ class Supervisor:
             if now - proc.started_at > self.sup.startup_grace_s:
                 return f"no heartbeat within {self.sup.startup_grace_s:.0f}s of starting"
             return ""
-        if now - proc.last_beat > self.sup.heartbeat_timeout_s:
+        if now - proc.last_beat > proc.heartbeat_timeout_s:
             return f"silent for {now - proc.last_beat:.1f}s"
         return ""
 

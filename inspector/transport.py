@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 import zmq
 
-from inspector.errors import MessageError
+from inspector.errors import EndpointInUse, MessageError
 from inspector.messages import FRAME_KIND, MAX_HEADER_BYTES, FrameHeader, decode, decode_json, encode, encode_header
+from inspector.socket_holders import claim_ipc_path, describe, endpoint_holders
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +29,15 @@ _ZMQ_TYPES = {"push": zmq.PUSH, "pull": zmq.PULL, "pub": zmq.PUB, "sub": zmq.SUB
 
 def open_socket(
     ctx: zmq.Context, role: SocketRole, endpoint: str, *, bind: bool, hwm: int = 1000,
-    prepare: Callable[[zmq.Socket], None] | None = None,
+    prepare: Callable[[zmq.Socket], None] | None = None, private_folder: bool = False,
 ) -> zmq.Socket:
-    """A configured socket bound or connected to ``endpoint``; ``prepare`` sets more options first (security)."""
+    """A configured socket bound or connected to ``endpoint``; ``prepare`` sets more options first (security).
+
+    Binding an ipc:// endpoint first claims its socket file (:func:`inspector.socket_holders.claim_ipc_path`; its
+    folder made owner-only when ``private_folder``). A bind that fails names who holds the endpoint
+    (:class:`EndpointInUse`)."""
+    if bind and endpoint.startswith("ipc://"):
+        claim_ipc_path(Path(endpoint[len("ipc://"):]), private_folder=private_folder)
     sock = ctx.socket(_ZMQ_TYPES[role])
     if prepare is not None:
         prepare(sock)
@@ -43,12 +51,15 @@ def open_socket(
     except zmq.ZMQError as err:
         sock.close(0)
         action = "bind" if bind else "connect"
-        hint = (
-            " (another process holds the port: a line of this station still running, or another program; "
-            "stop it or choose another port in the station config's transport section)"
-            if err.errno == zmq.EADDRINUSE else ""
-        )
-        raise MessageError(f"cannot {action} {role} socket to {endpoint}: {err}{hint}") from err
+        if err.errno != zmq.EADDRINUSE:
+            raise MessageError(f"cannot {action} {role} socket to {endpoint}: {err}") from err
+        holders = endpoint_holders(endpoint)
+        who = describe(holders) or "held by a process this user cannot see"
+        raise EndpointInUse(
+            f"cannot {action} {role} socket to {endpoint}: {zmq.strerror(err.errno)}, {who} (a line of this station "
+            "still running, or another program: stop it, or choose another endpoint in the station config's transport "
+            "section)", holders,
+        ) from err
     return sock
 
 

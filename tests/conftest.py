@@ -35,11 +35,13 @@ def quick_supervision(config: Config) -> Config:
 
 @pytest.fixture
 def line_config(tmp_path: Path) -> Callable[..., Config]:
-    """Build the default station's config for a test: own folder, free ports, PLC simulator."""
+    """Build the default station's config for a test: own folder, its own endpoints, PLC simulator."""
 
-    def build(parts: int = 0, rate_hz: float = 10.0, budget_ms: float = 2000.0, **detector_overrides) -> Config:
-        """Functional tests get a generous budget: latency is measured in benchmarks/, not here."""
-        config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path / "line", parts=parts, rate_hz=rate_hz)
+    def build(parts: int = 0, rate_hz: float = 10.0, budget_ms: float = 2000.0, tcp: bool = False,
+              **detector_overrides) -> Config:
+        """Functional tests get a generous budget: latency is measured in benchmarks/, not here. The line talks over
+        socket files, as a station does by default; ``tcp``: over loopback TCP ports, as channels that cross hosts."""
+        config = local_line_config(load_config(DEFAULT_CONFIG), tmp_path / "line", parts=parts, rate_hz=rate_hz, tcp=tcp)
         config = dataclasses.replace(
             config,
             detector=dataclasses.replace(config.detector, **detector_overrides),

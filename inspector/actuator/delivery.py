@@ -105,6 +105,17 @@ class DecisionDelivery(threading.Thread):
         # the actuator's own alarms (the PLC, the journal, fail-safes); they go onto the board it keeps
         self.alarm = AlarmOwner(config.station.name, "actuator", self._own_alarm)
         self.alarms = AlarmKeeper(config)  # the station's alarm board
+        # opened here, in the actuator's setup, used by the thread alone from its start: a bind that fails (an
+        # endpoint held by another process) stops the actuator with the holder named, never only this thread
+        self._recorder = self._events = None
+        try:
+            self._recorder = sockets.open("decisions")
+            self._events = sockets.open("events")
+        except BaseException:
+            if self._recorder is not None:
+                self._recorder.close(0)
+            self.alarms.close()
+            raise
 
     @classmethod
     def for_station(cls, config: Config, sockets: LineSockets) -> "DecisionDelivery":
@@ -112,12 +123,13 @@ class DecisionDelivery(threading.Thread):
         journal = DecisionJournal(config.station.state_dir, config.actuator.journal_keep_hours)
         try:
             recovery = journal.recover(failsafe_result(config.actuator.failsafe_action), config.station.name, time.time())
+            delivery = cls(config, sockets, journal, recovery)
         except BaseException:
             journal.close()
             raise
         if recovery.decisions:
             log.error("the previous run left %d part(s) open; recording them and raising an alarm", len(recovery.decisions))
-        return cls(config, sockets, journal, recovery)
+        return delivery
 
     def submit(self, decision: Decision) -> None:
         self.queue.put(decision)
@@ -140,8 +152,6 @@ class DecisionDelivery(threading.Thread):
 
     # -- the thread ---------------------------------------------------------------
     def run(self) -> None:
-        self._recorder = self.sockets.open("decisions")  # sockets belong to the thread that uses them
-        self._events = self.sockets.open("events")
         period = self.config.plc.heartbeat_period_s
         self._report_recovery()
         self._beat()  # the PLC's state is known before the actuator states its own alarms

@@ -166,7 +166,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         from inspector.typed import to_dict
 
-        print(yaml.safe_dump(to_dict(load_config(args.file)), sort_keys=False))
+        config = load_config(args.file)
+        print(yaml.safe_dump(to_dict(config), sort_keys=False))
+        print("# the line's endpoints, resolved (transport: null = a socket file in the owner-only transport.ipc_dir):")
+        for name, where in config.transport.endpoints(config.station.state_dir).items():
+            print(f"#   {name}: {where}")
         return 0
     if args.command == "keys":
         from inspector.line_keys import IDENTITIES, OPTIONAL_IDENTITIES, has_keys, init_keys, public_key

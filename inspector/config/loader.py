@@ -13,6 +13,7 @@ from inspector.config.moved import move_old_settings
 from inspector.config.models import is_package_pin, model_slot_names
 from inspector.config.schema import Config
 from inspector.config.shifts import check_reports_config, normalise_shifts
+from inspector.config.transport import ENDPOINT_FIELDS
 from inspector.errors import ConfigError
 from inspector.file_modes import write_private
 from inspector.typed import FieldProblem, from_dict, to_dict
@@ -53,7 +54,9 @@ def config_from_dict(data: Any, base_dir: Path, source: str = "station config") 
     _check_model_pins(config)
     _check_plant(config)
     _check_disk_space(config)
-    return _resolve_paths(config, base_dir)
+    config = _resolve_paths(config, base_dir)
+    config.transport.endpoints(config.station.state_dir)  # an ipc path too long for a socket is refused now, by field
+    return config
 
 
 LOOPBACK_HOSTS = ("127.", "localhost", "[::1]", "::1")
@@ -71,11 +74,11 @@ def is_local_endpoint(endpoint: str) -> bool:
 def _check_transport_security(config: Config) -> None:
     if config.security.curve:
         return
-    for f in dataclasses.fields(config.transport):
-        endpoint = getattr(config.transport, f.name)
-        if isinstance(endpoint, str) and "://" in endpoint and not is_local_endpoint(endpoint):  # endpoints, not options
+    for name in ENDPOINT_FIELDS:
+        endpoint = getattr(config.transport, name)
+        if endpoint and not is_local_endpoint(endpoint):  # None: a socket file on this host (the default)
             raise ConfigError(
-                f"transport.{f.name}",
+                f"transport.{name}",
                 f"{endpoint} is reachable from other hosts, and security.curve is off: turn CURVE on "
                 "(security.curve: true, after 'inspector keys init') or keep the line on loopback",
             )
@@ -189,6 +192,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             else str(Path(_resolve(base_dir, config.station.state_dir)) / "keys"),
         ),
         cameras=cameras,
+        transport=dataclasses.replace(
+            config.transport, ipc_dir=_resolve(base_dir, config.transport.ipc_dir) if config.transport.ipc_dir else None),
         detector=dataclasses.replace(
             config.detector,
             model=_resolve(base_dir, config.detector.model),

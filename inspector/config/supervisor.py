@@ -13,7 +13,17 @@ HmiSupervision = Literal["off", "run", "watch"]
 @dataclass(frozen=True)
 class SupervisorConfig:
     heartbeat_interval_s: float = spec(0.5, doc="How often each service sends a heartbeat.", minimum=0.05, maximum=10)
-    heartbeat_timeout_s: float = spec(5.0, doc="A service silent this long is restarted.", minimum=0.5)
+    heartbeat_timeout_s: float = spec(
+        5.0, doc="A service silent this long is restarted; so is one whose loop has not turned for this long (its "
+        "heartbeats, sent from a thread of their own, then stop).", minimum=0.5,
+    )
+    actuator_heartbeat_timeout_s: float = spec(
+        3.0,
+        doc="The actuator silent this long is restarted (frozen, stopped, dead): it holds the parts in flight and their "
+        "deadlines, so its watchdog is tighter than the others' (never longer than heartbeat_timeout_s). It beats "
+        "at least four times in this time from a thread of its own, so a long journal write does not silence it; a loop "
+        "stuck for heartbeat_timeout_s still does.", minimum=0.3,
+    )
     startup_grace_s: float = spec(30.0, doc="Time a starting service gets before its first heartbeat (model loading).", minimum=1)
     restart_backoff_initial_s: float = spec(0.5, doc="Wait before the first restart of a failed service.", minimum=0)
     restart_backoff_max_s: float = spec(10.0, doc="Longest wait between restarts (doubles each failure).", minimum=0)

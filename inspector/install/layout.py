@@ -32,6 +32,7 @@ import yaml
 from inspector.config.loader import config_from_dict, load_config
 from inspector.config.moved import setting_at
 from inspector.config.schema import Config
+from inspector.config.transport import ENDPOINT_FIELDS
 from inspector.errors import ConfigError
 from inspector.typed import to_dict
 
@@ -97,6 +98,7 @@ def installed_config(source: Path, target: Path, *, hmi_unit: bool = False) -> I
     if in_place and moved:
         raise ConfigError(moved[0].split(":", 1)[0], f"{source} is the installed config: edit it by hand ({moved[0]})")
     config = config_from_dict(data, base_dir=Path(CONFIG_DIR))
+    _check_socket_folder(config)
     header = (
         f"# The installed station's config, written by 'inspector install' from {source.resolve()}.\n"
         "# Edit it here, then 'systemctl restart inspector-station' (and inspector-hmi). Every field and its\n"
@@ -163,6 +165,15 @@ def _check_visible(data: Any, field: str = "") -> None:
                               "use tcp://127.0.0.1:PORT or an ipc path under /run")
 
 
+def _check_socket_folder(config: Config) -> None:
+    """The line's ipc socket folder must be one both units see (not the station unit's private /tmp)."""
+    folder = str(config.transport.ipc_folder(config.station.state_dir))
+    if hidden(folder) and any(not getattr(config.transport, name) for name in ENDPOINT_FIELDS):
+        raise ConfigError("transport.ipc_dir", f"the line's socket folder would be {folder} (the state folder is too "
+                          "deep for a socket path), which the units do not share (PrivateTmp): set a short folder, "
+                          "for example /var/lib/inspector/ipc")
+
+
 def writable_folders(config: Config, log_dir: PurePosixPath = LOG_DIR) -> list[str]:
     """Every folder the installed station writes to (the units' ReadWritePaths; the installer makes them)."""
     database = PurePosixPath(config.recorder.database)
@@ -170,7 +181,7 @@ def writable_folders(config: Config, log_dir: PurePosixPath = LOG_DIR) -> list[s
                config.reports.folder, config.opcua.folder, config.models.folder, config.calibration.folder,
                str(PurePosixPath(config.calibration.audit_database).parent) if config.calibration.audit_database else None,
                str(PurePosixPath(config.plant.mqtt.outbox.path).parent) if config.plant.mqtt.outbox.path else None,
-               str(log_dir)]
+               config.transport.ipc_dir, str(log_dir)]
     return list(dict.fromkeys(f for f in folders if f))
 
 

@@ -135,7 +135,7 @@ class SupervisedServices:
                                        labels=["station", "service"])
         now = time.monotonic()
         for proc in list(self.processes()):
-            beating = bool(proc.last_beat) and now - proc.last_beat <= self.timeout
+            beating = bool(proc.last_beat) and now - proc.last_beat <= getattr(proc, "heartbeat_timeout_s", self.timeout)
             healthy = beating if proc.watched else proc.running and (not proc.sends_heartbeats or beating)
             up.add_metric([self.station, proc.name], 1.0 if healthy else 0.0)
             restarts.add_metric([self.station, proc.name], float(proc.restarts))

@@ -192,7 +192,11 @@ class ActuatorService(Service):
         }
 
     def teardown(self) -> None:
-        if not hasattr(self, "delivery"):  # setup failed before delivery started: nothing was accepted
+        if not hasattr(self, "delivery"):  # setup failed before delivery was made: nothing was accepted
+            return
+        if self.delivery.ident is None:  # made, never started (setup failed just after): nothing was accepted
+            self.delivery.journal.close()
+            self.delivery.alarms.close()
             return
         # parts still pending get their fail-safe now: none leaves without a decision
         for decision in self.tracker.fail_all(time.time()):

@@ -1,8 +1,9 @@
 """What every service shares: the run loop, heartbeats, counters, clean stop.
 
 A service is a loop of :meth:`Service.step` calls, each waiting at most a
-short time for work, so that heartbeats keep flowing and SIGTERM/SIGINT stop
-it between two messages, never in the middle of one.
+short time for work, so that SIGTERM/SIGINT stop it between two messages,
+never in the middle of one. Its heartbeats go out from a thread of their own
+while the loop turns (:mod:`inspector.services.heartbeats`).
 
 Each message a service takes is handled inside its message boundary: a
 message refused at decoding, or one whose handling raises whatever it raises,
@@ -29,7 +30,8 @@ from inspector.bounded import clip
 from inspector.config.schema import Config
 from inspector.errors import InspectorError
 from inspector.file_modes import use_station_group
-from inspector.messages import MAX_INT64, Heartbeat
+from inspector.service_registry import station_process
+from inspector.services.heartbeats import HeartbeatSender
 from inspector.transport import send_message
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,11 @@ class Service(ABC):
         self.ctx = zmq.Context()
         self.sockets = LineSockets(config, self.kind, self.ctx)
         self._stop = threading.Event()
-        self._heartbeat_seq = 0
+        self.set_up = False  # setup() finished: teardown() may rely on all it made
+        self.entry = station_process(self.kind)  # the registry's word on it: how often it beats, how soon silence counts
         self._heartbeat_sock: zmq.Socket | None = None
+        self._heartbeats: HeartbeatSender | None = None
+        self._counters_now: dict[str, int] = {}  # what the next heartbeat reports: the loop's latest snapshot
         self._alarm_sock: zmq.Socket | None = None
         # the alarms this process owns: raised, cleared and restated every second (see inspector.alarms)
         self.alarm = AlarmOwner(config.station.name, self.name, self.send_alarm)
@@ -92,31 +97,44 @@ class Service(ABC):
         return self._stop.is_set()
 
     def run(self) -> None:
-        """Run until stopped (signal or :meth:`stop`); always tears down."""
+        """Run until stopped (signal or :meth:`stop`); always tears down.
+
+        Heartbeats go out from their own thread once setup is done, while the loop turns
+        (:mod:`inspector.services.heartbeats`). A setup that fails half way is torn down without hiding its error:
+        an error of the teardown then is logged, and the setup's is the one raised."""
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
-        interval = self.config.supervisor.heartbeat_interval_s
+        config = self.config
+        interval = self.entry.heartbeat_interval_s(config)
         self._heartbeat_sock = self.sockets.open("heartbeats", hwm=10)
         log.info("%s starting (pid %d)", self.name, os.getpid())
         try:
             self.metrics_registry = self._serve_metrics()
             self.setup()
-            self.beat()
+            self.set_up = True
+            self._counters_now = self.heartbeat_counters()
+            self._heartbeats = HeartbeatSender(self.name, self._heartbeat_sock, interval,
+                                               self.entry.loop_stall_allowance_s(config), lambda: self._counters_now)
+            self._heartbeats.start()  # the first beat says: set up
             if self.restates_alarms:
                 self.alarm.restate(force=True)  # what an earlier run of this process raised and no longer holds clears now
-            next_beat = time.monotonic() + interval
+            next_snapshot = time.monotonic() + interval
             while not self.stopping:
                 self.step(min(interval, 0.1))
                 if self.restates_alarms:
                     self.alarm.restate()
-                if time.monotonic() >= next_beat:
-                    self.beat()
-                    next_beat = time.monotonic() + interval
+                now = time.monotonic()
+                self._heartbeats.turned(now)
+                if now >= next_snapshot:  # a few times per beat: a heartbeat's counters are at most that old
+                    self._counters_now = self.heartbeat_counters()
+                    next_snapshot = now + interval / 4
         finally:
             log.info("%s stopping; counters: %s", self.name, dict(self.counters))
+            if self._heartbeats is not None:
+                self._heartbeats.stop()
             try:
-                self.teardown()
+                self._teardown()
             finally:
                 self._heartbeat_sock.close(0)
                 if self._alarm_sock is not None:
@@ -125,6 +143,16 @@ class Service(ABC):
                 if self._metrics_endpoint is not None:
                     self._metrics_endpoint.close()
                 self.ctx.destroy(linger=1000)
+
+    def _teardown(self) -> None:
+        """Tear down; after a setup that failed, a teardown error is logged, not raised over the setup's error."""
+        if self.set_up:
+            self.teardown()
+            return
+        try:
+            self.teardown()
+        except Exception:
+            log.exception("%s: tearing down after its failed setup failed as well (the setup's error follows)", self.name)
 
     def _serve_metrics(self):
         if not self.config.plant.metrics.enabled:
@@ -138,14 +166,3 @@ class Service(ABC):
     def heartbeat_counters(self) -> dict[str, int]:
         """What the heartbeat reports; services with more counters extend it."""
         return dict(self.counters)
-
-    def heartbeat(self) -> Heartbeat:
-        """The next heartbeat; a count past what a heartbeat carries (2**63 - 1: a sequence a sender jumped twice by
-        2**63) is sent as that, never a heartbeat the supervisor refuses."""
-        self._heartbeat_seq += 1
-        counters = {name: max(-MAX_INT64 - 1, min(MAX_INT64, value)) if isinstance(value, int) else value
-                    for name, value in self.heartbeat_counters().items()}
-        return Heartbeat(self.name, os.getpid(), self._heartbeat_seq, time.time(), counters)
-
-    def beat(self) -> None:
-        send_message(self._heartbeat_sock, self.heartbeat())

@@ -319,7 +319,7 @@ class RecorderService(Service):
     def teardown(self) -> None:
         if not hasattr(self, "writer"):
             return
-        if hasattr(self, "poller"):
+        if self.set_up:  # after a setup that failed half way, nothing was taken in
             for _ in range(3):  # what is still queued on shutdown is written, not lost
                 self.step(0.05)
         if self.writer.held:

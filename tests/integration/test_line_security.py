@@ -18,6 +18,7 @@ import pytest
 import zmq
 
 from inspector.channels import CHANNELS, LineSockets
+from inspector.channels import endpoint as channel_endpoint
 from inspector.config import DEFAULT_CONFIG, load_config
 from inspector.config.loader import config_from_dict
 from inspector.errors import ConfigError, MessageError
@@ -38,7 +39,7 @@ class Intruder:
 
     def open(self, channel: str, kind: int) -> list[zmq.Socket]:
         """A plain socket and one with its own CURVE key pair, both connected to ``channel``."""
-        endpoint = getattr(self.config.transport, channel)
+        endpoint = channel_endpoint(self.config, channel)
         plain = self.ctx.socket(kind)
         own = self.ctx.socket(kind)
         own.curve_publickey, own.curve_secretkey = zmq.curve_keypair()
@@ -138,7 +139,7 @@ def test_a_service_key_is_admitted_only_on_the_channels_it_may_send_on(line_conf
         own = camera_key._keys()
         sneaky.curve_publickey, sneaky.curve_secretkey = own.public, own.secret
         sneaky.curve_serverkey = public_key(Path(config.security.keys_dir), "actuator")
-        sneaky.connect(config.transport.verdicts)
+        sneaky.connect(channel_endpoint(config, "verdicts"))
         detector = peers.open("detector", "verdicts")
         now = time.time()
         send_message(sneaky, Verdict("station-1", "top", 1, 1, "PASS", now, now, "camera"))

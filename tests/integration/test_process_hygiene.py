@@ -50,6 +50,15 @@ def station(line_config, tmp_path):
     return config, config_file
 
 
+@pytest.fixture
+def tcp_station(line_config, tmp_path):
+    """A station whose channels are on loopback TCP ports (as channels that cross hosts): ports to take."""
+    config = line_config(rate_hz=5, tcp=True)
+    config_file = tmp_path / "station.yaml"
+    write_config(config, config_file)
+    return config, config_file
+
+
 def stop(run: subprocess.Popen) -> int:
     if run.poll() is None:
         run.send_signal(signal.SIGTERM)
@@ -77,10 +86,10 @@ def test_a_killed_supervisor_takes_its_line_with_it_and_a_new_one_starts_cleanly
     assert "Address already in use" not in (tmp_path / "second.out").read_text()
 
 
-def test_a_child_left_running_is_ended_by_the_next_supervisor(station, tmp_path):
+def test_a_child_left_running_is_ended_by_the_next_supervisor(tcp_station, tmp_path):
     """A leftover that outlived its supervisor (one without parent-death signals, or stuck in the kernel):
     here a process holding the recorder's port and ignoring SIGTERM, recorded as the old supervisor's recorder."""
-    config, config_file = station
+    config, config_file = tcp_station
     port = int(config.transport.decisions.rsplit(":", 1)[1])
     leftover = subprocess.Popen([sys.executable, "-c", (
         "import signal, socket, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); s = socket.socket(); "
@@ -120,8 +129,8 @@ def test_a_second_supervisor_of_a_running_station_is_refused(station, tmp_path):
         assert stop(first) == 0
 
 
-def test_a_port_taken_by_another_program_is_a_clear_error_not_a_crash_loop(station, tmp_path):
-    config, config_file = station
+def test_a_port_taken_by_another_program_is_a_clear_error_not_a_crash_loop(tcp_station, tmp_path):
+    config, config_file = tcp_station
     port = int(config.transport.verdicts.rsplit(":", 1)[1])
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))

@@ -32,8 +32,9 @@ PICTURE_START, PICTURE_END = "<!-- layers: drawn from tests/unit/test_layers.py 
 LAYERS: list[tuple[str, str, tuple[str, ...]]] = [
     ("foundation", "errors, typed values, the line's messages, the station's config", (
         "inspector/__init__.py", "inspector/errors.py", "inspector/bounded.py", "inspector/typed.py",
-        "inspector/file_modes.py", "inspector/netutil.py", "inspector/part_ids.py", "inspector/process_guard.py",
-        "inspector/systemd_notify.py", "inspector/messages.py", "inspector/message_refusals.py", "inspector/config/",
+        "inspector/file_modes.py", "inspector/netutil.py", "inspector/socket_holders.py", "inspector/part_ids.py",
+        "inspector/process_guard.py", "inspector/systemd_notify.py", "inspector/messages.py", "inspector/message_refusals.py",
+        "inspector/config/",
     )),
     ("plumbing and records", "transport, channels, keys, the registry of services; the line's tables, alarms, audit", (
         "inspector/transport.py", "inspector/channels.py", "inspector/connection_watch.py", "inspector/line_keys.py",

@@ -20,6 +20,7 @@ from inspector import messages as m
 from inspector.messages import Alarm, Decision, PartSeen
 from inspector.services import recorder as recorder_module
 from inspector.services.actuator import ActuatorService
+from inspector.services.heartbeats import HeartbeatSender
 from inspector.transport import recv_message, send_message
 from tests.helpers import PeerSockets, wait_until
 from tests.unit.factories import a_verdict
@@ -102,7 +103,7 @@ def test_a_part_seen_whose_sequence_jumps_by_2_63_costs_no_part_its_decision(lin
     line.part(5, seq=2**63 - 1)
     assert line.decision(5).source == "verdict"
     assert line.service.gaps.missing > m.MAX_INT64
-    beat = m.decode(m.encode(line.service.heartbeat()))
+    beat = m.decode(m.encode(HeartbeatSender(line.service.name, None, 1.0, 1.0, line.service.heartbeat_counters).heartbeat()))
     assert beat.counters["part_seen_missing"] == m.MAX_INT64, "the supervisor takes the actuator's heartbeat"
     assert line.thread.is_alive()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import faulthandler
 import itertools
-import shutil
 import signal
 import tempfile
 import time
