@@ -44,7 +44,7 @@ def test_keyless_clients_retrying_for_seconds_leave_one_log_line(verdicts_bound,
     with caplog.at_level(logging.INFO, logger=WATCH):
         for sock in (keyless, guessing):
             sock.linger, sock.reconnect_ivl = 0, 50
-            sock.connect(config.transport.verdicts)
+            sock.connect(config.transport.endpoint("verdicts", config.station.state_dir))
             send_message(sock, Verdict("station-1", "top", 1, 1, "PASS", time.time(), time.time(), "v1"))
         wait_until(lambda: peers.ends["actuator"].refused_connections >= 10, 10, "the clients to retry")
         keyless.close()
@@ -66,7 +66,7 @@ def test_a_client_with_an_unknown_curve_key_is_refused_by_name_once(verdicts_bou
     stranger.curve_publickey, stranger.curve_secretkey = public, secret
     stranger.curve_serverkey = peers.ends["actuator"]._keys().public  # it knows the actuator's public key, not a service key
     with caplog.at_level(logging.INFO, logger=WATCH):
-        stranger.connect(config.transport.verdicts)
+        stranger.connect(config.transport.endpoint("verdicts", config.station.state_dir))
         wait_until(lambda: peers.ends["actuator"].refused_connections >= 1, 10, "the stranger to be refused")
         time.sleep(0.5)
         stranger.close()
