@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inspector.actuator.journal import journal_path  # noqa: E402
+from inspector.actuator.journal import journal_held  # noqa: E402
 from inspector.bench.machine import machine_record, write_result_files  # noqa: E402
 from inspector.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from inspector.line_runner import decided_count, part_rows, running_line  # noqa: E402
@@ -46,12 +45,9 @@ def sample_gaps(process, stop: threading.Event, gaps: list[float]) -> None:
 
 def hold_journal(config, every_s: float, hold_s: float, stop: threading.Event, held: list[float]) -> None:
     while not stop.wait(every_s):
-        db = sqlite3.connect(str(journal_path(config.station.state_dir)), isolation_level=None)
-        db.execute("BEGIN EXCLUSIVE")
-        started = time.monotonic()
-        stop.wait(hold_s)
-        db.execute("ROLLBACK")
-        db.close()
+        with journal_held(config.station.state_dir):
+            started = time.monotonic()
+            stop.wait(hold_s)
         held.append(time.monotonic() - started)
 
 
