@@ -111,6 +111,7 @@ class Recovery:
     delivery_seq: int  # the last decision-stream number used
     seen_seq: dict[str, int]  # per camera, the last part-seen sequence number
     trigger_marks: dict[str, TriggerMark] = field(default_factory=dict)  # per camera, how far its trigger journal was read
+    created: float = 0.0  # when this journal was made (epoch s)
 
     @property
     def decisions(self) -> list[Decision]:
@@ -144,6 +145,7 @@ class DecisionJournal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # see the module's doc: synced after the PLC write
             self.db.executescript(_SCHEMA)
+            self.db.execute("INSERT OR IGNORE INTO counters VALUES ('created', ?)", (int(time.time()),))
             owner_only(self.path)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the actuator's journal {self.path}: {err}") from err
@@ -237,7 +239,7 @@ class DecisionJournal:
         seen_seq = {name.split(":", 1)[1]: value for name, value in counters.items() if name.startswith("seen_seq:")}
         marks = {name.split(":", 1)[1]: TriggerMark(value, counters.get(f"trigger_entry:{name.split(':', 1)[1]}", 0))
                  for name, value in counters.items() if name.startswith("trigger_journal:")}
-        return Recovery(closed["undelivered"], closed["unknown"], seq, seen_seq, marks)
+        return Recovery(closed["undelivered"], closed["unknown"], seq, seen_seq, marks, counters.get("created", 0))
 
     def holds(self, camera: str, part_ids: list[int]) -> set[int]:
         """Which of ``part_ids`` of ``camera`` the journal holds, in any outcome (seen, being written, final)."""

@@ -28,6 +28,11 @@ part-seen event that still comes for it decides nothing. Where the actuator
 left off in each journal is kept in its own journal, written after the
 decisions it led to (:meth:`inspector.actuator.journal.DecisionJournal.reconciled`).
 
+A camera journal met for the first time (no place kept for it) is not
+judged before :data:`BEFORE_JOURNAL_S` ahead of the actuator's journal's
+making: a journal deleted by hand holds no decision, and the parts of the
+camera's whole keep window must not be decided again.
+
 A camera journal that is missing (a camera on another host, whose state folder
 the actuator cannot read, or a camera not started yet) or damaged is logged,
 never fatal: that camera's lost events are then found by the gap alone.
@@ -52,6 +57,7 @@ log = logging.getLogger(__name__)
 RECONCILE_EVERY_S = 2.0
 MARGIN_S = 1.0  # past the gate: a part-seen event this late is lost, not slow
 BATCH = 5000  # triggers read per camera per pass; a full batch makes the next pass due at once
+BEFORE_JOURNAL_S = 60.0  # triggers this long before the actuator's journal was made are judged; older ones are not
 ERROR_EVERY_S = 60.0  # a journal that cannot be read is logged again this often
 
 Known = Callable[[str, list[int]], set[int]]  # (camera, part ids) -> the ids the actuator has seen or decided
@@ -81,13 +87,14 @@ class TriggerReconciler:
     """Reads the cameras' trigger journals for parts the actuator never heard of (see the module's doc)."""
 
     def __init__(self, station: str, cameras: list[str], state_dir: str, gate: RejectGate, failsafe: DecisionResult,
-                 marks: dict[str, TriggerMark]) -> None:
+                 marks: dict[str, TriggerMark], journal_created: float = 0.0) -> None:
         self.station = station
         self.cameras = cameras
         self.state_dir = state_dir
         self.gate = gate
         self.failsafe = failsafe
         self.marks = dict(marks)
+        self.since = journal_created - BEFORE_JOURNAL_S  # see the module's doc
         self._next = 0.0  # monotonic: the first pass at once
         self._absent: set[str] = set()
         self._next_error: dict[str, float] = {}
@@ -134,9 +141,13 @@ class TriggerReconciler:
             if mark is None:  # the journal's identity is kept from the first read on
                 done.marks[camera] = self.marks[camera] = TriggerMark(batch.journal_id, 0)
             return
-        have = known(camera, [t.part_id for t in due])
+        judged = [t for t in due if t.t_trigger >= self.since] if mark is None else due
+        if len(judged) < len(due):
+            log.warning("camera %s's trigger journal holds %d trigger(s) from before the actuator's journal was made: "
+                        "not judged (their decisions, if any, were in an earlier journal)", camera, len(due) - len(judged))
+        have = known(camera, [t.part_id for t in judged])
         why = "its part-seen event never reached the actuator (lost with a frozen or killed actuator); found in the camera's trigger journal"
-        for trigger in due:
+        for trigger in judged:
             if trigger.part_id not in have:
                 have.add(trigger.part_id)  # an id journaled twice (a part counter set back) is decided once here
                 decision = lost_decision(self.station, camera, trigger.part_id, trigger.t_trigger, self.failsafe, why)

@@ -58,7 +58,7 @@ class ActuatorService(Service):
             self.gaps.observe(f"part_seen:{camera}", seq)
         self.reconciler = TriggerReconciler(cfg.station.name, [c.name for c in cfg.cameras], cfg.station.state_dir,
                                             self.delivery.gate, self.tracker.failsafe_result,
-                                            self.delivery.recovery.trigger_marks)
+                                            self.delivery.recovery.trigger_marks, self.delivery.recovery.created)
         self.delivery.start()
         self._refused, self._last_refusal = 0, ""  # messages refused or dropped since the last report, the last's reason
         self._next_refusal_report = 0.0

@@ -50,25 +50,35 @@ def refused(config) -> list[str]:
     return [a["text"] for a in alarm_rows(config) if a["code"] == "decision_refused"]
 
 
+def settled(config) -> tuple[list, list, int] | None:
+    """Every triggered part recorded with its trigger time, and as many decisions made as parts: (triggers, rows,
+    decisions); None until then (a part without its decision, or a part decided twice, never settles)."""
+    triggers, rows, made = triggered(config), part_rows(config), decisions_made(config)
+    if lost(config, float("inf")) or not len(triggers) == len(rows) == made:
+        return None
+    return triggers, rows, made
+
+
 def test_parts_in_flight_in_a_frozen_actuator_at_the_end_of_a_run_each_get_one_decision_never_written_past_the_gate(
         line_config, tmp_path):
     parts = 20
     config = slow_start(line_config(parts=parts, rate_hz=10))
+    # its watchdog a little longer than the shipped 3 s, so a loaded machine triggers the run's last parts in time
+    config = dataclasses.replace(config, supervisor=dataclasses.replace(
+        config.supervisor, heartbeat_timeout_s=8.0, actuator_heartbeat_timeout_s=6.0))
     gate_s = (config.actuator.budget_ms + config.actuator.gate_window_ms) / 1000
     with running_line(config, tmp_path) as supervisor:
         actuator = supervisor.process("actuator")
         wait_until(lambda: len(triggered(config)) >= parts - 5, 240, "the run's first parts triggered")
-        frozen = actuator.process.pid
-        os.kill(frozen, signal.SIGSTOP)  # the last parts' part-seen events go to a frozen actuator; none comes after
+        os.kill(actuator.process.pid, signal.SIGSTOP)  # the last parts' part-seen events go to a frozen actuator
+        wait_until(lambda: len(triggered(config)) >= parts, 30, "the run's last parts triggered; none comes after")
         wait_until(lambda: actuator.restarts >= 1, 30, "the watchdog to restart the frozen actuator")
-        rows = wait_until(lambda: len(part_rows(config)) >= parts and part_rows(config), 90, f"{parts} recorded parts")
+        triggers, rows, made = wait_until(lambda: settled(config), 120, "every part with exactly one recorded decision")
         time.sleep(3)  # time for a second decision of any part to show
-        made, refusals, alarms = decisions_made(config), refused(config), alarm_rows(config)
-    journal = triggered(config)
-    assert [t.part_id for t in journal] == list(range(1, parts + 1)), "the camera journaled every trigger"
-    assert [r["part_id"] for r in rows] == list(range(1, parts + 1)), "every part recorded"
-    assert lost(config, float("inf")) == [], "each with its own trigger time"
-    assert made == parts and refusals == [], "exactly one decision per part"
+        assert settled(config) == (triggers, rows, made)
+        refusals, alarms = refused(config), alarm_rows(config)
+    assert len(triggers) >= parts and refusals == []
+    assert sorted(r["part_id"] for r in rows) == sorted(t.part_id for t in triggers), "every part triggered, recorded"
     from_journal = [r for r in rows if r["source"] == "seen_lost"]
     assert from_journal, "the parts whose part-seen events died with the actuator were decided from the trigger journal"
     assert all(r["plc_delivered"] == 0 and "not written to the PLC" in r["plc_error"] for r in from_journal)

@@ -175,3 +175,20 @@ def test_a_late_part_seen_event_of_a_part_decided_without_it_decides_nothing():
     assert tracker.knows("top", [8, 9]) == {9}
 
 
+
+
+def test_triggers_long_before_the_actuators_journal_was_made_are_not_decided_again(camera_journal, tmp_path):
+    """A journal deleted by hand holds no decision: the camera's whole keep window must not be decided a second time."""
+    now = time.time()
+    camera_journal.record(1, 1, now - 3600)  # an hour before: decided in a journal that is gone
+    camera_journal.record(2, 2, now - 30)  # just before the journal was made (a camera started first): judged
+    journal = DecisionJournal(tmp_path, keep_hours=72)
+    try:
+        created = journal.recover("FAILSAFE_REJECT", "station-1", now).created
+        assert abs(created - now) < 5
+        rule = TriggerReconciler("station-1", ["top"], str(tmp_path), GATE, "FAILSAFE_REJECT", {}, created)
+        done = rule.run(now, known_by(PartTracker("station-1", 0.25, "reject"), journal))
+    finally:
+        journal.close()
+    assert [p.decision.part_id for p in done.decided] == [2]
+    assert done.marks["top"].entry == 2
