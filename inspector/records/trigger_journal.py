@@ -84,8 +84,8 @@ class TriggerJournal:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # see the module's doc
-            self.db.executescript(_SCHEMA)
-            self.db.execute("INSERT OR IGNORE INTO journal VALUES ('id', ?)", (secrets.randbits(62),))
+            identity = secrets.randbits(62)  # made with the tables, in one transaction: a reader sees both or neither
+            self.db.executescript(f"BEGIN; {_SCHEMA} INSERT OR IGNORE INTO journal VALUES ('id', {identity}); COMMIT;")
             owner_only(self.path)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open camera {camera}'s trigger journal {self.path}: {err}") from err
@@ -130,11 +130,28 @@ def _read(path: Path, sql: str, args: tuple) -> tuple[int, list[tuple]] | None:
             rows = db.execute(sql, args).fetchall()
         finally:
             db.close()
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err) and not _has_tables(path):  # being made by the camera this moment
+            return None
+        raise StoreError(f"cannot read the trigger journal {path}: {err}") from err
     except sqlite3.Error as err:
         raise StoreError(f"cannot read the trigger journal {path}: {err}") from err
     if identity is None:
         raise StoreError(f"cannot read the trigger journal {path}: it has no identity (not made by a camera service)")
     return identity[0], rows
+
+
+def _has_tables(path: Path) -> bool:
+    """Whether the file holds any table: an empty database is one the camera is making (its tables come in one
+    transaction), not a damaged one."""
+    try:
+        db = open_readonly(path, 2.0)
+        try:
+            return db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return True
 
 
 def read_triggers(state_dir: str | Path, camera: str, after_entry: int, limit: int) -> TriggerBatch | None:

@@ -192,3 +192,10 @@ def test_triggers_long_before_the_actuators_journal_was_made_are_not_decided_aga
         journal.close()
     assert [p.decision.part_id for p in done.decided] == [2]
     assert done.marks["top"].entry == 2
+
+
+def test_a_journal_the_camera_is_making_reads_as_not_there_yet(tmp_path):
+    import sqlite3
+
+    sqlite3.connect(trigger_journal_path(tmp_path, "top")).close()  # the file exists, its tables not yet
+    assert read_triggers(tmp_path, "top", 0, 10) is None
