@@ -127,7 +127,10 @@ class ActuatorService(Service):
         if isinstance(message, PartSeen):
             lost = self.gaps.observe(f"part_seen:{message.camera}", message.seq)
             if lost:
-                self._part_seen_lost(message, lost)
+                try:
+                    self._part_seen_lost(message, lost)
+                except Exception as err:  # noqa: BLE001 - whatever deciding the lost ones raises, this part is decided
+                    self.message_failed(f"the part-seen events lost before part {message.part_id}", err)
             if self.tracker.reused(message):
                 self.alarm.event(
                     "part_id_reused",
@@ -166,7 +169,11 @@ class ActuatorService(Service):
         """
         decided = min(lost, MAX_LOST_DECIDED, part.part_id - 1)
         ids = [part.part_id - k for k in range(decided, 0, -1)]
-        known = self._known(part.camera, ids)
+        try:
+            known = self._known(part.camera, ids)
+        except StoreError as err:  # this run's parts are still known; an earlier run's decision is kept by the recorder
+            log.error("parts before part %d: the journal cannot tell which were decided already: %s", part.part_id, err)
+            known = self.tracker.knows(part.camera, ids)
         journaled = self.reconciler.trigger_times(part.camera, ids[0], ids[-1]) if ids else {}
         lost_parts = []
         for part_id in ids:
