@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inspector.actuator.journal import DecisionJournal  # noqa: E402
+from inspector.actuator.journal import DecisionJournal, TriggerMark  # noqa: E402
 from inspector.actuator.reject_gate import RejectGate  # noqa: E402
 from inspector.actuator.seen_recovery import TriggerReconciler  # noqa: E402
 from inspector.actuator.tracker import PartTracker  # noqa: E402
 from inspector.bench.machine import machine_record, write_result_files  # noqa: E402
 from inspector.messages import PartSeen  # noqa: E402
-from inspector.records.trigger_journal import TriggerJournal  # noqa: E402
+from inspector.records.trigger_journal import TriggerJournal, read_triggers  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "trigger_journal"
 
@@ -64,12 +64,13 @@ def reconcile_passes(folder: Path, passes: int) -> dict[str, float]:
     camera = TriggerJournal(folder, "top", keep_hours=72)
     actuator = DecisionJournal(folder, keep_hours=72)
     tracker = PartTracker("station-1", 0.25, "reject")
-    rule = TriggerReconciler("station-1", ["top"], str(folder), gate, "FAILSAFE_REJECT", {})
+    written = read_triggers(folder, "top", 0, 10**9)  # a running station's place: after the rows already there
+    place = {"top": TriggerMark(written.journal_id, written.triggers[-1].entry if written.triggers else 0)}
+    rule = TriggerReconciler("station-1", ["top"], str(folder), gate, "FAILSAFE_REJECT", place)
     known = lambda cam, ids: tracker.knows(cam, ids) | actuator.holds(cam, ids)  # noqa: E731
     first = 10_000_000
     samples = []
     try:
-        rule.run(time.time() + 3600, known)  # read up to the rows already there (a running station's place)
         for n in range(passes):
             old = time.time() - 60
             for k in range(20):

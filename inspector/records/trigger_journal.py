@@ -10,8 +10,9 @@ only by that camera's service: one row per trigger (part id, the part-seen
 event's sequence number, trigger time), committed before the event is sent.
 The commit does not wait for the disk (``synchronous=NORMAL``): once
 committed a row survives any crash of a process, which is what a frozen or
-killed service is. Rows older than ``actuator.journal_keep_hours`` are
-pruned.
+killed service is. The WAL is checkpointed (and so synced) by a thread of
+its own, never by the trigger's commit, so a slow disk does not hold up a
+part. Rows older than ``actuator.journal_keep_hours`` are pruned.
 
 The actuator reads it (read-only, :func:`read_triggers`) to decide every part
 it never heard of (:mod:`inspector.actuator.seen_recovery`), and to find the
@@ -42,6 +43,7 @@ from inspector.records.readonly import open_readonly
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_EVERY_S = 1.0  # the WAL folded into the file (and synced) this often, off the trigger's path
 PRUNE_EVERY_S = 10.0  # a few hundred rows at a time at a fast line's rate, never one long delete
 
 _SCHEMA = """
@@ -84,12 +86,33 @@ class TriggerJournal:
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # see the module's doc
+            self.db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread does it
             identity = secrets.randbits(62)  # made with the tables, in one transaction: a reader sees both or neither
             self.db.executescript(f"BEGIN; {_SCHEMA} INSERT OR IGNORE INTO journal VALUES ('id', {identity}); COMMIT;")
             owner_only(self.path)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open camera {camera}'s trigger journal {self.path}: {err}") from err
         self._next_prune = 0.0
+        self._closing = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoints, name=f"trigger-journal-{camera}", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoints(self) -> None:
+        """Fold the WAL into the file every CHECKPOINT_EVERY_S on a connection of its own (a passive checkpoint never
+        holds up the writer); a failure is logged and tried again."""
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as err:
+            log.error("trigger journal %s: no checkpoints (the WAL grows until the camera stops): %s", self.path, err)
+            return
+        try:
+            while not self._closing.wait(CHECKPOINT_EVERY_S):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as err:
+                    log.warning("trigger journal %s: checkpoint failed, tried again: %s", self.path, err)
+        finally:
+            db.close()
 
     def record(self, part_id: int, seq: int, t_trigger: float) -> None:
         """One trigger, committed (it survives a crash of the process from here on); :class:`StoreError` if not."""
@@ -113,8 +136,10 @@ class TriggerJournal:
             self.db.execute("DELETE FROM triggers WHERE entry < ?", (first_kept[0],))
 
     def close(self) -> None:
+        self._closing.set()
+        self._checkpointer.join(10)
         with self._lock:
-            self.db.close()
+            self.db.close()  # the last connection: SQLite folds the WAL in
 
 
 # -- the actuator's reading (read-only) ------------------------------------------------------------------------------
