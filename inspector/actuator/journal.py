@@ -50,7 +50,7 @@ import logging
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -110,8 +110,8 @@ class Recovery:
     unknown: list[Decision]  # the PLC write was in progress: whether the PLC took it is unknown
     delivery_seq: int  # the last decision-stream number used
     seen_seq: dict[str, int]  # per camera, the last part-seen sequence number
-    trigger_marks: dict[str, TriggerMark] = field(default_factory=dict)  # per camera, how far its trigger journal was read
-    created: float = 0.0  # when this journal was made (epoch s)
+    trigger_marks: dict[str, TriggerMark]  # per camera, how far its trigger journal was read
+    created: float  # when this journal was made (epoch s)
 
     @property
     def decisions(self) -> list[Decision]:
