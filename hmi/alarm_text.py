@@ -46,6 +46,7 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "image_refused": "A part's image was refused, the part is failed safe: {text}",
     "image_store_failed": "Part images are not being stored: {text}",
     "journal_write_failed": "Decisions cannot be journaled: {text}",
+    "trigger_journal_failed": "The camera's triggers cannot be journaled: {text}",
     "database_corrupt": "The inspection database is damaged: {text}",
     "model_refused": "No trusted model could be loaded: {text}",
     "model_swapped": "The line changed its model between parts: {text}",

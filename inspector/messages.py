@@ -36,7 +36,8 @@ from inspector.part_ids import MAX_PART_ID, MIN_PART_ID
 VerdictResult = Literal["PASS", "REJECT", "FAILSAFE"]
 DecisionResult = Literal["PASS", "REJECT", "FAILSAFE_REJECT", "FAILSAFE_PASS"]
 # seen_lost: the part's part-seen event was lost (with a killed or frozen actuator); decided fail-safe when the next
-# part's event showed the gap, its trigger time not known (the next part's is carried: the part was triggered before)
+# part's event showed the gap or from the camera's trigger journal (inspector.actuator.seen_recovery), with its trigger
+# time from that journal, or, when the journal is out of reach, the next part's (an upper bound: triggered before)
 DecisionSource = Literal["verdict", "deadline", "detector_error", "seen_lost"]
 TRIGGER_TIME_UNKNOWN: DecisionSource = "seen_lost"  # the one source whose t_trigger is an upper bound, not the part's
 

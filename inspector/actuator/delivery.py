@@ -47,7 +47,7 @@ from collections import Counter
 from msgspec.structs import replace
 
 from inspector.actuator.alarm_keeper import AlarmKeeper
-from inspector.actuator.journal import DecisionJournal, Recovery, part_list
+from inspector.actuator.journal import DecisionJournal, Recovery, TriggerMark, part_list
 from inspector.actuator.delivery_reports import LateWrites, LinkState, PastGateReports
 from inspector.actuator.reject_gate import RejectGate, not_written
 from inspector.actuator.tracker import failsafe_result
@@ -69,6 +69,12 @@ _STOP = object()
 class _Unwritten:
     decision: Decision
     seen_seq: int | None  # the part-seen number its lost event had
+
+
+@dataclasses.dataclass(frozen=True)
+class _Mark:
+    camera: str
+    mark: TriggerMark  # how far its trigger journal was reconciled: written after the decisions queued before it
 
 
 EARLY_BEAT_FRACTION = 0.25  # after a decision, beat if the heartbeat is due within this share of its period
@@ -139,6 +145,10 @@ class DecisionDelivery(threading.Thread):
         to the recorder, in order with the others."""
         self.queue.put(_Unwritten(decision, seen_seq))
 
+    def submit_mark(self, camera: str, mark: TriggerMark) -> None:
+        """How far ``camera``'s trigger journal is reconciled, journaled after the decisions submitted before it."""
+        self.queue.put(_Mark(camera, mark))
+
     def submit_alarm(self, message: Alarm | AlarmStanding | AlarmCommand) -> None:
         """An owner's alarm or restatement, or an operator's acknowledgement: onto the board, in order with the decisions."""
         self.queue.put(message)
@@ -197,6 +207,8 @@ class DecisionDelivery(threading.Thread):
                 self._take_alarm(item)
             elif isinstance(item, _Unwritten):
                 self._record_unwritten(item.decision, item.seen_seq)
+            elif isinstance(item, _Mark):
+                self.journal.reconciled(item.camera, item.mark)
             else:
                 self._deliver(item)
         except Exception as err:  # noqa: BLE001 - the message boundary of the delivery thread

@@ -31,7 +31,12 @@ progress is marked ``unknown``; both are reported with an alarm. The delivery
 numbering and the PLC sequence continue across restarts. The recorder reads
 the journal (read-only) to record every final decision that never reached it
 (:func:`final_decisions`); the bench's accounting reads what it saw
-(:func:`journal_entries`, :func:`journal_counts`).
+(:func:`journal_entries`, :func:`journal_counts`). Which parts it holds
+(:meth:`DecisionJournal.holds`) is what decides whether a part found in a
+camera's trigger journal was lost: the journal is the one record of what the
+actuator decided, across its runs; how far each camera's trigger journal was
+read is kept here too (:meth:`DecisionJournal.reconciled`,
+:mod:`inspector.actuator.seen_recovery`).
 
 This module is the journal's one owner: its schema, its writes and every
 read of it. Its table ``parts`` is the journal's, in the journal's own file,
@@ -91,6 +96,13 @@ def journal_path(state_dir: str | Path) -> Path:
     return Path(state_dir) / JOURNAL_FILE
 
 
+class TriggerMark(NamedTuple):
+    """How far the actuator has reconciled a camera's trigger journal (:mod:`inspector.records.trigger_journal`)."""
+
+    journal_id: int  # the camera journal's identity
+    entry: int  # its last entry reconciled
+
+
 @dataclass(frozen=True)
 class Recovery:
     """What the previous run of the actuator left open, now closed."""
@@ -99,6 +111,8 @@ class Recovery:
     unknown: list[Decision]  # the PLC write was in progress: whether the PLC took it is unknown
     delivery_seq: int  # the last decision-stream number used
     seen_seq: dict[str, int]  # per camera, the last part-seen sequence number
+    trigger_marks: dict[str, TriggerMark]  # per camera, how far its trigger journal was read
+    created: float  # when this journal was made (epoch s)
 
     @property
     def decisions(self) -> list[Decision]:
@@ -132,6 +146,7 @@ class DecisionJournal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # see the module's doc: synced after the PLC write
             self.db.executescript(_SCHEMA)
+            self.db.execute("INSERT OR IGNORE INTO counters VALUES ('created', ?)", (int(time.time()),))
             owner_only(self.path)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(f"cannot open the actuator's journal {self.path}: {err}") from err
@@ -223,7 +238,26 @@ class DecisionJournal:
                 statements.append(_record(closed[outcome][-1], outcome))
         self._write(*statements, _count("delivery_seq", seq))
         seen_seq = {name.split(":", 1)[1]: value for name, value in counters.items() if name.startswith("seen_seq:")}
-        return Recovery(closed["undelivered"], closed["unknown"], seq, seen_seq)
+        marks = {name.split(":", 1)[1]: TriggerMark(value, counters.get(f"trigger_entry:{name.split(':', 1)[1]}", 0))
+                 for name, value in counters.items() if name.startswith("trigger_journal:")}
+        return Recovery(closed["undelivered"], closed["unknown"], seq, seen_seq, marks, counters.get("created", 0))
+
+    def holds(self, camera: str, part_ids: list[int]) -> set[int]:
+        """Which of ``part_ids`` of ``camera`` the journal holds, in any outcome (seen, being written, final)."""
+        if not part_ids:
+            return set()
+        with self._lock:
+            try:
+                rows = self.db.execute("SELECT part_id FROM parts WHERE camera = ? AND part_id BETWEEN ? AND ?",
+                                       (camera, min(part_ids), max(part_ids))).fetchall()
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot read the actuator's journal {self.path}: {err}") from err
+        return {r[0] for r in rows} & set(part_ids)
+
+    def reconciled(self, camera: str, mark: TriggerMark) -> None:
+        """How far ``camera``'s trigger journal is reconciled: written after the decisions it made (the same thread),
+        so a crash between them reads those triggers again, never skips one."""
+        self._write(_count(f"trigger_journal:{camera}", mark.journal_id), _count(f"trigger_entry:{camera}", mark.entry))
 
     def close(self) -> None:
         with self._lock:

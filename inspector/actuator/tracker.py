@@ -4,8 +4,10 @@ Every part the camera saw gets exactly one decision: its detector's verdict
 if it arrives before ``t_trigger + budget``, the configured fail-safe
 otherwise. A verdict may arrive before its part-seen event (the two travel on
 different sockets); it waits for it. A verdict for a part already decided is
-late: counted and logged, never a second decision. No sockets here, so the
-rules are tested directly.
+late: counted and logged, never a second decision. A part decided without
+its part-seen event (the event was lost: :mod:`inspector.actuator.seen_recovery`)
+is remembered as decided too: an event that still comes for it is late and
+decides nothing. No sockets here, so the rules are tested directly.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class PartTracker:
         self._deadlines: list[tuple[float, PartKey]] = []
         self._decided: OrderedDict[PartKey, float] = OrderedDict()  # key -> its part's trigger time
         self._early: dict[PartKey, _Early] = {}
+        self._recovered: OrderedDict[PartKey, float] = OrderedDict()  # decided without their part-seen event
 
     @property
     def pending(self) -> int:
@@ -57,10 +60,37 @@ class PartTracker:
         """Whether ``seen`` is another part under the id of a part decided already (another trigger time): a part
         counter set back. It is decided as any part (it is on the line); its record is refused, the first kept."""
         t_decided = self._decided.get((seen.camera, seen.part_id))
-        return t_decided is not None and abs(t_decided - seen.t_trigger) > SAME_TRIGGER_S
+        return t_decided is not None and abs(t_decided - seen.t_trigger) > SAME_TRIGGER_S and not self._late(seen)
+
+    def knows(self, camera: str, part_ids: list[int]) -> set[int]:
+        """Which of ``part_ids`` of ``camera`` this run has seen or decided (its decision may not be journaled yet)."""
+        return {p for p in part_ids if (camera, p) in self._pending or (camera, p) in self._decided}
+
+    def decided_elsewhere(self, camera: str, part_id: int, t_trigger: float) -> None:
+        """A part decided without its part-seen event (lost, or not come yet): its event, should it still come, is late."""
+        key = (camera, part_id)
+        self._remember(self._decided, key, t_trigger)
+        self._remember(self._recovered, key, t_trigger)
+        self.counters["decided_without_part_seen"] += 1
+
+    def _late(self, seen: PartSeen) -> bool:
+        t_trigger = self._recovered.get((seen.camera, seen.part_id))
+        return t_trigger is not None and abs(t_trigger - seen.t_trigger) <= SAME_TRIGGER_S
+
+    @staticmethod
+    def _remember(memory: OrderedDict[PartKey, float], key: PartKey, t_trigger: float) -> None:
+        memory[key] = t_trigger
+        memory.move_to_end(key)
+        if len(memory) > REMEMBER_DECIDED:
+            memory.popitem(last=False)
 
     def on_part_seen(self, seen: PartSeen, now: float) -> Decision | None:
         key = (seen.camera, seen.part_id)
+        if self._late(seen):  # decided already, from the camera's trigger journal: nothing to decide
+            self.counters["part_seen_after_recovery"] += 1
+            log.info("part %d of camera %s: its part-seen event came after the part was decided without it; ignored",
+                     seen.part_id, seen.camera)
+            return None
         if self.reused(seen):
             self.counters["part_id_reused"] += 1
             del self._decided[key]
@@ -136,10 +166,7 @@ class PartTracker:
     def _record(
         self, seen: PartSeen, result: DecisionResult, source: DecisionSource, now: float, verdict: Verdict | None
     ) -> Decision:
-        key = (seen.camera, seen.part_id)
-        self._decided[key] = seen.t_trigger
-        if len(self._decided) > REMEMBER_DECIDED:
-            self._decided.popitem(last=False)
+        self._remember(self._decided, (seen.camera, seen.part_id), seen.t_trigger)
         self.counters["decisions"] += 1
         return Decision(
             station=self.station,

@@ -89,6 +89,10 @@ _DEFINITIONS = (
     # the camera
     AlarmDefinition("camera_lost", "condition", "critical", "camera",
                     "The camera cannot be reached; cleared when frames come again."),
+    AlarmDefinition("trigger_journal_failed", "condition", "critical", "camera",
+                    "The camera's triggers are not journaled (its state folder cannot be written): triggering goes on, "
+                    "but a part whose part-seen event is lost with a frozen actuator, and no later part shows the gap, "
+                    "may get no decision. Cleared when a trigger is journaled again."),
     AlarmDefinition("image_health.", "condition", "warning", "camera",
                     "An image check (focus, brightness, ...) is out of its limits; cleared when back within them."),
     AlarmDefinition("image_refused", "event", "warning", "camera",

@@ -30,7 +30,9 @@ class ActuatorConfig:
     journal_keep_hours: float = spec(
         72.0,
         doc="The actuator journals every part and decision (station.state_dir/actuator-journal.db, committed before "
-        "the PLC write, synced after it) so none is lost across crashes; final entries are kept this long.",
+        "the PLC write, synced after it) so none is lost across crashes; final entries are kept this long. Each "
+        "camera's trigger journal (station.state_dir/trigger-journal-CAMERA.db, every trigger before its part-seen "
+        "event, read by the actuator to decide parts whose event was lost) keeps its triggers this long too.",
         minimum=1,
     )
 

@@ -19,7 +19,10 @@ the tree for it: ``tests/unit/test_records_ownership.py``).
   :mod:`.tail`: the publisher's reading in row order;
 - :mod:`.shadow`: a shadow run's comparisons (its own file per run);
 - :mod:`.readonly`: the one way to open any of the station's databases
-  read-only (the other owners below use it too).
+  read-only (the other owners below use it too);
+- :mod:`.trigger_journal`: each camera's trigger journal (its own small file
+  per camera, written by the camera service before each part-seen event, read
+  by the actuator to decide parts whose event was lost).
 
 Three files have a table called ``parts``: the station database's (the
 recorder's, here), a shadow run's (:mod:`.shadow`, its compared parts) and the

@@ -1,4 +1,9 @@
-"""Actuator service: one decision per triggered part, written to the PLC in time."""
+"""Actuator service: one decision per triggered part, written to the PLC in time.
+
+A part whose part-seen event never came (lost with a frozen or killed actuator) is decided too: when the next part's
+sequence number shows the gap, and, when no later part comes, from the camera's trigger journal, read at start and
+every few seconds (:mod:`inspector.actuator.seen_recovery`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ import time
 import zmq
 
 from inspector.actuator.delivery import DecisionDelivery
-from inspector.actuator.reject_gate import NOT_WRITTEN, not_written
+from inspector.actuator.seen_recovery import LostPart, TriggerReconciler, lost_decision, lost_parts_text
 from inspector.actuator.tracker import PartTracker
 from inspector.bounded import clip
 from inspector.errors import MessageError, StoreError
-from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, AlarmCommand, AlarmStanding, Decision, PartSeen, Verdict
+from inspector.messages import Alarm, AlarmCommand, AlarmStanding, PartSeen, Verdict
 from inspector.services.base import Service
 from inspector.transport import GapCounter, recv_message
 
@@ -51,6 +56,9 @@ class ActuatorService(Service):
         self.journal = self.delivery.journal
         for camera, seq in self.delivery.recovery.seen_seq.items():  # part-seen events lost while down count as gaps
             self.gaps.observe(f"part_seen:{camera}", seq)
+        self.reconciler = TriggerReconciler(cfg.station.name, [c.name for c in cfg.cameras], cfg.station.state_dir,
+                                            self.delivery.gate, self.tracker.failsafe_result,
+                                            self.delivery.recovery.trigger_marks, self.delivery.recovery.created)
         self.delivery.start()
         self._refused, self._last_refusal = 0, ""  # messages refused or dropped since the last report, the last's reason
         self._next_refusal_report = 0.0
@@ -75,6 +83,8 @@ class ActuatorService(Service):
             self._drain(self.alarm_commands)
         for decision in self.tracker.expire(time.time()):
             self.delivery.submit(decision)
+        if self.reconciler.due(time.monotonic()):  # after the part-seen events waiting were taken
+            self._reconcile(time.time())
         self._report_refusals()
 
     def _drain(self, sock: zmq.Socket) -> None:
@@ -117,7 +127,10 @@ class ActuatorService(Service):
         if isinstance(message, PartSeen):
             lost = self.gaps.observe(f"part_seen:{message.camera}", message.seq)
             if lost:
-                self._part_seen_lost(message, lost)
+                try:
+                    self._part_seen_lost(message, lost)
+                except Exception as err:  # noqa: BLE001 - whatever deciding the lost ones raises, this part is decided
+                    self.message_failed(f"the part-seen events lost before part {message.part_id}", err)
             if self.tracker.reused(message):
                 self.alarm.event(
                     "part_id_reused",
@@ -148,32 +161,88 @@ class ActuatorService(Service):
 
         The camera numbers its part-seen events and its part ids together (both one up per part within a run), so
         the lost parts' ids are the ones just before this part's. Each gets its one decision now, recorded and never
-        written to the PLC (it is past the reject gate): the fail-safe result, as a part left undecided at a restart.
-        A jump of more than MAX_LOST_DECIDED is no run of lost parts but a sequence set forward (or a forged event):
-        the parts just before this one are decided, the alarm says how many were not.
+        written to the PLC (it is past the reject gate): the fail-safe result, as a part left undecided at a restart,
+        with its trigger time from the camera's trigger journal when it holds it (else the next part's). A part
+        decided already (from that journal) is not decided again. A jump of more than MAX_LOST_DECIDED is no run of
+        lost parts but a sequence set forward (or a forged event): the parts just before this one are decided, the
+        alarm says how many were not.
         """
         decided = min(lost, MAX_LOST_DECIDED, part.part_id - 1)
         ids = [part.part_id - k for k in range(decided, 0, -1)]
+        try:
+            known = self._known(part.camera, ids)
+        except StoreError as err:  # this run's parts are still known; an earlier run's decision is kept by the recorder
+            log.error("parts before part %d: the journal cannot tell which were decided already: %s", part.part_id, err)
+            known = self.tracker.knows(part.camera, ids)
+        journaled = self.reconciler.trigger_times(part.camera, ids[0], ids[-1]) if ids else {}
+        lost_parts = []
         for part_id in ids:
-            seen_seq = part.seq - (part.part_id - part_id)
-            failsafe = self.tracker.failsafe_result
-            self.delivery.submit_unwritten(not_written(
-                Decision(self.config.station.name, part.camera, part_id, 0, failsafe, TRIGGER_TIME_UNKNOWN, part.t_trigger,
-                         time.time(), False),
-                failsafe, f"its part-seen event was lost with the actuator: never decided in time, {NOT_WRITTEN}; "
-                "trigger time not known: that of the next part unless the detector recorded it",
-            ), seen_seq)
+            if part_id in known:
+                continue
+            trigger = journaled.get(part_id)
+            why = ("its part-seen event was lost with the actuator: never decided in time; trigger time from the "
+                   "camera's trigger journal" if trigger is not None else
+                   "its part-seen event was lost with the actuator: never decided in time; trigger time not known: "
+                   "that of the next part unless the detector recorded it")
+            decision = lost_decision(self.config.station.name, part.camera, part_id,
+                                     trigger.t_trigger if trigger is not None else part.t_trigger,
+                                     self.tracker.failsafe_result, why)
+            lost_parts.append(LostPart(decision, part.seq - (part.part_id - part_id)))
+        self._decide_lost(lost_parts)
+        if known:
+            log.info("%d of the %d part(s) before part %d of camera %s were decided already from its trigger journal",
+                     len(known), len(ids), part.part_id, part.camera)
+        if not lost_parts and lost <= MAX_LOST_DECIDED:
+            return
         self.alarm.event(
             "part_seen_lost",
             f"{lost} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "
             f"(sequence {part.seq - lost}..{part.seq - 1}): those parts got no decision from Inspector and the PLC's "
             f"sequence tag did not advance for them; recorded {self.tracker.failsafe_result}, not written: parts "
             f"{ids[0] if ids else '?'}..{ids[-1] if ids else '?'}"
+            + (f" ({len(known)} of them decided already from the camera's trigger journal)" if known else "")
             + (f"; the {lost - decided} before them were not decided one by one (a jump of more than "
                f"{MAX_LOST_DECIDED} is no run of lost parts: a sequence set forward, or a forged event)"
                if lost > MAX_LOST_DECIDED else ""),
             part_id=part.part_id,
         )
+
+    def _reconcile(self, now: float) -> None:
+        """Parts in the cameras' trigger journals the actuator never heard of, past their gate: decided now, with one
+        ``part_seen_lost`` event naming them (see :mod:`inspector.actuator.seen_recovery`)."""
+        try:
+            done = self.reconciler.run(now, self._known)
+        except Exception:  # noqa: BLE001 - a journal read must never stop the actuator; the next pass tries again
+            self.counters["reconcile_failed"] += 1
+            log.exception("reconciling the cameras' trigger journals failed")
+            return
+        self._decide_lost(done.decided)
+        for camera, mark in done.marks.items():
+            self.delivery.submit_mark(camera, mark)
+        if done.decided:
+            self.counters["parts_decided_from_trigger_journal"] += len(done.decided)
+            self.alarm.event(
+                "part_seen_lost",
+                f"{len(done.decided)} part(s) were triggered (the camera's trigger journal holds them) but their part-seen "
+                f"events never reached the actuator (lost with a frozen or killed actuator, no later part showed the gap): "
+                f"they got no decision from Inspector in time; recorded {self.tracker.failsafe_result} with their trigger "
+                f"times, not written: {lost_parts_text(done.decided)}",
+                part_id=done.decided[0].decision.part_id,
+            )
+
+    def _decide_lost(self, lost: list[LostPart]) -> None:
+        """Each lost part's one decision: known to the tracker at once (an event still coming decides nothing), then
+        numbered, journaled and recorded by the delivery, in order with the others."""
+        for part in lost:
+            decision = part.decision
+            self.tracker.decided_elsewhere(decision.camera, decision.part_id, decision.t_trigger)
+            self.delivery.submit_unwritten(decision, part.seen_seq)
+
+    def _known(self, camera: str, part_ids: list[int]) -> set[int]:
+        """Which of these parts the actuator has seen or decided: this run's (the tracker) and every run's (the journal)."""
+        known = self.tracker.knows(camera, part_ids)
+        rest = [p for p in part_ids if p not in known]
+        return known | self.journal.holds(camera, rest)
 
     def _journal_seen(self, part: PartSeen, now: float) -> None:
         try:

@@ -18,6 +18,13 @@ part-seen event, so the actuator gives it the fail-safe decision at its
 deadline; the drivers guarantee that a late frame is never given to another
 part (see :mod:`camera_drivers.base`). Each such frame is counted.
 
+Every trigger is journaled (part id, sequence number, trigger time) before its
+part-seen event is sent (:mod:`inspector.records.trigger_journal`): a part
+whose event is lost with a frozen or killed actuator, or in this service's
+queue to it, is still decided by the actuator, which reads the journal. A
+journal that cannot be written never stops triggering: it raises the
+``trigger_journal_failed`` condition, cleared at the next write that works.
+
 A camera that goes away raises an alarm (``camera_lost``) to the actuator and
 is reopened in the background with back-off while the line keeps running:
 parts triggered meanwhile get their part-seen event and so a fail-safe
@@ -36,15 +43,17 @@ from calibration.station import calibration_paths
 from camera_drivers import CameraDriver, make_driver
 from camera_drivers.base import CameraLost, Grab, GrabTimeout, IncompleteGrab
 from inspector.config.schema import Config
-from inspector.errors import CameraError, ImageRefused
+from inspector.errors import CameraError, ImageRefused, StoreError
 from inspector.messages import FrameHeader, PartSeen
 from inspector.part_ids import PartIdAllocator
 from inspector.services.base import Service
 from inspector.frame_ring import CameraRing, frame_limit_bytes
+from inspector.records.trigger_journal import TriggerJournal
 from inspector.transport import send_frame, send_frame_header, send_message
 
 log = logging.getLogger(__name__)
 
+JOURNAL_REOPEN_S = 10.0  # a trigger journal that could not be opened is tried again this often
 
 class CameraService(Service):
     kind = "camera"
@@ -59,12 +68,16 @@ class CameraService(Service):
         self._reopener: threading.Thread | None = None
         self._reopened: tuple[CameraDriver, int] | None = None  # handed from the reopen thread to the loop
         self._lost_since = 0.0
+        self.trigger_journal: TriggerJournal | None = None
+        self._journal_retry_at = 0.0
+        self._journal_failing = False
 
     def setup(self) -> None:
         self.frames = self.sockets.open("frames")
         self.ring = CameraRing(self.config, self.camera.name)
         self.part_seen = self.sockets.open("part_seen")
         self.part_ids = PartIdAllocator(Path(self.config.station.state_dir) / f"part-id-{self.camera.name}")
+        self._open_trigger_journal()
         driver = make_driver(self.camera)
         driver.open()  # a camera that cannot be opened at start stops the service with the reason
         self.driver = driver
@@ -178,11 +191,44 @@ class CameraService(Service):
         self.seq += 1
         part_id = self.part_ids.next()
         self.counters["triggered"] += 1
+        self._journal_trigger(part_id, t_trigger)
         seen = PartSeen(self.config.station.name, self.camera.name, part_id, self.seq, t_trigger)
         if not send_message(self.part_seen, seen):
             self.counters["part_seen_undelivered"] += 1
             log.error("part %d: actuator queue full; part-seen event not delivered", part_id)
         return part_id, t_trigger
+
+    def _open_trigger_journal(self) -> None:
+        self._journal_retry_at = time.monotonic() + JOURNAL_REOPEN_S
+        try:
+            self.trigger_journal = TriggerJournal(self.config.station.state_dir, self.camera.name,
+                                                  self.config.actuator.journal_keep_hours)
+        except StoreError as err:
+            self._journal_failed(err)
+
+    def _journal_trigger(self, part_id: int, t_trigger: float) -> None:
+        """The trigger on disk before its part-seen event goes out; a failure is alarmed, never stops the part."""
+        if self.trigger_journal is None and time.monotonic() >= self._journal_retry_at:
+            self._open_trigger_journal()
+        if self.trigger_journal is None:
+            self.counters["trigger_journal_failed"] += 1
+            return
+        try:
+            self.trigger_journal.record(part_id, self.seq, t_trigger)
+        except StoreError as err:
+            self._journal_failed(err)
+            return
+        if self._journal_failing:
+            self._journal_failing = False
+            self.alarm.clear("trigger_journal_failed", f"camera {self.camera.name}'s trigger journal is written again")
+
+    def _journal_failed(self, err: StoreError) -> None:
+        self.counters["trigger_journal_failed"] += 1
+        if not self._journal_failing:
+            self._journal_failing = True
+            log.error("camera %s: triggers are not journaled: %s", self.camera.name, err)
+            self.alarm.raise_("trigger_journal_failed", f"camera {self.camera.name}'s triggers are not journaled, a "
+                              f"part-seen event lost with a frozen actuator may lose its part: {err}")
 
     def _capture_failed(self, part_id: int | None, err: CameraError) -> None:
         what = f"part {part_id}" if part_id is not None else f"camera {self.camera.name}"
@@ -293,3 +339,6 @@ class CameraService(Service):
         self.driver = None
         if hasattr(self, "ring"):
             self.ring.close()
+        if self.trigger_journal is not None:
+            self.trigger_journal.close()
+            self.trigger_journal = None
