@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -46,17 +47,29 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--only", nargs="*", choices=sorted([*CASES, *CHECKS]), help="run only these cases")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "chaos")
+    parser.add_argument("--fault-after", type=int, default=FAULT_AFTER_DECISIONS, metavar="N",
+                        help=f"inject each fault after N decisions delivered to the PLC (default {FAULT_AFTER_DECISIONS})")
+    parser.add_argument("--startup-grace", type=float, metavar="S",
+                        help="supervisor.startup_grace_s of every station (default: the shipped 30 s; more on a loaded machine)")
+    parser.add_argument("--keep", type=Path, help="put the stations in this folder and keep them (logs, records)")
     args = parser.parse_args()
     os.umask(0o022)  # as a login shell: the station's own modes must keep its files private
     chosen = args.only or [*CASES, *CHECKS]
     lines, attacks = [], []
-    with tempfile.TemporaryDirectory(prefix="inspector-chaos-") as tmp:
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="inspector-chaos-", dir=args.keep) as tmp:
+        if args.keep:
+            os.rename(tmp, tmp + "-kept")  # not removed at the end
+            tmp += "-kept"
+            os.mkdir(tmp[:-len("-kept")])
         for name in chosen:
             print(f"-- {name}", flush=True)
             if name in CASES:
                 try:
-                    result = run_case(CASES[name], args.parts, args.rate, Path(tmp))
+                    result = run_case(CASES[name], args.parts, args.rate, Path(tmp), args.startup_grace, args.fault_after)
                 except Exception as err:  # a case the harness could not run is a finding, not a crash of the suite
+                    traceback.print_exc()
                     result = {"fault": name, "what": CASES[name].what, "error": f"{type(err).__name__}: {err}", "lost": None}
                 lines.append(result)
                 print(json.dumps(result, default=str), flush=True)
@@ -66,7 +79,10 @@ def main() -> int:
             try:
                 rows = CHECKS[name](workdir)
             except Exception as err:
+                traceback.print_exc()
                 rows = [{"case": name, "error": f"{type(err).__name__}: {err}", "held": False}]
+            for row in rows:  # the temporary folder's name says nothing
+                row["said"] = row.get("said", "").replace(str(workdir), "<station>")
             attacks += rows
             for row in rows:
                 print(json.dumps(row), flush=True)
@@ -77,7 +93,7 @@ def main() -> int:
         f"- date: {record['date']}; commit {record['commit']}",
         f"- machine: {record['cpu']}, {record['cores']} cores; Python {record['python']}",
         f"- command: `{record['command']}`",
-        f"- each line case: a fresh station, {args.parts} parts at {args.rate:g}/s, fault after {FAULT_AFTER_DECISIONS}"
+        f"- each line case: a fresh station, {args.parts} parts at {args.rate:g}/s, fault after {args.fault_after}"
         " decisions; CURVE on; cpppo PLC simulator; shipped watchdogs (5 s, the actuator's 3 s)",
         "",
     ]

@@ -52,7 +52,7 @@ def fresh_station(workdir: Path, change: Callable[[Config], Config] | None = Non
 
 
 def _row(case: str, what: str, held: bool, said: str) -> dict:
-    return {"case": case, "what": what, "held": held, "said": " ".join(said.split())[:400]}
+    return {"case": case, "what": what, "held": held, "said": " ".join(said.split())[:600]}
 
 
 # -- 6. substitution and anti-rollback ---------------------------------------------------------------------------
@@ -69,6 +69,11 @@ def _release(source: Path, folder: Path, version: str, key: Path, **meta_changes
     if code:
         raise RuntimeError(f"inspector model sign: {out}")
     return onnx
+
+
+def _verdict(said: str) -> str:
+    """The line of ``inspector model verify --config`` that says whether the station would run the package."""
+    return next((line for line in said.splitlines() if "the station would refuse" in line or "may run it" in line), said)
 
 
 def _put(package: Path, target: Path) -> None:
@@ -106,8 +111,8 @@ def model_substituted(workdir: Path) -> list[dict]:
     kept = json.loads(last_known_good(config)[0].with_suffix(".json").read_text())["version"]
     rows = [_row("model-substituted", "another package signed by the trusted key at the configured path",
                  code == 1 and start.fallback and running == "2.0" and kept == "2.0",
-                 f"model verify exit {code}: {said}; the detector's start: refused={bool(start.fallback)}, runs "
-                 f"{running}, last-known-good {kept}")]
+                 f"model verify exit {code}: {_verdict(said)}; the detector's start (model_trust.station_models): "
+                 f"refused={bool(start.fallback)}, runs {running}, last-known-good {kept}")]
 
     moved = workdir / "older-model" / "model.onnx"  # a config edit to an older release
     _put(older, moved)
@@ -118,7 +123,7 @@ def model_substituted(workdir: Path) -> list[dict]:
     running = json.loads(Path(start.detector.model).with_suffix(".json").read_text())["version"]
     rows.append(_row("model-older-release", "an older release (1.0 after 2.0) without `inspector model rollback`",
                      code == 1 and start.fallback and running == "2.0",
-                     f"model verify exit {code}: {said}; the detector's start: refused={bool(start.fallback)}, "
+                     f"model verify exit {code}: {_verdict(said)}; the detector's start: refused={bool(start.fallback)}, "
                      f"runs {running}"))
     return rows
 

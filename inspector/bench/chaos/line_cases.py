@@ -120,7 +120,8 @@ def _folder_camera(folder: Path) -> Callable[[Config], Config]:
     return change
 
 
-def run_case(case: LineCase, parts: int, rate_hz: float, root: Path) -> dict:
+def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_grace_s: float | None = None,
+             fault_after: int = FAULT_AFTER_DECISIONS) -> dict:
     workdir = root / case.name
     workdir.mkdir(parents=True)
     damaged: list[Path] = []
@@ -129,7 +130,7 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path) -> dict:
         folder = workdir / "images-in"
         damaged = case.images(folder, parts)
         change = _folder_camera(folder)
-    config = station_config(workdir, parts, rate_hz, tcp=case.tcp, change=change)
+    config = station_config(workdir, parts, rate_hz, tcp=case.tcp, change=change, startup_grace_s=startup_grace_s)
     station = Station.make(config, workdir)
     if case.name.startswith("squat"):
         f.open_station_root(station)
@@ -140,7 +141,8 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path) -> dict:
     started = time.monotonic()
     notes: dict = {}
     try:
-        if not wait(lambda: len(station.journal(("delivered",))) >= FAULT_AFTER_DECISIONS, 180):
+        if not wait(lambda: len(station.journal(("delivered",))) >= fault_after,
+                    120 + config.supervisor.startup_grace_s):
             raise RuntimeError(f"{case.name}: the line did not start deciding parts")
         plc.start()
         if case.fault is not None:

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[3]
 PYTHON = sys.executable
 
 # "<name> exited with code -9; restarting in ..." / "<name> silent for 3.2s ..." (inspector.supervisor)
-RESTART = re.compile(r"\s(\S+) (exited with code -?\d+|silent for [\d.]+s|no heartbeat within \d+s of starting)[^\n]*; restarting in")
+RESTART = re.compile(r"inspector\.supervisor: (\S+) (exited with code -?\d+|silent for [\d.]+s|no heartbeat within \d+s of starting)[^\n]*; restarting in")
 
 
 def wait(condition: Callable[[], object], timeout_s: float) -> bool:
@@ -52,10 +52,13 @@ def wait(condition: Callable[[], object], timeout_s: float) -> bool:
 
 
 def station_config(workdir: Path, parts: int, rate_hz: float, *, tcp: bool = False,
-                   change: Callable[[Config], Config] | None = None) -> Config:
-    """The config of a fresh station under ``workdir``: the shipped watchdogs, a short restart back-off."""
+                   change: Callable[[Config], Config] | None = None, startup_grace_s: float | None = None) -> Config:
+    """The config of a fresh station under ``workdir``: the shipped watchdogs, a short restart back-off
+    (``startup_grace_s``: longer for a loaded machine, where loading a service takes longer)."""
     config = local_line_config(load_config(DEFAULT_CONFIG), workdir / "line", parts=parts, rate_hz=rate_hz, tcp=tcp)
     sup = dataclasses.replace(config.supervisor, restart_backoff_initial_s=0.2, restart_backoff_max_s=1.0)
+    if startup_grace_s is not None:
+        sup = dataclasses.replace(sup, startup_grace_s=startup_grace_s)
     config = dataclasses.replace(config, supervisor=sup)
     return change(config) if change else config
 
@@ -158,14 +161,14 @@ class PlcWatch(threading.Thread):
         self.period_s = period_s
         self.held: set[tuple[int, int, int]] = set()  # (part tag, result code, sequence)
         self.failed_reads = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         tags = self.config.plc.tags
         conn = LogixConnection(self.config.plc)
         last = None
         try:
-            while not self._stop.wait(self.period_s):
+            while not self._halt.wait(self.period_s):
                 try:
                     values = conn.read(tags.part_id.name, tags.result.name, tags.sequence.name)
                 except (InspectorError, OSError):
@@ -180,7 +183,7 @@ class PlcWatch(threading.Thread):
             conn.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(10)
 
     def misattributed(self, rows: list) -> list[str]:
@@ -208,10 +211,10 @@ class RingWatch(threading.Thread):
         self.period_s = period_s
         self.largest_file = 0
         self.largest_slot = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self.period_s):
+        while not self._halt.wait(self.period_s):
             for path in self.paths.values():
                 try:
                     size = path.stat().st_size
@@ -223,5 +226,5 @@ class RingWatch(threading.Thread):
                 self.largest_slot = max(self.largest_slot, slot_bytes)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(10)
