@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=sorted([*CASES, *CHECKS]), help="run only these cases")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "chaos")
     parser.add_argument("--fault-after", type=int, default=FAULT_AFTER_DECISIONS, metavar="N",
-                        help=f"inject each fault after N decisions delivered to the PLC (default {FAULT_AFTER_DECISIONS})")
+                        help=f"inject each fault after N parts are decided (default {FAULT_AFTER_DECISIONS})")
     parser.add_argument("--startup-grace", type=float, metavar="S",
                         help="supervisor.startup_grace_s of every station (default: the shipped 30 s; more on a loaded machine)")
     parser.add_argument("--keep", type=Path, help="put the stations in this folder and keep them (logs, records)")

@@ -141,7 +141,7 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
     started = time.monotonic()
     notes: dict = {}
     try:
-        if not wait(lambda: len(station.journal(("delivered",))) >= fault_after,
+        if not wait(lambda: len(station.journal(FINAL_OUTCOMES)) >= fault_after,
                     120 + config.supervisor.startup_grace_s):
             raise RuntimeError(f"{case.name}: the line did not start deciding parts")
         plc.start()

@@ -29,7 +29,7 @@ from inspector.errors import InspectorError, StoreError
 from inspector.frame_ring import FILE_HEADER, ring_path
 from inspector.line_keys import init_keys
 from inspector.line_setup import local_line_config
-from inspector.process_guard import STATE_FILE
+from inspector.process_guard import STATE_FILE, guarded
 from inspector.records.alarms import alarm_rows, raised_codes
 from inspector.records.parts import decided_rows
 from plc_io.logix import RESULT_CODES, LogixConnection
@@ -82,10 +82,11 @@ class Station:
         return self.workdir / "logs"
 
     def start(self) -> subprocess.Popen:
+        """A new ``inspector run`` of the station, tied to this process (it stops if the suite dies)."""
         out = (self.workdir / f"run-{len(self.runs)}.out").open("wb")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
         run = subprocess.Popen(
-            [PYTHON, "-m", "inspector", "run", "--config", str(self.config_file), "--log-dir", str(self.log_dir)],
+            guarded([PYTHON, "-m", "inspector", "run", "--config", str(self.config_file), "--log-dir", str(self.log_dir)]),
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(REPO),
         )
         self.runs.append(run)
