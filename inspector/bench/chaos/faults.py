@@ -250,15 +250,18 @@ def files_and_endpoints(station: Station) -> dict:
         time.sleep(0.5)
     time.sleep(2.0)  # the services' metrics endpoints up
     lkg = lkg_folder(config)
-    written = [images, *images.rglob("*"), station.log_dir, *station.log_dir.glob("*.log*"), lkg, *lkg.rglob("*"),
-               station.config_file, Path(config.recorder.database), Path(config.station.state_dir),
-               *Path(config.station.state_dir).rglob("*")]
+    state = Path(config.station.state_dir)
+    private = [images, *images.rglob("*"), station.log_dir, *station.log_dir.glob("*.log*"), lkg, *lkg.rglob("*"),
+               station.config_file, Path(config.recorder.database), Path(config.security.keys_dir),
+               *Path(config.security.keys_dir).glob("*"), state / "audit.key"]
+    rest = [state, *(p for p in state.rglob("*") if p not in private)]
     base = config.plant.metrics.base_port
     listeners = _tcp_listeners(range(base, base + 40))
     return {
-        "files_checked": len(written),
+        "files_checked": len(private),
         "images_stored": sum(1 for _ in images.rglob("*.png")),
-        "open_to_others": _open_to_others(written),
+        "open_to_others": _open_to_others(private),  # images, logs, model copies, config, database, keys
+        "also_readable_in_state_dir": _open_to_others(rest),
         "metrics_listeners": sorted({f"{a}:{p}" for a, p in listeners}),
         "metrics_not_loopback": sorted({f"{a}:{p}" for a, p in listeners if not ipaddress.ip_address(a).is_loopback}),
     }

@@ -140,17 +140,19 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
     rings.start()
     started = time.monotonic()
     notes: dict = {}
+    t_fault = float("inf")
     try:
         if not wait(lambda: len(station.journal(FINAL_OUTCOMES)) >= fault_after,
                     120 + config.supervisor.startup_grace_s):
             raise RuntimeError(f"{case.name}: the line did not start deciding parts")
         plc.start()
+        t_fault = time.time()
         if case.fault is not None:
             notes = case.fault(station) or {}
 
-        def settled() -> bool:
-            final = len(station.journal(FINAL_OUTCOMES))
-            return final >= parts and len(station.rows()) >= final
+        def settled() -> bool:  # every part seen is decided and recorded, and at least the camera's parts
+            final = set(station.journal(FINAL_OUTCOMES))
+            return len(final) >= parts and set(station.journal()) <= final and len(station.rows()) >= len(final)
 
         wait(settled, 180)
         time.sleep(2.0)
@@ -159,11 +161,12 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
             plc.stop()
         rings.stop()
         station.stop()
-    return {"fault": case.name, "what": case.what, **count(case, station, plc, rings, damaged, notes),
+    return {"fault": case.name, "what": case.what, **count(case, station, plc, rings, damaged, notes, t_fault),
             "seconds": round(time.monotonic() - started, 1)}
 
 
-def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, damaged: list[Path], notes: dict) -> dict:
+def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, damaged: list[Path], notes: dict,
+          t_fault: float) -> dict:
     config = station.config
     seen = set(station.journal())
     rows = station.rows()
@@ -175,7 +178,8 @@ def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, dam
     past_gate = [r["part_id"] for r in rows if r["plc_delivered"] and r["t_plc_sent"] is not None
                  and r["t_plc_sent"] - r["t_trigger"] > gate_s + GATE_TOLERANCE_S and r["source"] != "seen_lost"]
     restarts = station.restarts()
-    crashed = [f"{name} ({why})" for name, why in restarts if "*" not in case.targets and name not in case.targets]
+    crashed = [f"{name} ({why}{', before the fault' if t < t_fault else ''})" for t, name, why in restarts
+               if "*" not in case.targets and name not in case.targets]
     forged = plc.misattributed(rows)
     latched_late = [r for r in rows if r["plc_error"] and "latched it late" in r["plc_error"]]
     notes = dict(notes)
@@ -198,7 +202,7 @@ def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, dam
         "plc_seq_breaks": sum(1 for a, b in zip(delivered, delivered[1:]) if b != a + 1),
         "failsafe": sum(1 for r in rows if r["result"].startswith("FAILSAFE")),
         "past_gate": len(past_gate),
-        "restarts": [f"{name} ({why})" for name, why in restarts],
+        "restarts": [f"{name} ({why})" for _, name, why in restarts],
         "crashed": crashed,
         "forged": forged,
         "alarms": sorted(set(station.alarms())),

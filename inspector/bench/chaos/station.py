@@ -38,8 +38,9 @@ from plc_io.tag_values import plc_part_id
 REPO = Path(__file__).resolve().parents[3]
 PYTHON = sys.executable
 
-# "<name> exited with code -9; restarting in ..." / "<name> silent for 3.2s ..." (inspector.supervisor)
-RESTART = re.compile(r"inspector\.supervisor: (\S+) (exited with code -?\d+|silent for [\d.]+s|no heartbeat within \d+s of starting)[^\n]*; restarting in")
+# "2026-12-07 17:24:03,629 ERROR inspector.supervisor: actuator exited with code -9; restarting in 0.2s" (its log)
+RESTART = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) \S+ inspector\.supervisor: (\S+) (exited with code -?\d+|"
+                     r"silent for [\d.]+s|no heartbeat within \d+s of starting)[^\n]*; restarting in", re.MULTILINE)
 
 
 def wait(condition: Callable[[], object], timeout_s: float) -> bool:
@@ -144,11 +145,12 @@ class Station:
         path = self.log_dir / f"{name.replace(':', '-')}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def restarts(self) -> list[tuple[str, str]]:
-        """(service, why) of every restart the supervisor(s) made, from their output."""
+    def restarts(self) -> list[tuple[float, str, str]]:
+        """(epoch s, service, why) of every restart the supervisor(s) made, from their output (local times)."""
         found = []
         for out in sorted(self.workdir.glob("run-*.out")):
-            found += RESTART.findall(out.read_text(errors="replace"))
+            for when, ms, name, why in RESTART.findall(out.read_text(errors="replace")):
+                found.append((time.mktime(time.strptime(when, "%Y-%m-%d %H:%M:%S")) + int(ms) / 1000, name, why))
         return found
 
 
