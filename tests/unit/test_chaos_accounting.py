@@ -41,8 +41,11 @@ def test_a_result_the_plc_held_under_another_parts_id_or_without_a_delivered_dec
     watch.held |= {(7, 3, 2), (9, 2, 3)}  # a result under the previous part's id; one the record says was not delivered
     forged = watch.misattributed(rows)
     assert len(forged) == 2
-    assert "sequence 2: the PLC held part tag 7 result 3" in forged[0]
-    assert "sequence 3 (part tag 9, result 2): no decision delivered with it" in forged[1]
+    assert forged[0] == f"sequence 2: the PLC held part tag 7 result 3, the record part {2**40} FAILSAFE_REJECT"
+    assert forged[1] == "sequence 3 (part tag 9, result 2): no decision delivered with it"
+    rows.append(row(8, "REJECT", 1))  # a PLC restarted from 0 gave sequence 1 again: both are the record's
+    watch.held = {(7, 1, 1), (8, 2, 1)}
+    assert watch.misattributed(rows) == []
 
 
 def test_a_case_holds_only_with_nothing_lost_crashed_forged_or_written_past_its_gate():

@@ -74,7 +74,7 @@ def _send(station: Station, sends: list[tuple[str, str, list[bytes]]]) -> None:
                 time.sleep(0.3)  # the CURVE handshake
             sockets[identity, channel].send_multipart(parts, copy=False)
         for sock in sockets.values():
-            sock.close(linger=5000)
+            sock.close(linger=60_000)  # every message out before the sockets go (a flood takes a while)
     finally:
         for end in ends.values():
             end.close()

@@ -187,6 +187,8 @@ def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, dam
     notes["in_doubt_undelivered"] = sum(1 for r in rows if not r["plc_delivered"] and r["plc_error"]
                                         and "failed to receive reply" in r["plc_error"])
     notes["plc_watch_results"] = len(plc.held)
+    notes["refused_messages"] = {name: n for name in ("actuator", "recorder", "detector:0", "camera:top")
+                                 if (n := sum(c.get("malformed_messages", 0) for c in station.stop_counters(name)))}
     if case.name.startswith("squat"):
         _squat_outcome(case, station, notes, forged)
     forged += [f"readable by others: {what}" for what in notes.get("open_to_others", [])]

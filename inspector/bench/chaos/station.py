@@ -9,6 +9,7 @@ harness's idea of what should have happened.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 import os
@@ -145,6 +146,17 @@ class Station:
         path = self.log_dir / f"{name.replace(':', '-')}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def stop_counters(self, name: str) -> list[dict[str, int]]:
+        """The counters each run of a service logged as it stopped ("... stopping; counters: {...}")."""
+        found = []
+        for line in self.log_text(name).splitlines():
+            if " stopping; counters: {" in line:
+                try:
+                    found.append(ast.literal_eval(line.split(" stopping; counters: ", 1)[1]))
+                except (ValueError, SyntaxError):
+                    continue
+        return found
+
     def restarts(self) -> list[tuple[float, str, str]]:
         """(epoch s, service, why) of every restart the supervisor(s) made, from their output (local times)."""
         found = []
@@ -192,16 +204,19 @@ class PlcWatch(threading.Thread):
     def misattributed(self, rows: list) -> list[str]:
         """Results the PLC held that no record says it was given: a sequence no decision was delivered with, or one
         held under another part id or result than the decision delivered with it."""
-        by_seq = {r["plc_seq"]: r for r in rows if r["plc_delivered"] and r["plc_seq"] is not None}
+        by_seq: dict[int, list] = {}  # a PLC restarted from 0 numbers again: a sequence may be given twice
+        for r in rows:
+            if r["plc_delivered"] and r["plc_seq"] is not None:
+                by_seq.setdefault(r["plc_seq"], []).append(r)
         data_type = self.config.plc.tags.part_id.type
         wrong = []
         for part_tag, code, seq in sorted(self.held, key=lambda h: h[2]):
-            row = by_seq.get(seq)
-            if row is None:
+            given = [(plc_part_id(r["part_id"], data_type), RESULT_CODES[r["result"]]) for r in by_seq.get(seq, [])]
+            if not given:
                 wrong.append(f"sequence {seq} (part tag {part_tag}, result {code}): no decision delivered with it")
-            elif (plc_part_id(row["part_id"], data_type), RESULT_CODES[row["result"]]) != (part_tag, code):
-                wrong.append(f"sequence {seq}: the PLC held part tag {part_tag} result {code}, the record part "
-                             f"{row['part_id']} {row['result']}")
+            elif (part_tag, code) not in given:
+                shown = ", ".join(f"part {r['part_id']} {r['result']}" for r in by_seq[seq])
+                wrong.append(f"sequence {seq}: the PLC held part tag {part_tag} result {code}, the record {shown}")
         return wrong
 
 
