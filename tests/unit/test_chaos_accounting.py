@@ -38,11 +38,14 @@ def test_a_result_the_plc_held_under_another_parts_id_or_without_a_delivered_dec
     rows = [row(7, "PASS", 1), row(2**40, "FAILSAFE_REJECT", 2), row(9, "REJECT", 3, delivered=False)]
     watch.held = {(7, 1, 1), (plc_part_id(2**40), 3, 2)}
     assert watch.misattributed(rows) == [], "each held result is the record's"
-    watch.held |= {(7, 3, 2), (9, 2, 3)}  # a result under the previous part's id; one the record says was not delivered
+    watch.held |= {(7, 3, 2), (5, 1, 3)}  # a result under the previous part's id; one no record gave the PLC
     forged = watch.misattributed(rows)
     assert len(forged) == 2
     assert forged[0] == f"sequence 2: the PLC held part tag 7 result 3, the record part {2**40} FAILSAFE_REJECT"
-    assert forged[1] == "sequence 3 (part tag 9, result 2): no decision delivered with it"
+    assert forged[1] == "sequence 3 (part tag 5, result 1): no decision delivered with it"
+    watch.held = {(9, 2, 4)}  # an actuator killed during the write: its record says "unknown", not delivered
+    assert watch.misattributed(rows) == ["sequence 4 (part tag 9, result 2): the PLC latched it, the record of part 9 "
+                                         "says not delivered"]
     rows.append(row(8, "REJECT", 1))  # a PLC restarted from 0 gave sequence 1 again: both are the record's
     watch.held = {(7, 1, 1), (8, 2, 1)}
     assert watch.misattributed(rows) == []

@@ -23,7 +23,7 @@ from inspector.model_trust import lkg_folder
 
 Fault = Callable[[Station], dict]
 SQUATTER_PYTHON = "/usr/bin/python3"  # the squatter needs no station code, only a socket
-SQUAT_HOLD_S = 10.0
+SQUAT_HOLD_S = 60.0  # at most: the squatter leaves once the service has failed to bind
 FLOOD_MESSAGES = 100
 FLOOD_BYTES = int(3.9 * 1024 * 1024)
 
@@ -145,7 +145,7 @@ def verdict_flood(station: Station) -> dict:
 # -- another local user -------------------------------------------------------------------------------
 
 SQUATTER = """
-import json, os, socket, sys, time
+import json, os, select, socket, sys, time
 where, hold = sys.argv[1], float(sys.argv[2])
 out = {"uid": os.getuid(), "taken": False, "error": ""}
 deadline = time.monotonic() + 20
@@ -167,36 +167,62 @@ while time.monotonic() < deadline:
     except OSError as err:
         out["error"] = f"{type(err).__name__}: {err}"
         time.sleep(0.002)
-print("ready", flush=True)
+print("taken" if out["taken"] else "refused", flush=True)
 if out["taken"]:
-    time.sleep(hold)
+    select.select([sys.stdin], [], [], hold)  # until told to leave
+    out["held_s"] = round(time.time() - out["t_taken"], 1)
 print(json.dumps(out), flush=True)
 """
 
 
 def squat(channel: str, service: str) -> Fault:
     """Another local user (``nobody``) takes ``channel``'s endpoint the moment its ``service`` is killed, and holds it
-    for a while; what the squatter got."""
+    until the service has failed to bind it (at most SQUAT_HOLD_S); what the squatter got, and what the supervisor
+    said of the bind failure."""
     def fault(station: Station) -> dict:
         where = endpoint(station.config, channel)
         squatter = subprocess.Popen(
-            [SQUATTER_PYTHON, "-c", SQUATTER, where, str(SQUAT_HOLD_S)], stdout=subprocess.PIPE, text=True,
-            user="nobody", group="nogroup", extra_groups=[], cwd="/", env={"PATH": "/usr/bin:/bin"},
+            [SQUATTER_PYTHON, "-c", SQUATTER, where, str(SQUAT_HOLD_S)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, user="nobody", group="nogroup", extra_groups=[], cwd="/",
+            env={"PATH": "/usr/bin:/bin"},
         )
+        said_before = len(_bind_failures(station, service))
         os.kill(station.child(service), signal.SIGKILL)
         try:
-            out, _ = squatter.communicate(timeout=60)
+            first = squatter.stdout.readline().strip()
+            failures: list[str] = []
+            if first == "taken":
+                deadline = time.monotonic() + SQUAT_HOLD_S
+                while time.monotonic() < deadline and len(failures := _bind_failures(station, service)) <= said_before:
+                    time.sleep(0.2)
+                squatter.stdin.write("leave\n")
+                squatter.stdin.flush()
+            out, _ = squatter.communicate(timeout=SQUAT_HOLD_S + 30)
         except subprocess.TimeoutExpired:
             squatter.kill()
             out, _ = squatter.communicate()
         result = json.loads(out.strip().splitlines()[-1])
         notes = {"endpoint": where, "squatter_uid": result["uid"], "squatter_pid": squatter.pid,
-                 "squatter_took_it": result["taken"], "squatter_error": result["error"]}
+                 "squatter_took_it": result["taken"], "squatter_error": result["error"],
+                 "squatter_held_s": result.get("held_s", 0)}
+        if first == "taken":
+            failure = failures[-1] if len(failures) > said_before else ""
+            notes["bind_failure_seen"] = bool(failure)
+            notes["bind_failure_names_holder"] = f"pid {squatter.pid}" in failure or "nobody" in failure
+            notes["bind_failure"] = failure[:300]
         if where.startswith("ipc://"):
-            folder = Path(where[len("ipc://"):]).parent
-            notes["ipc_folder_mode"] = oct(folder.stat().st_mode & 0o7777)
+            notes["ipc_folder_mode"] = oct(Path(where[len("ipc://"):]).parent.stat().st_mode & 0o7777)
         return notes
     return fault
+
+
+def _bind_failures(station: Station, service: str) -> list[str]:
+    """The supervisor's lines saying ``service`` stopped because its endpoint is in use (the alarm's text)."""
+    found = []
+    for out in sorted(station.workdir.glob("run-*.out")):
+        found += [line.split(": ", 1)[-1] for line in out.read_text(errors="replace").splitlines()
+                  if "inspector.supervisor: " in line and f" {service} " in line and "in use" in line]
+    return found
 
 
 def open_station_root(station: Station) -> None:

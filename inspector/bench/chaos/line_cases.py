@@ -78,9 +78,9 @@ CASES: dict[str, LineCase] = dict([
           "(default socket files)", f.squat("verdicts", "actuator"), "actuator"),
     _case("squat-recorder", "another user (nobody) binds the recorder's decisions endpoint as it restarts "
           "(default socket files)", f.squat("decisions", "recorder"), "recorder"),
-    _case("squat-actuator-tcp", "another user (nobody) holds the actuator's verdicts port for 10 s as it restarts "
+    _case("squat-actuator-tcp", "another user (nobody) holds the actuator's verdicts port as it restarts "
           "(loopback TCP set)", f.squat("verdicts", "actuator"), "actuator", tcp=True),
-    _case("squat-recorder-tcp", "another user (nobody) holds the recorder's decisions port for 10 s as it restarts "
+    _case("squat-recorder-tcp", "another user (nobody) holds the recorder's decisions port as it restarts "
           "(loopback TCP set)", f.squat("decisions", "recorder"), "recorder", tcp=True),
     _case("files-and-endpoints", "a line started with umask 022: what another local user can read; where the "
           "metrics endpoints listen", f.files_and_endpoints, change=lambda c: _with_metrics(c)),
@@ -215,16 +215,12 @@ def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, dam
 
 
 def _squat_outcome(case: LineCase, station: Station, notes: dict, forged: list[str]) -> None:
-    """On the default socket files the squatter must be refused; wherever it took the endpoint, the service's
-    service_down alarm must name it."""
-    if notes.get("squatter_took_it"):
-        if not case.tcp:
-            forged.append(f"another user took {notes['endpoint']}")
-        service = next(t for t in case.targets)
-        texts = [a["text"] or "" for a in station.alarm_rows() if a["code"] == "service_down" and a["source"] == service]
-        who = (f"pid {notes['squatter_pid']}", "nobody")
-        notes["holder_named_in_alarm"] = any(any(w in t for w in who) for t in texts)
-        notes["alarm_text"] = next((t for t in texts if "use" in t), texts[0] if texts else "")[:300]
+    """On the default socket files the squatter must be refused; wherever it took the endpoint, the service's bind
+    failure must name it."""
+    if notes.get("squatter_took_it") and not case.tcp:
+        forged.append(f"another user took {notes['endpoint']}")
+    if notes.get("bind_failure_seen") and not notes.get("bind_failure_names_holder"):
+        forged.append("the bind failure does not name the squatter")
 
 
 def _image_outcome(station: Station, rows: list, rings: RingWatch, damaged: list[Path], notes: dict,

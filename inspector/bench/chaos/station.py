@@ -213,7 +213,11 @@ class PlcWatch(threading.Thread):
         for part_tag, code, seq in sorted(self.held, key=lambda h: h[2]):
             given = [(plc_part_id(r["part_id"], data_type), RESULT_CODES[r["result"]]) for r in by_seq.get(seq, [])]
             if not given:
-                wrong.append(f"sequence {seq} (part tag {part_tag}, result {code}): no decision delivered with it")
+                unknown = [r["part_id"] for r in rows if not r["plc_delivered"] and r["result"] in RESULT_CODES
+                           and (plc_part_id(r["part_id"], data_type), RESULT_CODES[r["result"]]) == (part_tag, code)]
+                said = (f": the PLC latched it, the record of part {unknown[0]} says not delivered" if unknown
+                        else ": no decision delivered with it")
+                wrong.append(f"sequence {seq} (part tag {part_tag}, result {code}){said}")
             elif (part_tag, code) not in given:
                 shown = ", ".join(f"part {r['part_id']} {r['result']}" for r in by_seq[seq])
                 wrong.append(f"sequence {seq}: the PLC held part tag {part_tag} result {code}, the record {shown}")
