@@ -57,7 +57,7 @@ def _row(case: str, what: str, held: bool, said: str) -> dict:
 
 # -- 6. substitution and anti-rollback ---------------------------------------------------------------------------
 
-def _release(source: Path, folder: Path, version: str, key: Path, **meta_changes) -> Path:
+def release(source: Path, folder: Path, version: str, key: Path, **meta_changes) -> Path:
     """A copy of the bundled model with ``version``, signed with ``key`` (``inspector model sign``)."""
     folder.mkdir(parents=True)
     onnx = folder / "model.onnx"
@@ -76,7 +76,7 @@ def _verdict(said: str) -> str:
     return next((line for line in said.splitlines() if "the station would refuse" in line or "may run it" in line), said)
 
 
-def _put(package: Path, target: Path) -> None:
+def put_package(package: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in (".onnx", ".json", ".sig.json"):
         shutil.copyfile(package.with_name(f"model{suffix}"), target.with_name(f"model{suffix}"))
@@ -96,15 +96,15 @@ def model_substituted(workdir: Path) -> list[dict]:
 
     config, config_file = fresh_station(workdir, trusting)
     bundled = Path(station_config(workdir / "probe", 0, 10.0).detector.model)
-    released = _release(bundled, workdir / "packages" / "2.0", "2.0", private)
-    other = _release(bundled, workdir / "packages" / "2.1", "2.1", private, class_thresholds={"scratch": 0.99})
-    older = _release(bundled, workdir / "packages" / "1.0", "1.0", private)
-    _put(released, configured)
+    released = release(bundled, workdir / "packages" / "2.0", "2.0", private)
+    other = release(bundled, workdir / "packages" / "2.1", "2.1", private, class_thresholds={"scratch": 0.99})
+    older = release(bundled, workdir / "packages" / "1.0", "1.0", private)
+    put_package(released, configured)
     first = station_models(config)  # the detector's start: the slot runs 2.0, the station's record says so
     if first.fallback:
         raise RuntimeError(f"the released package was refused: {first.refused}")
 
-    _put(other, configured)  # same key, another release, at the configured path
+    put_package(other, configured)  # same key, another release, at the configured path
     code, said = cli("model", "verify", str(configured), "--config", str(config_file))
     start = station_models(config)  # what the detector runs when it starts now
     running = json.loads(Path(start.detector.model).with_suffix(".json").read_text())["version"]
@@ -115,7 +115,7 @@ def model_substituted(workdir: Path) -> list[dict]:
                  f"refused={bool(start.fallback)}, runs {running}, last-known-good {kept}")]
 
     moved = workdir / "older-model" / "model.onnx"  # a config edit to an older release
-    _put(older, moved)
+    put_package(older, moved)
     edited = dataclasses.replace(config, detector=dataclasses.replace(config.detector, model=str(moved)))
     write_config(edited, config_file)
     code, said = cli("model", "verify", str(moved), "--config", str(config_file))

@@ -28,13 +28,15 @@ from pathlib import Path
 from inspector.actuator.journal import FINAL_OUTCOMES
 from inspector.bench.chaos import faults as f
 from inspector.bench.chaos.images import bad_image_folder, damaged_image_folder
+from inspector.bench.chaos.model_swap import signed_model_station, substituted_at_restart, substitution_outcome
 from inspector.bench.chaos.station import PlcWatch, RingWatch, Station, station_config, wait
 from inspector.config.schema import Config
 from inspector.frame_ring import frame_limit_bytes
 from inspector.netutil import free_tcp_ports
 
 FAULT_AFTER_DECISIONS = 8
-GATE_TOLERANCE_S = 0.1  # the gate is judged just before the write is handed over
+GATE_TOLERANCE_S = 0.1
+QUIET_S = 10.0  # the line has settled when no new part was seen this long (and every part is recorded)  # the gate is judged just before the write is handed over
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ CASES: dict[str, LineCase] = dict([
           "(loopback TCP set)", f.squat("decisions", "recorder"), "recorder", tcp=True),
     _case("files-and-endpoints", "a line started with umask 022: what another local user can read; where the "
           "metrics endpoints listen", f.files_and_endpoints, change=lambda c: _with_metrics(c)),
+    _case("model-substituted-line", "another package signed by the trusted key put at the configured model path, "
+          "the line restarted", substituted_at_restart, change=signed_model_station),
     _case("damaged-images", "a folder camera with JPEGs of defective parts cut at 50 % + end-of-image marker and a "
           "10000x10000 PNG", None, images=damaged_image_folder),
 ])
@@ -150,11 +154,17 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
         if case.fault is not None:
             notes = case.fault(station) or {}
 
-        def settled() -> bool:  # every part seen is decided and recorded, and at least the camera's parts
-            final = set(station.journal(FINAL_OUTCOMES))
-            return len(final) >= parts and set(station.journal()) <= final and len(station.rows()) >= len(final)
+        last = {"seen": -1, "t": time.monotonic()}
 
-        wait(settled, 180)
+        def settled() -> bool:  # no part seen for a while (a restarted camera makes its parts again), every part
+            seen = set(station.journal())  # seen decided and recorded
+            if len(seen) != last["seen"]:
+                last.update(seen=len(seen), t=time.monotonic())
+            final = set(station.journal(FINAL_OUTCOMES))
+            return (len(final) >= parts and seen <= final and len(station.rows()) >= len(final)
+                    and time.monotonic() - last["t"] > QUIET_S)
+
+        wait(settled, 300)
         time.sleep(2.0)
     finally:
         if plc.is_alive():
@@ -193,6 +203,8 @@ def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, dam
         _squat_outcome(case, station, notes, forged)
     forged += [f"readable by others: {what}" for what in notes.get("open_to_others", [])]
     forged += [f"metrics listening on {where}" for where in notes.get("metrics_not_loopback", [])]
+    if case.fault is substituted_at_restart:
+        substitution_outcome(station, rows, notes, forged)
     if case.images is not None:
         _image_outcome(station, rows, rings, damaged, notes, forged)
     return {
