@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.actuator.journal import FINAL_OUTCOMES
+from inspector.actuator.reject_gate import NOT_WRITTEN
 from inspector.bench.chaos import faults as f
 from inspector.bench.chaos.images import bad_image_folder, damaged_image_folder
 from inspector.bench.chaos.model_swap import signed_model_station, substituted_at_restart, substitution_outcome
@@ -197,6 +198,8 @@ def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, dam
     notes["in_doubt_undelivered"] = sum(1 for r in rows if not r["plc_delivered"] and r["plc_error"]
                                         and "failed to receive reply" in r["plc_error"])
     notes["plc_watch_results"] = len(plc.held)
+    notes["not_written_past_gate"] = sum(1 for r in rows if r["source"] != "seen_lost" and r["plc_error"]
+                                         and NOT_WRITTEN in r["plc_error"])  # decided too late for the PLC
     notes["refused_messages"] = {name: n for name in ("actuator", "recorder", "detector:0", "camera:top")
                                  if (n := sum(c.get("malformed_messages", 0) for c in station.stop_counters(name)))}
     if case.name.startswith("squat"):
