@@ -143,6 +143,7 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
     plc = PlcWatch(config)
     station.start()
     rings.start()
+    plc.start()  # reads fail until the simulator is up; the PLC's results are watched from the first
     started = time.monotonic()
     notes: dict = {}
     t_fault = float("inf")
@@ -150,7 +151,6 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
         if not wait(lambda: len(station.journal(FINAL_OUTCOMES)) >= fault_after,
                     120 + config.supervisor.startup_grace_s):
             raise RuntimeError(f"{case.name}: the line did not start deciding parts")
-        plc.start()
         t_fault = time.time()
         if case.fault is not None:
             notes = case.fault(station) or {}
@@ -195,7 +195,7 @@ def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, dam
     latched_late = [r for r in rows if r["plc_error"] and "latched it late" in r["plc_error"]]
     notes = dict(notes)
     notes["latched_late"] = [(r["part_id"], r["plc_delivered"], r["plc_seq"]) for r in latched_late]
-    notes["in_doubt_undelivered"] = sum(1 for r in rows if not r["plc_delivered"] and r["plc_error"]
+    notes["no_reply_undelivered"] = sum(1 for r in rows if not r["plc_delivered"] and r["plc_error"]
                                         and "failed to receive reply" in r["plc_error"])
     notes["plc_watch_results"] = len(plc.held)
     notes["not_written_past_gate"] = sum(1 for r in rows if r["source"] != "seen_lost" and r["plc_error"]
