@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -239,10 +240,11 @@ def _open_to_others(paths) -> list[str]:
     found = []
     for path in paths:
         try:
-            mode = path.stat().st_mode & 0o7777
+            info = path.lstat()
         except OSError:
             continue
-        if mode & 0o007:
+        mode = info.st_mode & 0o7777
+        if mode & 0o007 and not stat.S_ISSOCK(info.st_mode):  # a socket file's own mode: its folder's decides
             found.append(f"{path} {oct(mode)}")
     return found
 

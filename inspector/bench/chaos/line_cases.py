@@ -19,6 +19,7 @@ tags (see :func:`run_case`):
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -172,8 +173,9 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
             plc.stop()
         rings.stop()
         station.stop()
-    return {"fault": case.name, "what": case.what, **count(case, station, plc, rings, damaged, notes, t_fault),
-            "seconds": round(time.monotonic() - started, 1)}
+    counted = count(case, station, plc, rings, damaged, notes, t_fault)
+    counted = json.loads(json.dumps(counted, default=str).replace(str(workdir), "<station>"))  # the temporary folder
+    return {"fault": case.name, "what": case.what, **counted, "seconds": round(time.monotonic() - started, 1)}
 
 
 def count(case: LineCase, station: Station, plc: PlcWatch, rings: RingWatch, damaged: list[Path], notes: dict,
