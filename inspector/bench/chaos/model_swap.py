@@ -49,9 +49,10 @@ def substituted_at_restart(station: Station) -> dict:
     put_package(workdir / "packages" / SUBSTITUTE_VERSION / "model.onnx", Path(station.config.detector.model))
     decided = len(station.journal(FINAL_OUTCOMES))
     t_restart = time.time()
-    station.start()
-    wait(lambda: len(station.journal(FINAL_OUTCOMES)) >= decided + 3, 300 + station.config.supervisor.startup_grace_s)
-    return {"t_restart": t_restart}
+    again = station.start()
+    wait(lambda: len(station.journal(FINAL_OUTCOMES)) >= decided + 3 or again.poll() is not None,
+         300 + station.config.supervisor.startup_grace_s)
+    return {"t_restart": t_restart, **({"line_exited": again.returncode} if again.poll() is not None else {})}
 
 
 def substitution_outcome(station: Station, rows: list, notes: dict, forged: list[str]) -> None:
