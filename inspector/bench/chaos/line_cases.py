@@ -149,9 +149,11 @@ def run_case(case: LineCase, parts: int, rate_hz: float, root: Path, startup_gra
     notes: dict = {}
     t_fault = float("inf")
     try:
-        if not wait(lambda: len(station.journal(FINAL_OUTCOMES)) >= fault_after,
-                    120 + config.supervisor.startup_grace_s):
-            raise RuntimeError(f"{case.name}: the line did not start deciding parts")
+        run = station.runs[-1]
+        if not wait(lambda: len(station.journal(FINAL_OUTCOMES)) >= fault_after or run.poll() is not None,
+                    120 + config.supervisor.startup_grace_s) or run.poll() is not None:
+            said = (workdir / "run-0.out").read_text(errors="replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"{case.name}: the line did not start deciding parts: {' '.join(said)[:300]}")
         t_fault = time.time()
         if case.fault is not None:
             notes = case.fault(station) or {}
