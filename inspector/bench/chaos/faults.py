@@ -184,7 +184,7 @@ def squat(channel: str, service: str) -> Fault:
         where = endpoint(station.config, channel)
         squatter = subprocess.Popen(
             [SQUATTER_PYTHON, "-c", SQUATTER, where, str(SQUAT_HOLD_S)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, user="nobody", group="nogroup", extra_groups=[], cwd="/",
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, user="nobody", group="nogroup", extra_groups=[], cwd="/",
             env={"PATH": "/usr/bin:/bin"},
         )
         said_before = len(_bind_failures(station, service))
@@ -198,11 +198,15 @@ def squat(channel: str, service: str) -> Fault:
                     time.sleep(0.2)
                 squatter.stdin.write("leave\n")
                 squatter.stdin.flush()
-            out, _ = squatter.communicate(timeout=SQUAT_HOLD_S + 30)
+            out, err = squatter.communicate(timeout=SQUAT_HOLD_S + 30)
         except subprocess.TimeoutExpired:
             squatter.kill()
-            out, _ = squatter.communicate()
-        result = json.loads(out.strip().splitlines()[-1])
+            out, err = squatter.communicate()
+        said = out.strip().splitlines()
+        if not said or not said[-1].startswith("{"):
+            raise RuntimeError(f"the squatter said nothing (exit {squatter.returncode}, first line {first!r}): "
+                               f"{err.strip()[-300:]}")
+        result = json.loads(said[-1])
         notes = {"endpoint": where, "squatter_uid": result["uid"], "squatter_pid": squatter.pid,
                  "squatter_took_it": result["taken"], "squatter_error": result["error"],
                  "squatter_held_s": result.get("held_s", 0)}
