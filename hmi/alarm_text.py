@@ -38,6 +38,7 @@ ALARM_SENTENCES: dict[str, str | Callable[[AlarmRecord], str]] = {
     "plc_ack_timeout": "The PLC did not acknowledge {part}",
     "plc_write_interrupted": "A PLC write was interrupted: check {part} at the reject gate",
     "part_seen_lost": "Parts passed without a decision: {text}",
+    "part_seen_jumped": "A camera's part count jumped (no part lost): {text}",
     "part_id_reused": "A part id came twice (part counter set back?): {text}",
     "parts_undecided_at_restart": "Parts were left without a decision at a restart: {text}",
     "decisions_recovered": "Decisions recovered after a restart: {text}",

@@ -154,14 +154,14 @@ class TriggerReconciler:
                 done.decided.append(LostPart(decision, trigger.seq))
         done.marks[camera] = self.marks[camera] = TriggerMark(batch.journal_id, due[-1].entry)
 
-    def trigger_times(self, camera: str, first_id: int, last_id: int) -> dict[int, Trigger]:
-        """The camera journal's triggers of part ids ``first_id``..``last_id`` (for parts a sequence gap showed); none
-        when it has no journal or it cannot be read (logged)."""
+    def trigger_times(self, camera: str, first_id: int, last_id: int) -> dict[int, Trigger] | None:
+        """The camera journal's triggers of part ids ``first_id``..``last_id`` (for parts a sequence gap showed); None
+        when it has no journal (a camera on another host) or it cannot be read (logged)."""
         try:
             return triggers_of(self.state_dir, camera, first_id, last_id)
         except StoreError as err:
             self._error(camera, str(err))
-            return {}
+            return None
 
     def _error(self, camera: str, error: str) -> None:
         now = time.monotonic()

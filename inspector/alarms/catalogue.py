@@ -60,6 +60,9 @@ _DEFINITIONS = (
                     "Parts were seen but not decided when the actuator stopped: recorded fail-safe, check them by hand."),
     AlarmDefinition("part_seen_lost", "event", "critical", "actuator",
                     "Part-seen events never reached the actuator: those parts got no decision from Inspector."),
+    AlarmDefinition("part_seen_jumped", "event", "warning", "actuator",
+                    "A camera's part-seen sequence jumped over parts its trigger journal never held (a sequence set "
+                    "forward, or a forged event): no part was lost, none is decided for the gap."),
     AlarmDefinition("part_id_reused", "event", "critical", "actuator",
                     "A part came with the id of a part decided already (its camera's part counter was set back): it is "
                     "decided as any part; its record is refused, the first part's kept."),

@@ -187,9 +187,9 @@ def read_triggers(state_dir: str | Path, camera: str, after_entry: int, limit: i
     return None if found is None else TriggerBatch(found[0], [Trigger(*row) for row in found[1]])
 
 
-def triggers_of(state_dir: str | Path, camera: str, first_id: int, last_id: int) -> dict[int, Trigger]:
-    """The journal's last trigger of each part id from ``first_id`` to ``last_id``; none without a journal."""
+def triggers_of(state_dir: str | Path, camera: str, first_id: int, last_id: int) -> dict[int, Trigger] | None:
+    """The journal's last trigger of each part id from ``first_id`` to ``last_id``; None without a journal."""
     found = _read(trigger_journal_path(state_dir, camera),
                   "SELECT entry, part_id, seq, t_trigger FROM triggers WHERE part_id BETWEEN ? AND ? ORDER BY entry",
                   (first_id, last_id))
-    return {} if found is None else {row[1]: Trigger(*row) for row in found[1]}
+    return None if found is None else {row[1]: Trigger(*row) for row in found[1]}

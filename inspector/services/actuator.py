@@ -163,9 +163,14 @@ class ActuatorService(Service):
         the lost parts' ids are the ones just before this part's. Each gets its one decision now, recorded and never
         written to the PLC (it is past the reject gate): the fail-safe result, as a part left undecided at a restart,
         with its trigger time from the camera's trigger journal when it holds it (else the next part's). A part
-        decided already (from that journal) is not decided again. A jump of more than MAX_LOST_DECIDED is no run of
-        lost parts but a sequence set forward (or a forged event): the parts just before this one are decided, the
-        alarm says how many were not.
+        decided already (from that journal) is not decided again.
+
+        The camera journals each trigger before it sends the part-seen event, so where its journal can be read, a
+        part it does not hold was never triggered: a sequence set forward or a key holder's forged event, not a lost
+        part. Only journaled parts are decided then, and a forged jump queues no made-up decision ahead of real
+        parts' writes. Without a journal (a camera on another host, or one that cannot be read), a jump of more than
+        MAX_LOST_DECIDED is no run of lost parts either: the parts just before this one are decided, the alarm says
+        how many were not.
         """
         decided = min(lost, MAX_LOST_DECIDED, part.part_id - 1)
         ids = [part.part_id - k for k in range(decided, 0, -1)]
@@ -175,9 +180,12 @@ class ActuatorService(Service):
             log.error("parts before part %d: the journal cannot tell which were decided already: %s", part.part_id, err)
             known = self.tracker.knows(part.camera, ids)
         journaled = self.reconciler.trigger_times(part.camera, ids[0], ids[-1]) if ids else {}
+        journal_read = journaled is not None
+        never_triggered = {p for p in ids if p not in known and p not in journaled} if journal_read else set()
+        journaled = journaled or {}
         lost_parts = []
         for part_id in ids:
-            if part_id in known:
+            if part_id in known or part_id in never_triggered:
                 continue
             trigger = journaled.get(part_id)
             why = ("its part-seen event was lost with the actuator: never decided in time; trigger time from the "
@@ -192,18 +200,32 @@ class ActuatorService(Service):
         if known:
             log.info("%d of the %d part(s) before part %d of camera %s were decided already from its trigger journal",
                      len(known), len(ids), part.part_id, part.camera)
-        if not lost_parts and lost <= MAX_LOST_DECIDED:
+        if never_triggered:
+            self._sequence_jumped(part, lost, len(never_triggered))
+        if not lost_parts and (journal_read or lost <= MAX_LOST_DECIDED):
             return
+        count = len(lost_parts) + len(known) if journal_read else lost
         self.alarm.event(
             "part_seen_lost",
-            f"{lost} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "
+            f"{count} part-seen event(s) from camera {part.camera} were lost before part {part.part_id} "
             f"(sequence {part.seq - lost}..{part.seq - 1}): those parts got no decision from Inspector and the PLC's "
-            f"sequence tag did not advance for them; recorded {self.tracker.failsafe_result}, not written: parts "
-            f"{ids[0] if ids else '?'}..{ids[-1] if ids else '?'}"
+            f"sequence tag did not advance for them; recorded {self.tracker.failsafe_result}, not written: "
+            + (f"parts {lost_parts[0].decision.part_id}..{lost_parts[-1].decision.part_id}" if lost_parts else
+               "none left to decide")
             + (f" ({len(known)} of them decided already from the camera's trigger journal)" if known else "")
             + (f"; the {lost - decided} before them were not decided one by one (a jump of more than "
                f"{MAX_LOST_DECIDED} is no run of lost parts: a sequence set forward, or a forged event)"
-               if lost > MAX_LOST_DECIDED else ""),
+               if lost > MAX_LOST_DECIDED and not journal_read else ""),
+            part_id=part.part_id,
+        )
+
+    def _sequence_jumped(self, part: PartSeen, lost: int, never_triggered: int) -> None:
+        self.counters["part_seen_jumped"] += 1
+        self.alarm.event(
+            "part_seen_jumped",
+            f"camera {part.camera}'s part-seen sequence jumped by {lost + 1} to {part.seq} at part {part.part_id}, over "
+            f"{never_triggered} part id(s) its trigger journal never held (a sequence set forward, or a forged event): "
+            "no part lost, none decided for them",
             part_id=part.part_id,
         )
 

@@ -111,3 +111,27 @@ def test_a_damaged_trigger_journal_is_logged_and_the_actuator_goes_on_deciding(l
         assert line.decision(1).source == "verdict"
     assert line.thread.is_alive()
     assert logged()
+
+
+def test_a_key_holders_sequence_jump_over_parts_the_camera_never_triggered_decides_none_of_them(line):
+    """Seen in the chaos suite: one part-seen with its sequence jumped made the actuator decide 10,000 made-up parts
+    below the forged id, queued ahead of real parts' PLC writes (real parts 5-12 reached the writer 71-75 s late)."""
+    config = line.service.config
+    camera = TriggerJournal(config.station.state_dir, "top", keep_hours=1)
+    try:
+        now = time.time()
+        for part_id in (1, 2, 3):
+            camera.record(part_id, part_id, now)
+    finally:
+        camera.close()
+    for part_id in (1, 2):
+        line.part(part_id, seq=part_id)
+        assert line.decision(part_id).source == "verdict"
+    line.part(2**40, seq=2**40)  # a forged event: the camera never triggered the parts below it, nor part 3 yet
+    jumped = line.alarm("part_seen_jumped")
+    assert "never held" in jumped.text and jumped.part_id == 2**40
+    line.part(3, seq=3)  # the real next part: decided at once, from its verdict
+    assert line.decision(3).source == "verdict"
+    line.listen(1.0)
+    assert set(line.received) == {1, 2, 3, 2**40}, "no decision made up for the ids below the forged one"
+    assert "part_seen_lost" not in [a.code for a in line.recorded_alarms]
