@@ -6,7 +6,8 @@ card at any moment, and a tap 0.1 s after a new reject came in must still
 mark the card that was seen). New rejects wait behind the "N new rejects"
 button at the left; a tap on it brings them in, newest at the left, and
 scrolls back to the start. The strip fills itself only when it comes on
-screen (after the login, on coming back from another screen). Each card says
+screen (after the login, on coming back from another screen) and while it
+shows no card at all. Each card says
 what was marked on it and by whom, as the database has it, and offers Undo
 for ``UNDO_S`` seconds after a mark.
 
@@ -205,8 +206,11 @@ class RejectStrip(QWidget):
         return self.pressed or scrolling or self.clock() < self.hold_until or self.scroll.horizontalScrollBar().value() > 0
 
     def holds_still(self) -> bool:
-        """True whenever the strip is on screen: an operator could be about to tap a card at any moment."""
-        return self.isVisible() or self.paused()
+        """True whenever the strip shows a card on screen: an operator could be about to tap it at any moment.
+
+        (An empty strip on screen takes in its first rejects: there was no card under anyone's eye.)
+        """
+        return self.paused() or self.isVisible() and bool(self.cards)
 
     def resume(self) -> None:
         """Bring in the rejects that were held back (the operator asked for them), from the start of the strip."""
@@ -269,4 +273,9 @@ class RejectStrip(QWidget):
                 for widget in (card, card.false_reject, card.true_defect, card.undo):
                     widget.installEventFilter(self)
             self.row.insertWidget(i, card, 0, Qt.AlignTop | Qt.AlignLeft)  # a scroll bar appearing moves no card
+            if self.host.isVisible():
+                card.show()  # now (Qt would show it at the next turn of the loop, after a tap could land)
             self.cards.append(card)
+        # laid out now, not at the next turn of the event loop: a tap right after never finds the cards piled up
+        self.row.activate()
+        self.host.resize(max(self.row.minimumSize().width(), self.scroll.viewport().width()), self.host.height())

@@ -9,13 +9,13 @@ card is there by then. It must be the card that was seen.
 
 from __future__ import annotations
 
-from itertools import count
+from itertools import count, pairwise
 
 import pytest
 from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 
-from hmi.screens.reject_strip import RejectStrip
+from hmi.screens.reject_strip import CARD_GAP_PX, CARD_W, RejectStrip
 from tests.hmi.conftest import a_decision
 from tests.hmi.test_live_line import window  # noqa: F401 (fixtures: the window re-reads the database every 100 ms)
 from tests.hmi.test_screens import config, ctx, line, log_in  # noqa: F401
@@ -57,6 +57,7 @@ def test_a_quick_tap_after_a_new_reject_marks_the_card_that_was_visible(qtbot, w
     strip: RejectStrip = window.operator.strip
     vm = ctx.operator
     qtbot.waitUntil(lambda: len(strip.cards) >= 2, timeout=15_000)
+    qtbot.wait(300)  # shown and laid out: what the operator sees
     marked: dict[tuple[str, int], str] = {}
     for trial in range(TRIALS):
         card = next(c for c in strip.cards if c.part.mark is None)  # at the left of the strip: in view
@@ -75,6 +76,8 @@ def test_a_quick_tap_after_a_new_reject_marks_the_card_that_was_visible(qtbot, w
         waiting = vm.recent_rejects[0].key
         tap(window, strip.new_rejects)  # the operator asks for them
         assert waiting in [c.part.key for c in strip.cards[:2]], "the new rejects came in at the left"
+        places = [c.mapTo(window, QPoint(0, 0)).x() for c in strip.cards]
+        assert all(b - a == CARD_W + CARD_GAP_PX for a, b in pairwise(places)), f"laid out at once: {places}"
     stored = {(r[0], r[1]): r[2] for r in ctx.db.conn.execute("SELECT camera, part_id, mark FROM reject_marks")}
     assert stored == marked, "every mark on the part its card showed, and no other part marked"
 
