@@ -92,8 +92,9 @@ def main() -> int:
                     return
                 state.update(step="show", t=now)
         elif s == "show" and strip.new_rejects.isEnabled() and now - state["t"] > 0.3:
-            state["taps"].append(x_tap(*centre(strip.new_rejects)))
-            state.update(step="settle", t=now)
+            state.update(step="shown", tap=x_tap(*centre(strip.new_rejects)), t=now)
+        elif s == "shown" and state["tap"].poll() is not None:  # the tap landed (xdotool is slow on a busy machine)
+            state.update(step="settle", t=now)  # the operator looks at the strip the tap brought
 
     ticker = QTimer(interval=10, timeout=step)
     ticker.start()
