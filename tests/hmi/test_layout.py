@@ -80,7 +80,7 @@ def test_six_digit_counters_seven_digit_part_ids_and_the_longest_alarm_fit(qtbot
     window.resize(*size)
     screen = window.operator
     qtbot.waitUntil(lambda: screen.counters["inspected"].value.text().replace("\u202f", "") == "999999" and screen.banner.isVisible()
-                    and screen.part_caption.text().startswith("part 9999999 "), timeout=15_000)
+                    and detail[:40] in screen.banner_text.full_text and screen.part_caption.text().startswith("part 9999999 "), timeout=15_000)
     qtbot.wait(300)
     assert screen.part_caption.text().endswith("line stopped")
     assert [c.part.part_id for c in screen.strip.cards][:1] == [9_999_999]
