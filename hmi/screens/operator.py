@@ -167,6 +167,7 @@ class OperatorScreen(QWidget):
         self.strip = RejectStrip(vm, self._mark, self._undo)
         root.addWidget(self.strip)
         self._image_key: tuple | None = None
+        self._size_banner()
         vm.on_change(self.render)
         self.render()
 
@@ -189,6 +190,7 @@ class OperatorScreen(QWidget):
             self.banner_text.setText(self.banner_text.full_text)
             height = max(BANNER_H, self.banner_text.heightForWidth(self.banner_text.width()) + 12)
         self.banner.setFixedHeight(height)
+        self.image.setVisible(not self.banner_open)  # the sentence in the image's place until the next tap
         if not self.banner_open:
             self.banner_text.set_full_text(self.banner_text.full_text)
 
