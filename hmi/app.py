@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from hmi.context import HmiContext
+from hmi.kiosk import show_full_screen
 from hmi.roles import ROLE_TITLES, AccessDenied, Permission
 from hmi.screens.login import LoginScreen
 from hmi.screens.operator import OperatorScreen
@@ -227,8 +228,11 @@ def run_window(ctx: HmiContext, size: tuple[int, int] = (1280, 800), fullscreen:
     """Show the HMI until its window is closed; returns the exit code."""
     app = qt_application()
     window = HmiWindow(ctx)
-    window.resize(*size)
-    window.showFullScreen() if fullscreen else window.show()
+    if fullscreen:  # a kiosk panel: the whole screen, with or without a window manager
+        window.screen_fill = show_full_screen(window)
+    else:
+        window.resize(*size)
+        window.show()
     # under systemd (inspector-hmi.service): ready once the event loop shows the window; a watchdog ping from that loop
     systemd = SystemdNotifier.from_environment()
     QTimer.singleShot(0, lambda: systemd.ready(f"HMI of {ctx.station} shown"))

@@ -257,6 +257,8 @@ class OperatorViewModel(Observable):
                 lights["detector"] = Light("fault", f"{failsafe} of the last {len(recent)} parts fail-safe")
             elif failsafe:
                 lights["detector"] = Light("warn", f"{failsafe} of the last {len(recent)} parts fail-safe")
+            elif self.line_stopped:  # nothing to judge now: not green while no part is inspected
+                lights["detector"] = Light("stale", f"line stopped: no verdict for {age:.0f} s")
             else:
                 lights["detector"] = Light("ok", "verdicts in time")
             plc_lost = self.alarms.standing("plc_connection_lost")

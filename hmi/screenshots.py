@@ -59,7 +59,7 @@ def _open_a_defective_part(ctx) -> str:
     return "no defective part in the queue"
 
 
-SIZES = ((1280, 800), (1920, 1080))
+SIZES = ((1024, 768), (1280, 800), (1920, 1080))
 
 
 def take_screenshots(config_path: Path, out_dir: Path, settle_s: float = 8.0,

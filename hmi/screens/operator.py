@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 
 from hmi.alarm_text import banner_text
 from hmi.operator_vm import LIGHTS, OperatorViewModel, image_note
-from hmi.screens.fitted_label import FittedLabel
+from hmi.screens.fitted_label import FittedFigure, FittedLabel
 from hmi.screens.image_view import Outlined, PartImage
 from hmi.screens.reject_strip import RejectCard, RejectStrip
 from hmi.screens.style import COLORS, LIGHT_COLORS, RESULT_TEXT, TOUCH_PX
@@ -21,7 +21,11 @@ from inspector.records.parts import PartRecord
 
 ErrorSink = Callable[[Exception], None]
 LEFT_W = 300  # verdict, latency and lights
-COUNTER_W = 132  # two columns of counters: the image gets the rest (418 px at 1024 x 768)
+COUNTER_W = 132  # two columns of counters at 1024 px: the image gets the rest (418 px at 1024 x 768)
+#: a counter tile's width by the screen's width (wider screens, wider tiles); a figure that still does not fit
+#: at the tile's large font is set smaller, never cut (999 999 fits a 132 px tile)
+COUNTER_WIDTHS = ((1200, COUNTER_W), (1600, 176), (10**6, 220))
+BANNER_H = TOUCH_PX + 12
 LIGHT_H = 38
 
 
@@ -34,10 +38,15 @@ def _boxes(part: PartRecord) -> list[Outlined]:
     ]
 
 
+def grouped(count: int) -> str:
+    """A counter with its thousands apart (a narrow space: no comma to read as a decimal point): 999 999."""
+    return f"{count:,}".replace(",", "\u202f")
+
+
 class Tile(QFrame):
     """A titled figure. Its title wraps rather than widen the tile, so six fit beside the image at 1024 px."""
 
-    def __init__(self, title: str, parent: QWidget | None = None, fitted: bool = False) -> None:
+    def __init__(self, title: str, parent: QWidget | None = None, fitted: bool = False, value_px: int = 34) -> None:
         super().__init__(parent)
         self.setObjectName("tile")
         layout = QVBoxLayout(self)
@@ -50,7 +59,7 @@ class Tile(QFrame):
             self.title = QLabel(title)
             self.title.setWordWrap(True)
         self.title.setObjectName("tileTitle")
-        self.value = QLabel("–")
+        self.value = FittedFigure("–", max_px=value_px)
         self.value.setObjectName("tileValue")
         layout.addWidget(self.title)
         layout.addWidget(self.value)
@@ -93,11 +102,13 @@ class OperatorScreen(QWidget):
 
         self._banner_shown: tuple[str, str] | None = ("", "")  # what the banner shows now (None: hidden)
         self.banner = QFrame()
-        self.banner.setFixedHeight(TOUCH_PX + 12)
+        self.banner.setFixedHeight(BANNER_H)
         banner_row = QHBoxLayout(self.banner)
         banner_row.setContentsMargins(10, 6, 6, 6)
-        self.banner_text = FittedLabel("")
+        self.banner_text = FittedLabel("", ellipsis="… ▸ tap to read all")  # a touchscreen has no hover
         self.banner_text.setStyleSheet("font-size: 18px; font-weight: bold; background: transparent;")
+        self.banner_text.mousePressEvent = lambda event: self.toggle_banner()
+        self.banner_open = False
         self.ack_button = QPushButton("Acknowledge")
         self.ack_button.clicked.connect(self._acknowledge)
         banner_row.addWidget(self.banner_text, 1)
@@ -114,19 +125,18 @@ class OperatorScreen(QWidget):
         self.indicator.setAlignment(Qt.AlignCenter)
         self.indicator.setFixedHeight(90)
         left.addWidget(self.indicator)
-        self.part_caption = QLabel("waiting for the first part")
+        self.part_caption = FittedFigure("waiting for the first part", max_px=20, min_px=11, bold=False)
         self.part_caption.setAlignment(Qt.AlignCenter)
         self.part_caption.setFixedHeight(24)
         self.part_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         left.addWidget(self.part_caption)
-        self.latest_caption = QLabel("")  # when the panel holds a reject: the line's latest part, in small
+        # when the panel holds a reject: the line's latest part, in small
+        self.latest_caption = FittedFigure("", max_px=15, min_px=11, bold=False, css="color: #b0bec5;")
         self.latest_caption.setAlignment(Qt.AlignCenter)
         self.latest_caption.setFixedHeight(20)
-        self.latest_caption.setStyleSheet("font-size: 15px; color: #b0bec5;")
         self.latest_caption.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
         left.addWidget(self.latest_caption)
-        self.latency = Tile("Trigger → PLC latency", fitted=True)
-        self.latency.value.setStyleSheet("font-size: 30px;")
+        self.latency = Tile("Trigger → PLC latency", fitted=True, value_px=30)
         left.addWidget(self.latency)
         self.lights = {name: StatusLight(name) for name in LIGHTS}
         for light in self.lights.values():
@@ -148,7 +158,7 @@ class OperatorScreen(QWidget):
             "false_reject_rate": Tile("False-reject rate"),
         }
         for i, tile in enumerate(self.counters.values()):
-            tile.setFixedWidth(COUNTER_W)
+            tile.setFixedWidth(COUNTER_W)  # and wider on a wider screen (resizeEvent)
             counters.addWidget(tile, i // 2, i % 2)
         counters.setRowStretch(3, 1)
         main.addLayout(counters)
@@ -157,8 +167,32 @@ class OperatorScreen(QWidget):
         self.strip = RejectStrip(vm, self._mark, self._undo)
         root.addWidget(self.strip)
         self._image_key: tuple | None = None
+        self._size_banner()
         vm.on_change(self.render)
         self.render()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        width = next(w for limit, w in COUNTER_WIDTHS if self.window().width() < limit)
+        for tile in self.counters.values():
+            if tile.width() != width:
+                tile.setFixedWidth(width)
+        self._size_banner()
+
+    def toggle_banner(self) -> None:
+        """A tap on the alarm text opens the whole sentence (over the image) and a second tap closes it."""
+        self.banner_open = not self.banner_open and self.banner_text.shortened
+        self._size_banner()
+
+    def _size_banner(self) -> None:
+        height = BANNER_H
+        if self.banner_open:
+            self.banner_text.setText(self.banner_text.full_text)
+            height = max(BANNER_H, self.banner_text.heightForWidth(self.banner_text.width()) + 12)
+        self.banner.setFixedHeight(height)
+        self.image.setVisible(not self.banner_open)  # the sentence in the image's place until the next tap
+        if not self.banner_open:
+            self.banner_text.set_full_text(self.banner_text.full_text)
 
     # -- rendering ------------------------------------------------------------------
     def render(self) -> None:
@@ -193,8 +227,8 @@ class OperatorScreen(QWidget):
     def _render_counters(self) -> None:
         c = self.vm.counts
         values = {
-            "inspected": str(c.inspected), "passed": str(c.passed), "rejected": str(c.rejected),
-            "failsafe_rejects": str(c.failsafe_rejects), "false_rejects": str(c.false_rejects),
+            "inspected": grouped(c.inspected), "passed": grouped(c.passed), "rejected": grouped(c.rejected),
+            "failsafe_rejects": grouped(c.failsafe_rejects), "false_rejects": grouped(c.false_rejects),
             "false_reject_rate": f"{c.false_reject_rate:.1%}",
         }
         for name, value in values.items():
@@ -231,7 +265,9 @@ class OperatorScreen(QWidget):
             self.banner.hide()
             return
         self.banner.setStyleSheet(f"background: {shown[0]}; border-radius: 8px;")
+        self.banner_open = False  # a new alarm: closed again, so the image shows
         self.banner_text.set_full_text(shown[1])
+        self._size_banner()
         self.banner.show()
 
     def _render_image(self) -> None:

@@ -1,11 +1,19 @@
 """The operator's strip of recent rejects: cards of a fixed size that never move under a finger.
 
-New rejects go in at the left, but not while a card is pressed, for a moment
-after a touch (``HOLD_AFTER_TOUCH_S``), while the strip is being swiped, or
-while it is scrolled away from its start: then a "N new rejects" button
-says what is waiting and brings them in when tapped. Each card says what was
-marked on it and by whom, as the database has it, and offers Undo for
-``UNDO_S`` seconds after a mark.
+The card under the operator's eye stays there: while the strip is on screen
+it never takes in new rejects by itself (an operator may be about to tap any
+card at any moment, and a tap 0.1 s after a new reject came in must still
+mark the card that was seen). New rejects wait behind the "N new rejects"
+button at the left; a tap on it brings them in, newest at the left, and
+scrolls back to the start. The strip fills itself only when it comes on
+screen (after the login, on coming back from another screen) and while it
+shows no card at all. Each card says
+what was marked on it and by whom, as the database has it, and offers Undo
+for ``UNDO_S`` seconds after a mark.
+
+No button of the strip takes keyboard focus: a focused button whose card is
+removed would hand its focus to another card, and the scroll area would
+scroll to that one by itself.
 """
 
 from __future__ import annotations
@@ -90,6 +98,7 @@ class RejectCard(QFrame):
         self.undo = QPushButton("Undo")
         for button in (self.false_reject, self.true_defect, self.undo):
             fixed_button(button, width, TOUCH_PX, "font-size: 16px;")
+            button.setFocusPolicy(Qt.NoFocus)  # a tap leaves no focus behind to scroll the strip later
             row.addWidget(button)
         for button, mark in ((self.false_reject, "false_reject"), (self.true_defect, "true_defect")):
             button.setCheckable(True)
@@ -154,6 +163,7 @@ class RejectStrip(QWidget):
         row.setSpacing(CARD_GAP_PX)
         self.new_rejects = QPushButton("")  # left of the cards, where the new ones will go in
         fixed_button(self.new_rejects, NEW_BUTTON_W, CARD_H, "font-size: 17px;")
+        self.new_rejects.setFocusPolicy(Qt.NoFocus)
         self.new_rejects.clicked.connect(self.resume)
         row.addWidget(self.new_rejects, 0, Qt.AlignTop)
         self.host = QWidget()
@@ -165,6 +175,7 @@ class RejectStrip(QWidget):
         self.row.addWidget(self.no_rejects)
         self.row.addStretch(1)
         self.scroll = QScrollArea()
+        self.scroll.setFocusPolicy(Qt.NoFocus)
         self.scroll.setWidget(self.host)
         self.scroll.setWidgetResizable(True)
         self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -194,12 +205,32 @@ class RejectStrip(QWidget):
         scrolling = QScroller.scroller(self.scroll.viewport()).state() != QScroller.Inactive
         return self.pressed or scrolling or self.clock() < self.hold_until or self.scroll.horizontalScrollBar().value() > 0
 
+    def holds_still(self) -> bool:
+        """True whenever the strip shows a card on screen: an operator could be about to tap it at any moment.
+
+        (An empty strip on screen takes in its first rejects: there was no card under anyone's eye.)
+        """
+        return self.paused() or self.isVisible() and bool(self.cards)
+
     def resume(self) -> None:
-        """Bring in the rejects that were held back, from the start of the strip."""
+        """Bring in the rejects that were held back (the operator asked for them), from the start of the strip."""
         self.hold_until = 0.0
         self.pressed = False
         QScroller.scroller(self.scroll.viewport()).stop()  # no momentum left from a swipe
         self.scroll.horizontalScrollBar().setValue(0)
+        self._take_in()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        """Coming on screen (a login, back from another screen): the operator has not seen the cards yet."""
+        super().showEvent(event)
+        if not self.paused():
+            self.vm.refresh()  # the database as it is now, not as it was at the last refresh
+            self._take_in()
+
+    def _take_in(self) -> None:
+        latest = list(self.vm.recent_rejects)
+        if [card.part.key for card in self.cards] != [p.key for p in latest]:
+            self._rebuild(latest)
         self.render()
 
     # -- rendering ------------------------------------------------------------------
@@ -207,16 +238,16 @@ class RejectStrip(QWidget):
         vm, now = self.vm, time.time()
         latest = {p.key: p for p in vm.recent_rejects}
         shown = [card.part.key for card in self.cards]
-        if not self.paused() and shown != list(latest):
+        if not self.holds_still() and shown != list(latest):
             self._rebuild(list(latest.values()))
+            shown = [card.part.key for card in self.cards]
         waiting = [key for key in latest if key not in set(shown) and latest[key].t_trigger > self._newest_shown()]
-        # always in its place (the cards never shift): live, paused, or what waits and a tap to show it
-        paused = self.paused()
-        if paused and waiting:
+        # always in its place (the cards never shift): what waits and a tap to show it, or that nothing waits
+        if waiting:
             self.new_rejects.setText(f"{len(waiting)}\nnew\nreject{'s' if len(waiting) != 1 else ''}\n‹ show")
         else:
-            self.new_rejects.setText("paused" if paused else "live")
-        self.new_rejects.setEnabled(paused and bool(waiting))
+            self.new_rejects.setText("no new\nrejects")
+        self.new_rejects.setEnabled(bool(waiting))
         for card in self.cards:
             part = vm.marked.get(card.part.key) if card.part.key not in latest else latest[card.part.key]
             card.show_part(part or card.part, vm.undo_left_s(card.part.key), now)
@@ -242,4 +273,9 @@ class RejectStrip(QWidget):
                 for widget in (card, card.false_reject, card.true_defect, card.undo):
                     widget.installEventFilter(self)
             self.row.insertWidget(i, card, 0, Qt.AlignTop | Qt.AlignLeft)  # a scroll bar appearing moves no card
+            if self.host.isVisible():
+                card.show()  # now (Qt would show it at the next turn of the loop, after a tap could land)
             self.cards.append(card)
+        # laid out now, not at the next turn of the event loop: a tap right after never finds the cards piled up
+        self.row.activate()
+        self.host.resize(max(self.row.minimumSize().width(), self.scroll.viewport().width()), self.host.height())

@@ -124,6 +124,16 @@ def a_board(tmp_path, now: float) -> AlarmBoard:
                       owners=None, now=now)
 
 
+def test_the_detector_light_is_not_green_while_the_line_is_stopped(db, session, audit):
+    now = [2000.0]
+    vm = operator_vm(db, session, audit, clock=lambda: now[0])
+    vm.handle([a_decision(i, "PASS", t_trigger=now[0] - 1) for i in range(1, 4)])
+    assert vm.lights["detector"].state == "ok"
+    now[0] += 60  # no part for a minute
+    vm.refresh()
+    assert vm.line_stopped and vm.lights["detector"].state == "stale" and "line stopped" in vm.lights["detector"].text
+
+
 def test_lights_follow_fail_safes_plc_delivery_and_alarms(db, session, audit, tmp_path):
     now = [2000.0]
     vm = operator_vm(db, session, audit, clock=lambda: now[0])
