@@ -298,6 +298,7 @@ class JournalEntry(NamedTuple):
     t_trigger: float  # as the part-seen event (or the decision, without one) gave it
     outcome: str
     t_trigger_decided: float | None  # the trigger time the decision carries (another part's when an id came twice)
+    source: str | None  # the decision's source (TRIGGER_TIME_UNKNOWN: its trigger time is an upper bound)
 
 
 @contextmanager
@@ -332,7 +333,8 @@ def _read(state_dir: str | Path, sql: str, args: tuple = ()) -> list[tuple]:
 def journal_entries(state_dir: str | Path) -> list[JournalEntry]:
     """Every part the journal holds."""
     return [JournalEntry(*r) for r in _read(
-        state_dir, "SELECT camera, part_id, seen_seq, t_trigger, outcome, json_extract(decision, '$.t_trigger') FROM parts")]
+        state_dir, "SELECT camera, part_id, seen_seq, t_trigger, outcome, json_extract(decision, '$.t_trigger'), "
+                   "json_extract(decision, '$.source') FROM parts")]
 
 
 def journal_counts(state_dir: str | Path) -> dict[str, int]:

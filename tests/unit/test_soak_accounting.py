@@ -14,8 +14,9 @@ from inspector.bench.soak.observers import MetricsScraper
 from inspector.bench.soak.procs import VirtualDisplay
 from inspector.bench.soak.settings import SoakSettings, expand_faults, parse_duration
 from inspector.bench.soak.soak_config import disk_thresholds
-from inspector.messages import Alarm, Decision, PartSeen
-from inspector.records.store import Store, decision_row
+from inspector.messages import TRIGGER_TIME_UNKNOWN, Alarm, Decision, PartSeen
+from inspector.records.store import Store, decision_row, inspection_row
+from tests.unit.factories import a_verdict
 
 T0 = 1_800_000_000.0
 
@@ -69,6 +70,20 @@ def test_part_seen_events_that_never_reached_the_actuator_are_lost(line):
         decide(journal, store, part_id, seq, T0 + part_id, part_id)
     counts, _ = part_accounting(config, [Window("all", "", T0, T0 + 100)], [], [])
     assert (counts[0].seen, counts[0].recorded, counts[0].lost, counts[0].seen_gaps) == (6, 4, 2, 2)
+
+
+def test_a_part_decided_without_its_part_seen_event_and_recorded_with_the_detectors_trigger_time_is_not_lost(line):
+    """Seen in the second soak: such a part's journal entry carries the next part's trigger time, its record the
+    detector's; matched by trigger time it was counted lost (2 of 104,628) though it had its one recorded decision."""
+    config, journal, store = line
+    decide(journal, store, 1, 1, T0 + 1, 1)
+    store.record([inspection_row(a_verdict(part_id=2, camera="top", t_trigger=T0 + 2), None)])  # the detector saw it
+    lost = Decision("st", "top", 2, 2, "FAILSAFE_REJECT", TRIGGER_TIME_UNKNOWN, T0 + 3, T0 + 4, False)
+    journal.unwritten(lost, seen_seq=2)
+    store.record([decision_row(lost)])
+    decide(journal, store, 3, 3, T0 + 3, 3)
+    counts, _ = part_accounting(config, [Window("all", "", T0, T0 + 100)], [], [])
+    assert (counts[0].seen, counts[0].recorded, counts[0].failsafe, counts[0].lost) == (3, 3, 1, 0)
 
 
 def test_parts_a_restarted_camera_numbered_but_the_actuator_ignored_are_lost(line):

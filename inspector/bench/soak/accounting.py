@@ -6,7 +6,9 @@ Parts (by trigger time, into the window it fell in):
   camera's part-seen sequence), plus a part whose id was used again (the journal holds the first part's
   trigger and the later part's decision under one id: both are counted);
 - **decided**: a final decision in the journal; **recorded**: the recorder's row for that id carries this
-  part's trigger time (a row that belongs to another part with the same id does not count);
+  part's trigger time (a row that belongs to another part with the same id does not count). A part decided
+  without its part-seen event (source ``seen_lost``) carries the next part's trigger time in the journal: its
+  record's (the detector's) is taken when it is the same part's;
 - **delivered**: the recorder's row says the PLC confirmed it; **lost**: seen without its recorded decision.
 
 Alarms: per (source, code), a condition's raise (active 1) until its clear (active 0). A condition raised in a
@@ -24,9 +26,11 @@ from inspector.actuator.journal import FINAL_OUTCOMES, journal_counts, journal_e
 from inspector.config.schema import Config
 from inspector.records.alarms import alarm_history as recorded_alarms
 from inspector.records.alarms import alarm_row_counts
-from inspector.records.parts import decided_between, decided_counts, decided_parts
+from inspector.messages import TRIGGER_TIME_UNKNOWN
+from inspector.records.parts import DecidedPart, decided_between, decided_counts, decided_parts
 
 MATCH_S = 1e-3  # two trigger times this close are the same part
+LOST_SPAN_S = 60.0  # a part whose part-seen event was lost was triggered at most this long before the next part
 
 
 @dataclass
@@ -177,8 +181,10 @@ def part_accounting(config: Config, windows: list[Window], mqtt_parts: list[tupl
                 c.lost_examples.append(f"{camera}:{part_id}" + (" (id reused)" if reused else ""))
 
     journal_keys = set()
-    for camera, part_id, seen_seq, t_trigger, outcome, t_decided_part in seen_rows:
+    for camera, part_id, seen_seq, t_trigger, outcome, t_decided_part, source in seen_rows:
         journal_keys.add((camera, part_id))
+        if source == TRIGGER_TIME_UNKNOWN:  # the journal holds the next part's time; the record, the part's own
+            t_trigger = t_decided_part = _recorded_time(recorded.get((camera, part_id)), t_trigger)
         final = outcome in FINAL_OUTCOMES
         if t_decided_part is not None and abs(t_decided_part - t_trigger) >= MATCH_S:
             # the id came twice: the row keeps the first part's trigger and the later part's decision
@@ -205,6 +211,14 @@ def part_accounting(config: Config, windows: list[Window], mqtt_parts: list[tupl
         "opcua_events": len(opcua_events), "opcua_duplicates": len(opcua_events) - len(opcua),
     }
     return counts, notes
+
+
+def _recorded_time(row: DecidedPart | None, upper_bound: float) -> float:
+    """A part decided without its part-seen event (its trigger time an upper bound): the trigger time its record
+    holds (the detector's, or the trigger journal's), when that is the same part's: earlier, by less than LOST_SPAN_S."""
+    if row is not None and 0 <= upper_bound - row.t_trigger < LOST_SPAN_S:
+        return row.t_trigger
+    return upper_bound
 
 
 # -- alarms ------------------------------------------------------------------------------------------------------
