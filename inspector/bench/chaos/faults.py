@@ -198,10 +198,13 @@ def squat(channel: str, service: str) -> Fault:
                     time.sleep(0.2)
                 squatter.stdin.write("leave\n")
                 squatter.stdin.flush()
-            out, err = squatter.communicate(timeout=SQUAT_HOLD_S + 30)
+            squatter.wait(timeout=SQUAT_HOLD_S + 30)
         except subprocess.TimeoutExpired:
             squatter.kill()
-            out, err = squatter.communicate()
+            squatter.wait()
+        # read through the text streams: readline() above may hold the rest of the output in its buffer, which
+        # communicate() (reading the pipes' file descriptors) would never see
+        out, err = squatter.stdout.read(), squatter.stderr.read()
         said = out.strip().splitlines()
         if not said or not said[-1].startswith("{"):
             raise RuntimeError(f"the squatter said nothing (exit {squatter.returncode}, first line {first!r}): "
