@@ -13,16 +13,6 @@ from typing import NamedTuple
 from inspector.errors import StoreError
 
 
-class AccountRow(NamedTuple):
-    role: str
-    salt: bytes
-    pin_hash: bytes
-    iterations: int
-    seal: str | None
-    failed_logins: int
-    locked_until: float
-
-
 class AccountRecord(NamedTuple):
     """An account as stored, with its version (raised by every change Inspector makes, sealed with the row)."""
 
@@ -61,11 +51,6 @@ class Accounts:
     def account_names(self) -> list[tuple[str, str]]:
         """(name, role) of every account, by role and name."""
         return [(r[0], r[1]) for r in self._rows("SELECT name, role FROM hmi_users ORDER BY role, name")]
-
-    def account(self, name: str) -> AccountRow | None:
-        rows = self._rows("SELECT role, salt, pin_hash, iterations, seal, failed_logins, locked_until FROM hmi_users WHERE name = ?",
-                          (name,))
-        return AccountRow(*rows[0]) if rows else None
 
     def account_record(self, name: str) -> AccountRecord | None:
         rows = self._rows("SELECT role, salt, pin_hash, iterations, seal, failed_logins, locked_until, version "

@@ -24,8 +24,6 @@ from inspector.config.loader import write_config
 from tests.hmi.test_screens import config, line  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-needs_x = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool") and shutil.which("xwininfo")),
-                             reason="needs Xvfb, xdotool and xwininfo")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,8 +32,9 @@ def panel_1024(tmp_path):
     """A 1024 x 768 X screen without a window manager, on the first free display of :70 to :79."""
     number = next((n for n in range(70, 80) if not Path(f"/tmp/.X{n}-lock").exists()
                    and not Path(f"/tmp/.X11-unix/X{n}").exists()), None)
-    if number is None:
-        pytest.skip("no free X display between :70 and :79")
+    missing = [tool for tool in ("Xvfb", "xdotool", "xwininfo") if not shutil.which(tool)]
+    assert not missing, f"{', '.join(missing)} missing: scripts/ensure-system-packages installs them (make test runs it)"
+    assert number is not None, "no free X display between :70 and :79"
     log = (tmp_path / "xvfb.log").open("w")
     xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
                             stdout=log, stderr=log)
@@ -62,7 +61,6 @@ def window_geometry(env: dict, name: str) -> tuple[int, int, int, int] | None:
     return field("Absolute upper-left X"), field("Absolute upper-left Y"), field("Width"), field("Height")
 
 
-@needs_x
 def test_fullscreen_fills_a_1024x768_screen_without_a_window_manager(panel_1024, config, tmp_path):
     station = tmp_path / "station.yaml"
     write_config(config, station)
@@ -84,7 +82,6 @@ def test_fullscreen_fills_a_1024x768_screen_without_a_window_manager(panel_1024,
         log.close()
 
 
-@needs_x
 def test_real_x_taps_0_1_s_after_a_new_reject_mark_the_card_that_was_seen(panel_1024, config, tmp_path):
     station, out = tmp_path / "station.yaml", tmp_path / "taps.json"
     write_config(config, station)

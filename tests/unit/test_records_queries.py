@@ -133,7 +133,7 @@ def test_the_station_database_of_an_older_recorder_is_read_without_altering_the_
     with StationDatabase(database) as db:
         part = db.part(("top", 7))
         assert (part.result, part.image_path, part.image_note) == ("REJECT", "/img/7.png", None)
-        assert db.account("olga")[4:] == (None, 0, 0), "the account has the sealed accounts' columns, unsealed"
+        assert db.account_record("olga")[4:7] == (None, 0, 0), "the account has the sealed accounts' columns, unsealed"
     with reading(database) as conn:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(parts)")}
     assert "image_note" not in columns, "the recorder adds its own columns when it opens the file"
