@@ -24,6 +24,7 @@ import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from inspector.errors import EndpointInUse
 from inspector.netutil import port_in_use
@@ -116,9 +117,20 @@ def _same_place(holder: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str
     return holder == wanted or mapped == wanted
 
 
-def tcp_holders(host: str, port: int) -> list[Holder]:
-    """The processes with a TCP socket on ``port`` that keeps ``host:port`` from being bound (listening first)."""
-    found: list[tuple[bool, int, int]] = []  # (listening, uid, inode)
+class TcpSocket(NamedTuple):
+    """One line of the kernel's TCP tables."""
+
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int
+    listening: bool
+    time_wait: bool
+    uid: int
+    inode: int
+
+
+def tcp_sockets() -> list[TcpSocket]:
+    """Every TCP socket of /proc/net/tcp and tcp6 (a table that cannot be read gives none)."""
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -126,12 +138,18 @@ def tcp_holders(host: str, port: int) -> list[Holder]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) < 10 or fields[3] == _TCP_TIME_WAIT:
+            if len(fields) < 10:
                 continue
             address, _, hex_port = fields[1].partition(":")
-            if int(hex_port, 16) != port or not _same_place(_address(address), host):
-                continue
-            found.append((fields[3] == _TCP_LISTEN, int(fields[7]), int(fields[9])))
+            found.append(TcpSocket(_address(address), int(hex_port, 16), fields[3] == _TCP_LISTEN,
+                                   fields[3] == _TCP_TIME_WAIT, int(fields[7]), int(fields[9])))
+    return found
+
+
+def tcp_holders(host: str, port: int) -> list[Holder]:
+    """The processes with a TCP socket on ``port`` that keeps ``host:port`` from being bound (listening first)."""
+    found = [(s.listening, s.uid, s.inode) for s in tcp_sockets()
+             if not s.time_wait and s.port == port and _same_place(s.address, host)]
     found.sort(key=lambda f: not f[0])
     return _holders([(uid, inode) for _, uid, inode in found if inode])
 

@@ -21,6 +21,7 @@ from inspector.bench.chaos.station import Station
 from inspector.channels import CHANNELS, LineSockets, endpoint
 from inspector.messages import MAX_INT64
 from inspector.model_trust import lkg_folder
+from inspector.socket_holders import tcp_sockets
 
 Fault = Callable[[Station], dict]
 SQUATTER_PYTHON = "/usr/bin/python3"  # the squatter needs no station code, only a socket
@@ -257,22 +258,8 @@ def _open_to_others(paths) -> list[str]:
 
 
 def _tcp_listeners(ports: range) -> list[tuple[str, int]]:
-    """(address, port) of every listening TCP socket on ``ports``, from /proc/net/tcp and tcp6."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            address, _, port = fields[1].partition(":")
-            if fields[3] != "0A" or int(port, 16) not in ports:
-                continue
-            raw = bytes.fromhex(address)
-            words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-            found.append((str(ipaddress.ip_address(words)), int(port, 16)))
-    return found
+    """(address, port) of every listening TCP socket on ``ports``."""
+    return [(str(t.address), t.port) for t in tcp_sockets() if t.listening and t.port in ports]
 
 
 def files_and_endpoints(station: Station) -> dict:
