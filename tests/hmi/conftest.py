@@ -91,3 +91,22 @@ def session(users, audit) -> Session:
 
 def login(session: Session, name: str) -> None:
     session.login(name, PINS[name][1])
+
+
+def parts_flowing(line, per_s: int, first_id: int):
+    """A QTimer recording a part every 1/per_s s, every other one a reject, after 8 parts at once; started."""
+    from itertools import count
+
+    from PySide6.QtCore import QTimer
+
+    ids = count(first_id)
+
+    def one_part() -> None:
+        part_id = next(ids)
+        line.record(a_decision(part_id, "REJECT" if part_id % 2 else "PASS"))
+
+    timer = QTimer(interval=1000 // per_s, timeout=one_part)
+    for _ in range(8):
+        one_part()
+    timer.start()
+    return timer

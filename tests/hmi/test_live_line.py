@@ -8,15 +8,14 @@ recent rejects would reflow many times while a finger is down.
 
 from __future__ import annotations
 
-from itertools import count
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt
 
 from hmi.app import HmiWindow
 from hmi.screens.reject_strip import RejectStrip
 from hmi.screens.style import RESULT_TEXT
-from tests.hmi.conftest import a_decision
+from tests.hmi.conftest import a_decision, parts_flowing
 from tests.hmi.test_screens import config, ctx, line, log_in  # noqa: F401 (fixtures: the real station's database)
 
 PARTS_PER_S = 20
@@ -26,16 +25,7 @@ TRIALS = 30
 @pytest.fixture
 def flowing(qtbot, line):
     """The line: a part every 50 ms, every other one a reject."""
-    ids = count(1000)
-
-    def one_part() -> None:
-        part_id = next(ids)
-        line.record(a_decision(part_id, "REJECT" if part_id % 2 else "PASS"))
-
-    timer = QTimer(interval=1000 // PARTS_PER_S, timeout=one_part)
-    for _ in range(8):
-        one_part()
-    timer.start()
+    timer = parts_flowing(line, PARTS_PER_S, 1000)
     yield timer
     timer.stop()
 

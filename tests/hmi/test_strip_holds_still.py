@@ -9,14 +9,14 @@ card is there by then. It must be the card that was seen.
 
 from __future__ import annotations
 
-from itertools import count, pairwise
+from itertools import pairwise
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from hmi.screens.reject_strip import CARD_GAP_PX, CARD_W, RejectStrip
-from tests.hmi.conftest import a_decision
+from tests.hmi.conftest import a_decision, parts_flowing
 from tests.hmi.test_live_line import window  # noqa: F401 (fixtures: the window re-reads the database every 100 ms)
 from tests.hmi.test_screens import config, ctx, line, log_in  # noqa: F401
 
@@ -27,16 +27,7 @@ TRIALS = 30
 @pytest.fixture
 def ten_a_second(qtbot, line):
     """The line: a part every 100 ms, every other one a reject."""
-    ids = count(5000)
-
-    def one_part() -> None:
-        part_id = next(ids)
-        line.record(a_decision(part_id, "REJECT" if part_id % 2 else "PASS"))
-
-    timer = QTimer(interval=1000 // PARTS_PER_S, timeout=one_part)
-    for _ in range(8):
-        one_part()
-    timer.start()
+    timer = parts_flowing(line, PARTS_PER_S, 5000)
     yield timer
     timer.stop()
 
